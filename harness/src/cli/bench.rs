@@ -1,0 +1,180 @@
+//! `mapcheck bench`: lockstep throughput against a raw libbpf-sys loop doing the same ops, in
+//! one run. The core idea: the lockstep run records every op it executed; the raw loop then
+//! replays exactly those ops with preallocated buffers and no model, so the ratio is the
+//! checker's own overhead (generation, model, comparison, shrinking bookkeeping).
+
+use super::{exit, parse_seed, parse_types, usage, CmdResult};
+use crate::env;
+use crate::kernel::{dump, Kernel};
+use crate::lockstep::{run_case, Stats};
+use crate::sys::RealSys;
+use crate::sys::Sys as _;
+use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
+use mapcheck_model::{MapRef, MapSpec, Op, World};
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, TestRunner};
+use proptest_state_machine::ReferenceStateMachine;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+/// Runs the benchmark and prints one line per family.
+pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResult {
+    let types = parse_types(maps)?;
+    let seed = parse_seed(seed).ok_or_else(|| usage(format!("bad seed `{seed}`")))?;
+    super::need_kernel()?;
+    let profile = env::detect_profile();
+    println!(
+        "mapcheck bench: kernel {}, {cases} cases of up to {ops} ops per family, seed {seed:#x}",
+        profile.release
+    );
+    println!(
+        "{:<14} {:>12} {:>12} {:>8}   {}",
+        "family", "lockstep/s", "raw/s", "ratio", "lockstep time split"
+    );
+    for t in types {
+        let world = World::new(profile.clone(), vec![]);
+        // Valid creates only: the bench measures the element-op mix, as a user loop would.
+        let gen = GenConfig {
+            world: world.clone(),
+            types: vec![t],
+            invalid_create_pct: 0,
+            bad_fd_pct: 0,
+            ..GenConfig::default()
+        };
+        set_config(gen);
+        let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+        let strategy = MapMachine::sequential_strategy(1..=ops);
+        let mut runner = TestRunner::new_with_rng(Config::default(), crate::lockstep::rng_for(seed));
+        // Lockstep: generate, run on both sides, compare (what `mapcheck run` does per case).
+        let mut stats = Stats::default();
+        let mut recorded: Vec<Vec<Op>> = Vec::with_capacity(cases as usize);
+        let (mut t_gen, mut t_run) = (0f64, 0f64);
+        let start = Instant::now();
+        for _ in 0..cases {
+            let g0 = Instant::now();
+            let tree = strategy
+                .new_tree(&mut runner)
+                .map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+            let (state, ops, _) = tree.current();
+            let g1 = Instant::now();
+            let run = run_case(state.world.clone(), &mut kernel, &ops, true, &mut stats, None);
+            t_gen += (g1 - g0).as_secs_f64();
+            t_run += g1.elapsed().as_secs_f64();
+            if let Some(d) = run.divergence {
+                return Err((
+                    exit::DIVERGENCE,
+                    format!("bench found a divergence: {}", crate::report::one_line(&d)),
+                ));
+            }
+            recorded.push(run.executed);
+        }
+        let lockstep_secs = start.elapsed().as_secs_f64();
+        let total_ops: usize = recorded.iter().map(Vec::len).sum();
+        // Raw: the same ops, straight to libbpf-sys, buffers preallocated.
+        drop(kernel);
+        let raw_secs = raw_loop(&recorded, profile.possible_cpus as usize);
+        let ls = total_ops as f64 / lockstep_secs;
+        let raw = total_ops as f64 / raw_secs;
+        println!(
+            "{:<14} {:>12.0} {:>12.0} {:>7.2}x   generation {:.0}%, lockstep execution {:.0}%",
+            t.word(),
+            ls,
+            raw,
+            ls / raw,
+            100.0 * t_gen / lockstep_secs,
+            100.0 * t_run / lockstep_secs
+        );
+    }
+    Ok(exit::AGREE)
+}
+
+/// Executes recorded ops with direct libbpf-sys calls; returns the seconds it took.
+fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
+    let mut key = vec![0u8; 4096];
+    let mut val = vec![0u8; 1 << 20];
+    let start = Instant::now();
+    for ops in cases {
+        let mut fds: Vec<Option<(OwnedFd, MapSpec)>> = Vec::new();
+        for op in ops {
+            let fd = |fds: &Vec<Option<(OwnedFd, MapSpec)>>, m: &MapRef| match m {
+                MapRef::Handle(h) => fds
+                    .get(h.0 as usize)
+                    .and_then(|f| f.as_ref())
+                    .map_or(-1, |f| f.0.as_raw_fd()),
+                MapRef::Bad(_) => -1,
+            };
+            // SAFETY: buffers are larger than any key or value the generator produces.
+            unsafe {
+                match op {
+                    Op::CreateMap { handle, spec } => {
+                        let f = crate::sys::RealSys
+                            .map_create(spec)
+                            .ok()
+                            .map(|f| (f, spec.clone()));
+                        let i = handle.0 as usize;
+                        if fds.len() <= i {
+                            fds.resize_with(i + 1, || None);
+                        }
+                        fds[i] = f;
+                    }
+                    Op::Update {
+                        map,
+                        key: k,
+                        value,
+                        flags,
+                    } => {
+                        libbpf_sys::bpf_map_update_elem(
+                            fd(&fds, map),
+                            k.as_ptr().cast(),
+                            value.as_ptr().cast(),
+                            *flags,
+                        );
+                    }
+                    Op::Lookup { map, key: k, flags } => {
+                        libbpf_sys::bpf_map_lookup_elem_flags(
+                            fd(&fds, map),
+                            k.as_ptr().cast(),
+                            val.as_mut_ptr().cast(),
+                            *flags,
+                        );
+                    }
+                    Op::Delete { map, key: k } => {
+                        libbpf_sys::bpf_map_delete_elem(fd(&fds, map), k.as_ptr().cast());
+                    }
+                    Op::GetNextKey { map, key: k } => {
+                        let kp = k.as_ref().map_or(std::ptr::null(), |k| k.as_ptr().cast());
+                        libbpf_sys::bpf_map_get_next_key(fd(&fds, map), kp, key.as_mut_ptr().cast());
+                    }
+                    Op::LookupAndDelete { map, key: k, flags } => {
+                        libbpf_sys::bpf_map_lookup_and_delete_elem_flags(
+                            fd(&fds, map),
+                            k.as_ptr().cast(),
+                            val.as_mut_ptr().cast(),
+                            *flags,
+                        );
+                    }
+                    Op::Freeze { map } => {
+                        libbpf_sys::bpf_map_freeze(fd(&fds, map));
+                    }
+                    Op::Close { handle } => {
+                        if let Some(f) = fds.get_mut(handle.0 as usize) {
+                            f.take();
+                        }
+                    }
+                    Op::Check { map } => {
+                        // The same batch dump and walk the lockstep check does.
+                        let spec = match map {
+                            MapRef::Handle(h) => fds
+                                .get(h.0 as usize)
+                                .and_then(|f| f.as_ref())
+                                .map(|f| f.1.clone()),
+                            MapRef::Bad(_) => None,
+                        };
+                        let _ = dump(&mut RealSys, fd(&fds, map), spec.as_ref(), cpus);
+                    }
+                }
+            }
+        }
+    }
+    start.elapsed().as_secs_f64()
+}

@@ -1,0 +1,420 @@
+//! The `mapcheck` command line: `run`, `replay`, `bench`.
+//! The core idea: exit 0 agree, 1 divergence, 2 bad usage or input, 3 environment; each
+//! non-zero exit comes with a one-line explanation.
+
+use crate::corpus::{self, write_atomic, Case, Verdict};
+use crate::env;
+use crate::kernel::Kernel;
+use crate::lockstep::{search, SearchConfig, Stats};
+use crate::report;
+use clap::{Args, Parser, Subcommand};
+use mapcheck_model::coverage;
+use mapcheck_model::gen::GenConfig;
+use mapcheck_model::{Fault, MapType, World};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Exit codes.
+pub mod exit {
+    /// Model and kernel agree.
+    pub const AGREE: u8 = 0;
+    /// A divergence (or a stale or mismatching case).
+    pub const DIVERGENCE: u8 = 1;
+    /// Bad usage or input.
+    pub const USAGE: u8 = 2;
+    /// No privilege, unsupported kernel.
+    pub const ENVIRONMENT: u8 = 3;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mapcheck",
+    version,
+    about = "Lockstep model checker for Linux BPF maps"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Check map families against the running kernel for a time budget.
+    Run(RunArgs),
+    /// Replay case scripts (default: regressions/).
+    Replay(ReplayArgs),
+    /// Lockstep throughput against a raw libbpf-sys loop doing the same ops.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct Common {
+    /// Switch on a deliberate model fault (repeatable); see `--fault list`.
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Run seed (decimal or 0x hex); default: $MAPCHECK_SEED, else random.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Stop after this many cases instead of the time budget.
+    #[arg(long)]
+    cases: Option<u64>,
+    /// Time budget, e.g. 30s, 5m, 8h.
+    #[arg(long, default_value = "30s")]
+    budget: String,
+    /// Map families (comma separated): array, percpu_array, hash, percpu_hash.
+    #[arg(long, value_delimiter = ',')]
+    map: Vec<String>,
+    /// Every valid create uses this many entries.
+    #[arg(long)]
+    entries: Option<u32>,
+    /// Longest case, in ops.
+    #[arg(long, default_value_t = 48)]
+    ops: usize,
+    /// Where found cases are written.
+    #[arg(long, default_value = "regressions/found")]
+    out: PathBuf,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// Case files or directories.
+    paths: Vec<PathBuf>,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Cases per family.
+    #[arg(long, default_value_t = 3000)]
+    cases: u64,
+    /// Ops per case (at most).
+    #[arg(long, default_value_t = 64)]
+    ops: usize,
+    /// Families to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = vec!["array".to_string(), "hash".to_string()])]
+    map: Vec<String>,
+    /// Seed.
+    #[arg(long, default_value = "1")]
+    seed: String,
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::AGREE });
+        }
+    };
+    let r = match cli.cmd {
+        Cmd::Run(a) => cmd_run(a),
+        Cmd::Replay(a) => cmd_replay(a),
+        Cmd::Bench(a) => crate::cli::bench::cmd_bench(a.cases, a.ops, &a.map, &a.seed),
+    };
+    match r {
+        Ok(code) => ExitCode::from(code),
+        Err((code, msg)) => {
+            eprintln!("mapcheck: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+type CmdResult = Result<u8, (u8, String)>;
+
+fn usage(msg: impl Into<String>) -> (u8, String) {
+    (exit::USAGE, msg.into())
+}
+
+/// Parses `30s`, `5m`, `8h`, `250ms`, or plain seconds.
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(
+        s.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(s.len()),
+    );
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(secs))
+}
+
+/// Parses a seed in decimal or 0x hex.
+pub fn parse_seed(s: &str) -> Option<u64> {
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+fn parse_faults(c: &Common) -> Result<Vec<Fault>, (u8, String)> {
+    if c.faults.iter().any(|f| f == "list") {
+        let names: Vec<_> = Fault::ALL.iter().map(|f| f.name()).collect();
+        return Err(usage(format!("known faults: {}", names.join(", "))));
+    }
+    c.faults
+        .iter()
+        .map(|f| Fault::from_name(f).ok_or_else(|| usage(format!("unknown fault `{f}` (try --fault list)"))))
+        .collect()
+}
+
+fn parse_types(names: &[String]) -> Result<Vec<MapType>, (u8, String)> {
+    if names.is_empty() {
+        return Ok(MapType::MODELLED.to_vec());
+    }
+    names
+        .iter()
+        .map(|n| {
+            MapType::from_word(n)
+                .filter(|t| MapType::MODELLED.contains(t))
+                .ok_or_else(|| {
+                    usage(format!(
+                        "unknown map family `{n}` (array, percpu_array, hash, percpu_hash)"
+                    ))
+                })
+        })
+        .collect()
+}
+
+fn need_kernel() -> Result<(), (u8, String)> {
+    match env::kernel_unusable() {
+        Some(why) => Err((exit::ENVIRONMENT, why)),
+        None => Ok(()),
+    }
+}
+
+fn cmd_run(a: RunArgs) -> CmdResult {
+    let faults = parse_faults(&a.common)?;
+    let types = parse_types(&a.map)?;
+    let budget = parse_duration(&a.budget)
+        .ok_or_else(|| usage(format!("bad --budget `{}` (e.g. 30s, 5m, 8h)", a.budget)))?;
+    let seed_text = a.seed.clone().or_else(|| std::env::var("MAPCHECK_SEED").ok());
+    let seed = match seed_text {
+        Some(s) => parse_seed(&s).ok_or_else(|| usage(format!("bad seed `{s}`")))?,
+        None => rand_seed(),
+    };
+    need_kernel()?;
+    let profile = env::detect_profile();
+    println!(
+        "mapcheck run: seed {seed:#x}  kernel {}  possible CPUs {}",
+        profile.release, profile.possible_cpus
+    );
+    let types_text: Vec<_> = types.iter().map(|t| t.word()).collect();
+    println!(
+        "families: {}  budget: {}",
+        types_text.join(", "),
+        a.cases.map_or(a.budget.clone(), |c| format!("{c} cases"))
+    );
+    let world = World::new(profile, faults);
+    let mut gen = GenConfig {
+        world: world.clone(),
+        types: types.clone(),
+        entries: a.entries,
+        ..GenConfig::default()
+    };
+    if a.entries.is_some_and(|e| e > 4096) {
+        // Scale runs: every case creates a big map; fewer, longer cases.
+        gen.max_live = 1;
+        gen.invalid_create_pct = 0;
+    }
+    let cfg = SearchConfig {
+        seed,
+        cases: a.cases,
+        budget,
+        max_ops: a.ops,
+        gen,
+    };
+    let mut kernel =
+        Kernel::new().map_err(|e| (exit::ENVIRONMENT, format!("cannot open a scratch file: {e}")))?;
+    let bar = progress(&a, budget);
+    let start = Instant::now();
+    let result = search(&cfg, &mut kernel, |st, _| {
+        if let Some(b) = &bar {
+            b.set_position(start.elapsed().as_millis().min(u64::MAX as u128) as u64);
+            b.set_message(format!("{} cases, {} ops", st.cases, st.ops));
+        }
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    print_table(
+        &result.stats,
+        result.elapsed,
+        &types,
+        &world,
+        result.found.is_some() as u64,
+    );
+    match result.found {
+        None => {
+            println!(
+                "model and kernel agree: {} cases, {} ops",
+                result.stats.cases, result.stats.ops
+            );
+            Ok(exit::AGREE)
+        }
+        Some(found) => {
+            let text = found.case.to_text();
+            let path = write_atomic(&a.out, &format!("{}.case", found.case.name), &text).map_err(|e| {
+                (
+                    exit::ENVIRONMENT,
+                    format!("cannot write the case to {}: {e}", a.out.display()),
+                )
+            })?;
+            print!("{}", report::divergence(&found.case, &found.divergence, &path));
+            Ok(exit::DIVERGENCE)
+        }
+    }
+}
+
+fn rand_seed() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    crate::lockstep::fnv(format!("{:?}{}", t, std::process::id()).as_bytes())
+}
+
+fn progress(a: &RunArgs, budget: Duration) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if a.quiet || a.cases.is_some() || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let b = indicatif::ProgressBar::new(budget.as_millis() as u64);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{elapsed:>4} [{bar:30}] {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(b)
+}
+
+/// Prints the end-of-run table: totals and per-family outcome coverage.
+pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &World, divergences: u64) {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    println!();
+    println!("{:<14} {:>10}", "cases", st.cases);
+    println!("{:<14} {:>10}", "ops", st.ops);
+    println!("{:<14} {:>10.0}", "ops/s", st.ops as f64 / secs);
+    println!("{:<14} {:>10}", "divergences", divergences);
+    println!();
+    println!(
+        "{:<14} {:>8} {:>8} {:>7}   missing cells",
+        "family", "hit", "cells", "cover"
+    );
+    let mut families: Vec<String> = types.iter().map(|t| t.word()).collect();
+    families.push("badfd".into());
+    families.push("invalid_type".into());
+    let (mut hit_all, mut all) = (0, 0);
+    for fam in families {
+        let cells = coverage::cells(&fam, &world.profile);
+        let hit: Vec<_> = cells.iter().filter(|c| observed(st, &fam, c)).collect();
+        let missing: Vec<String> = cells
+            .iter()
+            .filter(|c| !observed(st, &fam, c))
+            .map(|(op, o)| format!("{op}:{o}"))
+            .collect();
+        hit_all += hit.len();
+        all += cells.len();
+        let pct = 100.0 * hit.len() as f64 / cells.len().max(1) as f64;
+        println!(
+            "{fam:<14} {:>8} {:>8} {pct:>6.1}%   {}",
+            hit.len(),
+            cells.len(),
+            missing.join(" ")
+        );
+    }
+    println!(
+        "{:<14} {:>8} {:>8} {:>6.1}%",
+        "total",
+        hit_all,
+        all,
+        100.0 * hit_all as f64 / all.max(1) as f64
+    );
+    let extra: Vec<String> = st
+        .cells
+        .keys()
+        .filter(|(f, op, o)| {
+            !coverage::cells(f, &world.profile)
+                .iter()
+                .any(|(cop, co)| cop == op && co == o)
+        })
+        .map(|(f, op, o)| format!("{f}/{op}:{o}"))
+        .collect();
+    if !extra.is_empty() {
+        println!(
+            "cells outside the catalogue (extend model/src/coverage.rs): {}",
+            extra.join(" ")
+        );
+    }
+}
+
+fn observed(st: &Stats, fam: &str, (op, o): &(&'static str, String)) -> bool {
+    let fam_key = if fam == "invalid_type" { None } else { Some(fam) };
+    st.cells.iter().any(|((f, sop, so), n)| {
+        *n > 0 && sop == op && so == o && fam_key.map_or(f.starts_with("type"), |k| f == k)
+    })
+}
+
+fn cmd_replay(a: ReplayArgs) -> CmdResult {
+    let faults = parse_faults(&a.common)?;
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from("regressions")]
+    } else {
+        a.paths.clone()
+    };
+    let files =
+        corpus::collect(&paths).map_err(|e| usage(format!("cannot read {}: {e}", paths[0].display())))?;
+    if files.is_empty() {
+        return Err(usage(format!(
+            "no .case files under {}",
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        )));
+    }
+    let mut cases = Vec::new();
+    for f in &files {
+        cases.push(Case::load(f).map_err(|e| usage(e.to_string()))?);
+    }
+    need_kernel()?;
+    let world = World::new(env::detect_profile(), faults);
+    let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let mut stats = Stats::default();
+    let mut bad = 0;
+    for c in &cases {
+        let v = corpus::replay(c, &world, &mut kernel, &mut stats);
+        let path = c.path.as_ref().map_or(String::new(), |p| p.display().to_string());
+        println!("{:<60} {}", path, v.summary());
+        if !matches!(v, Verdict::Pass) {
+            bad += 1;
+        }
+    }
+    println!(
+        "replayed {} cases ({} ops) on {}: {} passed, {} failed",
+        cases.len(),
+        stats.ops,
+        world.profile.release,
+        cases.len() - bad,
+        bad
+    );
+    Ok(if bad == 0 { exit::AGREE } else { exit::DIVERGENCE })
+}
+
+pub mod bench;

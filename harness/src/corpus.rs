@@ -1,0 +1,300 @@
+//! Case scripts on disk: parsing with file-and-line errors, atomic writes, and replay.
+//! The core idea: a case is checked against the model's preconditions before it runs, so a
+//! script the model no longer accepts is reported as stale instead of run.
+
+use crate::kernel::Kernel;
+use crate::lockstep::{run_case, Divergence, Stats};
+use crate::sys::Sys;
+use mapcheck_model::gen::predict;
+use mapcheck_model::outcome::fmt_outcome;
+use mapcheck_model::text::parse_line;
+use mapcheck_model::{Allowed, Expect, Op, Outcome, World};
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One line of a script.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The op.
+    pub op: Op,
+    /// The outcome the script recorded, if any.
+    pub expect: Option<Expect>,
+    /// 1-based line in the file.
+    pub line: usize,
+}
+
+/// A named op script with its provenance: the unit of the corpus.
+#[derive(Clone, Debug)]
+pub struct Case {
+    /// `# case:` header, else the file stem.
+    pub name: String,
+    /// `# key: value` header lines in order (case, why, kernel, seed, ...).
+    pub header: Vec<(String, String)>,
+    /// The ops.
+    pub steps: Vec<Step>,
+    /// Where it was read from or written to.
+    pub path: Option<PathBuf>,
+}
+
+/// A script that could not be read: file, line and what was expected.
+#[derive(Debug)]
+pub struct CaseError {
+    /// The file.
+    pub path: PathBuf,
+    /// 1-based line, 0 for the whole file.
+    pub line: usize,
+    /// What was wrong.
+    pub msg: String,
+}
+
+impl fmt::Display for CaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.path.display(), self.line, self.msg)
+    }
+}
+
+impl Case {
+    /// Parses a script's text.
+    pub fn parse(text: &str, path: &Path) -> Result<Case, CaseError> {
+        let mut header = Vec::new();
+        let mut steps = Vec::new();
+        for (i, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if let Some(comment) = line.strip_prefix('#') {
+                if let Some((k, v)) = comment.split_once(':') {
+                    let k = k.trim();
+                    if !k.is_empty()
+                        && k.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                    {
+                        header.push((k.to_string(), v.trim().to_string()));
+                    }
+                }
+                continue;
+            }
+            // A trailing comment after the op.
+            let body = line.split(" #").next().unwrap_or("").trim();
+            if body.is_empty() {
+                continue;
+            }
+            let (op, expect) = parse_line(body).map_err(|e| CaseError {
+                path: path.to_path_buf(),
+                line: i + 1,
+                msg: e.0,
+            })?;
+            steps.push(Step {
+                op,
+                expect,
+                line: i + 1,
+            });
+        }
+        if steps.is_empty() {
+            return Err(CaseError {
+                path: path.to_path_buf(),
+                line: 0,
+                msg: "no ops in this script".into(),
+            });
+        }
+        let name = header
+            .iter()
+            .find(|(k, _)| k == "case")
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map_or("case".into(), |s| s.to_string_lossy().into_owned())
+            });
+        Ok(Case {
+            name,
+            header,
+            steps,
+            path: Some(path.to_path_buf()),
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &Path) -> Result<Case, CaseError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CaseError {
+            path: path.to_path_buf(),
+            line: 0,
+            msg: e.to_string(),
+        })?;
+        Case::parse(&text, path)
+    }
+
+    /// A header value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.header
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The script text (what `parse` reads back).
+    pub fn to_text(&self) -> String {
+        let mut s = String::new();
+        for (k, v) in &self.header {
+            s.push_str(&format!("# {k}: {v}\n"));
+        }
+        for st in &self.steps {
+            s.push_str(&st.op.to_string());
+            if let Some(e) = &st.expect {
+                s.push_str(&format!(" => {e}"));
+            }
+            s.push('\n');
+        }
+        s
+    }
+
+    /// The ops alone.
+    pub fn ops(&self) -> Vec<Op> {
+        self.steps.iter().map(|s| s.op.clone()).collect()
+    }
+}
+
+/// Writes `text` to `dir/name` atomically (temp file in the same directory, fsync, rename):
+/// a crash leaves either no file or the whole file.
+pub fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    let path = dir.join(name);
+    tmp.persist(&path).map_err(|e| e.error)?;
+    Ok(path)
+}
+
+/// Every `*.case` file under the given paths (directories recursively), sorted.
+pub fn collect(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<_> = std::fs::read_dir(p)?.collect::<Result<_, _>>()?;
+            entries.sort_by_key(|e| e.path());
+            let sub: Vec<PathBuf> = entries.iter().map(|e| e.path()).collect();
+            for s in sub {
+                if s.is_dir() || s.extension().is_some_and(|e| e == "case") {
+                    out.extend(collect(&[s])?);
+                }
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The result of replaying one case.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Model and kernel agree on every op, and the kernel did what the script recorded.
+    Pass,
+    /// The model no longer accepts the script (a precondition fails): not run.
+    Stale {
+        /// Line of the op.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The kernel produced an outcome the model does not allow.
+    Diverged {
+        /// Line of the op.
+        line: usize,
+        /// The divergence.
+        divergence: Divergence,
+    },
+    /// Model and kernel agree, but not with what the script recorded.
+    Mismatch {
+        /// Line of the op.
+        line: usize,
+        /// The op.
+        op: Op,
+        /// What the script recorded.
+        recorded: Expect,
+        /// What the kernel did.
+        observed: Outcome,
+    },
+}
+
+impl Verdict {
+    /// One line for the replay summary.
+    pub fn summary(&self) -> String {
+        match self {
+            Verdict::Pass => "ok".into(),
+            Verdict::Stale { line, reason } => format!("STALE at line {line}: {reason}"),
+            Verdict::Diverged { line, divergence: d } => format!(
+                "DIVERGED at line {line}: `{}`: model allowed {}, kernel returned {}",
+                d.op,
+                d.allowed,
+                describe(&d.observed)
+            ),
+            Verdict::Mismatch { line, op, recorded, observed } => format!(
+                "MISMATCH at line {line}: `{op}`: script recorded {recorded}, kernel returned {} (model agrees with the kernel)",
+                describe(observed)
+            ),
+        }
+    }
+}
+
+/// An outcome with the raw number for errors: `EEXIST (17)`.
+pub fn describe(o: &Outcome) -> String {
+    match o {
+        Err(e) => format!("{e:?}"),
+        ok => fmt_outcome(ok),
+    }
+}
+
+/// Checks the script against the model alone: every op's precondition must hold.
+pub fn stale(case: &Case, world: &World) -> Option<(usize, String)> {
+    let mut w = world.clone();
+    for st in &case.steps {
+        if let Err(reason) = w.precondition(&st.op) {
+            return Some((st.line, reason));
+        }
+        let o = match (&st.expect, w.allowed(&st.op)) {
+            // Follow the recorded outcome where the model allows it, so later ops see the
+            // same world the recording saw.
+            (Some(Expect::Exactly(o)), a) if w.admits(&st.op, &a, o) => o.clone(),
+            _ => predict(&w, &st.op),
+        };
+        w.apply(&st.op, &o);
+    }
+    None
+}
+
+/// Replays one case in lockstep from `world`.
+pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats: &mut Stats) -> Verdict {
+    if let Some((line, reason)) = stale(case, world) {
+        return Verdict::Stale { line, reason };
+    }
+    let ops = case.ops();
+    let run = run_case(world.clone(), kernel, &ops, false, stats, None);
+    if let Some(d) = run.divergence {
+        return Verdict::Diverged {
+            line: case.steps[d.index].line,
+            divergence: d,
+        };
+    }
+    // Recorded outcomes: exact where the model's answer is a singleton; merely still allowed
+    // where the kernel may choose (hash iteration order).
+    let mut w = world.clone();
+    for (st, observed) in case.steps.iter().zip(&run.outcomes) {
+        let allowed = w.allowed(&st.op);
+        if let Some(rec) = &st.expect {
+            let fine = match (&allowed, rec) {
+                (Allowed::Exactly(_), _) | (_, Expect::AnyOk) => rec.matches(observed),
+                (_, Expect::Exactly(r)) => w.admits(&st.op, &allowed, r),
+            };
+            if !fine {
+                return Verdict::Mismatch {
+                    line: st.line,
+                    op: st.op.clone(),
+                    recorded: rec.clone(),
+                    observed: observed.clone(),
+                };
+            }
+        }
+        w.apply(&st.op, observed);
+    }
+    Verdict::Pass
+}

@@ -1,0 +1,79 @@
+//! What the running kernel is: its `Profile` for the model, and whether we may use `bpf(2)`.
+//! The core idea: read everything once at start-up; the model never asks the machine itself.
+
+use crate::sys::{RealSys, Sys};
+use mapcheck_model::{Errno, MapSpec, MapType, Profile};
+
+/// `num_possible_cpus()` as libbpf reads it from /sys/devices/system/cpu/possible.
+pub fn possible_cpus() -> usize {
+    libbpf_rs::num_possible_cpus().unwrap_or(1).max(1)
+}
+
+/// Number of online NUMA nodes (counted from /sys/devices/system/node/online; 1 if absent).
+fn numa_nodes() -> u32 {
+    let Ok(s) = std::fs::read_to_string("/sys/devices/system/node/online") else {
+        return 1;
+    };
+    let mut n = 0;
+    for part in s.trim().split(',') {
+        n = match part.split_once('-') {
+            Some((_, hi)) => hi.parse::<u32>().map_or(n, |h| h + 1),
+            None => part.parse::<u32>().map_or(n, |x| x + 1),
+        };
+    }
+    n.max(1)
+}
+
+/// `uname -r`.
+pub fn release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
+}
+
+fn has_cap_sys_admin() -> bool {
+    // CapEff bit 21 in /proc/self/status.
+    let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    s.lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .is_some_and(|caps| caps & (1 << 21) != 0)
+}
+
+/// The profile of the running kernel.
+pub fn detect_profile() -> Profile {
+    let mut p = Profile::linux_6_18(possible_cpus() as u32);
+    p.release = release();
+    p.numa_nodes = numa_nodes();
+    p.cap_sys_admin = has_cap_sys_admin();
+    p
+}
+
+/// Why the kernel cannot be used here, if it cannot: a tiny ARRAY create must succeed.
+pub fn kernel_unusable() -> Option<String> {
+    match RealSys.map_create(&MapSpec::new(MapType::Array, 4, 4, 1)) {
+        Ok(_) => None,
+        Err(Errno::EPERM) => Some(format!(
+            "bpf(BPF_MAP_CREATE) refused with EPERM: mapcheck needs CAP_BPF (run as root); kernel {}",
+            release()
+        )),
+        Err(e) => Some(format!(
+            "bpf(BPF_MAP_CREATE) of a 1-entry ARRAY failed with {e:?} on {}",
+            release()
+        )),
+    }
+}
+
+/// For tests: `Some(reason)` means skip (printed loudly); with `MAPCHECK_REQUIRE_KERNEL=1` a
+/// missing kernel is a panic instead, so CI can never pass silently.
+pub fn skip_without_kernel(test: &str) -> bool {
+    let Some(why) = kernel_unusable() else {
+        return false;
+    };
+    if std::env::var("MAPCHECK_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
+        panic!("{test}: MAPCHECK_REQUIRE_KERNEL=1 but {why}");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    true
+}

@@ -1,0 +1,336 @@
+//! The lockstep runner: every op goes to the model and to the kernel; the first outcome the
+//! model does not allow is a `Divergence`. The core idea: the checking model follows the
+//! kernel's observed (allowed) outcome; proptest-state-machine generates and shrinks, and
+//! divergences travel as values (no panics, so no backtrace per shrink step).
+
+use crate::corpus::{Case, Step};
+use crate::kernel::Kernel;
+use crate::sys::Sys;
+use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
+use mapcheck_model::outcome::fmt_outcome;
+use mapcheck_model::{Allowed, Expect, MapRef, Op, Outcome, World};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest_state_machine::ReferenceStateMachine;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The first op whose kernel outcome the model does not allow.
+#[derive(Clone, Debug)]
+pub struct Divergence {
+    /// Index of the op in the executed sequence.
+    pub index: usize,
+    /// The op.
+    pub op: Op,
+    /// What the model allowed.
+    pub allowed: Allowed,
+    /// What the kernel did.
+    pub observed: Outcome,
+    /// The model's world just before the op.
+    pub world_before: World,
+}
+
+/// Counters of a run, including outcome coverage (family, op, outcome) -> hits.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Cases executed (shrinking runs included).
+    pub cases: u64,
+    /// Ops executed.
+    pub ops: u64,
+    /// Hits per coverage cell.
+    pub cells: BTreeMap<(String, &'static str, String), u64>,
+}
+
+impl Stats {
+    fn record(&mut self, world: &World, op: &Op, o: &Outcome) {
+        self.ops += 1;
+        let family = family_of(world, op);
+        let outcome = match o {
+            Ok(_) => "ok".to_string(),
+            Err(e) => e.to_string(),
+        };
+        *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;
+    }
+    /// Adds another run's counters.
+    pub fn merge(&mut self, other: &Stats) {
+        self.cases += other.cases;
+        self.ops += other.ops;
+        for (k, v) in &other.cells {
+            *self.cells.entry(k.clone()).or_default() += v;
+        }
+    }
+}
+
+/// The coverage row an op belongs to: its map's type, or `badfd`.
+pub fn family_of(world: &World, op: &Op) -> String {
+    match op {
+        Op::CreateMap { spec, .. } => spec.map_type.word(),
+        _ => match op.map_ref() {
+            Some(MapRef::Handle(h)) => world.map(h).map_or("closed".into(), |m| m.spec.map_type.word()),
+            Some(MapRef::Bad(_)) => "badfd".into(),
+            None => "none".into(),
+        },
+    }
+}
+
+/// What one executed case produced.
+pub struct CaseRun {
+    /// The ops executed, end-of-case checks included.
+    pub executed: Vec<Op>,
+    /// The kernel's outcome of each executed op.
+    pub outcomes: Vec<Outcome>,
+    /// The divergence, if any (the last executed op).
+    pub divergence: Option<Divergence>,
+}
+
+/// Runs `ops` in lockstep from `world`, then (if `end_checks`) a `check` of every open map;
+/// stops at the first divergence. The kernel's fds are all closed afterwards.
+pub fn run_case<S: Sys>(
+    mut world: World,
+    kernel: &mut Kernel<S>,
+    ops: &[Op],
+    end_checks: bool,
+    stats: &mut Stats,
+    seen: Option<&AtomicUsize>,
+) -> CaseRun {
+    stats.cases += 1;
+    let mut run = CaseRun {
+        executed: Vec::new(),
+        outcomes: Vec::new(),
+        divergence: None,
+    };
+    let mut step = |world: &mut World, op: &Op, run: &mut CaseRun| -> bool {
+        // Where the kernel took another allowed path than generation predicted (an ENOMEM
+        // create, say), later ops may no longer apply: the case ends there, agreeing.
+        if world.precondition(op).is_err() {
+            return false;
+        }
+        let allowed = world.allowed(op);
+        let observed = kernel.exec(op);
+        stats.record(world, op, &observed);
+        run.executed.push(op.clone());
+        run.outcomes.push(observed.clone());
+        if !world.admits(op, &allowed, &observed) {
+            run.divergence = Some(Divergence {
+                index: run.executed.len() - 1,
+                op: op.clone(),
+                allowed,
+                observed,
+                world_before: world.clone(),
+            });
+            return false;
+        }
+        world.apply(op, &observed);
+        true
+    };
+    let mut ok = true;
+    for op in ops {
+        if let Some(s) = seen {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
+        if !step(&mut world, op, &mut run) {
+            ok = false;
+            break;
+        }
+    }
+    if ok && end_checks {
+        let handles: Vec<_> = world.handles().collect();
+        for h in handles {
+            if !step(
+                &mut world,
+                &Op::Check {
+                    map: MapRef::Handle(h),
+                },
+                &mut run,
+            ) {
+                break;
+            }
+        }
+    }
+    kernel.reset();
+    run
+}
+
+/// How to search.
+#[derive(Clone, Debug)]
+pub struct SearchConfig {
+    /// The run seed; everything generated follows from it.
+    pub seed: u64,
+    /// Stop after this many cases (shrinking excluded)...
+    pub cases: Option<u64>,
+    /// ...or when this much time has passed.
+    pub budget: Duration,
+    /// Longest generated case.
+    pub max_ops: usize,
+    /// What to generate.
+    pub gen: GenConfig,
+}
+
+/// A shrunk divergence as a case ready to be written.
+pub struct Found {
+    /// The minimal script, annotated with the kernel's outcomes.
+    pub case: Case,
+    /// The divergence at its last op.
+    pub divergence: Divergence,
+}
+
+/// What a search produced.
+pub struct SearchResult {
+    /// Counters.
+    pub stats: Stats,
+    /// Cases generated (not counting shrink steps).
+    pub generated: u64,
+    /// The shrunk divergence, if one was found.
+    pub found: Option<Found>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Expands a u64 run seed into proptest's 32-byte ChaCha seed.
+pub fn rng_for(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    let mut x = seed;
+    for chunk in bytes.chunks_mut(8) {
+        // splitmix64
+        x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        chunk.copy_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// Generates cases until the budget is spent or a divergence is found, and shrinks it.
+/// `tick` is called after every chunk of cases with the stats so far (progress display).
+pub fn search<S: Sys>(
+    cfg: &SearchConfig,
+    kernel: &mut Kernel<S>,
+    mut tick: impl FnMut(&Stats, u64),
+) -> SearchResult {
+    set_config(cfg.gen.clone());
+    let start = Instant::now();
+    let strategy = MapMachine::sequential_strategy(1..=cfg.max_ops);
+    const CHUNK: u32 = 32;
+    let pconfig = Config {
+        cases: CHUNK,
+        failure_persistence: None,
+        max_shrink_iters: 100_000,
+        max_local_rejects: 1 << 20,
+        max_global_rejects: 1 << 20,
+        ..Config::default()
+    };
+    // proptest counts successes per runner, so each chunk gets a fresh runner whose RNG is
+    // drawn from one master RNG: the whole run still follows from the seed.
+    let mut master = TestRunner::new_with_rng(pconfig.clone(), rng_for(cfg.seed));
+    let stats = RefCell::new(Stats::default());
+    let kernel = RefCell::new(kernel);
+    let mut generated = 0u64;
+    loop {
+        let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
+        if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) {
+            break;
+        }
+        let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
+        let r = runner.run(&strategy, |(state, ops, seen)| {
+            let mut k = kernel.borrow_mut();
+            let run = run_case(
+                state.world.clone(),
+                &mut k,
+                &ops,
+                true,
+                &mut stats.borrow_mut(),
+                seen.as_deref(),
+            );
+            match run.divergence {
+                None => Ok(()),
+                Some(d) => Err(TestCaseError::fail(format!("divergence at op {}", d.index))),
+            }
+        });
+        generated += CHUNK as u64;
+
+        tick(&stats.borrow(), generated);
+        if let Err(TestError::Fail(_, (state, ops, _))) = r {
+            let mut k = kernel.borrow_mut();
+            let run = run_case(
+                state.world.clone(),
+                &mut k,
+                &ops,
+                true,
+                &mut stats.borrow_mut(),
+                None,
+            );
+            let found = run.divergence.clone().map(|d| Found {
+                case: case_from_run(&run, &state.world, cfg.seed),
+                divergence: d,
+            });
+            return SearchResult {
+                stats: stats.into_inner(),
+                generated,
+                found,
+                elapsed: start.elapsed(),
+            };
+        }
+    }
+    SearchResult {
+        stats: stats.into_inner(),
+        generated,
+        found: None,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Turns an executed case into a script: each op annotated with what the kernel did.
+pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
+    let d = run.divergence.as_ref();
+    let mut text = String::new();
+    for op in &run.executed {
+        text.push_str(&op.to_string());
+    }
+    let name = format!("found-{:016x}", fnv(text.as_bytes()));
+    let mut header = vec![
+        ("case".to_string(), name.clone()),
+        ("kernel".to_string(), world.profile.release.clone()),
+        ("seed".to_string(), format!("{seed:#x}")),
+    ];
+    if let Some(d) = d {
+        header.push((
+            "why".to_string(),
+            format!(
+                "divergence at op {}: model allowed {}, kernel returned {}",
+                d.index + 1,
+                d.allowed,
+                fmt_outcome(&d.observed)
+            ),
+        ));
+    }
+    if !world.faults.is_empty() {
+        let f: Vec<_> = world.faults.iter().map(|f| f.name()).collect();
+        header.push(("faults".to_string(), f.join(",")));
+    }
+    let steps = run
+        .executed
+        .iter()
+        .zip(&run.outcomes)
+        .enumerate()
+        .map(|(i, (op, o))| Step {
+            op: op.clone(),
+            expect: Some(Expect::of(o)),
+            line: i + 1,
+        })
+        .collect();
+    Case {
+        name,
+        header,
+        steps,
+        path: None,
+    }
+}
+
+/// FNV-1a, for stable case names.
+pub fn fnv(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
+        (h ^ *x as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}

@@ -1,0 +1,51 @@
+//! The divergence report: seed, kernel, the numbered minimal op list with each outcome, and at
+//! the failing op what the model allowed and what the kernel returned; then the replay command.
+//! The core idea: the report is printed only after the case is safely on disk.
+
+use crate::corpus::{describe, Case};
+use crate::lockstep::Divergence;
+use mapcheck_model::outcome::fmt_outcome;
+use std::path::Path;
+
+/// The full text of a divergence report.
+pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {
+    let mut s = String::new();
+    s.push_str("mapcheck: DIVERGENCE: the model does not allow what the kernel did\n");
+    for key in ["seed", "kernel", "faults"] {
+        if let Some(v) = case.get(key) {
+            s.push_str(&format!("  {key:<7} {v}\n"));
+        }
+    }
+    s.push_str(&format!("  case    {}\n\n", path.display()));
+    let n = case.steps.len();
+    let width = case
+        .steps
+        .iter()
+        .map(|st| st.op.to_string().len())
+        .max()
+        .unwrap_or(0);
+    for (i, st) in case.steps.iter().enumerate() {
+        let got = st.expect.as_ref().map(|e| e.to_string()).unwrap_or_default();
+        s.push_str(&format!(
+            "  {:>2}/{n}: {:<width$}  => {got}\n",
+            i + 1,
+            st.op.to_string()
+        ));
+        if i == d.index {
+            s.push_str(&format!("        model allowed:   {}\n", d.allowed));
+            s.push_str(&format!("        kernel returned: {}\n", describe(&d.observed)));
+        }
+    }
+    s.push_str(&format!("\nreplay: mapcheck replay {}\n", path.display()));
+    s
+}
+
+/// One-line description of a divergence.
+pub fn one_line(d: &Divergence) -> String {
+    format!(
+        "`{}`: model allowed {}, kernel returned {}",
+        d.op,
+        d.allowed,
+        fmt_outcome(&d.observed)
+    )
+}

@@ -1,0 +1,75 @@
+//! The catalogue of (op, outcome) cells each family's model can produce, the denominator of
+//! outcome coverage. The core idea: a cell the model cannot produce is not counted as missed,
+//! and a cell a run observes outside the catalogue is printed, so the two stay in step.
+
+use crate::profile::Profile;
+
+/// Cells of a coverage row: a map family word, `badfd`, or `invalid_type`.
+pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
+    let mut v: Vec<(&'static str, &'static str)> = Vec::new();
+    let common = [
+        ("lookup", "ok"),
+        ("lookup", "EINVAL"),
+        ("lookup", "EPERM"),
+        ("lookup", "ENOENT"),
+        ("update", "ok"),
+        ("update", "EINVAL"),
+        ("update", "EPERM"),
+        ("update", "E2BIG"),
+        ("update", "EEXIST"),
+        ("next_key", "ok"),
+        ("next_key", "ENOENT"),
+        ("next_key", "EPERM"),
+        ("lookup_and_delete", "EINVAL"),
+        ("lookup_and_delete", "EPERM"),
+        ("freeze", "ok"),
+        ("freeze", "EPERM"),
+        ("close", "ok"),
+        ("check", "ok"),
+        ("check", "EPERM"),
+        ("create", "ok"),
+        ("create", "EINVAL"),
+        ("create", "E2BIG"),
+    ];
+    match family {
+        "array" | "percpu_array" => {
+            v.extend(common);
+            v.extend([
+                ("delete", "EINVAL"),
+                ("delete", "EPERM"),
+                ("lookup_and_delete", "ENOTSUPP"),
+            ]);
+        }
+        "hash" | "percpu_hash" => {
+            v.extend(common);
+            v.extend([
+                ("update", "ENOENT"),
+                ("delete", "ok"),
+                ("delete", "ENOENT"),
+                ("delete", "EPERM"),
+                ("lookup_and_delete", "ok"),
+                ("lookup_and_delete", "ENOENT"),
+            ]);
+            if !profile.cap_sys_admin {
+                v.push(("create", "EPERM"));
+            }
+        }
+        "badfd" => {
+            for op in [
+                "update",
+                "lookup",
+                "delete",
+                "next_key",
+                "lookup_and_delete",
+                "freeze",
+                "check",
+            ] {
+                v.push((op, "EBADF"));
+                v.push((op, "EINVAL"));
+            }
+        }
+        f if f == "invalid_type" || f.starts_with("type") => v.push(("create", "EINVAL")),
+        _ => {}
+    }
+    v.into_iter().map(|(op, o)| (op, o.to_string())).collect()
+}

@@ -1,0 +1,62 @@
+//! Deliberately wrong model behaviours, switched on one at a time to prove that the lockstep
+//! run catches them. The core idea: a checker is only as good as the bugs it finds.
+
+use std::fmt;
+
+/// One deliberate model bug.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Fault {
+    /// BPF_NOEXIST on an ARRAY succeeds (the kernel always says EEXIST).
+    ArrayNoexistSucceeds,
+    /// DELETE of a missing HASH key returns 0 (the kernel says ENOENT).
+    HashDeleteMissingOk,
+    /// Per-CPU value slots are `value_size` apart instead of `round_up(value_size, 8)`.
+    PercpuSlotNotRounded,
+    /// Inserting a new key into a full HASH succeeds (the kernel says E2BIG).
+    HashFullInsertOk,
+    /// GET_NEXT_KEY on an ARRAY's last index wraps to 0 (the kernel says ENOENT).
+    ArrayNextKeyWraps,
+    /// A map created BPF_F_RDONLY still accepts updates (the kernel says EPERM).
+    RdonlyIgnored,
+    /// A second FREEZE succeeds (the kernel says EPERM).
+    RefreezeOk,
+    /// Map names are not validated (the kernel refuses '-' and other characters with EINVAL).
+    NameUnchecked,
+}
+
+impl Fault {
+    /// Every fault, for `selftest` and the canary test.
+    pub const ALL: [Fault; 8] = [
+        Fault::ArrayNoexistSucceeds,
+        Fault::HashDeleteMissingOk,
+        Fault::PercpuSlotNotRounded,
+        Fault::HashFullInsertOk,
+        Fault::ArrayNextKeyWraps,
+        Fault::RdonlyIgnored,
+        Fault::RefreezeOk,
+        Fault::NameUnchecked,
+    ];
+    /// The name used on the command line (`--fault`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::ArrayNoexistSucceeds => "array-noexist-succeeds",
+            Fault::HashDeleteMissingOk => "hash-delete-missing-ok",
+            Fault::PercpuSlotNotRounded => "percpu-slot-not-rounded",
+            Fault::HashFullInsertOk => "hash-full-insert-ok",
+            Fault::ArrayNextKeyWraps => "array-next-key-wraps",
+            Fault::RdonlyIgnored => "rdonly-ignored",
+            Fault::RefreezeOk => "refreeze-ok",
+            Fault::NameUnchecked => "name-unchecked",
+        }
+    }
+    /// Inverse of [`Fault::name`].
+    pub fn from_name(s: &str) -> Option<Fault> {
+        Fault::ALL.into_iter().find(|f| f.name() == s)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,107 @@
+//! ARRAY and PERCPU_ARRAY: dense, pre-allocated, zero-initialised; every index below
+//! max_entries always exists. The model stores only written slots, so an untouched
+//! 1M-entry array costs nothing (kernel/bpf/arraymap.c).
+
+use crate::errno::Errno;
+use crate::fault::Fault;
+use crate::op::flags::{EXIST, F_LOCK, NOEXIST};
+use crate::outcome::{Allowed, Outcome, Ret};
+use std::collections::BTreeMap;
+
+/// The contents of one array map.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ArrayMap {
+    /// `max_entries`.
+    pub max_entries: u32,
+    /// Bytes a lookup returns (`bpf_map_value_size`).
+    pub value_len: usize,
+    /// Slots ever written with a non-zero value; everything else reads as zeroes.
+    pub written: BTreeMap<u32, Vec<u8>>,
+}
+
+fn index(key: &[u8]) -> u32 {
+    u32::from_le_bytes([key[0], key[1], key[2], key[3]])
+}
+
+impl ArrayMap {
+    /// A fresh, all-zero array.
+    pub fn new(max_entries: u32, value_len: usize) -> ArrayMap {
+        ArrayMap {
+            max_entries,
+            value_len,
+            written: BTreeMap::new(),
+        }
+    }
+
+    fn read(&self, i: u32) -> Vec<u8> {
+        self.written
+            .get(&i)
+            .cloned()
+            .unwrap_or_else(|| vec![0; self.value_len])
+    }
+
+    /// `array_map_lookup_elem` / `bpf_percpu_array_copy`: out of range is ENOENT.
+    pub fn lookup(&self, key: &[u8]) -> Outcome {
+        let i = index(key);
+        if i >= self.max_entries {
+            return Err(Errno::ENOENT);
+        }
+        Ok(Ret::Value(self.read(i)))
+    }
+
+    /// `array_map_update_elem` / `bpf_percpu_array_update`: flags first, then the bound
+    /// (E2BIG, not ENOENT), then NOEXIST is always EEXIST because every slot exists.
+    pub fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
+        if (flags & !F_LOCK) > EXIST {
+            return Err(Errno::EINVAL);
+        }
+        if index(key) >= self.max_entries {
+            return Err(Errno::E2BIG);
+        }
+        if flags & NOEXIST != 0 && !faults.contains(&Fault::ArrayNoexistSucceeds) {
+            return Err(Errno::EEXIST);
+        }
+        Ok(Ret::Unit)
+    }
+
+    /// Stores what an accepted update wrote (`stored` already has per-CPU padding zeroed).
+    pub fn store(&mut self, key: &[u8], stored: Vec<u8>) {
+        let i = index(key);
+        if stored.iter().all(|b| *b == 0) {
+            self.written.remove(&i);
+        } else {
+            self.written.insert(i, stored);
+        }
+    }
+
+    /// `array_map_delete_elem`: arrays cannot delete, in range or not.
+    pub fn delete(&self) -> Outcome {
+        Err(Errno::EINVAL)
+    }
+
+    /// `array_map_get_next_key`: NULL or out of range restarts at 0; the last index ends.
+    pub fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Outcome {
+        let next = match key.map(index) {
+            None => 0,
+            Some(i) if i >= self.max_entries => 0,
+            Some(i) if i == self.max_entries - 1 => {
+                if faults.contains(&Fault::ArrayNextKeyWraps) {
+                    0
+                } else {
+                    return Err(Errno::ENOENT);
+                }
+            }
+            Some(i) => i + 1,
+        };
+        Ok(Ret::Key(next.to_le_bytes().to_vec()))
+    }
+
+    /// Every index with its value, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
+    pub fn state(&self) -> Allowed {
+        Allowed::ArrayState {
+            max_entries: self.max_entries,
+            value_len: self.value_len,
+            written: self.written.clone(),
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! What an op returns (`Outcome`) and what the model permits (`Allowed`).
+//! The core idea: the model answers with a set of outcomes, usually a single one; every
+//! non-singleton set says why the kernel is allowed to choose.
+
+use crate::errno::Errno;
+use crate::op::Handle;
+use std::fmt;
+
+/// What the kernel hands back on success.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Ret {
+    /// Nothing beyond "0".
+    Unit,
+    /// A new fd, bound to this handle.
+    Fd(Handle),
+    /// Value bytes (lookup, lookup_and_delete).
+    Value(Vec<u8>),
+    /// A key (get_next_key).
+    Key(Vec<u8>),
+    /// A full-state observation (`Op::Check`).
+    State(MapState),
+}
+
+/// The contents of a map as seen through the syscall interface, flat so that a 1M-entry map
+/// costs two allocations: `keys` and `values` hold fixed-size records, sorted by key bytes.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct MapState {
+    /// Bytes per key.
+    pub key_size: usize,
+    /// Bytes per value as the syscall returns it (all CPUs' slots for per-CPU maps).
+    pub value_size: usize,
+    /// Every key `BPF_MAP_LOOKUP_BATCH` returned, concatenated, sorted.
+    pub keys: Vec<u8>,
+    /// The values, in the order of `keys`.
+    pub values: Vec<u8>,
+    /// The keys visited walking GET_NEXT_KEY from NULL until ENOENT, in kernel order; `None`
+    /// when the harness skipped the walk (maps too large for one syscall per key).
+    pub walk: Option<Vec<u8>>,
+}
+
+impl MapState {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.keys.len().checked_div(self.key_size).unwrap_or(0)
+    }
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+    /// Entry `i` as (key, value).
+    pub fn entry(&self, i: usize) -> (&[u8], &[u8]) {
+        let (k, v) = (self.key_size, self.value_size);
+        (&self.keys[i * k..(i + 1) * k], &self.values[i * v..(i + 1) * v])
+    }
+    /// Builds a state from unsorted records, sorting them by key bytes.
+    pub fn from_unsorted(key_size: usize, value_size: usize, keys: &[u8], values: &[u8]) -> Self {
+        let n = keys.len().checked_div(key_size).unwrap_or(0);
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by(|a, b| {
+            keys[a * key_size..(a + 1) * key_size].cmp(&keys[b * key_size..(b + 1) * key_size])
+        });
+        let mut st = MapState {
+            key_size,
+            value_size,
+            ..Default::default()
+        };
+        st.keys.reserve(n * key_size);
+        st.values.reserve(n * value_size);
+        for i in order {
+            st.keys.extend_from_slice(&keys[i * key_size..(i + 1) * key_size]);
+            st.values
+                .extend_from_slice(&values[i * value_size..(i + 1) * value_size]);
+        }
+        st
+    }
+    /// Does the walk visit exactly the keys of `self`, each once?
+    pub fn walk_visits_each_key_once(&self) -> bool {
+        let Some(walk) = &self.walk else { return true };
+        if walk.len() != self.keys.len() || self.key_size == 0 {
+            return walk.len() == self.keys.len();
+        }
+        let mut w: Vec<&[u8]> = walk.chunks(self.key_size).collect();
+        w.sort();
+        w.into_iter().eq(self.keys.chunks(self.key_size))
+    }
+}
+
+/// `Ok(Ret)` or `Err(Errno)`.
+pub type Outcome = Result<Ret, Errno>;
+
+/// Writes an outcome in the script syntax: `ok`, `ok value=0a0b`, `ENOENT`, ...
+pub fn fmt_outcome(o: &Outcome) -> String {
+    match o {
+        Err(e) => e.to_string(),
+        Ok(Ret::Unit) => "ok".into(),
+        Ok(Ret::Fd(h)) => format!("ok fd={h}"),
+        Ok(Ret::Value(v)) => format!("ok value={}", hex(v)),
+        Ok(Ret::Key(k)) => format!("ok key={}", hex(k)),
+        Ok(Ret::State(s)) => format!("ok entries={}", s.len()),
+    }
+}
+
+/// Lower-case hex without separators; the empty string for no bytes.
+pub fn hex(b: &[u8]) -> String {
+    use fmt::Write;
+    let mut s = String::with_capacity(b.len() * 2);
+    for x in b {
+        let _ = write!(s, "{x:02x}");
+    }
+    s
+}
+
+/// The outcomes the model permits for one op.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Allowed {
+    /// Exactly this outcome.
+    Exactly(Outcome),
+    /// Any present key except `after`, or ENOENT when `may_end`: hash iteration order depends on
+    /// a per-map random seed (`htab_map_get_next_key` walks buckets of `jhash(key, seed)`).
+    AnyKeyExcept {
+        /// The key that was passed in (present in the map), which cannot come back.
+        after: Option<Vec<u8>>,
+        /// Whether ENOENT (end of iteration) is possible.
+        may_end: bool,
+    },
+    /// Exactly these entries, with the walk a permutation of their keys (each once): hash
+    /// order is seed-dependent, so only the set is specified.
+    State(MapState),
+    /// Any of these outcomes; `why` names the kernel path that makes the choice.
+    OneOf(Vec<Outcome>, &'static str),
+    /// An array's full state without materialising it: every index below `max_entries` once,
+    /// with the written value or zeroes.
+    ArrayState {
+        /// `max_entries`.
+        max_entries: u32,
+        /// Bytes per value.
+        value_len: usize,
+        /// The slots holding non-zero values.
+        written: std::collections::BTreeMap<u32, Vec<u8>>,
+    },
+}
+
+impl Allowed {
+    /// Is `o` in the set? `present` answers "is this key in the map" for `AnyKeyExcept`.
+    pub fn admits(&self, o: &Outcome, present: &dyn Fn(&[u8]) -> bool) -> bool {
+        match self {
+            Allowed::Exactly(x) => x == o,
+            Allowed::AnyKeyExcept { after, may_end } => match o {
+                Err(e) => *may_end && *e == Errno::ENOENT,
+                Ok(Ret::Key(k)) => Some(k) != after.as_ref() && present(k),
+                Ok(_) => false,
+            },
+            Allowed::State(want) => match o {
+                Ok(Ret::State(got)) => {
+                    got.key_size == want.key_size
+                        && got.value_size == want.value_size
+                        && got.keys == want.keys
+                        && got.values == want.values
+                        && got.walk_visits_each_key_once()
+                }
+                _ => false,
+            },
+            Allowed::OneOf(set, _) => set.contains(o),
+            Allowed::ArrayState {
+                max_entries,
+                value_len,
+                written,
+            } => match o {
+                Ok(Ret::State(got)) => {
+                    got.key_size == 4
+                        && got.value_size == *value_len
+                        && got.len() == *max_entries as usize
+                        && got.walk_visits_each_key_once()
+                        && array_matches(got, *max_entries, written)
+                }
+                _ => false,
+            },
+        }
+    }
+    /// The single outcome, if the set is a singleton.
+    pub fn exactly(&self) -> Option<&Outcome> {
+        match self {
+            Allowed::Exactly(o) => Some(o),
+            _ => None,
+        }
+    }
+}
+
+/// Keys are distinct indices below `max` (sorted by bytes, so neighbours differ) and each value
+/// is the written one or zeroes.
+fn array_matches(got: &MapState, max: u32, written: &std::collections::BTreeMap<u32, Vec<u8>>) -> bool {
+    let mut prev: Option<&[u8]> = None;
+    (0..got.len()).all(|i| {
+        let (k, v) = got.entry(i);
+        let idx = u32::from_le_bytes([k[0], k[1], k[2], k[3]]);
+        let distinct = prev.is_none_or(|p| p != k);
+        prev = Some(k);
+        let value_ok = match written.get(&idx) {
+            Some(w) => w.as_slice() == v,
+            None => v.iter().all(|b| *b == 0),
+        };
+        distinct && idx < max && value_ok
+    })
+}
+
+impl fmt::Display for Allowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Allowed::Exactly(o) => write!(f, "{}", fmt_outcome(o)),
+            Allowed::AnyKeyExcept { after, may_end } => {
+                write!(f, "ok key=<any present key")?;
+                if let Some(a) = after {
+                    write!(f, " but {}", hex(a))?;
+                }
+                write!(f, ">")?;
+                if *may_end {
+                    write!(f, " or ENOENT")?;
+                }
+                Ok(())
+            }
+            Allowed::State(e) => write!(
+                f,
+                "ok entries={} (each key once in the GET_NEXT_KEY walk)",
+                e.len()
+            ),
+            Allowed::ArrayState {
+                max_entries, written, ..
+            } => write!(
+                f,
+                "ok entries={max_entries} ({} non-zero, each index once in the GET_NEXT_KEY walk)",
+                written.len()
+            ),
+            Allowed::OneOf(set, why) => {
+                let alts: Vec<String> = set.iter().map(fmt_outcome).collect();
+                write!(f, "one of {{{}}} ({why})", alts.join(", "))
+            }
+        }
+    }
+}
+
+/// A recorded outcome in a script (`=> ...`): either a full outcome or a bare `ok`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Expect {
+    /// Any success.
+    AnyOk,
+    /// This exact outcome.
+    Exactly(Outcome),
+}
+
+impl Expect {
+    /// Does the observed outcome match what the script recorded?
+    pub fn matches(&self, o: &Outcome) -> bool {
+        match self {
+            Expect::AnyOk => o.is_ok(),
+            Expect::Exactly(x) => x == o,
+        }
+    }
+    /// What a report records for an observed outcome: states are too large to print.
+    pub fn of(o: &Outcome) -> Expect {
+        match o {
+            Ok(Ret::State(_)) => Expect::AnyOk,
+            _ => Expect::Exactly(o.clone()),
+        }
+    }
+}
+
+impl fmt::Display for Expect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expect::AnyOk => write!(f, "ok"),
+            Expect::Exactly(o) => write!(f, "{}", fmt_outcome(o)),
+        }
+    }
+}

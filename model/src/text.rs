@@ -1,0 +1,442 @@
+//! The textual form of ops and outcomes, shared by reports and the corpus: one op per line,
+//! `# ...` comments, an optional `=> outcome` recording what the kernel did.
+//! The core idea: a counterexample printed by `run` can be pasted into `regressions/` as is.
+
+use crate::errno::Errno;
+use crate::op::flags::{ANY, EXIST, F_LOCK, MAP_FLAG_NAMES, NOEXIST};
+use crate::op::{BadFd, Handle, MapRef, MapSpec, MapType, Op};
+use crate::outcome::{hex, Expect, Ret};
+use std::fmt;
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Op::CreateMap { handle, spec } => {
+                write!(
+                    f,
+                    "{handle} = create {} key={} value={} entries={}",
+                    spec.map_type.word(),
+                    spec.key_size,
+                    spec.value_size,
+                    spec.max_entries
+                )?;
+                if spec.map_flags != 0 {
+                    write!(f, " flags={}", map_flags_text(spec.map_flags))?;
+                }
+                if spec.numa_node != 0 {
+                    write!(f, " numa={}", spec.numa_node as i32)?;
+                }
+                if !spec.name.is_empty() {
+                    write!(f, " name={}", quote(&spec.name))?;
+                }
+                if spec.map_extra != 0 {
+                    write!(f, " extra={:#x}", spec.map_extra)?;
+                }
+                Ok(())
+            }
+            Op::Update {
+                map,
+                key,
+                value,
+                flags,
+            } => {
+                write!(f, "update {map} key={} value={}", hex(key), hex(value))?;
+                elem_flags(f, *flags)
+            }
+            Op::Lookup { map, key, flags } => {
+                write!(f, "lookup {map} key={}", hex(key))?;
+                elem_flags(f, *flags)
+            }
+            Op::Delete { map, key } => write!(f, "delete {map} key={}", hex(key)),
+            Op::GetNextKey { map, key } => match key {
+                Some(k) => write!(f, "next_key {map} key={}", hex(k)),
+                None => write!(f, "next_key {map} key=NULL"),
+            },
+            Op::LookupAndDelete { map, key, flags } => {
+                write!(f, "lookup_and_delete {map} key={}", hex(key))?;
+                elem_flags(f, *flags)
+            }
+            Op::Freeze { map } => write!(f, "freeze {map}"),
+            Op::Close { handle } => write!(f, "close {handle}"),
+            Op::Check { map } => write!(f, "check {map}"),
+        }
+    }
+}
+
+fn elem_flags(f: &mut fmt::Formatter<'_>, flags: u64) -> fmt::Result {
+    if flags == ANY {
+        return Ok(());
+    }
+    let mut parts = Vec::new();
+    match flags & 3 {
+        NOEXIST => parts.push("NOEXIST".to_string()),
+        EXIST => parts.push("EXIST".to_string()),
+        3 => parts.push("0x3".to_string()),
+        _ => {}
+    }
+    if flags & F_LOCK != 0 {
+        parts.push("F_LOCK".into());
+    }
+    let rest = flags & !(3 | F_LOCK);
+    if rest != 0 {
+        parts.push(format!("{rest:#x}"));
+    }
+    write!(f, " flags={}", parts.join("|"))
+}
+
+fn map_flags_text(mut flags: u32) -> String {
+    let mut parts = Vec::new();
+    for (bit, name) in MAP_FLAG_NAMES {
+        if flags & bit != 0 {
+            parts.push(name.to_string());
+            flags &= !bit;
+        }
+    }
+    if flags != 0 {
+        parts.push(format!("{flags:#x}"));
+    }
+    parts.join("|")
+}
+
+/// Quotes raw name bytes: printable ASCII as is, everything else as `\xNN`.
+fn quote(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        if c.is_ascii_graphic() && c != b'"' && c != b'\\' {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// A parse error: what was expected where (the caller adds file and line).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+type PResult<T> = Result<T, ParseError>;
+
+fn err<T>(msg: impl Into<String>) -> PResult<T> {
+    Err(ParseError(msg.into()))
+}
+
+/// Parses one op line (comments already removed); returns the op and the recorded outcome.
+pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
+    let (op_text, expect) = match line.split_once("=>") {
+        Some((a, b)) => (a.trim(), Some(parse_expect(b.trim())?)),
+        None => (line.trim(), None),
+    };
+    let words = split_words(op_text)?;
+    let Some(first) = words.first() else {
+        return err("expected an op");
+    };
+    let op = if words.get(1).map(String::as_str) == Some("=") {
+        if words.get(2).map(String::as_str) != Some("create") {
+            return err(format!("expected `create` after `{first} =`"));
+        }
+        parse_create(parse_handle(first)?, &words[3..])?
+    } else {
+        let Some(target) = words.get(1) else {
+            return err(format!("`{first}` needs a map"));
+        };
+        let kv = KeyValues::new(&words[2..])?;
+        let op = match first.as_str() {
+            "update" => Op::Update {
+                map: parse_ref(target)?,
+                key: kv.bytes("key")?,
+                value: kv.bytes("value")?,
+                flags: kv.elem_flags()?,
+            },
+            "lookup" => Op::Lookup {
+                map: parse_ref(target)?,
+                key: kv.bytes("key")?,
+                flags: kv.elem_flags()?,
+            },
+            "delete" => Op::Delete {
+                map: parse_ref(target)?,
+                key: kv.bytes("key")?,
+            },
+            "next_key" => Op::GetNextKey {
+                map: parse_ref(target)?,
+                key: match kv.get("key")? {
+                    "NULL" => None,
+                    k => Some(parse_hex(k)?),
+                },
+            },
+            "lookup_and_delete" => Op::LookupAndDelete {
+                map: parse_ref(target)?,
+                key: kv.bytes("key")?,
+                flags: kv.elem_flags()?,
+            },
+            "freeze" => Op::Freeze {
+                map: parse_ref(target)?,
+            },
+            "check" => Op::Check {
+                map: parse_ref(target)?,
+            },
+            "close" => Op::Close {
+                handle: parse_handle(target)?,
+            },
+            other => {
+                return err(format!(
+                    "unknown op `{other}`; expected one of create, update, lookup, delete, next_key, \
+                     lookup_and_delete, freeze, check, close"
+                ))
+            }
+        };
+        kv.no_extra(&["key", "value", "flags"])?;
+        op
+    };
+    Ok((op, expect))
+}
+
+fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
+    let Some(t) = words.first() else {
+        return err("expected a map type after `create`");
+    };
+    let map_type = MapType::from_word(t).ok_or_else(|| {
+        ParseError(format!(
+            "unknown map type `{t}` (array, percpu_array, hash, percpu_hash, typeN)"
+        ))
+    })?;
+    let kv = KeyValues::new(&words[1..])?;
+    kv.no_extra(&["key", "value", "entries", "flags", "numa", "name", "extra"])?;
+    let mut spec = MapSpec::new(
+        map_type,
+        kv.num("key")? as u32,
+        kv.num("value")? as u32,
+        kv.num("entries")? as u32,
+    );
+    if let Some(f) = kv.opt("flags") {
+        spec.map_flags = parse_map_flags(f)?;
+    }
+    if let Some(n) = kv.opt("numa") {
+        spec.numa_node = parse_i64(n)? as u32;
+    }
+    if let Some(n) = kv.opt("name") {
+        spec.name = unquote(n)?;
+    }
+    if let Some(x) = kv.opt("extra") {
+        spec.map_extra = parse_i64(x)? as u64;
+    }
+    Ok(Op::CreateMap { handle, spec })
+}
+
+fn parse_handle(w: &str) -> PResult<Handle> {
+    w.strip_prefix('m')
+        .and_then(|n| n.parse().ok())
+        .map(Handle)
+        .ok_or_else(|| ParseError(format!("expected a map handle like `m0`, found `{w}`")))
+}
+
+fn parse_ref(w: &str) -> PResult<MapRef> {
+    if let Some(b) = w.strip_prefix("badfd:") {
+        return BadFd::from_word(b)
+            .map(MapRef::Bad)
+            .ok_or_else(|| ParseError(format!("unknown bad fd `{b}` (closed, never, file)")));
+    }
+    parse_handle(w).map(MapRef::Handle)
+}
+
+fn parse_hex(s: &str) -> PResult<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return err(format!("hex bytes need an even number of digits: `{s}`"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ParseError(format!("bad hex `{s}`"))))
+        .collect()
+}
+
+fn parse_i64(s: &str) -> PResult<i64> {
+    let r = match s.strip_prefix("0x") {
+        Some(h) => i64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.map_err(|_| ParseError(format!("expected a number, found `{s}`")))
+}
+
+fn parse_map_flags(s: &str) -> PResult<u32> {
+    let mut v = 0u32;
+    for part in s.split('|') {
+        v |= match MAP_FLAG_NAMES.iter().find(|(_, n)| *n == part) {
+            Some((bit, _)) => *bit,
+            None => parse_i64(part).map_err(|_| ParseError(format!("unknown map flag `{part}`")))? as u32,
+        };
+    }
+    Ok(v)
+}
+
+fn parse_elem_flags(s: &str) -> PResult<u64> {
+    let mut v = 0u64;
+    for part in s.split('|') {
+        v |= match part {
+            "ANY" => ANY,
+            "NOEXIST" => NOEXIST,
+            "EXIST" => EXIST,
+            "F_LOCK" => F_LOCK,
+            _ => parse_i64(part).map_err(|_| ParseError(format!("unknown element flag `{part}`")))? as u64,
+        };
+    }
+    Ok(v)
+}
+
+fn unquote(s: &str) -> PResult<Vec<u8>> {
+    let inner = s
+        .strip_prefix('"')
+        .and_then(|x| x.strip_suffix('"'))
+        .ok_or_else(|| ParseError(format!("expected a quoted name, found `{s}`")))?;
+    let mut out = Vec::new();
+    let b = inner.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' {
+            let h = inner.get(i + 2..i + 4).filter(|_| b.get(i + 1) == Some(&b'x'));
+            let h = h.ok_or_else(|| ParseError(format!("bad escape in {s}: expected \\xNN")))?;
+            out.push(parse_hex(h)?[0]);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+/// Splits on whitespace, keeping `"..."` (which never contains spaces or quotes) whole.
+fn split_words(s: &str) -> PResult<Vec<String>> {
+    Ok(s.split_whitespace().map(str::to_string).collect())
+}
+
+struct KeyValues<'a>(Vec<(&'a str, &'a str)>);
+
+impl<'a> KeyValues<'a> {
+    fn new(words: &'a [String]) -> PResult<Self> {
+        let mut v = Vec::new();
+        for w in words {
+            match w.split_once('=') {
+                Some((k, val)) => v.push((k, val)),
+                None => return err(format!("expected `name=value`, found `{w}`")),
+            }
+        }
+        Ok(KeyValues(v))
+    }
+    fn opt(&self, k: &str) -> Option<&'a str> {
+        self.0.iter().find(|(n, _)| *n == k).map(|(_, v)| *v)
+    }
+    fn get(&self, k: &str) -> PResult<&'a str> {
+        self.opt(k).ok_or_else(|| ParseError(format!("missing `{k}=`")))
+    }
+    fn bytes(&self, k: &str) -> PResult<Vec<u8>> {
+        parse_hex(self.get(k)?)
+    }
+    fn num(&self, k: &str) -> PResult<i64> {
+        parse_i64(self.get(k)?)
+    }
+    fn elem_flags(&self) -> PResult<u64> {
+        self.opt("flags").map_or(Ok(ANY), parse_elem_flags)
+    }
+    fn no_extra(&self, known: &[&str]) -> PResult<()> {
+        match self.0.iter().find(|(n, _)| !known.contains(n)) {
+            Some((n, _)) => err(format!(
+                "unknown field `{n}=` (expected one of {})",
+                known.join(", ")
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parses a recorded outcome: `ok`, `ok value=..`, `ok key=..`, `ok fd=m0`, `ENOENT`, `E524`.
+pub fn parse_expect(s: &str) -> PResult<Expect> {
+    let mut words = s.split_whitespace();
+    let Some(first) = words.next() else {
+        return err("expected an outcome after `=>`");
+    };
+    if first != "ok" {
+        return Errno::parse(first)
+            .map(|e| Expect::Exactly(Err(e)))
+            .ok_or_else(|| {
+                ParseError(format!(
+                    "expected `ok` or an errno name like ENOENT, found `{first}`"
+                ))
+            });
+    }
+    let Some(payload) = words.next() else {
+        return Ok(Expect::AnyOk);
+    };
+    let ret = match payload.split_once('=') {
+        Some(("value", h)) => Ret::Value(parse_hex(h)?),
+        Some(("key", h)) => Ret::Key(parse_hex(h)?),
+        Some(("fd", h)) => Ret::Fd(parse_handle(h)?),
+        Some(("entries", _)) => return Ok(Expect::AnyOk),
+        _ => return err(format!("unknown outcome payload `{payload}`")),
+    };
+    Ok(Expect::Exactly(Ok(ret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::flags;
+
+    #[test]
+    fn ops_roundtrip_through_text() {
+        let mut spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+        spec.map_flags = flags::NO_PREALLOC | flags::RDONLY | 0x8000_0000;
+        spec.name = b"a.b\xe9-\0".to_vec();
+        spec.numa_node = u32::MAX;
+        let ops = vec![
+            Op::CreateMap {
+                handle: Handle(3),
+                spec,
+            },
+            Op::Update {
+                map: MapRef::Handle(Handle(3)),
+                key: vec![1, 2, 3, 4],
+                value: vec![0; 8],
+                flags: 7,
+            },
+            Op::Lookup {
+                map: MapRef::Bad(BadFd::NotBpf),
+                key: vec![],
+                flags: F_LOCK,
+            },
+            Op::GetNextKey {
+                map: MapRef::Handle(Handle(0)),
+                key: None,
+            },
+            Op::LookupAndDelete {
+                map: MapRef::Bad(BadFd::Closed),
+                key: vec![9],
+                flags: 0,
+            },
+            Op::Close { handle: Handle(1) },
+        ];
+        for op in ops {
+            let text = op.to_string();
+            let (back, _) = parse_line(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(back, op, "{text}");
+        }
+    }
+
+    #[test]
+    fn errors_say_what_was_expected() {
+        let e = parse_line("update m0 key=0 value=00").unwrap_err();
+        assert!(e.0.contains("even number"), "{e}");
+        let e = parse_line("frobnicate m0").unwrap_err();
+        assert!(e.0.contains("unknown op"), "{e}");
+        let e = parse_line("m0 = create array key=4 value=8").unwrap_err();
+        assert!(e.0.contains("entries"), "{e}");
+        let (_, exp) = parse_line("delete m0 key=00000000 => E524").unwrap();
+        assert_eq!(exp, Some(Expect::Exactly(Err(Errno::ENOTSUPP))));
+    }
+}
