@@ -223,10 +223,11 @@ impl Verdict {
             Verdict::Pass => "ok".into(),
             Verdict::Stale { line, reason } => format!("STALE at line {line}: {reason}"),
             Verdict::Diverged { line, divergence: d } => format!(
-                "DIVERGED at line {line}: `{}`: model allowed {}, kernel returned {}",
+                "DIVERGED at line {line}: `{}`: model allowed {}, kernel returned {}{}",
                 d.op,
                 d.allowed,
-                describe(&d.observed)
+                describe(&d.observed),
+                d.allowed.explain(&d.observed).map_or(String::new(), |w| format!(" ({w})"))
             ),
             Verdict::Mismatch { line, op, recorded, observed } => format!(
                 "MISMATCH at line {line}: `{op}`: script recorded {recorded}, kernel returned {} (model agrees with the kernel)",

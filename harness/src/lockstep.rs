@@ -227,6 +227,7 @@ pub fn search<S: Sys>(
     let stats = RefCell::new(Stats::default());
     let kernel = RefCell::new(kernel);
     let mut generated = 0u64;
+    let last_failing: RefCell<Option<(World, Vec<Op>)>> = RefCell::new(None);
     loop {
         let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
         if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) {
@@ -245,26 +246,27 @@ pub fn search<S: Sys>(
             );
             match run.divergence {
                 None => Ok(()),
-                Some(d) => Err(TestCaseError::fail(format!("divergence at op {}", d.index))),
+                Some(d) => {
+                    // proptest hands back its tree's current value, which after a final
+                    // passing `complicate` need not fail; keep the last failing input.
+                    let n = run.executed.len().min(ops.len());
+                    *last_failing.borrow_mut() = Some((state.world.clone(), ops[..n].to_vec()));
+                    Err(TestCaseError::fail(format!("divergence at op {}", d.index)))
+                }
             }
         });
         generated += CHUNK as u64;
-
         tick(&stats.borrow(), generated);
-        if let Err(TestError::Fail(_, (state, ops, _))) = r {
+        if let (Err(TestError::Fail(..)), Some((world, ops))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();
-            let run = run_case(
-                state.world.clone(),
-                &mut k,
-                &ops,
-                true,
-                &mut stats.borrow_mut(),
-                None,
-            );
+            let mut st = stats.borrow_mut();
+            let ops = minimize(&world, ops, &mut k, &mut st);
+            let run = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
             let found = run.divergence.clone().map(|d| Found {
-                case: case_from_run(&run, &state.world, cfg.seed),
+                case: case_from_run(&run, &world, cfg.seed),
                 divergence: d,
             });
+            drop(st);
             return SearchResult {
                 stats: stats.into_inner(),
                 generated,
@@ -279,6 +281,50 @@ pub fn search<S: Sys>(
         found: None,
         elapsed: start.elapsed(),
     }
+}
+
+/// Greedy one-op deletion until no single op can go: proptest-state-machine deletes in one
+/// back-to-front pass before it shrinks individual ops, and a shrunk op can make an earlier
+/// one unnecessary. A deletion is kept only if the model's preconditions still hold and the
+/// case still diverges.
+pub fn minimize<S: Sys>(
+    world: &World,
+    mut ops: Vec<Op>,
+    kernel: &mut Kernel<S>,
+    stats: &mut Stats,
+) -> Vec<Op> {
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in (0..ops.len()).rev() {
+            let mut cand = ops.clone();
+            cand.remove(i);
+            if !preconditions_hold(world, &cand) {
+                continue;
+            }
+            if run_case(world.clone(), kernel, &cand, true, stats, None)
+                .divergence
+                .is_some()
+            {
+                ops = cand;
+                changed = true;
+            }
+        }
+    }
+    ops
+}
+
+/// Do the model's preconditions hold along `ops` (following the model's own predictions)?
+pub fn preconditions_hold(world: &World, ops: &[Op]) -> bool {
+    let mut w = world.clone();
+    ops.iter().all(|op| {
+        let ok = w.precondition(op).is_ok();
+        if ok {
+            let o = mapcheck_model::gen::predict(&w, op);
+            w.apply(op, &o);
+        }
+        ok
+    })
 }
 
 /// Turns an executed case into a script: each op annotated with what the kernel did.

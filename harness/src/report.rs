@@ -34,6 +34,9 @@ pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {
         if i == d.index {
             s.push_str(&format!("        model allowed:   {}\n", d.allowed));
             s.push_str(&format!("        kernel returned: {}\n", describe(&d.observed)));
+            if let Some(why) = d.allowed.explain(&d.observed) {
+                s.push_str(&format!("        difference:      {why}\n"));
+            }
         }
     }
     s.push_str(&format!("\nreplay: mapcheck replay {}\n", path.display()));

@@ -177,6 +177,71 @@ impl Allowed {
             },
         }
     }
+    /// Where a full-state observation differs from the allowed state, in one line.
+    pub fn explain(&self, o: &Outcome) -> Option<String> {
+        let Ok(Ret::State(got)) = o else { return None };
+        let expected: Box<dyn Fn(&[u8]) -> Option<Vec<u8>>> = match self {
+            Allowed::State(want) => {
+                if want.value_size != got.value_size {
+                    return Some(format!(
+                        "value size: model {}, kernel {}",
+                        want.value_size, got.value_size
+                    ));
+                }
+                let want = want.clone();
+                Box::new(move |k: &[u8]| {
+                    (0..want.len())
+                        .find(|i| want.entry(*i).0 == k)
+                        .map(|i| want.entry(i).1.to_vec())
+                })
+            }
+            Allowed::ArrayState {
+                value_len,
+                written,
+                max_entries,
+            } => {
+                if *value_len != got.value_size {
+                    return Some(format!(
+                        "value size: model {value_len}, kernel {}",
+                        got.value_size
+                    ));
+                }
+                let (written, len, max) = (written.clone(), *value_len, *max_entries);
+                Box::new(move |k: &[u8]| {
+                    let i = u32::from_le_bytes(k.get(..4)?.try_into().ok()?);
+                    (i < max).then(|| written.get(&i).cloned().unwrap_or_else(|| vec![0; len]))
+                })
+            }
+            _ => return None,
+        };
+        for i in 0..got.len() {
+            let (k, v) = got.entry(i);
+            match expected(k) {
+                None => return Some(format!("kernel has key {} that the model does not", hex(k))),
+                Some(w) if w != v => {
+                    return Some(format!(
+                        "key {}: model value {}, kernel value {}",
+                        hex(k),
+                        hex(&w),
+                        hex(v)
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if !got.walk_visits_each_key_once() {
+            let n = got.walk.as_ref().map_or(0, |w| w.len() / got.key_size.max(1));
+            return Some(format!(
+                "GET_NEXT_KEY walk visited {n} keys for {} entries (not each once)",
+                got.len()
+            ));
+        }
+        Some(format!(
+            "the kernel returned {} entries; the model's state differs in keys it lacks",
+            got.len()
+        ))
+    }
+
     /// The single outcome, if the set is a singleton.
     pub fn exactly(&self) -> Option<&Outcome> {
         match self {
