@@ -14,6 +14,23 @@ pub const WALK_LIMIT: u32 = 1 << 16;
 /// An fd number no process here ever has open: above every RLIMIT_NOFILE in use.
 const NEVER_OPENED: RawFd = 0x3fff_fff0;
 
+/// A number that was open a moment ago and is closed now. It is taken high in the table
+/// (F_DUPFD above `CLOSED_BASE`, or just below the soft RLIMIT_NOFILE) so that another
+/// thread's open, which gets the lowest free number, cannot reuse it before we use it.
+fn closed_fd_number(f: &std::fs::File) -> RawFd {
+    const CLOSED_BASE: u64 = 4096;
+    let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(s, _)| s);
+    let base = CLOSED_BASE.min(soft.saturating_sub(1)) as RawFd;
+    // SAFETY: F_DUPFD on an fd we own; the duplicate is wrapped and closed at once.
+    let n = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, base) };
+    if n < 0 {
+        return NEVER_OPENED;
+    }
+    // SAFETY: n was just returned by fcntl and nothing else owns it.
+    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) });
+    n
+}
+
 struct Open {
     fd: OwnedFd,
     spec: MapSpec,
@@ -83,8 +100,6 @@ impl<S: Sys> Kernel<S> {
 
     fn element(&mut self, op: &Op) -> Outcome {
         let map = op.map_ref().expect("element op");
-        // A closed fd: dup a live one and close the copy, so the number is free right now.
-        let closed;
         let (fd, spec) = match map {
             MapRef::Handle(h) => {
                 let o = self.open.get(&h).expect("precondition: handle open");
@@ -92,12 +107,7 @@ impl<S: Sys> Kernel<S> {
             }
             MapRef::Bad(BadFd::NotBpf) => (self.not_bpf.as_raw_fd(), None),
             MapRef::Bad(BadFd::NeverOpened) => (NEVER_OPENED, None),
-            MapRef::Bad(BadFd::Closed) => {
-                closed = self.not_bpf.try_clone().map(OwnedFd::from);
-                let n = closed.as_ref().map_or(NEVER_OPENED, |f| f.as_raw_fd());
-                drop(closed);
-                (n, None)
-            }
+            MapRef::Bad(BadFd::Closed) => (closed_fd_number(&self.not_bpf), None),
         };
         // Buffers at least as large as the kernel reads or writes, whatever the op carries.
         let (ks, vl) = spec

@@ -75,6 +75,7 @@ pub fn family_of(world: &World, op: &Op) -> String {
 }
 
 /// What one executed case produced.
+#[derive(Clone)]
 pub struct CaseRun {
     /// The ops executed, end-of-case checks included.
     pub executed: Vec<Op>,
@@ -173,6 +174,8 @@ pub struct Found {
     pub case: Case,
     /// The divergence at its last op.
     pub divergence: Divergence,
+    /// The divergence did not come back when the shrunk script was re-run.
+    pub flaky: bool,
 }
 
 /// What a search produced.
@@ -227,7 +230,7 @@ pub fn search<S: Sys>(
     let stats = RefCell::new(Stats::default());
     let kernel = RefCell::new(kernel);
     let mut generated = 0u64;
-    let last_failing: RefCell<Option<(World, Vec<Op>)>> = RefCell::new(None);
+    let last_failing: RefCell<Option<(World, Vec<Op>, CaseRun)>> = RefCell::new(None);
     loop {
         let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
         if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) {
@@ -244,27 +247,42 @@ pub fn search<S: Sys>(
                 &mut stats.borrow_mut(),
                 seen.as_deref(),
             );
-            match run.divergence {
+            match &run.divergence {
                 None => Ok(()),
                 Some(d) => {
                     // proptest hands back its tree's current value, which after a final
                     // passing `complicate` need not fail; keep the last failing input.
+                    let why = format!("divergence at op {}", d.index);
                     let n = run.executed.len().min(ops.len());
-                    *last_failing.borrow_mut() = Some((state.world.clone(), ops[..n].to_vec()));
-                    Err(TestCaseError::fail(format!("divergence at op {}", d.index)))
+                    *last_failing.borrow_mut() = Some((state.world.clone(), ops[..n].to_vec(), run));
+                    Err(TestCaseError::fail(why))
                 }
             }
         });
         generated += CHUNK as u64;
         tick(&stats.borrow(), generated);
-        if let (Err(TestError::Fail(..)), Some((world, ops))) = (r, last_failing.take()) {
+        if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
             let ops = minimize(&world, ops, &mut k, &mut st);
-            let run = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
-            let found = run.divergence.clone().map(|d| Found {
-                case: case_from_run(&run, &world, cfg.seed),
-                divergence: d,
+            let rerun = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
+            // A divergence that does not come back on a re-run is still reported, with the
+            // last script that showed it, and marked flaky.
+            let flaky = rerun.divergence.is_none();
+            let run = if flaky { recorded } else { rerun };
+            let found = run.divergence.clone().map(|d| {
+                let mut case = case_from_run(&run, &world, cfg.seed);
+                if flaky {
+                    case.header.push((
+                        "flaky".into(),
+                        "did not reproduce on a re-run of the shrunk script".into(),
+                    ));
+                }
+                Found {
+                    case,
+                    divergence: d,
+                    flaky,
+                }
             });
             drop(st);
             return SearchResult {

@@ -1,0 +1,224 @@
+//! Tests against the running kernel. Without CAP_BPF each test prints why it skips; with
+//! MAPCHECK_REQUIRE_KERNEL=1 (set by .ci/run) a missing kernel fails instead.
+
+use mapcheck::corpus::{self, Case, Verdict};
+use mapcheck::env::{detect_profile, skip_without_kernel};
+use mapcheck::kernel::Kernel;
+use mapcheck::lockstep::{run_case, search, SearchConfig, Stats};
+use mapcheck_model::gen::GenConfig;
+use mapcheck_model::{coverage, Fault, MapRef, MapSpec, MapType, Op, World};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn regressions() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions")
+}
+
+fn world(faults: Vec<Fault>) -> World {
+    World::new(detect_profile(), faults)
+}
+
+#[test]
+fn corpus_replays_clean() {
+    if skip_without_kernel("corpus_replays_clean") {
+        return;
+    }
+    let files = corpus::collect(&[regressions()]).unwrap();
+    assert!(
+        files.len() >= 25,
+        "the corpus should hold at least 25 cases, found {}",
+        files.len()
+    );
+    let w = world(vec![]);
+    let mut k = Kernel::new().unwrap();
+    let mut stats = Stats::default();
+    let mut failures = Vec::new();
+    for f in &files {
+        let case = Case::load(f).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            case.get("why").is_some(),
+            "{}: every case needs a `# why:` line",
+            f.display()
+        );
+        let v = corpus::replay(&case, &w, &mut k, &mut stats);
+        if !matches!(v, Verdict::Pass) {
+            failures.push(format!("{}: {}", f.display(), v.summary()));
+        }
+    }
+    assert_eq!(k.held(), 0, "replay must close every fd");
+    assert!(failures.is_empty(), "corpus failures:\n{}", failures.join("\n"));
+}
+
+fn search_cfg(seed: u64, cases: u64, faults: Vec<Fault>) -> SearchConfig {
+    let w = world(faults);
+    SearchConfig {
+        seed,
+        cases: Some(cases),
+        budget: Duration::from_secs(600),
+        max_ops: 40,
+        gen: GenConfig {
+            world: w,
+            ..GenConfig::default()
+        },
+    }
+}
+
+#[test]
+fn lockstep_run_agrees_and_covers() {
+    if skip_without_kernel("lockstep_run_agrees_and_covers") {
+        return;
+    }
+    let cfg = search_cfg(0x5eed, 1500, vec![]);
+    let mut k = Kernel::new().unwrap();
+    let r = search(&cfg, &mut k, |_, _| {});
+    if let Some(f) = &r.found {
+        panic!("divergence:\n{}", f.case.to_text());
+    }
+    assert!(r.stats.ops > 10_000, "too few ops: {}", r.stats.ops);
+    // Every cell the run observed is in the catalogue, and most catalogue cells are hit.
+    let p = &cfg.gen.world.profile;
+    let (mut hit, mut all) = (0, 0);
+    for fam in ["array", "percpu_array", "hash", "percpu_hash", "badfd"] {
+        for (op, o) in coverage::cells(fam, p) {
+            all += 1;
+            hit += r
+                .stats
+                .cells
+                .keys()
+                .any(|(f, cop, co)| f == fam && *cop == op && *co == o) as usize;
+        }
+    }
+    for (f, op, o) in r.stats.cells.keys() {
+        assert!(
+            coverage::cells(f, p).iter().any(|(cop, co)| cop == op && co == o),
+            "{f}/{op}:{o} observed but missing from model/src/coverage.rs"
+        );
+    }
+    assert!(hit * 10 >= all * 9, "coverage {hit}/{all} below 90%");
+}
+
+/// Each deliberate model fault is caught, shrunk to at most 3 ops, written, and the written
+/// case reproduces the divergence under the fault and passes under the real model.
+#[test]
+fn deliberate_faults_are_caught_shrunk_and_replayed() {
+    if skip_without_kernel("deliberate_faults_are_caught_shrunk_and_replayed") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut k = Kernel::new().unwrap();
+    for (i, fault) in Fault::ALL.into_iter().enumerate() {
+        let cfg = search_cfg(0xfa17 + i as u64, 4000, vec![fault]);
+        let r = search(&cfg, &mut k, |_, _| {});
+        let found = r
+            .found
+            .unwrap_or_else(|| panic!("fault {fault} was not caught in {} cases", r.generated));
+        let n = found.case.steps.len();
+        assert!(
+            n <= 3,
+            "fault {fault}: shrunk to {n} ops, want <= 3:\n{}",
+            found.case.to_text()
+        );
+        let path = corpus::write_atomic(dir.path(), &format!("{fault}.case"), &found.case.to_text()).unwrap();
+        let back = Case::load(&path).unwrap();
+        let mut stats = Stats::default();
+        let v = corpus::replay(&back, &world(vec![fault]), &mut k, &mut stats);
+        assert!(
+            matches!(v, Verdict::Diverged { .. }),
+            "fault {fault}: replay under the fault: {}",
+            v.summary()
+        );
+        let v = corpus::replay(&back, &world(vec![]), &mut k, &mut stats);
+        assert!(
+            matches!(v, Verdict::Pass | Verdict::Stale { .. }),
+            "fault {fault}: replay under the real model: {}",
+            v.summary()
+        );
+    }
+    assert_eq!(k.held(), 0);
+}
+
+/// A 1M-entry ARRAY and HASH: the model stays small (sparse) and the full-state check goes
+/// through LOOKUP_BATCH.
+#[test]
+fn million_entry_maps_compare_by_batch() {
+    if skip_without_kernel("million_entry_maps_compare_by_batch") {
+        return;
+    }
+    for t in [MapType::Array, MapType::Hash] {
+        let h = mapcheck_model::Handle(0);
+        let m = MapRef::Handle(h);
+        let mut ops = vec![Op::CreateMap {
+            handle: h,
+            spec: MapSpec::new(t, 4, 8, 1_000_000),
+        }];
+        for i in [0u32, 1, 999_999, 500_000] {
+            ops.push(Op::Update {
+                map: m,
+                key: i.to_le_bytes().to_vec(),
+                value: vec![i as u8 | 1; 8],
+                flags: 0,
+            });
+        }
+        ops.push(Op::Check { map: m });
+        let w = world(vec![]);
+        let mut k = Kernel::new().unwrap();
+        let mut stats = Stats::default();
+        let run = run_case(w, &mut k, &ops, false, &mut stats, None);
+        assert!(
+            run.divergence.is_none(),
+            "{t:?}: {:?}",
+            run.divergence.map(|d| d.allowed.explain(&d.observed))
+        );
+        let entries = match run.outcomes.last() {
+            Some(Ok(mapcheck_model::Ret::State(s))) => s.len(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(entries, if t == MapType::Array { 1_000_000 } else { 4 });
+    }
+}
+
+/// A wrong model of 1M-entry state is caught: the check compares every entry.
+#[test]
+fn million_entry_array_wrong_value_is_caught() {
+    if skip_without_kernel("million_entry_array_wrong_value_is_caught") {
+        return;
+    }
+    let h = mapcheck_model::Handle(0);
+    let m = MapRef::Handle(h);
+    let ops = vec![
+        Op::CreateMap {
+            handle: h,
+            spec: MapSpec::new(MapType::Array, 4, 8, 1_000_000),
+        },
+        Op::Update {
+            map: m,
+            key: 999_999u32.to_le_bytes().to_vec(),
+            value: vec![7; 8],
+            flags: 0,
+        },
+    ];
+    let mut k = Kernel::new().unwrap();
+    let mut stats = Stats::default();
+    let mut w = world(vec![]);
+    let run = run_case(w.clone(), &mut k, &ops[..1], false, &mut stats, None);
+    assert!(run.divergence.is_none());
+    // The model believes in the update, the kernel never saw it.
+    w.apply(&ops[0], &Ok(mapcheck_model::Ret::Fd(h)));
+    w.apply(&ops[1], &Ok(mapcheck_model::Ret::Unit));
+    let mut k2 = Kernel::new().unwrap();
+    let run = run_case(w.clone(), &mut k2, &[], false, &mut stats, None);
+    assert!(run.divergence.is_none());
+    let fresh = run_case(world(vec![]), &mut k2, &ops[..1], false, &mut stats, None);
+    assert!(fresh.divergence.is_none());
+    let check = Op::Check { map: m };
+    let mut k3 = Kernel::new().unwrap();
+    k3.exec(&ops[0]).unwrap();
+    let observed = k3.exec(&check);
+    let allowed = w.allowed(&check);
+    assert!(
+        !w.admits(&check, &allowed, &observed),
+        "a missing write in 1M entries must be caught"
+    );
+    let why = allowed.explain(&observed).unwrap();
+    assert!(why.contains("3f420f00"), "{why}");
+}
