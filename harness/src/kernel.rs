@@ -223,3 +223,130 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
         Ok(Ret::State(st))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The backend and the runner against a fake `Sys`: no root needed.
+    use super::*;
+    use crate::lockstep::{run_case, Stats};
+    use mapcheck_model::{MapType, World};
+    use std::collections::VecDeque;
+
+    /// Answers element calls from a script of results; creates hand out /dev/null fds.
+    #[derive(Default)]
+    struct Fake {
+        answers: VecDeque<Result<(), Errno>>,
+        batches: VecDeque<(u32, Option<Errno>)>,
+        batch_counts: Vec<u32>,
+    }
+
+    impl Fake {
+        fn next(&mut self) -> Result<(), Errno> {
+            self.answers.pop_front().unwrap_or(Ok(()))
+        }
+    }
+
+    impl Sys for Fake {
+        fn map_create(&mut self, _: &MapSpec) -> Result<OwnedFd, Errno> {
+            Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())
+        }
+        fn update(&mut self, _: RawFd, _: &[u8], _: &[u8], _: u64) -> Result<(), Errno> {
+            self.next()
+        }
+        fn lookup(&mut self, _: RawFd, _: &[u8], v: &mut [u8], _: u64) -> Result<(), Errno> {
+            v.fill(0);
+            self.next()
+        }
+        fn delete(&mut self, _: RawFd, _: &[u8]) -> Result<(), Errno> {
+            self.next()
+        }
+        fn next_key(&mut self, _: RawFd, _: Option<&[u8]>, _: &mut [u8]) -> Result<(), Errno> {
+            Err(Errno::ENOENT)
+        }
+        fn lookup_and_delete(&mut self, _: RawFd, _: &[u8], _: &mut [u8], _: u64) -> Result<(), Errno> {
+            self.next()
+        }
+        fn freeze(&mut self, _: RawFd) -> Result<(), Errno> {
+            self.next()
+        }
+        fn lookup_batch(&mut self, _: RawFd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
+            self.batch_counts.push(b.count);
+            self.batches.pop_front().unwrap_or((0, Some(Errno::ENOENT)))
+        }
+    }
+
+    fn create() -> Op {
+        Op::CreateMap {
+            handle: Handle(0),
+            spec: MapSpec::new(MapType::Array, 4, 8, 4),
+        }
+    }
+
+    #[test]
+    fn raw_errno_passes_through_unchanged() {
+        let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
+        k.exec(&create()).unwrap();
+        k.sys.answers.extend([Err(Errno(524)), Err(Errno::EBUSY)]);
+        let m = MapRef::Handle(Handle(0));
+        let up = Op::Update {
+            map: m,
+            key: vec![0; 4],
+            value: vec![0; 8],
+            flags: 0,
+        };
+        assert_eq!(k.exec(&up), Err(Errno::ENOTSUPP));
+        assert_eq!(k.exec(&up), Err(Errno(16)));
+        assert_eq!(k.held(), 1);
+        k.reset();
+        assert_eq!(k.held(), 0);
+    }
+
+    #[test]
+    fn runner_reports_the_first_disallowed_outcome() {
+        let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
+        let m = MapRef::Handle(Handle(0));
+        // The model says NOEXIST on an array is EEXIST; this fake kernel says OK.
+        let ops = vec![
+            create(),
+            Op::Lookup {
+                map: m,
+                key: vec![0; 4],
+                flags: 0,
+            },
+            Op::Update {
+                map: m,
+                key: vec![0; 4],
+                value: vec![1; 8],
+                flags: 1,
+            },
+            Op::Lookup {
+                map: m,
+                key: vec![0; 4],
+                flags: 0,
+            },
+        ];
+        let run = run_case(World::default(), &mut k, &ops, true, &mut Stats::default(), None);
+        let d = run.divergence.expect("the fake's OK must diverge");
+        assert_eq!(d.index, 2);
+        assert_eq!(d.allowed.exactly(), Some(&Err(Errno::EEXIST)));
+        assert_eq!(d.observed, Ok(Ret::Unit));
+        assert_eq!(k.held(), 0, "run_case closes everything, divergence or not");
+    }
+
+    #[test]
+    fn dump_retries_enospc_with_a_larger_count() {
+        let mut f = Fake::default();
+        f.batches
+            .extend([(0, Some(Errno::ENOSPC)), (0, Some(Errno::ENOENT))]);
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 2);
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        let out = dump(&mut f, fd.as_raw_fd(), Some(&spec), 2);
+        assert!(
+            matches!(out, Ok(Ret::State(ref s)) if s.is_empty() && s.walk.as_ref().is_some_and(|w| w.is_empty()))
+        );
+        assert_eq!(f.batch_counts, vec![2, 4]);
+        // Any other batch error is the check's outcome.
+        f.batches.push_back((0, Some(Errno::EPERM)));
+        assert_eq!(dump(&mut f, fd.as_raw_fd(), Some(&spec), 2), Err(Errno::EPERM));
+    }
+}

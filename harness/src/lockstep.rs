@@ -166,6 +166,8 @@ pub struct SearchConfig {
     pub max_ops: usize,
     /// What to generate.
     pub gen: GenConfig,
+    /// Keep every executed op sequence in `SearchResult::recorded` (for `bench`).
+    pub record: bool,
 }
 
 /// A shrunk divergence as a case ready to be written.
@@ -188,6 +190,8 @@ pub struct SearchResult {
     pub found: Option<Found>,
     /// Wall time.
     pub elapsed: Duration,
+    /// Every executed case's ops, if `SearchConfig::record`.
+    pub recorded: Vec<Vec<Op>>,
 }
 
 /// Expands a u64 run seed into proptest's 32-byte ChaCha seed.
@@ -230,6 +234,7 @@ pub fn search<S: Sys>(
     let stats = RefCell::new(Stats::default());
     let kernel = RefCell::new(kernel);
     let mut generated = 0u64;
+    let all_recorded = RefCell::new(Vec::new());
     let last_failing: RefCell<Option<(World, Vec<Op>, CaseRun)>> = RefCell::new(None);
     loop {
         let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
@@ -247,6 +252,9 @@ pub fn search<S: Sys>(
                 &mut stats.borrow_mut(),
                 seen.as_deref(),
             );
+            if cfg.record {
+                all_recorded.borrow_mut().push(run.executed.clone());
+            }
             match &run.divergence {
                 None => Ok(()),
                 Some(d) => {
@@ -290,6 +298,7 @@ pub fn search<S: Sys>(
                 generated,
                 found,
                 elapsed: start.elapsed(),
+                recorded: all_recorded.take(),
             };
         }
     }
@@ -298,6 +307,7 @@ pub fn search<S: Sys>(
         generated,
         found: None,
         elapsed: start.elapsed(),
+        recorded: all_recorded.take(),
     }
 }
 

@@ -56,6 +56,7 @@ fn search_cfg(seed: u64, cases: u64, faults: Vec<Fault>) -> SearchConfig {
         cases: Some(cases),
         budget: Duration::from_secs(600),
         max_ops: 40,
+        record: false,
         gen: GenConfig {
             world: w,
             ..GenConfig::default()

@@ -499,3 +499,117 @@ pub fn name_ok(name: &[u8]) -> bool {
 pub fn kernel_isalnum(b: u8) -> bool {
     b.is_ascii_alphanumeric() || (b >= 0xC0 && b != 0xD7 && b != 0xF7)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::BadFd;
+
+    fn h(n: u32) -> Handle {
+        Handle(n)
+    }
+
+    #[test]
+    fn names_follow_the_kernel_ctype() {
+        assert!(name_ok(b""));
+        assert!(name_ok(b"a.b_C9"));
+        assert!(name_ok(b"caf\xe9"));
+        assert!(name_ok(b"ok\0-after-nul"));
+        assert!(!name_ok(b"a-b"));
+        assert!(!name_ok(b"sixteen_chars_xx"));
+        assert!(name_ok(b"fifteen_chars_x"));
+        assert!(!name_ok(b"\xa0"));
+        assert!(!name_ok(b"x\xd7"));
+    }
+
+    #[test]
+    fn preconditions_name_what_is_wrong() {
+        let mut w = World::default();
+        let create = Op::CreateMap {
+            handle: h(0),
+            spec: MapSpec::new(MapType::Array, 4, 8, 2),
+        };
+        assert!(w.precondition(&create).is_ok());
+        w.apply(&create, &Ok(Ret::Fd(h(0))));
+        assert!(w.precondition(&create).unwrap_err().contains("already defined"));
+        let bad = Op::Update {
+            map: MapRef::Handle(h(0)),
+            key: vec![0; 4],
+            value: vec![0; 7],
+            flags: 0,
+        };
+        assert!(w.precondition(&bad).unwrap_err().contains("8-byte values"));
+        let gone = Op::Lookup {
+            map: MapRef::Handle(h(1)),
+            key: vec![0; 4],
+            flags: 0,
+        };
+        assert!(w.precondition(&gone).unwrap_err().contains("not open"));
+        let badfd = Op::Lookup {
+            map: MapRef::Bad(BadFd::NotBpf),
+            key: vec![],
+            flags: 0,
+        };
+        assert!(w.precondition(&badfd).is_ok());
+        assert_eq!(w.allowed(&badfd), Allowed::Exactly(Err(Errno::EINVAL)));
+    }
+
+    #[test]
+    fn percpu_values_use_possible_cpus_and_rounded_slots() {
+        let mut w = World::new(Profile::linux_6_18(3), vec![]);
+        let spec = MapSpec::new(MapType::PercpuArray, 4, 5, 1);
+        assert_eq!(w.value_len(&spec), 24);
+        w.apply(&Op::CreateMap { handle: h(0), spec }, &Ok(Ret::Fd(h(0))));
+        let look = Op::Lookup {
+            map: MapRef::Handle(h(0)),
+            key: vec![0; 4],
+            flags: 0,
+        };
+        assert_eq!(w.allowed(&look), Allowed::Exactly(Ok(Ret::Value(vec![0; 24]))));
+        w.faults.push(Fault::PercpuSlotNotRounded);
+        let spec = MapSpec::new(MapType::PercpuArray, 4, 5, 1);
+        assert_eq!(w.value_len(&spec), 15);
+    }
+
+    #[test]
+    fn hash_next_key_is_a_set() {
+        let mut w = World::default();
+        let m = MapRef::Handle(h(0));
+        w.apply(
+            &Op::CreateMap {
+                handle: h(0),
+                spec: MapSpec::new(MapType::Hash, 1, 1, 4),
+            },
+            &Ok(Ret::Fd(h(0))),
+        );
+        for k in [1u8, 2] {
+            w.apply(
+                &Op::Update {
+                    map: m,
+                    key: vec![k],
+                    value: vec![k],
+                    flags: 0,
+                },
+                &Ok(Ret::Unit),
+            );
+        }
+        let nk = Op::GetNextKey {
+            map: m,
+            key: Some(vec![1]),
+        };
+        let a = w.allowed(&nk);
+        assert!(w.admits(&nk, &a, &Ok(Ret::Key(vec![2]))));
+        assert!(w.admits(&nk, &a, &Err(Errno::ENOENT)));
+        assert!(
+            !w.admits(&nk, &a, &Ok(Ret::Key(vec![1]))),
+            "never the key passed in"
+        );
+        assert!(!w.admits(&nk, &a, &Ok(Ret::Key(vec![3]))), "never a missing key");
+        let first = Op::GetNextKey { map: m, key: None };
+        let a = w.allowed(&first);
+        assert!(
+            !w.admits(&first, &a, &Err(Errno::ENOENT)),
+            "a non-empty map has a first key"
+        );
+    }
+}

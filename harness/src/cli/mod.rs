@@ -240,6 +240,7 @@ fn cmd_run(a: RunArgs) -> CmdResult {
         budget,
         max_ops: a.ops,
         gen,
+        record: false,
     };
     let mut kernel =
         Kernel::new().map_err(|e| (exit::ENVIRONMENT, format!("cannot open a scratch file: {e}")))?;

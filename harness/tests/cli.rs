@@ -1,0 +1,78 @@
+//! The `mapcheck` binary's exit codes and messages.
+
+use mapcheck::env::skip_without_kernel;
+use std::process::Command;
+
+fn mapcheck(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_mapcheck"))
+        .args(args)
+        .output()
+        .expect("run mapcheck");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn bad_usage_is_exit_2() {
+    assert_eq!(mapcheck(&["run", "--budget", "soon"]).0, 2);
+    assert_eq!(mapcheck(&["run", "--map", "ringbuf"]).0, 2);
+    assert_eq!(mapcheck(&["frobnicate"]).0, 2);
+    let (code, text) = mapcheck(&["run", "--fault", "nope"]);
+    assert_eq!(code, 2);
+    assert!(text.contains("unknown fault"), "{text}");
+}
+
+#[test]
+fn bad_script_names_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("bad.case");
+    std::fs::write(
+        &p,
+        "# case: bad\nm0 = create array key=4 value=8 entries=1\nupdate m0 key=0 value=00\n",
+    )
+    .unwrap();
+    let (code, text) = mapcheck(&["replay", p.to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("bad.case:3:") && text.contains("even number"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_agrees_and_a_fault_is_exit_1_with_the_case_on_disk() {
+    if skip_without_kernel("run_agrees_and_a_fault_is_exit_1_with_the_case_on_disk") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (code, text) = mapcheck(&["run", "--cases", "200", "--seed", "7", "--out", out]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("model and kernel agree") && text.contains("ops/s"),
+        "{text}"
+    );
+    let (code, text) = mapcheck(&[
+        "run",
+        "--cases",
+        "2000",
+        "--seed",
+        "7",
+        "--fault",
+        "refreeze-ok",
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 1, "{text}");
+    let replay_line = text
+        .lines()
+        .find(|l| l.starts_with("replay: mapcheck replay "))
+        .expect("replay command");
+    let path = replay_line.trim_start_matches("replay: mapcheck replay ");
+    assert!(std::path::Path::new(path).exists(), "{path}");
+    assert!(text.contains("kernel returned: EPERM (1)"), "{text}");
+    let (code, _) = mapcheck(&["replay", "--fault", "refreeze-ok", path]);
+    assert_eq!(code, 1);
+    let (code, text) = mapcheck(&["replay", path]);
+    assert_eq!(code, 0, "{text}");
+}
