@@ -228,7 +228,7 @@ impl View {
             "delete" => Op::Delete { map, key },
             "next_key" => Op::GetNextKey {
                 map,
-                key: if c.fs % 4 == 0 { None } else { Some(key) },
+                key: if c.fs.is_multiple_of(4) { None } else { Some(key) },
             },
             "lookup_and_delete" => Op::LookupAndDelete {
                 map,
@@ -287,7 +287,7 @@ impl View {
             }
             _ => 0,
         };
-        if (c.vs >> 16) % 4 == 0 {
+        if (c.vs >> 16).is_multiple_of(4) {
             spec.name = b"mapcheck.m_0".to_vec();
         }
         if (c.k as u32 * 100 / 256) < cfg.invalid_create_pct as u32
@@ -321,7 +321,7 @@ fn invalidate(s: &mut MapSpec, r: u64) {
         0 => s.key_size = if s.map_type.is_array() { 8 } else { 0 },
         1 => s.value_size = 0,
         2 => s.max_entries = 0,
-        3 | 4 | 5 => s.map_flags |= bad_flags[((r >> 8) % bad_flags.len() as u64) as usize],
+        3..=5 => s.map_flags |= bad_flags[((r >> 8) % bad_flags.len() as u64) as usize],
         6 => s.map_flags |= RDONLY | WRONLY,
         7 => s.map_flags |= RDONLY_PROG | WRONLY_PROG,
         8 => s.name = b"bad-name".to_vec(),

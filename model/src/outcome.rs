@@ -52,6 +52,19 @@ impl MapState {
         let (k, v) = (self.key_size, self.value_size);
         (&self.keys[i * k..(i + 1) * k], &self.values[i * v..(i + 1) * v])
     }
+    /// Index of key `k` (binary search over the sorted keys).
+    pub fn find(&self, k: &[u8]) -> Option<usize> {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match self.entry(mid).0.cmp(k) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return Some(mid),
+            }
+        }
+        None
+    }
     /// Builds a state from unsorted records, sorting them by key bytes.
     pub fn from_unsorted(key_size: usize, value_size: usize, keys: &[u8], values: &[u8]) -> Self {
         let n = keys.len().checked_div(key_size).unwrap_or(0);
@@ -180,43 +193,20 @@ impl Allowed {
     /// Where a full-state observation differs from the allowed state, in one line.
     pub fn explain(&self, o: &Outcome) -> Option<String> {
         let Ok(Ret::State(got)) = o else { return None };
-        let expected: Box<dyn Fn(&[u8]) -> Option<Vec<u8>>> = match self {
-            Allowed::State(want) => {
-                if want.value_size != got.value_size {
-                    return Some(format!(
-                        "value size: model {}, kernel {}",
-                        want.value_size, got.value_size
-                    ));
-                }
-                let want = want.clone();
-                Box::new(move |k: &[u8]| {
-                    (0..want.len())
-                        .find(|i| want.entry(*i).0 == k)
-                        .map(|i| want.entry(i).1.to_vec())
-                })
-            }
-            Allowed::ArrayState {
-                value_len,
-                written,
-                max_entries,
-            } => {
-                if *value_len != got.value_size {
-                    return Some(format!(
-                        "value size: model {value_len}, kernel {}",
-                        got.value_size
-                    ));
-                }
-                let (written, len, max) = (written.clone(), *value_len, *max_entries);
-                Box::new(move |k: &[u8]| {
-                    let i = u32::from_le_bytes(k.get(..4)?.try_into().ok()?);
-                    (i < max).then(|| written.get(&i).cloned().unwrap_or_else(|| vec![0; len]))
-                })
-            }
+        let want_size = match self {
+            Allowed::State(want) => want.value_size,
+            Allowed::ArrayState { value_len, .. } => *value_len,
             _ => return None,
         };
+        if want_size != got.value_size {
+            return Some(format!(
+                "value size: model {want_size}, kernel {}",
+                got.value_size
+            ));
+        }
         for i in 0..got.len() {
             let (k, v) = got.entry(i);
-            match expected(k) {
+            match self.expected_value(k) {
                 None => return Some(format!("kernel has key {} that the model does not", hex(k))),
                 Some(w) if w != v => {
                     return Some(format!(
@@ -237,9 +227,28 @@ impl Allowed {
             ));
         }
         Some(format!(
-            "the kernel returned {} entries; the model's state differs in keys it lacks",
+            "the kernel returned {} entries; the model has keys the kernel lacks",
             got.len()
         ))
+    }
+
+    /// The value a full-state `Allowed` expects under key `k`, if the key should be present.
+    fn expected_value(&self, k: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Allowed::State(want) => {
+                let i = want.find(k)?;
+                Some(want.entry(i).1.to_vec())
+            }
+            Allowed::ArrayState {
+                max_entries,
+                value_len,
+                written,
+            } => {
+                let i = u32::from_le_bytes(k.get(..4)?.try_into().ok()?);
+                (i < *max_entries).then(|| written.get(&i).cloned().unwrap_or_else(|| vec![0; *value_len]))
+            }
+            _ => None,
+        }
     }
 
     /// The single outcome, if the set is a singleton.

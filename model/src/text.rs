@@ -247,7 +247,7 @@ fn parse_ref(w: &str) -> PResult<MapRef> {
 }
 
 fn parse_hex(s: &str) -> PResult<Vec<u8>> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return err(format!("hex bytes need an even number of digits: `{s}`"));
     }
     (0..s.len())

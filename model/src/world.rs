@@ -300,8 +300,7 @@ impl World {
         let access_mask = RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG;
         let percpu = t.is_percpu();
         let vs = s.value_size as u64;
-        let alloc_bytes;
-        if t.is_array() {
+        let alloc_bytes = if t.is_array() {
             // array_map_alloc_check
             let mask = NUMA_NODE | MMAPABLE | access_mask | PRESERVE_ELEMS | INNER_MAP;
             if s.max_entries == 0
@@ -330,7 +329,7 @@ impl World {
             } else {
                 percpu_stride(s.value_size) as u64
             };
-            alloc_bytes = per_elem.saturating_mul(s.max_entries as u64);
+            per_elem.saturating_mul(s.max_entries as u64)
         } else {
             // htab_map_alloc_check
             if s.map_flags & ZERO_SEED != 0 && !self.profile.cap_sys_admin {
@@ -367,12 +366,12 @@ impl World {
             } else {
                 0
             };
-            alloc_bytes = if s.map_flags & NO_PREALLOC != 0 {
+            if s.map_flags & NO_PREALLOC != 0 {
                 (s.max_entries as u64).next_power_of_two() * 16
             } else {
                 (elem + pcpu).saturating_mul(s.max_entries as u64 + self.profile.possible_cpus as u64)
-            };
-        }
+            }
+        };
         // bpf_obj_name_cpy, after allocation.
         if !self.faults.contains(&Fault::NameUnchecked) && !name_ok(&s.name) {
             return fail(Errno::EINVAL);

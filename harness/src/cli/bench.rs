@@ -25,8 +25,8 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
         profile.release
     );
     println!(
-        "{:<14} {:>12} {:>12} {:>8}   {}",
-        "family", "lockstep/s", "raw/s", "ratio", "ops measured"
+        "{:<14} {:>12} {:>12} {:>8}   ops measured",
+        "family", "lockstep/s", "raw/s", "ratio"
     );
     for t in types {
         let world = World::new(profile.clone(), vec![]);
