@@ -67,6 +67,11 @@ impl<S: Sys> Kernel<S> {
         self.open.clear();
     }
 
+    /// The raw fd behind a handle (tests and diagnostics).
+    pub fn raw_fd(&self, h: Handle) -> Option<RawFd> {
+        self.open.get(&h).map(|o| o.fd.as_raw_fd())
+    }
+
     /// Number of fds currently held.
     pub fn held(&self) -> usize {
         self.open.len()

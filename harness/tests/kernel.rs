@@ -212,3 +212,48 @@ fn million_entry_array_wrong_value_is_caught() {
     let why = allowed.explain(&observed).unwrap();
     assert!(why.contains("3f420f00"), "{why}");
 }
+
+/// The id of the map behind `fd` (BPF_OBJ_GET_INFO_BY_FD).
+fn map_id(fd: std::os::fd::RawFd) -> u32 {
+    let mut info = libbpf_sys::bpf_map_info::default();
+    let mut len = std::mem::size_of::<libbpf_sys::bpf_map_info>() as u32;
+    // SAFETY: info is a live bpf_map_info of `len` bytes.
+    let r = unsafe { libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len) };
+    assert_eq!(r, 0, "bpf_map_get_info_by_fd");
+    info.id
+}
+
+/// Every map a backend created is gone (its id no longer resolves) after a panic unwinds
+/// through it; the kernel removes a map's id synchronously with its last fd.
+#[test]
+fn maps_are_released_on_panic() {
+    if skip_without_kernel("maps_are_released_on_panic") {
+        return;
+    }
+    let ids = std::panic::catch_unwind(|| {
+        let mut k = Kernel::new().unwrap();
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let h = mapcheck_model::Handle(n);
+            k.exec(&Op::CreateMap {
+                handle: h,
+                spec: MapSpec::new(MapType::Hash, 4, 4, 8),
+            })
+            .unwrap();
+            ids.push(map_id(k.raw_fd(h).unwrap()));
+        }
+        std::panic::panic_any(ids);
+    })
+    .unwrap_err()
+    .downcast::<Vec<u32>>()
+    .unwrap();
+    for id in *ids {
+        // SAFETY: plain id argument.
+        let fd = unsafe { libbpf_sys::bpf_map_get_fd_by_id(id) };
+        assert_eq!(fd, -libc_enoent(), "map id {id} still alive after the panic");
+    }
+}
+
+fn libc_enoent() -> i32 {
+    mapcheck_model::Errno::ENOENT.0
+}

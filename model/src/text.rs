@@ -209,17 +209,17 @@ fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
     })?;
     let kv = KeyValues::new(&words[1..])?;
     kv.no_extra(&["key", "value", "entries", "flags", "numa", "name", "extra"])?;
-    let mut spec = MapSpec::new(
-        map_type,
-        kv.num("key")? as u32,
-        kv.num("value")? as u32,
-        kv.num("entries")? as u32,
-    );
+    let mut spec = MapSpec::new(map_type, kv.u32("key")?, kv.u32("value")?, kv.u32("entries")?);
     if let Some(f) = kv.opt("flags") {
         spec.map_flags = parse_map_flags(f)?;
     }
     if let Some(n) = kv.opt("numa") {
-        spec.numa_node = parse_i64(n)? as u32;
+        // -1 is NUMA_NO_NODE; the field is a u32 in bpf_attr.
+        let v = parse_i64(n)?;
+        if !(-1..=u32::MAX as i64).contains(&v) {
+            return err(format!("`numa={n}` is out of range"));
+        }
+        spec.numa_node = v as u32;
     }
     if let Some(n) = kv.opt("name") {
         spec.name = unquote(n)?;
@@ -341,6 +341,10 @@ impl<'a> KeyValues<'a> {
     fn num(&self, k: &str) -> PResult<i64> {
         parse_i64(self.get(k)?)
     }
+    fn u32(&self, k: &str) -> PResult<u32> {
+        let n = self.num(k)?;
+        u32::try_from(n).map_err(|_| ParseError(format!("`{k}={n}` does not fit in 32 bits")))
+    }
     fn elem_flags(&self) -> PResult<u64> {
         self.opt("flags").map_or(Ok(ANY), parse_elem_flags)
     }
@@ -432,6 +436,8 @@ mod tests {
     fn errors_say_what_was_expected() {
         let e = parse_line("update m0 key=0 value=00").unwrap_err();
         assert!(e.0.contains("even number"), "{e}");
+        let e = parse_line("m0 = create array key=4 value=8 entries=4294967296").unwrap_err();
+        assert!(e.0.contains("32 bits"), "{e}");
         let e = parse_line("frobnicate m0").unwrap_err();
         assert!(e.0.contains("unknown op"), "{e}");
         let e = parse_line("m0 = create array key=4 value=8").unwrap_err();

@@ -9,7 +9,7 @@ use crate::maps::hash::HashMap;
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{Handle, MapRef, MapSpec, MapType, Op};
-use crate::outcome::{Allowed, Outcome, Ret};
+use crate::outcome::{hex, Allowed, Outcome, Ret};
 use crate::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -108,6 +108,44 @@ impl World {
     /// Live handles in order.
     pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
         self.fds.keys().copied()
+    }
+
+    /// One line on what the model believes about a handle's map: type, access, frozen, and
+    /// up to eight entries (for divergence reports).
+    pub fn describe(&self, h: Handle) -> String {
+        let Some(fd) = self.fds.get(&h) else {
+            return format!("{h}: not open");
+        };
+        let m = &self.maps[&fd.obj];
+        let access = match (fd.read, fd.write) {
+            (true, true) => "rw",
+            (true, false) => "read-only fd",
+            (false, true) => "write-only fd",
+            (false, false) => "no access",
+        };
+        let frozen = if m.frozen { ", frozen" } else { "" };
+        let entries: Vec<(String, String)> = match &m.data {
+            MapData::Array(a) => a
+                .written
+                .iter()
+                .map(|(i, v)| (hex(&i.to_le_bytes()), hex(v)))
+                .collect(),
+            MapData::Hash(hm) => hm.entries.iter().map(|(k, v)| (hex(k), hex(v))).collect(),
+        };
+        let what = if m.spec.map_type.is_array() {
+            "non-zero slots"
+        } else {
+            "entries"
+        };
+        let shown: Vec<String> = entries.iter().take(8).map(|(k, v)| format!("{k}:{v}")).collect();
+        let more = if entries.len() > 8 { " ..." } else { "" };
+        format!(
+            "{h}: {} max_entries={} ({access}{frozen}); {} {what}: {{{}{more}}}",
+            m.spec.map_type.word(),
+            m.spec.max_entries,
+            entries.len(),
+            shown.join(", ")
+        )
     }
 
     /// The next unused handle number, for generation.
