@@ -50,9 +50,27 @@ pub fn detect_profile() -> Profile {
     p
 }
 
+/// Where cgroup v2 is mounted (from /proc/self/mountinfo), if it is.
+pub fn cgroup2_mount() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|l| {
+        // "<id> <parent> <dev> <root> <mount point> <opts> [optional...] - <fstype> ..."
+        let (pre, post) = l.split_once(" - ")?;
+        (post.split_whitespace().next()? == "cgroup2")
+            .then(|| pre.split_whitespace().nth(4).map(Into::into))?
+    })
+}
+
+/// A number unique within this process (names of private directories).
+pub fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
 /// Why the kernel cannot be used here, if it cannot: a tiny ARRAY create must succeed.
 pub fn kernel_unusable() -> Option<String> {
-    match RealSys.map_create(&MapSpec::new(MapType::Array, 4, 4, 1)) {
+    match RealSys.map_create(&MapSpec::new(MapType::Array, 4, 4, 1), 0) {
         Ok(_) => None,
         Err(Errno::EPERM) => Some(format!(
             "bpf(BPF_MAP_CREATE) refused with EPERM: mapcheck needs CAP_BPF (run as root); kernel {}",

@@ -3,9 +3,13 @@
 //! (on success, divergence or panic) closes everything it created.
 
 use crate::sys::{Batch, RealSys, Sys};
-use mapcheck_model::{BadFd, Errno, Handle, MapRef, MapSpec, MapState, Op, Outcome, Ret};
+use mapcheck_model::outcome::{Slot, Slots};
+use mapcheck_model::{
+    BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Ret, Value,
+};
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 /// Above this many entries a `check` skips the one-syscall-per-key GET_NEXT_KEY walk and
 /// relies on LOOKUP_BATCH alone.
@@ -33,15 +37,43 @@ fn closed_fd_number(f: &std::fs::File) -> RawFd {
 
 struct Open {
     fd: OwnedFd,
-    spec: MapSpec,
+    /// For map fds: the map's attributes (buffer sizes, how to read values back).
+    spec: Option<MapSpec>,
 }
 
-/// Real maps behind handles.
+/// What the backend remembers of an object a creating op made, after its fd is gone.
+struct Made {
+    /// Kernel id (maps and programs).
+    id: Option<u32>,
+    /// Directory (cgroups).
+    path: Option<PathBuf>,
+    /// Map attributes (maps), for fds obtained by id.
+    spec: Option<MapSpec>,
+}
+
+/// Real objects behind handles.
 pub struct Kernel<S: Sys = RealSys> {
     sys: S,
     open: BTreeMap<Handle, Open>,
+    made: BTreeMap<Handle, Made>,
+    ids: BTreeMap<(Kind, u32), Handle>,
+    cgroups: Option<CgroupRoot>,
     not_bpf: std::fs::File,
     cpus: usize,
+}
+
+/// mapcheck's private cgroup v2 parent, and one sub-directory per case, so that a case's
+/// `nr_dying_descendants` counts only its own cgroups.
+struct CgroupRoot {
+    parent: PathBuf,
+    case: u32,
+    made: Vec<PathBuf>,
+}
+
+impl CgroupRoot {
+    fn case_dir(&self) -> PathBuf {
+        self.parent.join(format!("case{}", self.case))
+    }
 }
 
 impl Kernel<RealSys> {
@@ -51,20 +83,41 @@ impl Kernel<RealSys> {
     }
 }
 
+impl<S: Sys> Drop for Kernel<S> {
+    fn drop(&mut self) {
+        self.reset();
+        if let Some(root) = self.cgroups.take() {
+            let _ = self.sys.rmdir(&root.parent);
+        }
+    }
+}
+
 impl<S: Sys> Kernel<S> {
     /// A backend on any `Sys` (a fake in unit tests) with `cpus` possible CPUs.
     pub fn with_sys(sys: S, cpus: usize) -> std::io::Result<Kernel<S>> {
         Ok(Kernel {
             sys,
             open: BTreeMap::new(),
+            made: BTreeMap::new(),
+            ids: BTreeMap::new(),
+            cgroups: None,
             not_bpf: tempfile::tempfile()?,
             cpus,
         })
     }
 
-    /// Closes every fd this backend holds.
+    /// Closes every fd this backend holds and removes the case's cgroup directories.
     pub fn reset(&mut self) {
         self.open.clear();
+        self.made.clear();
+        self.ids.clear();
+        if let Some(root) = &mut self.cgroups {
+            for d in root.made.drain(..).rev() {
+                let _ = self.sys.rmdir(&d);
+            }
+            let _ = self.sys.rmdir(&root.case_dir());
+            root.case += 1;
+        }
     }
 
     /// The raw fd behind a handle (tests and diagnostics).
@@ -77,23 +130,159 @@ impl<S: Sys> Kernel<S> {
         self.open.len()
     }
 
+    /// Kernel ids of the maps and programs this case created (alive or not).
+    pub fn ids(&self) -> Vec<(Kind, u32)> {
+        self.ids.keys().copied().collect()
+    }
+
     fn value_len(&self, spec: &MapSpec) -> usize {
         value_len(spec, self.cpus)
+    }
+
+    /// The raw fd an `FdRef` stands for right now.
+    fn raw(&self, r: FdRef) -> RawFd {
+        match r {
+            FdRef::Handle(h) => self.open.get(&h).map_or(NEVER_OPENED, |o| o.fd.as_raw_fd()),
+            FdRef::Bad(BadFd::NotBpf) => self.not_bpf.as_raw_fd(),
+            FdRef::Bad(BadFd::NeverOpened) => NEVER_OPENED,
+            FdRef::Bad(BadFd::Closed) => closed_fd_number(&self.not_bpf),
+        }
+    }
+
+    /// Records a new fd and, for a creating op, the object's id.
+    fn opened(&mut self, h: Handle, fd: OwnedFd, spec: Option<MapSpec>, path: Option<PathBuf>) -> Outcome {
+        let id = match h.kind {
+            Kind::Map | Kind::Prog => Some(self.sys.obj_id(h.kind, fd.as_raw_fd())?),
+            _ => None,
+        };
+        if let Some(id) = id {
+            self.ids.entry((h.kind, id)).or_insert(h);
+        }
+        self.made.entry(h).or_insert(Made {
+            id,
+            path,
+            spec: spec.clone(),
+        });
+        self.open.insert(h, Open { fd, spec });
+        Ok(Ret::Fd(h))
+    }
+
+    /// The handle that created the object with this id, if it was created in this case.
+    fn resolve(&self, kind: Kind, id: u32) -> Option<Handle> {
+        self.ids.get(&(kind, id)).copied()
+    }
+
+    fn cgroup_case_dir(&mut self) -> Result<PathBuf, Errno> {
+        if self.cgroups.is_none() {
+            let mnt = crate::env::cgroup2_mount().ok_or(Errno::ENOENT)?;
+            let parent = mnt.join(format!(
+                "mapcheck-{}-{}",
+                std::process::id(),
+                crate::env::unique()
+            ));
+            self.sys.mkdir(&parent)?;
+            self.cgroups = Some(CgroupRoot {
+                parent,
+                case: 0,
+                made: Vec::new(),
+            });
+        }
+        let dir = self.cgroups.as_ref().map(CgroupRoot::case_dir).expect("just set");
+        match self.sys.mkdir(&dir) {
+            Ok(()) | Err(Errno::EEXIST) => Ok(dir),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Is the object `target` created still in the id table? GET_NEXT_ID from id - 1 takes
+    /// no reference, unlike GET_FD_BY_ID.
+    fn alive(&mut self, target: Handle) -> Outcome {
+        let id = self.made.get(&target).and_then(|m| m.id).ok_or(Errno::EINVAL)?;
+        Ok(Ret::Alive(self.sys.next_id(target.kind, id - 1) == Ok(id)))
     }
 
     /// Performs one op.
     pub fn exec(&mut self, op: &Op) -> Outcome {
         match op {
             Op::CreateMap { handle, spec } => {
-                let fd = self.sys.map_create(spec)?;
-                self.open.insert(
+                let inner = spec.inner.map_or(0, |r| self.raw(r));
+                let fd = self.sys.map_create(spec, inner)?;
+                self.opened(*handle, fd, Some(spec.clone()), None)
+            }
+            Op::LoadProg { handle, spec } => {
+                let fd = self.sys.prog_load(spec)?;
+                self.opened(*handle, fd, None, None)
+            }
+            Op::FdById {
+                handle,
+                target,
+                open_flags,
+            } => {
+                let made = self.made.get(target).ok_or(Errno::EINVAL)?;
+                let (id, spec) = (made.id.ok_or(Errno::EINVAL)?, made.spec.clone());
+                let fd = self.sys.fd_by_id(target.kind, id, *open_flags)?;
+                self.opened(*handle, fd, spec, None)
+            }
+            Op::Alive { target } => self.alive(*target),
+            Op::Settle { target } => {
+                // Deferred releases are microseconds to milliseconds; 5 s is the bound.
+                let start = std::time::Instant::now();
+                loop {
+                    let o = self.alive(*target)?;
+                    if o == Ret::Alive(false) || start.elapsed() > std::time::Duration::from_secs(5) {
+                        return Ok(o);
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            }
+            Op::MakeCgroup { handle } => {
+                let dir = self.cgroup_case_dir()?.join(handle.to_string());
+                self.sys.mkdir(&dir)?;
+                if let Some(root) = &mut self.cgroups {
+                    root.made.push(dir.clone());
+                }
+                let fd = self.sys.open_dir(&dir, false)?;
+                self.opened(*handle, fd, None, Some(dir))
+            }
+            Op::OpenCgroup { handle, target, path } => {
+                let dir = self
+                    .made
+                    .get(target)
+                    .and_then(|m| m.path.clone())
+                    .ok_or(Errno::ENOENT)?;
+                let fd = self.sys.open_dir(&dir, *path)?;
+                self.made.insert(
                     *handle,
-                    Open {
-                        fd,
-                        spec: spec.clone(),
+                    Made {
+                        id: None,
+                        path: Some(dir),
+                        spec: None,
                     },
                 );
+                self.open.insert(*handle, Open { fd, spec: None });
                 Ok(Ret::Fd(*handle))
+            }
+            Op::Rmdir { target } => {
+                let dir = self
+                    .made
+                    .get(target)
+                    .and_then(|m| m.path.clone())
+                    .ok_or(Errno::ENOENT)?;
+                self.sys.rmdir(&dir).map(|_| Ret::Unit)
+            }
+            Op::OpenPerf { handle, inherit } => {
+                let fd = self.sys.perf_open(*inherit)?;
+                self.opened(*handle, fd, None, None)
+            }
+            Op::Dying => {
+                let dir = self.cgroup_case_dir()?;
+                let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
+                let n = stat
+                    .lines()
+                    .find_map(|l| l.strip_prefix("nr_dying_descendants "))
+                    .and_then(|v| v.trim().parse().ok())
+                    .ok_or(Errno::EINVAL)?;
+                Ok(Ret::Count(n))
             }
             Op::Close { handle } => {
                 self.open.remove(handle);
@@ -105,14 +294,10 @@ impl<S: Sys> Kernel<S> {
 
     fn element(&mut self, op: &Op) -> Outcome {
         let map = op.map_ref().expect("element op");
-        let (fd, spec) = match map {
-            MapRef::Handle(h) => {
-                let o = self.open.get(&h).expect("precondition: handle open");
-                (o.fd.as_raw_fd(), Some(o.spec.clone()))
-            }
-            MapRef::Bad(BadFd::NotBpf) => (self.not_bpf.as_raw_fd(), None),
-            MapRef::Bad(BadFd::NeverOpened) => (NEVER_OPENED, None),
-            MapRef::Bad(BadFd::Closed) => (closed_fd_number(&self.not_bpf), None),
+        let fd = self.raw(map);
+        let spec = match map {
+            FdRef::Handle(h) => self.open.get(&h).and_then(|o| o.spec.clone()),
+            FdRef::Bad(_) => None,
         };
         // Buffers at least as large as the kernel reads or writes, whatever the op carries.
         let (ks, vl) = spec
@@ -125,18 +310,36 @@ impl<S: Sys> Kernel<S> {
             }
             v
         };
+        // What an id read back from this map refers to.
+        let id_kind = spec.as_ref().and_then(|s| match s.map_type {
+            MapType::ProgArray => Some(Kind::Prog),
+            MapType::ArrayOfMaps | MapType::HashOfMaps => Some(Kind::Map),
+            _ => None,
+        });
+        let value_ret = |k: &Self, v: Vec<u8>| match id_kind {
+            Some(kind) => {
+                let id = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+                Ret::Id(k.resolve(kind, id))
+            }
+            None => Ret::Value(v),
+        };
         match op {
             Op::Update {
                 key, value, flags, ..
-            } => self
-                .sys
-                .update(fd, &pad(key, ks), &pad(value, vl), *flags)
-                .map(|_| Ret::Unit),
+            } => {
+                let bytes = match value {
+                    Value::Bytes(b) => pad(b, vl),
+                    Value::Fd(r) => pad(&self.raw(*r).to_le_bytes(), vl),
+                };
+                self.sys
+                    .update(fd, &pad(key, ks), &bytes, *flags)
+                    .map(|_| Ret::Unit)
+            }
             Op::Lookup { key, flags, .. } => {
-                let mut v = vec![0u8; vl.max(1)];
+                let mut v = vec![0u8; vl.max(4)];
                 self.sys.lookup(fd, &pad(key, ks), &mut v, *flags)?;
                 v.truncate(vl);
-                Ok(Ret::Value(v))
+                Ok(value_ret(self, v))
             }
             Op::Delete { key, .. } => self.sys.delete(fd, &pad(key, ks)).map(|_| Ret::Unit),
             Op::GetNextKey { key, .. } => {
@@ -147,15 +350,56 @@ impl<S: Sys> Kernel<S> {
                 Ok(Ret::Key(next))
             }
             Op::LookupAndDelete { key, flags, .. } => {
-                let mut v = vec![0u8; vl.max(1)];
+                let mut v = vec![0u8; vl.max(4)];
                 self.sys.lookup_and_delete(fd, &pad(key, ks), &mut v, *flags)?;
                 v.truncate(vl);
-                Ok(Ret::Value(v))
+                Ok(value_ret(self, v))
             }
             Op::Freeze { .. } => self.sys.freeze(fd).map(|_| Ret::Unit),
-            Op::Check { .. } => dump(&mut self.sys, fd, spec.as_ref(), self.cpus),
-            Op::CreateMap { .. } | Op::Close { .. } => unreachable!("not element ops"),
+            Op::Check { .. } => match (spec.as_ref(), id_kind) {
+                (Some(s), _) if s.map_type.holds_fds() => self.fd_slots(fd, s, id_kind),
+                _ => dump(&mut self.sys, fd, spec.as_ref(), self.cpus),
+            },
+            _ => unreachable!("not an element op: {op:?}"),
         }
+    }
+
+    /// `check` of an fd-holding map: walk GET_NEXT_KEY from NULL, LOOKUP each key.
+    fn fd_slots(&mut self, fd: RawFd, spec: &MapSpec, id_kind: Option<Kind>) -> Outcome {
+        let ks = spec.key_size as usize;
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        let mut cur: Option<Vec<u8>> = None;
+        let mut walk_ok = true;
+        for _ in 0..(2 * spec.max_entries as usize + 2) {
+            let mut next = vec![0u8; ks];
+            match self.sys.next_key(fd, cur.as_deref(), &mut next) {
+                Ok(()) => {
+                    if keys.contains(&next) {
+                        walk_ok = false;
+                        break;
+                    }
+                    keys.push(next.clone());
+                    cur = Some(next);
+                }
+                Err(Errno::ENOENT) => break,
+                Err(e) => return Err(e),
+            }
+        }
+        let mut slots = Vec::with_capacity(keys.len());
+        for k in keys {
+            let mut v = vec![0u8; 4];
+            let slot = match self.sys.lookup(fd, &k, &mut v, 0) {
+                Ok(()) => Slot::Id(
+                    id_kind.and_then(|kind| self.resolve(kind, u32::from_le_bytes([v[0], v[1], v[2], v[3]]))),
+                ),
+                Err(Errno::ENOENT) => Slot::Empty,
+                Err(Errno::ENOTSUPP) => Slot::Unreadable,
+                Err(e) => return Err(e),
+            };
+            slots.push((k, slot));
+        }
+        slots.sort();
+        Ok(Ret::Slots(Slots { slots, walk_ok }))
     }
 }
 
@@ -243,6 +487,7 @@ mod tests {
         answers: VecDeque<Result<(), Errno>>,
         batches: VecDeque<(u32, Option<Errno>)>,
         batch_counts: Vec<u32>,
+        ids: u32,
     }
 
     impl Fake {
@@ -252,8 +497,33 @@ mod tests {
     }
 
     impl Sys for Fake {
-        fn map_create(&mut self, _: &MapSpec) -> Result<OwnedFd, Errno> {
+        fn map_create(&mut self, _: &MapSpec, _: RawFd) -> Result<OwnedFd, Errno> {
             Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())
+        }
+        fn prog_load(&mut self, _: &mapcheck_model::ProgSpec) -> Result<OwnedFd, Errno> {
+            Err(Errno::EPERM)
+        }
+        fn obj_id(&mut self, _: Kind, _: RawFd) -> Result<u32, Errno> {
+            self.ids += 1;
+            Ok(self.ids)
+        }
+        fn fd_by_id(&mut self, _: Kind, _: u32, _: u32) -> Result<OwnedFd, Errno> {
+            Err(Errno::ENOENT)
+        }
+        fn next_id(&mut self, _: Kind, _: u32) -> Result<u32, Errno> {
+            Err(Errno::ENOENT)
+        }
+        fn perf_open(&mut self, _: bool) -> Result<OwnedFd, Errno> {
+            Err(Errno::EPERM)
+        }
+        fn mkdir(&mut self, _: &std::path::Path) -> Result<(), Errno> {
+            Err(Errno::EPERM)
+        }
+        fn rmdir(&mut self, _: &std::path::Path) -> Result<(), Errno> {
+            Err(Errno::EPERM)
+        }
+        fn open_dir(&mut self, _: &std::path::Path, _: bool) -> Result<OwnedFd, Errno> {
+            Err(Errno::EPERM)
         }
         fn update(&mut self, _: RawFd, _: &[u8], _: &[u8], _: u64) -> Result<(), Errno> {
             self.next()
@@ -282,7 +552,7 @@ mod tests {
 
     fn create() -> Op {
         Op::CreateMap {
-            handle: Handle(0),
+            handle: Handle::map(0),
             spec: MapSpec::new(MapType::Array, 4, 8, 4),
         }
     }
@@ -292,11 +562,11 @@ mod tests {
         let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
         k.exec(&create()).unwrap();
         k.sys.answers.extend([Err(Errno(524)), Err(Errno::EBUSY)]);
-        let m = MapRef::Handle(Handle(0));
+        let m = FdRef::Handle(Handle::map(0));
         let up = Op::Update {
             map: m,
             key: vec![0; 4],
-            value: vec![0; 8],
+            value: Value::Bytes(vec![0; 8]),
             flags: 0,
         };
         assert_eq!(k.exec(&up), Err(Errno::ENOTSUPP));
@@ -309,7 +579,7 @@ mod tests {
     #[test]
     fn runner_reports_the_first_disallowed_outcome() {
         let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
-        let m = MapRef::Handle(Handle(0));
+        let m = FdRef::Handle(Handle::map(0));
         // The model says NOEXIST on an array is EEXIST; this fake kernel says OK.
         let ops = vec![
             create(),
@@ -321,7 +591,7 @@ mod tests {
             Op::Update {
                 map: m,
                 key: vec![0; 4],
-                value: vec![1; 8],
+                value: Value::Bytes(vec![1; 8]),
                 flags: 1,
             },
             Op::Lookup {

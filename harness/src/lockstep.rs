@@ -8,7 +8,7 @@ use crate::kernel::Kernel;
 use crate::sys::Sys;
 use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
 use mapcheck_model::outcome::fmt_outcome;
-use mapcheck_model::{Allowed, Expect, MapRef, Op, Outcome, World};
+use mapcheck_model::{Allowed, Expect, FdRef, Op, Outcome, World};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 use std::cell::RefCell;
@@ -47,6 +47,8 @@ impl Stats {
         self.ops += 1;
         let family = family_of(world, op);
         let outcome = match o {
+            Ok(mapcheck_model::Ret::Alive(true)) => "alive".to_string(),
+            Ok(mapcheck_model::Ret::Alive(false)) => "gone".to_string(),
             Ok(_) => "ok".to_string(),
             Err(e) => e.to_string(),
         };
@@ -62,14 +64,18 @@ impl Stats {
     }
 }
 
-/// The coverage row an op belongs to: its map's type, or `badfd`.
+/// The coverage row an op belongs to: its map's type, `badfd`, `nonmap` (an element op
+/// through a program, cgroup or perf fd) or `objects` (everything about other objects).
 pub fn family_of(world: &World, op: &Op) -> String {
     match op {
         Op::CreateMap { spec, .. } => spec.map_type.word(),
+        Op::Close { handle } => world
+            .map(*handle)
+            .map_or("objects".into(), |m| m.spec.map_type.word()),
         _ => match op.map_ref() {
-            Some(MapRef::Handle(h)) => world.map(h).map_or("closed".into(), |m| m.spec.map_type.word()),
-            Some(MapRef::Bad(_)) => "badfd".into(),
-            None => "none".into(),
+            Some(FdRef::Handle(h)) => world.map(h).map_or("nonmap".into(), |m| m.spec.map_type.word()),
+            Some(FdRef::Bad(_)) => "badfd".into(),
+            None => "objects".into(),
         },
     }
 }
@@ -141,7 +147,7 @@ pub fn run_case<S: Sys>(
             if !step(
                 &mut world,
                 &Op::Check {
-                    map: MapRef::Handle(h),
+                    map: FdRef::Handle(h),
                 },
                 &mut run,
             ) {

@@ -37,7 +37,7 @@ pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {
             if let Some(why) = d.allowed.explain(&d.observed) {
                 s.push_str(&format!("        difference:      {why}\n"));
             }
-            if let Some(mapcheck_model::MapRef::Handle(h)) = d.op.map_ref() {
+            if let Some(mapcheck_model::FdRef::Handle(h)) = d.op.map_ref() {
                 s.push_str(&format!(
                     "        model before:    {}\n",
                     d.world_before.describe(h)

@@ -2,13 +2,31 @@
 //! The core idea: `Kernel` talks to a `Sys`; `RealSys` calls libbpf-sys (and the raw syscall
 //! for MAP_CREATE), and unit tests swap in a fake to test errno handling without root.
 
-use mapcheck_model::{Errno, MapSpec};
+use mapcheck_model::{Errno, Kind, MapSpec, ProgSpec};
+use std::ffi::CString;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 
 /// Every syscall the kernel backend makes.
 pub trait Sys {
-    /// `BPF_MAP_CREATE` with exactly these attributes.
-    fn map_create(&mut self, spec: &MapSpec) -> Result<OwnedFd, Errno>;
+    /// `BPF_MAP_CREATE` with exactly these attributes (`inner_map_fd` given raw).
+    fn map_create(&mut self, spec: &MapSpec, inner_fd: RawFd) -> Result<OwnedFd, Errno>;
+    /// `BPF_PROG_LOAD` of `r0 = 0; exit`.
+    fn prog_load(&mut self, spec: &ProgSpec) -> Result<OwnedFd, Errno>;
+    /// The object id behind a map or program fd (`BPF_OBJ_GET_INFO_BY_FD`).
+    fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno>;
+    /// `BPF_{MAP,PROG}_GET_FD_BY_ID`.
+    fn fd_by_id(&mut self, kind: Kind, id: u32, open_flags: u32) -> Result<OwnedFd, Errno>;
+    /// `BPF_{MAP,PROG}_GET_NEXT_ID`: the next id above `start` (takes no reference).
+    fn next_id(&mut self, kind: Kind, start: u32) -> Result<u32, Errno>;
+    /// `perf_event_open` of a software BPF_OUTPUT event: cpu 0, or `inherit` on this task.
+    fn perf_open(&mut self, inherit: bool) -> Result<OwnedFd, Errno>;
+    /// mkdir(2).
+    fn mkdir(&mut self, path: &Path) -> Result<(), Errno>;
+    /// rmdir(2).
+    fn rmdir(&mut self, path: &Path) -> Result<(), Errno>;
+    /// open(2) of a directory, O_RDONLY or O_PATH.
+    fn open_dir(&mut self, path: &Path, o_path: bool) -> Result<OwnedFd, Errno>;
     /// `BPF_MAP_UPDATE_ELEM`.
     fn update(&mut self, fd: RawFd, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno>;
     /// `BPF_MAP_LOOKUP_ELEM` into `value`.
@@ -83,8 +101,34 @@ struct MapCreateAttr {
     map_extra: u64,
 }
 
+fn last_errno() -> Errno {
+    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+}
+
+fn owned(fd: i64) -> Result<OwnedFd, Errno> {
+    if fd < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: the kernel just returned this fd and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// libbpf's fd-returning calls give -errno.
+fn owned_neg(fd: i32) -> Result<OwnedFd, Errno> {
+    if fd < 0 {
+        return Err(Errno(-fd));
+    }
+    // SAFETY: as in `owned`.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+fn cpath(p: &Path) -> Result<CString, Errno> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Errno::EINVAL)
+}
+
 impl Sys for RealSys {
-    fn map_create(&mut self, spec: &MapSpec) -> Result<OwnedFd, Errno> {
+    fn map_create(&mut self, spec: &MapSpec, inner_fd: RawFd) -> Result<OwnedFd, Errno> {
         // Raw syscall, not libbpf's bpf_map_create: that one truncates names to 15 bytes plus a
         // NUL, drops them when its feature probe fails, and loads probe programs first.
         let mut attr = MapCreateAttr {
@@ -95,6 +139,7 @@ impl Sys for RealSys {
             map_flags: spec.map_flags,
             numa_node: spec.numa_node,
             map_extra: spec.map_extra,
+            inner_map_fd: inner_fd as u32,
             ..Default::default()
         };
         let n = spec.name.len().min(16);
@@ -108,11 +153,140 @@ impl Sys for RealSys {
                 std::mem::size_of::<MapCreateAttr>(),
             )
         };
-        if fd < 0 {
-            return Err(Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0)));
+        owned(fd)
+    }
+
+    fn prog_load(&mut self, spec: &ProgSpec) -> Result<OwnedFd, Errno> {
+        // r0 = 0 (BPF_ALU64 | BPF_MOV | BPF_K), exit (BPF_JMP | BPF_EXIT).
+        let insns = [
+            libbpf_sys::bpf_insn {
+                code: 0xb7,
+                _bitfield_align_1: [],
+                _bitfield_1: Default::default(),
+                off: 0,
+                imm: 0,
+            },
+            libbpf_sys::bpf_insn {
+                code: 0x95,
+                _bitfield_align_1: [],
+                _bitfield_1: Default::default(),
+                off: 0,
+                imm: 0,
+            },
+        ];
+        // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
+        let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
+        if spec.xdp_frags {
+            opts.prog_flags = 1 << 5; // BPF_F_XDP_HAS_FRAGS
         }
-        // SAFETY: the kernel just returned this fd and nothing else owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+        let license = c"GPL";
+        // SAFETY: insns, license and opts are live for the call.
+        let fd = unsafe {
+            libbpf_sys::bpf_prog_load(
+                spec.prog_type.raw(),
+                std::ptr::null(),
+                license.as_ptr(),
+                insns.as_ptr(),
+                insns.len() as _,
+                &mut opts,
+            )
+        };
+        owned_neg(fd)
+    }
+
+    fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno> {
+        // SAFETY: info structs are plain data, live for the call, `len` says their size.
+        unsafe {
+            match kind {
+                Kind::Map => {
+                    let mut info: libbpf_sys::bpf_map_info = std::mem::zeroed();
+                    let mut len = std::mem::size_of_val(&info) as u32;
+                    ret(libbpf_sys::bpf_map_get_info_by_fd(fd, &mut info, &mut len))?;
+                    Ok(info.id)
+                }
+                Kind::Prog => {
+                    let mut info: libbpf_sys::bpf_prog_info = std::mem::zeroed();
+                    let mut len = std::mem::size_of_val(&info) as u32;
+                    ret(libbpf_sys::bpf_prog_get_info_by_fd(fd, &mut info, &mut len))?;
+                    Ok(info.id)
+                }
+                _ => Err(Errno::EINVAL),
+            }
+        }
+    }
+
+    fn fd_by_id(&mut self, kind: Kind, id: u32, open_flags: u32) -> Result<OwnedFd, Errno> {
+        let opts = libbpf_sys::bpf_get_fd_by_id_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_get_fd_by_id_opts>() as _,
+            open_flags,
+            token_fd: 0,
+        };
+        // SAFETY: opts is live for the call.
+        let fd = unsafe {
+            match kind {
+                Kind::Map => libbpf_sys::bpf_map_get_fd_by_id_opts(id, &opts),
+                _ => libbpf_sys::bpf_prog_get_fd_by_id_opts(id, &opts),
+            }
+        };
+        owned_neg(fd)
+    }
+
+    fn next_id(&mut self, kind: Kind, start: u32) -> Result<u32, Errno> {
+        let mut next = 0u32;
+        // SAFETY: next is live for the call.
+        let r = unsafe {
+            match kind {
+                Kind::Map => libbpf_sys::bpf_map_get_next_id(start, &mut next),
+                _ => libbpf_sys::bpf_prog_get_next_id(start, &mut next),
+            }
+        };
+        ret(r).map(|_| next)
+    }
+
+    fn perf_open(&mut self, inherit: bool) -> Result<OwnedFd, Errno> {
+        // struct perf_event_attr (PERF_ATTR_SIZE_VER7 = 128 bytes): type, size, config,
+        // sample_period, sample_type, read_format, then the flag bits (inherit is bit 1).
+        let mut attr = [0u64; 16];
+        attr[0] = 1 | (128u64 << 32); // PERF_TYPE_SOFTWARE, size
+        attr[1] = 10; // PERF_COUNT_SW_BPF_OUTPUT
+        attr[2] = 1; // sample_period
+        attr[3] = 1 << 10; // PERF_SAMPLE_RAW
+        if inherit {
+            attr[5] = 1 << 1;
+        }
+        let (pid, cpu) = if inherit { (0, -1) } else { (-1, 0) };
+        // SAFETY: attr is a live, zero-padded perf_event_attr of the size it declares.
+        let fd = unsafe {
+            // PERF_FLAG_FD_CLOEXEC = 1 << 3.
+            libc::syscall(libc::SYS_perf_event_open, attr.as_ptr(), pid, cpu, -1, 8u64)
+        };
+        owned(fd)
+    }
+
+    fn mkdir(&mut self, path: &Path) -> Result<(), Errno> {
+        let c = cpath(path)?;
+        // SAFETY: c is a NUL-terminated path.
+        if unsafe { libc::mkdir(c.as_ptr(), 0o755) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn rmdir(&mut self, path: &Path) -> Result<(), Errno> {
+        let c = cpath(path)?;
+        // SAFETY: c is a NUL-terminated path.
+        if unsafe { libc::rmdir(c.as_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn open_dir(&mut self, path: &Path, o_path: bool) -> Result<OwnedFd, Errno> {
+        let c = cpath(path)?;
+        let flags = libc::O_DIRECTORY | libc::O_CLOEXEC | if o_path { libc::O_PATH } else { libc::O_RDONLY };
+        // SAFETY: c is a NUL-terminated path.
+        owned(unsafe { libc::open(c.as_ptr(), flags) } as i64)
     }
 
     fn update(&mut self, fd: RawFd, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {

@@ -6,7 +6,7 @@ use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{run_case, search, SearchConfig, Stats};
 use mapcheck_model::gen::GenConfig;
-use mapcheck_model::{coverage, Fault, MapRef, MapSpec, MapType, Op, World};
+use mapcheck_model::{coverage, Fault, FdRef, MapSpec, MapType, Op, World};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -146,8 +146,8 @@ fn million_entry_maps_compare_by_batch() {
         return;
     }
     for t in [MapType::Array, MapType::Hash] {
-        let h = mapcheck_model::Handle(0);
-        let m = MapRef::Handle(h);
+        let h = mapcheck_model::Handle::map(0);
+        let m = FdRef::Handle(h);
         let mut ops = vec![Op::CreateMap {
             handle: h,
             spec: MapSpec::new(t, 4, 8, 1_000_000),
@@ -156,7 +156,7 @@ fn million_entry_maps_compare_by_batch() {
             ops.push(Op::Update {
                 map: m,
                 key: i.to_le_bytes().to_vec(),
-                value: vec![i as u8 | 1; 8],
+                value: mapcheck_model::Value::Bytes(vec![i as u8 | 1; 8]),
                 flags: 0,
             });
         }
@@ -184,8 +184,8 @@ fn million_entry_array_wrong_value_is_caught() {
     if skip_without_kernel("million_entry_array_wrong_value_is_caught") {
         return;
     }
-    let h = mapcheck_model::Handle(0);
-    let m = MapRef::Handle(h);
+    let h = mapcheck_model::Handle::map(0);
+    let m = FdRef::Handle(h);
     let create = Op::CreateMap {
         handle: h,
         spec: MapSpec::new(MapType::Array, 4, 8, 1_000_000),
@@ -193,7 +193,7 @@ fn million_entry_array_wrong_value_is_caught() {
     let update = Op::Update {
         map: m,
         key: 999_999u32.to_le_bytes().to_vec(),
-        value: vec![7; 8],
+        value: mapcheck_model::Value::Bytes(vec![7; 8]),
         flags: 0,
     };
     // The kernel gets the create only; the model also believes in the update.
@@ -234,7 +234,7 @@ fn maps_are_released_on_panic() {
         let mut k = Kernel::new().unwrap();
         let mut ids = Vec::new();
         for n in 0..3 {
-            let h = mapcheck_model::Handle(n);
+            let h = mapcheck_model::Handle::map(n);
             k.exec(&Op::CreateMap {
                 handle: h,
                 spec: MapSpec::new(MapType::Hash, 4, 4, 8),

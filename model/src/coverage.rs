@@ -4,6 +4,59 @@
 
 use crate::profile::Profile;
 
+/// Cells of the five fd-holding families.
+fn fd_map_cells(family: &str) -> Vec<(&'static str, &'static str)> {
+    let mut v = vec![
+        ("create", "ok"),
+        ("create", "EINVAL"),
+        ("update", "ok"),
+        ("update", "EINVAL"),
+        ("update", "EPERM"),
+        ("update", "E2BIG"),
+        ("update", "EBADF"),
+        ("lookup", "EINVAL"),
+        ("lookup", "EPERM"),
+        ("delete", "ok"),
+        ("delete", "ENOENT"),
+        ("delete", "EPERM"),
+        ("next_key", "ok"),
+        ("next_key", "ENOENT"),
+        ("next_key", "EPERM"),
+        ("lookup_and_delete", "ENOTSUPP"),
+        ("lookup_and_delete", "EINVAL"),
+        ("lookup_and_delete", "EPERM"),
+        ("freeze", "ok"),
+        ("freeze", "EPERM"),
+        ("close", "ok"),
+        ("check", "ok"),
+        ("check", "EPERM"),
+    ];
+    match family {
+        "prog_array" | "array_of_maps" | "hash_of_maps" => v.extend([("lookup", "ok"), ("lookup", "ENOENT")]),
+        _ => v.push(("lookup", "ENOTSUPP")),
+    }
+    if family != "hash_of_maps" {
+        v.push(("delete", "E2BIG"));
+    }
+    match family {
+        "perf_event_array" => v.push(("update", "EOPNOTSUPP")),
+        "cgroup_array" => v.push(("update", "ENOENT")),
+        "array_of_maps" => v.extend([("create", "EBADF"), ("create", "ENOTSUPP")]),
+        "hash_of_maps" => {
+            v.retain(|c| *c != ("delete", "E2BIG"));
+            v.extend([
+                ("create", "EBADF"),
+                ("create", "ENOTSUPP"),
+                ("create", "E2BIG"),
+                ("update", "EEXIST"),
+                ("update", "ENOENT"),
+            ]);
+        }
+        _ => {}
+    }
+    v
+}
+
 /// Cells of a coverage row: a map family word, `badfd`, or `invalid_type`.
 pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
     let mut v: Vec<(&'static str, &'static str)> = Vec::new();
@@ -54,6 +107,40 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
                 v.push(("create", "EPERM"));
             }
         }
+        "prog_array" | "perf_event_array" | "cgroup_array" | "array_of_maps" | "hash_of_maps" => {
+            v.extend(fd_map_cells(family));
+        }
+        "nonmap" => {
+            for op in [
+                "update",
+                "lookup",
+                "delete",
+                "next_key",
+                "lookup_and_delete",
+                "freeze",
+                "check",
+            ] {
+                v.push((op, "EINVAL"));
+                v.push((op, "EBADF"));
+            }
+        }
+        "objects" => v.extend([
+            ("load", "ok"),
+            ("mkcgroup", "ok"),
+            ("open_cgroup", "ok"),
+            ("open_cgroup", "ENOENT"),
+            ("perf_event", "ok"),
+            ("fd_by_id", "ok"),
+            ("fd_by_id", "EINVAL"),
+            ("fd_by_id", "ENOENT"),
+            ("alive", "alive"),
+            ("alive", "gone"),
+            ("settle", "gone"),
+            ("rmdir", "ok"),
+            ("rmdir", "ENOENT"),
+            ("dying", "ok"),
+            ("close", "ok"),
+        ]),
         "badfd" => {
             for op in [
                 "update",

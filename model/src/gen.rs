@@ -4,8 +4,9 @@
 //! one costs one small allocation and shrinking moves every choice toward the simplest op.
 
 use crate::op::flags::*;
-use crate::op::{BadFd, Handle, MapRef, MapSpec, MapType, Op};
+use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
 use crate::outcome::{Allowed, Outcome};
+use crate::world::Life;
 use crate::world::World;
 use proptest::prelude::*;
 use proptest_state_machine::ReferenceStateMachine;
@@ -100,7 +101,7 @@ impl ReferenceStateMachine for MapMachine {
             Op::Update { key, .. } | Op::Delete { key, .. } | Op::LookupAndDelete { key, .. } => Some(key),
             _ => None,
         };
-        if let (Some(MapRef::Handle(h)), Some(key)) = (op.map_ref(), key) {
+        if let (Some(FdRef::Handle(h)), Some(key)) = (op.map_ref(), key) {
             let r = state.recent.entry(h).or_default();
             if !r.contains(key) {
                 r.push(key.clone());
@@ -124,7 +125,7 @@ pub fn predict(world: &World, op: &Op) -> Outcome {
         Allowed::Exactly(o) => o,
         Allowed::OneOf(set, _) => set[0].clone(),
         Allowed::AnyKeyExcept { .. } => Err(crate::Errno::ENOENT),
-        Allowed::State(_) | Allowed::ArrayState { .. } => Ok(crate::Ret::Unit),
+        Allowed::State(_) | Allowed::ArrayState { .. } | Allowed::Slots(_) => Ok(crate::Ret::Unit),
     }
 }
 
@@ -149,82 +150,198 @@ struct MapView {
 #[derive(Debug)]
 struct View {
     cfg: Arc<GenConfig>,
+    /// Open map fds.
     maps: Vec<MapView>,
-    next: Handle,
+    /// Open fds of other kinds: programs, cgroups (O_RDONLY and O_PATH), perf events.
+    others: Vec<Handle>,
+    /// Creating handles of maps and programs (alive, pending or gone), for fd_by_id / alive.
+    created: Vec<(Handle, Life)>,
+    /// Creating handles of cgroups.
+    cgroups: Vec<Handle>,
+    world_next: [Handle; 4],
 }
+
+/// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
+/// kinds only where handle maps are generated.
+const KINDS: [(u8, &str); 9] = [
+    (18, "lookup"),
+    (30, "update"),
+    (10, "delete"),
+    (10, "next_key"),
+    (6, "lookup_and_delete"),
+    (5, "check"),
+    (15, "create"),
+    (2, "freeze"),
+    (4, "close"),
+];
+const HANDLE_KINDS: [(u8, &str); 15] = [
+    (14, "lookup"),
+    (22, "update"),
+    (7, "delete"),
+    (5, "next_key"),
+    (2, "lookup_and_delete"),
+    (5, "check"),
+    (10, "create"),
+    (1, "freeze"),
+    (8, "close"),
+    (8, "object"),
+    (5, "fd_by_id"),
+    (6, "alive"),
+    (3, "settle"),
+    (2, "rmdir"),
+    (3, "dying"),
+];
 
 impl View {
     fn of(s: &GenState) -> View {
-        let maps = s
-            .world
+        let w = &s.world;
+        let maps = w
             .handles()
-            .map(|h| {
-                let spec = s.world.map(h).expect("live").spec.clone();
-                MapView {
+            .filter_map(|h| {
+                let spec = w.map(h)?.spec.clone();
+                Some(MapView {
                     handle: h,
-                    value_len: s.world.value_len(&spec),
+                    value_len: w.value_len(&spec),
                     spec,
                     recent: s.recent.get(&h).cloned().unwrap_or_default(),
-                }
+                })
             })
+            .collect();
+        let others = w.handles().filter(|h| h.kind != Kind::Map).collect();
+        let created = w
+            .created
+            .iter()
+            .filter(|(h, _)| matches!(h.kind, Kind::Map | Kind::Prog))
+            .map(|(h, o)| (*h, w.objects[o].life))
+            .collect();
+        let cgroups = w
+            .created
+            .keys()
+            .filter(|h| h.kind == Kind::Cgroup)
+            .copied()
             .collect();
         View {
             cfg: s.cfg.clone(),
             maps,
-            next: s.world.next_handle(),
+            others,
+            created,
+            cgroups,
+            world_next: [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf].map(|k| w.next_handle(k)),
         }
     }
 
+    fn next(&self, k: Kind) -> Handle {
+        self.world_next[k as usize]
+    }
+
+    fn handles_mode(&self) -> bool {
+        self.cfg.types.iter().any(|t| t.holds_fds())
+    }
+
     fn decode(&self, c: Choice) -> Op {
-        // Kind weights, simplest first so that shrinking moves toward lookups.
-        const KINDS: [(u8, &str); 9] = [
-            (18, "lookup"),
-            (30, "update"),
-            (10, "delete"),
-            (10, "next_key"),
-            (6, "lookup_and_delete"),
-            (5, "check"),
-            (15, "create"),
-            (2, "freeze"),
-            (4, "close"),
-        ];
-        let mut roll = c.k;
+        let table: &[(u8, &str)] = if self.handles_mode() {
+            &HANDLE_KINDS
+        } else {
+            &KINDS
+        };
+        let total: u32 = table.iter().map(|(w, _)| *w as u32).sum();
+        let mut roll = (c.k as u32 * total / 100) as u8;
         let mut kind = "create";
-        for (w, name) in KINDS {
-            if roll < w {
+        for (w, name) in table {
+            if roll < *w {
                 kind = name;
                 break;
             }
             roll -= w;
         }
+        let fds = self.maps.len() + self.others.len();
+        match kind {
+            "object" if fds < self.cfg.max_live * 3 => return self.object(&c),
+            "fd_by_id" => {
+                if let Some(op) = self.fd_by_id(&c) {
+                    return op;
+                }
+            }
+            "alive" | "settle" => {
+                let pick: Vec<_> = self
+                    .created
+                    .iter()
+                    .filter(|(_, l)| kind == "alive" || *l != Life::Alive)
+                    .map(|(h, _)| *h)
+                    .collect();
+                if let Some(h) = pick.get(c.ks as usize % pick.len().max(1)) {
+                    return if kind == "alive" {
+                        Op::Alive { target: *h }
+                    } else {
+                        Op::Settle { target: *h }
+                    };
+                }
+            }
+            "rmdir" if !self.cgroups.is_empty() => {
+                return Op::Rmdir {
+                    target: self.cgroups[c.ks as usize % self.cgroups.len()],
+                };
+            }
+            "dying" => return Op::Dying,
+            _ => {}
+        }
         if self.maps.is_empty() || (kind == "create" && self.maps.len() < self.cfg.max_live) {
             return self.create(&c);
         }
-        if kind == "create" {
-            kind = "close";
+        if kind == "close" || kind == "create" || fds > self.cfg.max_live * 3 {
+            let all: Vec<Handle> = self
+                .maps
+                .iter()
+                .map(|m| m.handle)
+                .chain(self.others.iter().copied())
+                .collect();
+            return Op::Close {
+                handle: all[c.t as usize % all.len()],
+            };
         }
         let m = &self.maps[c.t as usize % self.maps.len()];
-        if kind == "close" {
-            return Op::Close { handle: m.handle };
-        }
         let map = if (c.t as u32 * 100 / 256) < self.cfg.bad_fd_pct as u32 {
-            MapRef::Bad(BadFd::ALL[c.ks as usize % 3])
+            // A bad fd, or (where there are any) a program, cgroup or perf fd.
+            match self.others.get(c.kr as usize % (2 * self.others.len()).max(1)) {
+                Some(h) => FdRef::Handle(*h),
+                None => FdRef::Bad(BadFd::ALL[c.ks as usize % 3]),
+            }
         } else {
-            MapRef::Handle(m.handle)
+            FdRef::Handle(m.handle)
         };
         let key = self.key(m, &c);
+        // Map-in-map writes wait for an RCU grace period (about 10 ms): keep them rare.
+        let slow = m.spec.map_type.is_map_in_map() && !c.fs.is_multiple_of(4);
+        let kind = if slow && matches!(kind, "update" | "delete") {
+            "lookup"
+        } else {
+            kind
+        };
         match kind {
             "lookup" => Op::Lookup {
                 map,
                 key,
                 flags: lookup_flags(c.fs),
             },
-            "update" => Op::Update {
-                map,
-                key,
-                value: fill(c.vs, m.value_len),
-                flags: update_flags(c.fs),
-            },
+            "update" => {
+                let (value, flags) = if m.spec.map_type.holds_fds() {
+                    let flags = match c.fs % 16 {
+                        0..=9 => ANY,
+                        10 | 11 => NOEXIST,
+                        12 => EXIST,
+                        _ => update_flags(c.fs),
+                    };
+                    (Value::Fd(self.fd_for(m.spec.map_type, &c)), flags)
+                } else {
+                    (Value::Bytes(fill(c.vs, m.value_len)), update_flags(c.fs))
+                };
+                Op::Update {
+                    map,
+                    key,
+                    value,
+                    flags,
+                }
+            }
             "delete" => Op::Delete { map, key },
             "next_key" => Op::GetNextKey {
                 map,
@@ -237,6 +354,99 @@ impl View {
             },
             "check" => Op::Check { map },
             _ => Op::Freeze { map },
+        }
+    }
+
+    /// A program, cgroup (or another fd on one) or perf event.
+    fn object(&self, c: &Choice) -> Op {
+        match c.kr % 8 {
+            0..=2 => {
+                let prog_type = ProgType::ALL[(c.kr >> 8) as usize % 3];
+                let xdp_frags = prog_type == ProgType::Xdp && (c.kr >> 16).is_multiple_of(3);
+                Op::LoadProg {
+                    handle: self.next(Kind::Prog),
+                    spec: ProgSpec { prog_type, xdp_frags },
+                }
+            }
+            3 | 4 if !self.cgroups.is_empty() && c.kr % 8 == 4 => Op::OpenCgroup {
+                handle: self.next(Kind::Cgroup),
+                target: self.cgroups[(c.kr >> 8) as usize % self.cgroups.len()],
+                path: (c.kr >> 16).is_multiple_of(2),
+            },
+            3 | 4 => Op::MakeCgroup {
+                handle: self.next(Kind::Cgroup),
+            },
+            _ => Op::OpenPerf {
+                handle: self.next(Kind::Perf),
+                inherit: (c.kr >> 8).is_multiple_of(5),
+            },
+        }
+    }
+
+    fn fd_by_id(&self, c: &Choice) -> Option<Op> {
+        let pick: Vec<Handle> = self
+            .created
+            .iter()
+            .filter(|(_, l)| *l != Life::Pending)
+            .map(|(h, _)| *h)
+            .collect();
+        let target = *pick.get(c.ks as usize % pick.len().max(1))?;
+        let open_flags = match (target.kind, c.fs % 8) {
+            (Kind::Map, 1) => RDONLY,
+            (Kind::Map, 2) => WRONLY,
+            (_, 3) => RDONLY | WRONLY,
+            (_, 4) => RDONLY_PROG,
+            _ => 0,
+        };
+        Some(Op::FdById {
+            handle: self.next(target.kind),
+            target,
+            open_flags,
+        })
+    }
+
+    /// An fd for an update of an fd-holding map: mostly of the kind it holds, sometimes
+    /// another kind or a bad fd, to exercise each type's refusal.
+    fn fd_for(&self, t: MapType, c: &Choice) -> FdRef {
+        let right: Vec<Handle> = match t {
+            MapType::ProgArray => self
+                .others
+                .iter()
+                .filter(|h| h.kind == Kind::Prog)
+                .copied()
+                .collect(),
+            MapType::CgroupArray => self
+                .others
+                .iter()
+                .filter(|h| h.kind == Kind::Cgroup)
+                .copied()
+                .collect(),
+            MapType::PerfEventArray => self
+                .others
+                .iter()
+                .filter(|h| h.kind == Kind::Perf)
+                .copied()
+                .collect(),
+            _ => self
+                .maps
+                .iter()
+                .filter(|m| !m.spec.map_type.holds_fds())
+                .map(|m| m.handle)
+                .collect(),
+        };
+        let any: Vec<Handle> = self
+            .maps
+            .iter()
+            .map(|m| m.handle)
+            .chain(self.others.iter().copied())
+            .collect();
+        let sel = (c.vs >> 32) % 10;
+        if sel < 7 && !right.is_empty() {
+            FdRef::Handle(right[(c.vs >> 40) as usize % right.len()])
+        } else if sel < 9 && !any.is_empty() {
+            FdRef::Handle(any[(c.vs >> 40) as usize % any.len()])
+        } else {
+            FdRef::Bad(BadFd::ALL[(c.vs >> 40) as usize % 3])
         }
     }
 
@@ -260,11 +470,35 @@ impl View {
     fn create(&self, c: &Choice) -> Op {
         let cfg = &self.cfg;
         let t = cfg.types[c.t as usize % cfg.types.len()];
+        let values = self.maps.iter().filter(|m| !m.spec.map_type.holds_fds()).count();
+        if t.is_map_in_map() && (values == 0 || c.kr.is_multiple_of(3)) {
+            // Inner candidates from a short menu, so that templates match often.
+            let menu = [
+                (MapType::Array, 4, 8, 4, 0),
+                (MapType::Array, 4, 8, 8, INNER_MAP),
+                (MapType::Array, 4, 8, 2, INNER_MAP),
+                (MapType::Array, 4, 8, 8, 0),
+                (MapType::Hash, 4, 8, 4, 0),
+                (MapType::PercpuArray, 4, 8, 2, 0),
+                (MapType::ProgArray, 4, 4, 2, 0),
+            ];
+            let (t, k, v, max, flags) = menu[(c.kr >> 24) as usize % menu.len()];
+            let mut spec = MapSpec::new(t, k, v, max);
+            spec.map_flags = flags;
+            return Op::CreateMap {
+                handle: self.next(Kind::Map),
+                spec,
+            };
+        }
         let edges_vs = [8u32, 4, 1, 7, 12, 16, 33, 64];
         let edges_max = [4u32, 1, 2, 3, 8, 16, 5, 64];
-        let value_size = edges_vs[(c.kr % 8) as usize];
+        let value_size = if t.holds_fds() {
+            4
+        } else {
+            edges_vs[(c.kr % 8) as usize]
+        };
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
-        let key_size = if t.is_array() {
+        let key_size = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
             4
         } else {
             [4u32, 1, 2, 8, 3, 16][((c.kr >> 16) % 6) as usize]
@@ -275,11 +509,12 @@ impl View {
         spec.map_flags = match (t, opt) {
             (_, 0) => RDONLY,
             (_, 1) => WRONLY,
-            (_, 2) => RDONLY_PROG,
-            (_, 3) => WRONLY_PROG,
+            (MapType::PerfEventArray, 2) => PRESERVE_ELEMS,
+            (_, 2) if !t.holds_fds() => RDONLY_PROG,
+            (_, 3) if !t.holds_fds() => WRONLY_PROG,
             (MapType::Array, 4) => MMAPABLE,
             (MapType::Array, 5) => INNER_MAP,
-            (MapType::Hash | MapType::PercpuHash, 4) => NO_PREALLOC,
+            (MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps, 4) => NO_PREALLOC,
             (MapType::Hash | MapType::PercpuHash, 5) => ZERO_SEED,
             (MapType::Hash | MapType::Array, 6) => {
                 spec.numa_node = 0;
@@ -287,6 +522,19 @@ impl View {
             }
             _ => 0,
         };
+        if t.is_map_in_map() {
+            // The template: an open value map (most runs), else a bad fd.
+            // The template: an open map (most runs), else another fd or a bad one.
+            let inner: Vec<Handle> = self.maps.iter().map(|m| m.handle).collect();
+            let pick = (c.vs >> 32) as usize;
+            spec.inner = Some(match inner.get(pick % (inner.len() + inner.len() / 8 + 1)) {
+                Some(h) => FdRef::Handle(*h),
+                None => match self.others.get(pick % (self.others.len() + 3)) {
+                    Some(h) => FdRef::Handle(*h),
+                    None => FdRef::Bad(BadFd::ALL[(c.vs >> 40) as usize % 3]),
+                },
+            });
+        }
         if (c.vs >> 16).is_multiple_of(4) {
             spec.name = b"mapcheck.m_0".to_vec();
         }
@@ -295,8 +543,9 @@ impl View {
         {
             invalidate(&mut spec, c.vs >> 24);
         }
+        // An inner template only for map-in-map; creating a value map stays a value map.
         Op::CreateMap {
-            handle: self.next,
+            handle: self.next(Kind::Map),
             spec,
         }
     }
@@ -334,7 +583,10 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.numa_node = [0, 1, u32::MAX, 7][((r >> 8) % 4) as usize];
         }
         14 => s.map_extra = 1,
-        15 => s.map_type = MapType::Other([0, 9999, 64][((r >> 8) % 3) as usize]),
+        15 => {
+            s.map_type = MapType::Other([0, 9999, 64][((r >> 8) % 3) as usize]);
+            s.inner = None;
+        }
         16 => s.value_size = 0x8000_0000,
         17 => s.value_size = 32769,
         // E2BIG for hashes; an array would allocate it, so arrays get the percpu limit instead.
@@ -345,7 +597,11 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.max_entries = s.max_entries.min(4);
         }
         // Hash refuses these sizes before allocating; an array would try to allocate them.
-        20 if !s.map_type.is_array() => {
+        20 if matches!(
+            s.map_type,
+            MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps
+        ) =>
+        {
             s.max_entries = [(1 << 27) + 1, (1 << 31) + 1][((r >> 8) % 2) as usize]
         }
         _ => s.key_size = 17,

@@ -18,7 +18,7 @@ pub mod world;
 
 pub use errno::Errno;
 pub use fault::Fault;
-pub use op::{BadFd, Handle, MapRef, MapSpec, MapType, Op};
+pub use op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
 pub use outcome::{Allowed, Expect, MapState, Outcome, Ret};
 pub use profile::Profile;
 pub use world::World;

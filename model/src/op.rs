@@ -4,13 +4,71 @@
 
 use std::fmt;
 
-/// A symbolic reference to a map fd created earlier in the sequence (`m0`, `m1`, ...).
+/// What kind of kernel object a handle's fd refers to.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct Handle(pub u32);
+pub enum Kind {
+    /// A BPF map (`m0`).
+    Map,
+    /// A BPF program (`p0`).
+    Prog,
+    /// A cgroup v2 directory (`c0`).
+    Cgroup,
+    /// A perf event (`e0`).
+    Perf,
+}
+
+impl Kind {
+    /// The letter that starts a handle of this kind.
+    pub fn letter(self) -> char {
+        match self {
+            Kind::Map => 'm',
+            Kind::Prog => 'p',
+            Kind::Cgroup => 'c',
+            Kind::Perf => 'e',
+        }
+    }
+    /// Inverse of [`Kind::letter`].
+    pub fn from_letter(c: char) -> Option<Kind> {
+        [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf]
+            .into_iter()
+            .find(|k| k.letter() == c)
+    }
+}
+
+/// A symbolic reference to an fd opened earlier in the sequence (`m0`, `p1`, `c0`, `e2`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct Handle {
+    /// The kind of object behind the fd.
+    pub kind: Kind,
+    /// Its number, unique per kind within a script.
+    pub n: u32,
+}
+
+impl Handle {
+    /// A map handle `m<n>`.
+    pub const fn map(n: u32) -> Handle {
+        Handle { kind: Kind::Map, n }
+    }
+    /// A program handle `p<n>`.
+    pub const fn prog(n: u32) -> Handle {
+        Handle { kind: Kind::Prog, n }
+    }
+    /// A cgroup handle `c<n>`.
+    pub const fn cgroup(n: u32) -> Handle {
+        Handle {
+            kind: Kind::Cgroup,
+            n,
+        }
+    }
+    /// A perf event handle `e<n>`.
+    pub const fn perf(n: u32) -> Handle {
+        Handle { kind: Kind::Perf, n }
+    }
+}
 
 impl fmt::Display for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "m{}", self.0)
+        write!(f, "{}{}", self.kind.letter(), self.n)
     }
 }
 
@@ -43,18 +101,48 @@ impl BadFd {
 
 /// The fd argument of an element command.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub enum MapRef {
+pub enum FdRef {
     /// The fd behind a live handle.
     Handle(Handle),
     /// A deliberately bad fd.
     Bad(BadFd),
 }
 
-impl fmt::Display for MapRef {
+/// The value argument of an update: bytes, or (for fd-holding maps) an fd.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Value {
+    /// Raw value bytes.
+    Bytes(Vec<u8>),
+    /// A 4-byte fd number, resolved by the backend.
+    Fd(FdRef),
+}
+
+impl Value {
+    /// The bytes, if this is a byte value.
+    pub fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            Value::Fd(_) => None,
+        }
+    }
+    /// Length as the syscall sees it (an fd is 4 bytes).
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Bytes(b) => b.len(),
+            Value::Fd(_) => 4,
+        }
+    }
+    /// True for an empty byte value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Display for FdRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MapRef::Handle(h) => write!(f, "{h}"),
-            MapRef::Bad(b) => write!(f, "badfd:{}", b.word()),
+            FdRef::Handle(h) => write!(f, "{h}"),
+            FdRef::Bad(b) => write!(f, "badfd:{}", b.word()),
         }
     }
 }
@@ -74,17 +162,40 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_PERCPU_ARRAY` (6).
     #[doc(alias = "BPF_MAP_TYPE_PERCPU_ARRAY")]
     PercpuArray,
+    /// `BPF_MAP_TYPE_PROG_ARRAY` (3).
+    #[doc(alias = "BPF_MAP_TYPE_PROG_ARRAY")]
+    ProgArray,
+    /// `BPF_MAP_TYPE_PERF_EVENT_ARRAY` (4).
+    #[doc(alias = "BPF_MAP_TYPE_PERF_EVENT_ARRAY")]
+    PerfEventArray,
+    /// `BPF_MAP_TYPE_CGROUP_ARRAY` (8).
+    #[doc(alias = "BPF_MAP_TYPE_CGROUP_ARRAY")]
+    CgroupArray,
+    /// `BPF_MAP_TYPE_ARRAY_OF_MAPS` (12).
+    #[doc(alias = "BPF_MAP_TYPE_ARRAY_OF_MAPS")]
+    ArrayOfMaps,
+    /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
+    #[doc(alias = "BPF_MAP_TYPE_HASH_OF_MAPS")]
+    HashOfMaps,
     /// A raw type number the model does not implement (e.g. beyond `__MAX_BPF_MAP_TYPE`).
     Other(u32),
 }
 
 impl MapType {
-    /// The families this model covers, in generation order.
+    /// The value-holding families, in generation order.
     pub const MODELLED: [MapType; 4] = [
         MapType::Array,
         MapType::PercpuArray,
         MapType::Hash,
         MapType::PercpuHash,
+    ];
+    /// The fd-holding ("handle") families.
+    pub const HANDLE_MAPS: [MapType; 5] = [
+        MapType::ProgArray,
+        MapType::PerfEventArray,
+        MapType::CgroupArray,
+        MapType::ArrayOfMaps,
+        MapType::HashOfMaps,
     ];
     /// The raw `map_type` number.
     pub fn raw(self) -> u32 {
@@ -93,6 +204,11 @@ impl MapType {
             MapType::Array => 2,
             MapType::PercpuHash => 5,
             MapType::PercpuArray => 6,
+            MapType::ProgArray => 3,
+            MapType::PerfEventArray => 4,
+            MapType::CgroupArray => 8,
+            MapType::ArrayOfMaps => 12,
+            MapType::HashOfMaps => 13,
             MapType::Other(n) => n,
         }
     }
@@ -103,6 +219,11 @@ impl MapType {
             MapType::Array => "array".into(),
             MapType::PercpuHash => "percpu_hash".into(),
             MapType::PercpuArray => "percpu_array".into(),
+            MapType::ProgArray => "prog_array".into(),
+            MapType::PerfEventArray => "perf_event_array".into(),
+            MapType::CgroupArray => "cgroup_array".into(),
+            MapType::ArrayOfMaps => "array_of_maps".into(),
+            MapType::HashOfMaps => "hash_of_maps".into(),
             MapType::Other(n) => format!("type{n}"),
         }
     }
@@ -113,6 +234,11 @@ impl MapType {
             "array" => MapType::Array,
             "percpu_hash" => MapType::PercpuHash,
             "percpu_array" => MapType::PercpuArray,
+            "prog_array" => MapType::ProgArray,
+            "perf_event_array" => MapType::PerfEventArray,
+            "cgroup_array" => MapType::CgroupArray,
+            "array_of_maps" => MapType::ArrayOfMaps,
+            "hash_of_maps" => MapType::HashOfMaps,
             _ => MapType::Other(w.strip_prefix("type")?.parse().ok()?),
         })
     }
@@ -120,9 +246,17 @@ impl MapType {
     pub fn is_percpu(self) -> bool {
         matches!(self, MapType::PercpuArray | MapType::PercpuHash)
     }
-    /// Array-shaped: every index below max_entries always exists.
+    /// Array-shaped value maps: every index below max_entries always exists.
     pub fn is_array(self) -> bool {
         matches!(self, MapType::Array | MapType::PercpuArray)
+    }
+    /// Maps whose syscall value is an fd in and an id (or nothing) out.
+    pub fn holds_fds(self) -> bool {
+        MapType::HANDLE_MAPS.contains(&self)
+    }
+    /// Map-in-map types, which need an inner map template at creation.
+    pub fn is_map_in_map(self) -> bool {
+        matches!(self, MapType::ArrayOfMaps | MapType::HashOfMaps)
     }
 }
 
@@ -200,6 +334,8 @@ pub struct MapSpec {
     pub name: Vec<u8>,
     /// `map_extra` (only BLOOM_FILTER and ARENA accept non-zero).
     pub map_extra: u64,
+    /// `inner_map_fd`: the template of a map-in-map (`None` passes 0).
+    pub inner: Option<FdRef>,
 }
 
 impl MapSpec {
@@ -214,8 +350,54 @@ impl MapSpec {
             numa_node: 0,
             name: Vec::new(),
             map_extra: 0,
+            inner: None,
         }
     }
+}
+
+/// `enum bpf_prog_type` values mapcheck loads.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum ProgType {
+    /// `BPF_PROG_TYPE_SOCKET_FILTER` (1).
+    SocketFilter,
+    /// `BPF_PROG_TYPE_SCHED_CLS` (3).
+    SchedCls,
+    /// `BPF_PROG_TYPE_XDP` (6).
+    Xdp,
+}
+
+impl ProgType {
+    /// Every type, for generation.
+    pub const ALL: [ProgType; 3] = [ProgType::SocketFilter, ProgType::SchedCls, ProgType::Xdp];
+    /// The raw `prog_type`.
+    pub fn raw(self) -> u32 {
+        match self {
+            ProgType::SocketFilter => 1,
+            ProgType::SchedCls => 3,
+            ProgType::Xdp => 6,
+        }
+    }
+    /// The textual name.
+    pub fn word(self) -> &'static str {
+        match self {
+            ProgType::SocketFilter => "socket_filter",
+            ProgType::SchedCls => "sched_cls",
+            ProgType::Xdp => "xdp",
+        }
+    }
+    /// Inverse of [`ProgType::word`].
+    pub fn from_word(w: &str) -> Option<ProgType> {
+        ProgType::ALL.into_iter().find(|t| t.word() == w)
+    }
+}
+
+/// A minimal program (`r0 = 0; exit`) of a type, optionally XDP with `BPF_F_XDP_HAS_FRAGS`.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ProgSpec {
+    /// Program type.
+    pub prog_type: ProgType,
+    /// `BPF_F_XDP_HAS_FRAGS` in `prog_flags`.
+    pub xdp_frags: bool,
 }
 
 /// One syscall-level action.
@@ -231,18 +413,18 @@ pub enum Op {
     /// `BPF_MAP_UPDATE_ELEM`.
     Update {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
         /// Key bytes.
         key: Vec<u8>,
-        /// Value bytes (all CPUs' slots for per-CPU maps).
-        value: Vec<u8>,
+        /// Value bytes (all CPUs' slots for per-CPU maps), or an fd for fd-holding maps.
+        value: Value,
         /// `flags`.
         flags: u64,
     },
     /// `BPF_MAP_LOOKUP_ELEM`.
     Lookup {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
         /// Key bytes.
         key: Vec<u8>,
         /// `flags`.
@@ -251,21 +433,21 @@ pub enum Op {
     /// `BPF_MAP_DELETE_ELEM`.
     Delete {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
         /// Key bytes.
         key: Vec<u8>,
     },
     /// `BPF_MAP_GET_NEXT_KEY`; `None` passes a NULL key ("first key").
     GetNextKey {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
         /// Key bytes or NULL.
         key: Option<Vec<u8>>,
     },
     /// `BPF_MAP_LOOKUP_AND_DELETE_ELEM`.
     LookupAndDelete {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
         /// Key bytes.
         key: Vec<u8>,
         /// `flags`.
@@ -274,7 +456,7 @@ pub enum Op {
     /// `BPF_MAP_FREEZE`.
     Freeze {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
     },
     /// `close(2)` of the handle's fd.
     Close {
@@ -282,16 +464,72 @@ pub enum Op {
         handle: Handle,
     },
     /// Full-state observation: walk GET_NEXT_KEY from NULL and read everything with
-    /// `BPF_MAP_LOOKUP_BATCH`; the model allows exactly its own contents, in any order.
+    /// `BPF_MAP_LOOKUP_BATCH` (fd-holding maps: one LOOKUP per walked key); the model allows
+    /// exactly its own contents, in any order.
     Check {
         /// The map fd.
-        map: MapRef,
+        map: FdRef,
     },
+    /// `BPF_PROG_LOAD` of a minimal program.
+    LoadProg {
+        /// The handle the new fd gets.
+        handle: Handle,
+        /// What to load.
+        spec: ProgSpec,
+    },
+    /// `BPF_MAP_GET_FD_BY_ID` / `BPF_PROG_GET_FD_BY_ID` of the object `target` created.
+    FdById {
+        /// The handle the new fd gets (same kind as `target`).
+        handle: Handle,
+        /// The handle that created the object (it may be closed since).
+        target: Handle,
+        /// `open_flags`.
+        open_flags: u32,
+    },
+    /// Is the object `target` created still in the kernel's id table? Observed with
+    /// GET_NEXT_ID, which takes no reference.
+    Alive {
+        /// The creating handle.
+        target: Handle,
+    },
+    /// Waits (at most 5 s) for a release the kernel performs later, then observes like `Alive`.
+    Settle {
+        /// The creating handle.
+        target: Handle,
+    },
+    /// mkdir of a new cgroup v2 directory under mapcheck's private parent, opened O_RDONLY.
+    MakeCgroup {
+        /// The handle of the directory fd.
+        handle: Handle,
+    },
+    /// Another fd on the directory `target` created: O_RDONLY, or O_PATH if `path`.
+    OpenCgroup {
+        /// The new handle.
+        handle: Handle,
+        /// The creating handle of the cgroup.
+        target: Handle,
+        /// O_PATH instead of O_RDONLY.
+        path: bool,
+    },
+    /// rmdir of the cgroup directory `target` created.
+    Rmdir {
+        /// The creating handle.
+        target: Handle,
+    },
+    /// `perf_event_open` of a software BPF_OUTPUT event (cpu 0), or an `inherit` one.
+    OpenPerf {
+        /// The new handle.
+        handle: Handle,
+        /// `inherit = 1` (then pid 0, any cpu).
+        inherit: bool,
+    },
+    /// `nr_dying_descendants` of mapcheck's private cgroup parent.
+    Dying,
 }
 
 impl Op {
     /// The map an op acts on, if any.
-    pub fn map_ref(&self) -> Option<MapRef> {
+    pub fn map_ref(&self) -> Option<FdRef> {
         match self {
             Op::Update { map, .. }
             | Op::Lookup { map, .. }
@@ -300,8 +538,8 @@ impl Op {
             | Op::LookupAndDelete { map, .. }
             | Op::Freeze { map }
             | Op::Check { map } => Some(*map),
-            Op::Close { handle } => Some(MapRef::Handle(*handle)),
-            Op::CreateMap { .. } => None,
+            Op::Close { handle } => Some(FdRef::Handle(*handle)),
+            _ => None,
         }
     }
     /// The short name of the command, used for coverage cells.
@@ -316,6 +554,27 @@ impl Op {
             Op::Freeze { .. } => "freeze",
             Op::Close { .. } => "close",
             Op::Check { .. } => "check",
+            Op::LoadProg { .. } => "load",
+            Op::FdById { .. } => "fd_by_id",
+            Op::Alive { .. } => "alive",
+            Op::Settle { .. } => "settle",
+            Op::MakeCgroup { .. } => "mkcgroup",
+            Op::OpenCgroup { .. } => "open_cgroup",
+            Op::Rmdir { .. } => "rmdir",
+            Op::OpenPerf { .. } => "perf_event",
+            Op::Dying => "dying",
+        }
+    }
+    /// The handle an op creates, if it creates one.
+    pub fn creates(&self) -> Option<Handle> {
+        match self {
+            Op::CreateMap { handle, .. }
+            | Op::LoadProg { handle, .. }
+            | Op::FdById { handle, .. }
+            | Op::MakeCgroup { handle }
+            | Op::OpenCgroup { handle, .. }
+            | Op::OpenPerf { handle, .. } => Some(*handle),
+            _ => None,
         }
     }
 }

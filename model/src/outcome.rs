@@ -19,6 +19,36 @@ pub enum Ret {
     Key(Vec<u8>),
     /// A full-state observation (`Op::Check`).
     State(MapState),
+    /// An object id, resolved to the handle that created the object (`None`: an id that no
+    /// object of this case has).
+    Id(Option<Handle>),
+    /// Liveness: is the object's id still allocated?
+    Alive(bool),
+    /// A count (`dying`).
+    Count(u32),
+    /// A full-state observation of an fd-holding map: the GET_NEXT_KEY walk, and per walked
+    /// key what LOOKUP said.
+    Slots(Slots),
+}
+
+/// What one LOOKUP of an fd-holding map's key showed.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub enum Slot {
+    /// ENOENT.
+    Empty,
+    /// The id of the held object, resolved to its creating handle.
+    Id(Option<Handle>),
+    /// ENOTSUPP: the syscall cannot read this map type back (CGROUP_ARRAY, PERF_EVENT_ARRAY).
+    Unreadable,
+}
+
+/// A full-state observation of an fd-holding map, sorted by key.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Slots {
+    /// (key, slot) for every key of the walk, sorted by key; the walk visited each once.
+    pub slots: Vec<(Vec<u8>, Slot)>,
+    /// False if the walk visited a key twice or looped.
+    pub walk_ok: bool,
 }
 
 /// The contents of a map as seen through the syscall interface, flat so that a 1M-entry map
@@ -110,6 +140,12 @@ pub fn fmt_outcome(o: &Outcome) -> String {
         Ok(Ret::Value(v)) => format!("ok value={}", hex(v)),
         Ok(Ret::Key(k)) => format!("ok key={}", hex(k)),
         Ok(Ret::State(s)) => format!("ok entries={}", s.len()),
+        Ok(Ret::Id(Some(h))) => format!("ok id={h}"),
+        Ok(Ret::Id(None)) => "ok id=?".into(),
+        Ok(Ret::Alive(true)) => "ok alive".into(),
+        Ok(Ret::Alive(false)) => "ok gone".into(),
+        Ok(Ret::Count(n)) => format!("ok count={n}"),
+        Ok(Ret::Slots(s)) => format!("ok slots={}", s.slots.len()),
     }
 }
 
@@ -141,6 +177,8 @@ pub enum Allowed {
     State(MapState),
     /// Any of these outcomes; `why` names the kernel path that makes the choice.
     OneOf(Vec<Outcome>, &'static str),
+    /// An fd-holding map's full state: exactly these slots (sorted), walk each key once.
+    Slots(Vec<(Vec<u8>, Slot)>),
     /// An array's full state without materialising it: every index below `max_entries` once,
     /// with the written value or zeroes.
     ArrayState {
@@ -174,6 +212,7 @@ impl Allowed {
                 _ => false,
             },
             Allowed::OneOf(set, _) => set.contains(o),
+            Allowed::Slots(want) => matches!(o, Ok(Ret::Slots(got)) if got.walk_ok && got.slots == *want),
             Allowed::ArrayState {
                 max_entries,
                 value_len,
@@ -192,6 +231,18 @@ impl Allowed {
     }
     /// Where a full-state observation differs from the allowed state, in one line.
     pub fn explain(&self, o: &Outcome) -> Option<String> {
+        if let (Allowed::Slots(want), Ok(Ret::Slots(got))) = (self, o) {
+            if !got.walk_ok {
+                return Some("the GET_NEXT_KEY walk visited a key twice".into());
+            }
+            let diff = want.iter().zip(&got.slots).find(|(a, b)| a != b);
+            return Some(match diff {
+                Some(((k, w), (_, g))) => {
+                    format!("key {}: model {}, kernel {}", hex(k), slot_text(w), slot_text(g))
+                }
+                None => format!("model has {} keys, kernel {}", want.len(), got.slots.len()),
+            });
+        }
         let Ok(Ret::State(got)) = o else { return None };
         let want_size = match self {
             Allowed::State(want) => want.value_size,
@@ -277,6 +328,15 @@ fn array_matches(got: &MapState, max: u32, written: &std::collections::BTreeMap<
     })
 }
 
+fn slot_text(s: &Slot) -> String {
+    match s {
+        Slot::Empty => "empty".into(),
+        Slot::Id(Some(h)) => h.to_string(),
+        Slot::Id(None) => "?".into(),
+        Slot::Unreadable => "unreadable".into(),
+    }
+}
+
 impl fmt::Display for Allowed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -304,6 +364,14 @@ impl fmt::Display for Allowed {
                 "ok entries={max_entries} ({} non-zero, each index once in the GET_NEXT_KEY walk)",
                 written.len()
             ),
+            Allowed::Slots(want) => {
+                let shown: Vec<String> = want
+                    .iter()
+                    .filter(|(_, s)| *s != Slot::Empty)
+                    .map(|(k, s)| format!("{}:{}", hex(k), slot_text(s)))
+                    .collect();
+                write!(f, "ok slots={} {{{}}}", want.len(), shown.join(", "))
+            }
             Allowed::OneOf(set, why) => {
                 let alts: Vec<String> = set.iter().map(fmt_outcome).collect();
                 write!(f, "one of {{{}}} ({why})", alts.join(", "))
@@ -332,7 +400,7 @@ impl Expect {
     /// What a report records for an observed outcome: states are too large to print.
     pub fn of(o: &Outcome) -> Expect {
         match o {
-            Ok(Ret::State(_)) => Expect::AnyOk,
+            Ok(Ret::State(_) | Ret::Slots(_)) => Expect::AnyOk,
             _ => Expect::Exactly(o.clone()),
         }
     }

@@ -4,7 +4,7 @@
 
 use crate::errno::Errno;
 use crate::op::flags::{ANY, EXIST, F_LOCK, MAP_FLAG_NAMES, NOEXIST};
-use crate::op::{BadFd, Handle, MapRef, MapSpec, MapType, Op};
+use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
 use crate::outcome::{hex, Expect, Ret};
 use std::fmt;
 
@@ -32,6 +32,9 @@ impl fmt::Display for Op {
                 if spec.map_extra != 0 {
                     write!(f, " extra={:#x}", spec.map_extra)?;
                 }
+                if let Some(inner) = spec.inner {
+                    write!(f, " inner={inner}")?;
+                }
                 Ok(())
             }
             Op::Update {
@@ -40,7 +43,7 @@ impl fmt::Display for Op {
                 value,
                 flags,
             } => {
-                write!(f, "update {map} key={} value={}", hex(key), hex(value))?;
+                write!(f, "update {map} key={} value={value}", hex(key))?;
                 elem_flags(f, *flags)
             }
             Op::Lookup { map, key, flags } => {
@@ -59,6 +62,52 @@ impl fmt::Display for Op {
             Op::Freeze { map } => write!(f, "freeze {map}"),
             Op::Close { handle } => write!(f, "close {handle}"),
             Op::Check { map } => write!(f, "check {map}"),
+            Op::LoadProg { handle, spec } => {
+                write!(f, "{handle} = load {}", spec.prog_type.word())?;
+                if spec.xdp_frags {
+                    write!(f, " frags")?;
+                }
+                Ok(())
+            }
+            Op::FdById {
+                handle,
+                target,
+                open_flags,
+            } => {
+                write!(f, "{handle} = fd_by_id {target}")?;
+                if *open_flags != 0 {
+                    write!(f, " flags={}", map_flags_text(*open_flags))?;
+                }
+                Ok(())
+            }
+            Op::Alive { target } => write!(f, "alive {target}"),
+            Op::Settle { target } => write!(f, "settle {target}"),
+            Op::MakeCgroup { handle } => write!(f, "{handle} = mkcgroup"),
+            Op::OpenCgroup { handle, target, path } => {
+                write!(
+                    f,
+                    "{handle} = open_cgroup {target}{}",
+                    if *path { " path" } else { "" }
+                )
+            }
+            Op::Rmdir { target } => write!(f, "rmdir {target}"),
+            Op::OpenPerf { handle, inherit } => {
+                write!(
+                    f,
+                    "{handle} = perf_event{}",
+                    if *inherit { " inherit" } else { "" }
+                )
+            }
+            Op::Dying => write!(f, "dying"),
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bytes(b) => write!(f, "{}", hex(b)),
+            Value::Fd(r) => write!(f, "fd:{r}"),
         }
     }
 }
@@ -139,10 +188,66 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
         return err("expected an op");
     };
     let op = if words.get(1).map(String::as_str) == Some("=") {
-        if words.get(2).map(String::as_str) != Some("create") {
-            return err(format!("expected `create` after `{first} =`"));
+        let handle = parse_handle(first)?;
+        let rest = &words[3..];
+        let want = |k: Kind| {
+            if handle.kind == k {
+                Ok(())
+            } else {
+                err(format!(
+                    "`{handle}` names a {:?}; this op creates a {k:?} (handle `{}{}`)",
+                    handle.kind,
+                    k.letter(),
+                    handle.n
+                ))
+            }
+        };
+        let flag = |w: &str| rest.iter().any(|x| x == w);
+        match words.get(2).map(String::as_str) {
+            Some("create") => {
+                want(Kind::Map)?;
+                parse_create(handle, rest)?
+            }
+            Some("load") => {
+                want(Kind::Prog)?;
+                let t = rest.first().ok_or_else(|| ParseError("expected a program type after `load`".into()))?;
+                let prog_type = ProgType::from_word(t).ok_or_else(|| {
+                    ParseError(format!("unknown program type `{t}` (socket_filter, sched_cls, xdp)"))
+                })?;
+                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags") } }
+            }
+            Some("fd_by_id") => {
+                let target = parse_handle(rest.first().map_or("", String::as_str))?;
+                if target.kind != handle.kind {
+                    return err(format!("`{handle} = fd_by_id {target}`: both handles must be of one kind"));
+                }
+                let kv = KeyValues::new(&rest[1..])?;
+                kv.no_extra(&["flags"])?;
+                let open_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
+                Op::FdById { handle, target, open_flags }
+            }
+            Some("mkcgroup") => {
+                want(Kind::Cgroup)?;
+                Op::MakeCgroup { handle }
+            }
+            Some("open_cgroup") => {
+                want(Kind::Cgroup)?;
+                let target = parse_handle(rest.first().map_or("", String::as_str))?;
+                Op::OpenCgroup { handle, target, path: flag("path") }
+            }
+            Some("perf_event") => {
+                want(Kind::Perf)?;
+                Op::OpenPerf { handle, inherit: flag("inherit") }
+            }
+            other => {
+                return err(format!(
+                    "expected create, load, fd_by_id, mkcgroup, open_cgroup or perf_event after `{first} =`, found `{}`",
+                    other.unwrap_or("")
+                ))
+            }
         }
-        parse_create(parse_handle(first)?, &words[3..])?
+    } else if first == "dying" {
+        Op::Dying
     } else {
         let Some(target) = words.get(1) else {
             return err(format!("`{first}` needs a map"));
@@ -152,7 +257,10 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
             "update" => Op::Update {
                 map: parse_ref(target)?,
                 key: kv.bytes("key")?,
-                value: kv.bytes("value")?,
+                value: match kv.get("value")?.strip_prefix("fd:") {
+                    Some(r) => Value::Fd(parse_ref(r)?),
+                    None => Value::Bytes(kv.bytes("value")?),
+                },
                 flags: kv.elem_flags()?,
             },
             "lookup" => Op::Lookup {
@@ -185,10 +293,19 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
             "close" => Op::Close {
                 handle: parse_handle(target)?,
             },
+            "alive" => Op::Alive {
+                target: parse_handle(target)?,
+            },
+            "settle" => Op::Settle {
+                target: parse_handle(target)?,
+            },
+            "rmdir" => Op::Rmdir {
+                target: parse_handle(target)?,
+            },
             other => {
                 return err(format!(
-                    "unknown op `{other}`; expected one of create, update, lookup, delete, next_key, \
-                     lookup_and_delete, freeze, check, close"
+                    "unknown op `{other}`; expected one of update, lookup, delete, next_key, \
+                     lookup_and_delete, freeze, check, close, alive, settle, rmdir, dying"
                 ))
             }
         };
@@ -208,7 +325,9 @@ fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
         ))
     })?;
     let kv = KeyValues::new(&words[1..])?;
-    kv.no_extra(&["key", "value", "entries", "flags", "numa", "name", "extra"])?;
+    kv.no_extra(&[
+        "key", "value", "entries", "flags", "numa", "name", "extra", "inner",
+    ])?;
     let mut spec = MapSpec::new(map_type, kv.u32("key")?, kv.u32("value")?, kv.u32("entries")?);
     if let Some(f) = kv.opt("flags") {
         spec.map_flags = parse_map_flags(f)?;
@@ -227,23 +346,30 @@ fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
     if let Some(x) = kv.opt("extra") {
         spec.map_extra = parse_i64(x)? as u64;
     }
+    if let Some(i) = kv.opt("inner") {
+        spec.inner = Some(parse_ref(i)?);
+    }
     Ok(Op::CreateMap { handle, spec })
 }
 
 fn parse_handle(w: &str) -> PResult<Handle> {
-    w.strip_prefix('m')
-        .and_then(|n| n.parse().ok())
-        .map(Handle)
-        .ok_or_else(|| ParseError(format!("expected a map handle like `m0`, found `{w}`")))
+    let mut chars = w.chars();
+    let kind = chars.next().and_then(Kind::from_letter);
+    match (kind, chars.as_str().parse::<u32>()) {
+        (Some(kind), Ok(n)) => Ok(Handle { kind, n }),
+        _ => err(format!(
+            "expected a handle like `m0`, `p1`, `c2` or `e3`, found `{w}`"
+        )),
+    }
 }
 
-fn parse_ref(w: &str) -> PResult<MapRef> {
+fn parse_ref(w: &str) -> PResult<FdRef> {
     if let Some(b) = w.strip_prefix("badfd:") {
         return BadFd::from_word(b)
-            .map(MapRef::Bad)
+            .map(FdRef::Bad)
             .ok_or_else(|| ParseError(format!("unknown bad fd `{b}` (closed, never, file)")));
     }
-    parse_handle(w).map(MapRef::Handle)
+    parse_handle(w).map(FdRef::Handle)
 }
 
 fn parse_hex(s: &str) -> PResult<Vec<u8>> {
@@ -381,7 +507,12 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         Some(("value", h)) => Ret::Value(parse_hex(h)?),
         Some(("key", h)) => Ret::Key(parse_hex(h)?),
         Some(("fd", h)) => Ret::Fd(parse_handle(h)?),
-        Some(("entries", _)) => return Ok(Expect::AnyOk),
+        Some(("id", "?")) => Ret::Id(None),
+        Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
+        Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
+        Some(("entries" | "slots", _)) => return Ok(Expect::AnyOk),
+        None if payload == "alive" => Ret::Alive(true),
+        None if payload == "gone" => Ret::Alive(false),
         _ => return err(format!("unknown outcome payload `{payload}`")),
     };
     Ok(Expect::Exactly(Ok(ret)))
@@ -398,37 +529,108 @@ mod tests {
         spec.map_flags = flags::NO_PREALLOC | flags::RDONLY | 0x8000_0000;
         spec.name = b"a.b\xe9-\0".to_vec();
         spec.numa_node = u32::MAX;
+        let mut outer = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 2);
+        outer.inner = Some(FdRef::Handle(Handle::map(3)));
         let ops = vec![
             Op::CreateMap {
-                handle: Handle(3),
+                handle: Handle::map(5),
+                spec: outer,
+            },
+            Op::CreateMap {
+                handle: Handle::map(3),
                 spec,
             },
             Op::Update {
-                map: MapRef::Handle(Handle(3)),
+                map: FdRef::Handle(Handle::map(3)),
                 key: vec![1, 2, 3, 4],
-                value: vec![0; 8],
+                value: Value::Bytes(vec![0; 8]),
                 flags: 7,
             },
+            Op::Update {
+                map: FdRef::Handle(Handle::map(3)),
+                key: vec![1, 2, 3, 4],
+                value: Value::Fd(FdRef::Handle(Handle::prog(2))),
+                flags: 0,
+            },
+            Op::LoadProg {
+                handle: Handle::prog(0),
+                spec: ProgSpec {
+                    prog_type: ProgType::Xdp,
+                    xdp_frags: true,
+                },
+            },
+            Op::FdById {
+                handle: Handle::map(4),
+                target: Handle::map(3),
+                open_flags: flags::RDONLY,
+            },
+            Op::Alive {
+                target: Handle::prog(0),
+            },
+            Op::Settle {
+                target: Handle::map(3),
+            },
+            Op::MakeCgroup {
+                handle: Handle::cgroup(0),
+            },
+            Op::OpenCgroup {
+                handle: Handle::cgroup(1),
+                target: Handle::cgroup(0),
+                path: true,
+            },
+            Op::Rmdir {
+                target: Handle::cgroup(0),
+            },
+            Op::OpenPerf {
+                handle: Handle::perf(0),
+                inherit: true,
+            },
+            Op::Dying,
             Op::Lookup {
-                map: MapRef::Bad(BadFd::NotBpf),
+                map: FdRef::Bad(BadFd::NotBpf),
                 key: vec![],
                 flags: F_LOCK,
             },
             Op::GetNextKey {
-                map: MapRef::Handle(Handle(0)),
+                map: FdRef::Handle(Handle::map(0)),
                 key: None,
             },
             Op::LookupAndDelete {
-                map: MapRef::Bad(BadFd::Closed),
+                map: FdRef::Bad(BadFd::Closed),
                 key: vec![9],
                 flags: 0,
             },
-            Op::Close { handle: Handle(1) },
+            Op::Close {
+                handle: Handle::cgroup(1),
+            },
         ];
         for op in ops {
             let text = op.to_string();
             let (back, _) = parse_line(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
             assert_eq!(back, op, "{text}");
+        }
+    }
+
+    #[test]
+    fn outcomes_roundtrip_through_text() {
+        use crate::outcome::fmt_outcome;
+        // A bare `ok` reads back as "any success" (Expect::AnyOk), by design.
+        assert_eq!(parse_expect("ok"), Ok(Expect::AnyOk));
+        let outs = vec![
+            Ok(Ret::Fd(Handle::perf(2))),
+            Ok(Ret::Value(vec![1, 2])),
+            Ok(Ret::Key(vec![0xff])),
+            Ok(Ret::Id(Some(Handle::prog(1)))),
+            Ok(Ret::Id(None)),
+            Ok(Ret::Alive(true)),
+            Ok(Ret::Alive(false)),
+            Ok(Ret::Count(3)),
+            Err(Errno::ENOTSUPP),
+            Err(Errno(4242)),
+        ];
+        for o in outs {
+            let text = fmt_outcome(&o);
+            assert_eq!(parse_expect(&text), Ok(Expect::Exactly(o)), "{text}");
         }
     }
 

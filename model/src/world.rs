@@ -1,15 +1,17 @@
-//! The world a program acts on: map objects, the fds that reference them, and the profile.
+//! The world a program acts on: kernel objects (maps, programs, cgroups, perf events) with
+//! their liveness, the fds that reference them, and the profile.
 //! The core idea: `allowed` is a pure function of (world, op) giving the outcomes the kernel
 //! may produce, and `apply` moves the world along the outcome the kernel actually chose.
 
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::maps::array::ArrayMap;
+use crate::maps::fd_array::{FdMap, Held, Owner, Template};
 use crate::maps::hash::HashMap;
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
-use crate::op::{Handle, MapRef, MapSpec, MapType, Op};
-use crate::outcome::{hex, Allowed, Outcome, Ret};
+use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
+use crate::outcome::{hex, Allowed, Outcome, Ret, Slot};
 use crate::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,9 +22,11 @@ pub enum MapData {
     Array(ArrayMap),
     /// HASH, PERCPU_HASH.
     Hash(HashMap),
+    /// The five fd-holding types.
+    Fds(FdMap),
 }
 
-/// A map object in the kernel, alive while an fd references it.
+/// A map object.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct MapObj {
     /// The attributes it was created with.
@@ -33,15 +37,61 @@ pub struct MapObj {
     pub data: MapData,
 }
 
+/// What an object is.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Body {
+    /// A BPF map.
+    Map(MapObj),
+    /// A loaded program.
+    Prog(ProgSpec),
+    /// A cgroup v2 directory; `removed` after rmdir (then "dying" while referenced).
+    Cgroup {
+        /// rmdir succeeded.
+        removed: bool,
+    },
+    /// A perf event.
+    Perf {
+        /// Opened with `inherit = 1`.
+        inherit: bool,
+    },
+}
+
+/// Whether the kernel still has an object.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Life {
+    /// Referenced.
+    Alive,
+    /// Unreferenced, but released by deferred kernel work (workqueue, RCU, css release): the
+    /// id may still be visible for a while.
+    Pending,
+    /// Released.
+    Gone,
+}
+
+/// A kernel object.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Obj {
+    /// The handle whose op created it (what ids resolve to).
+    pub creator: Handle,
+    /// Liveness.
+    pub life: Life,
+    /// What it is.
+    pub body: Body,
+}
+
 /// One open fd: which object, with which access mode (`f_mode` of the file).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Fd {
-    /// Index into `World::maps`.
+    /// Index into `World::objects`.
     pub obj: u32,
     /// FMODE_CAN_READ.
     pub read: bool,
     /// FMODE_CAN_WRITE.
     pub write: bool,
+    /// The open file description (each fd here has its own).
+    pub file: u32,
+    /// An O_PATH fd: invisible to `fdget`, so every bpf command but cgroup lookups sees EBADF.
+    pub path: bool,
 }
 
 /// Above this estimated allocation a successful create may also fail with ENOMEM.
@@ -54,13 +104,16 @@ pub struct World {
     pub profile: Profile,
     /// Deliberate model bugs switched on (empty in normal runs).
     pub faults: Vec<Fault>,
-    /// Live map objects by model-internal number.
-    pub maps: BTreeMap<u32, MapObj>,
+    /// Every object created in this world, by model-internal number (gone ones too).
+    pub objects: BTreeMap<u32, Obj>,
     /// Open fds by handle.
     pub fds: BTreeMap<Handle, Fd>,
-    /// Every handle a script has named in a create, bound or not (handles are never reused).
+    /// Every handle a script has named in a creating op (handles are never reused).
     pub used: BTreeSet<Handle>,
+    /// The object each successful creating op made, by creating handle.
+    pub created: BTreeMap<Handle, u32>,
     next_obj: u32,
+    next_file: u32,
 }
 
 impl World {
@@ -73,18 +126,13 @@ impl World {
         }
     }
 
-    /// Number of CPU slots in a per-CPU value, or 1.
-    fn slots(&self, t: MapType) -> usize {
-        if t.is_percpu() {
-            self.profile.possible_cpus as usize
-        } else {
-            1
-        }
+    fn has(&self, f: Fault) -> bool {
+        self.faults.contains(&f)
     }
 
     /// The per-CPU stride the model believes in (a fault may break it).
     fn stride(&self, value_size: u32) -> usize {
-        if self.faults.contains(&Fault::PercpuSlotNotRounded) {
+        if self.has(Fault::PercpuSlotNotRounded) {
             value_size as usize
         } else {
             percpu_stride(value_size)
@@ -94,29 +142,64 @@ impl World {
     /// Bytes of the value buffer of an element command (`bpf_map_value_size`).
     pub fn value_len(&self, spec: &MapSpec) -> usize {
         if spec.map_type.is_percpu() {
-            self.stride(spec.value_size) * self.slots(spec.map_type)
+            self.stride(spec.value_size) * self.profile.possible_cpus as usize
+        } else if spec.map_type.holds_fds() {
+            4
         } else {
             spec.value_size as usize
         }
     }
 
-    /// The object behind a live handle.
+    /// The map object behind an open handle.
     pub fn map(&self, h: Handle) -> Option<&MapObj> {
-        self.fds.get(&h).and_then(|fd| self.maps.get(&fd.obj))
+        match &self.objects.get(&self.fds.get(&h)?.obj)?.body {
+            Body::Map(m) => Some(m),
+            _ => None,
+        }
     }
 
-    /// Live handles in order.
+    fn map_mut(&mut self, h: Handle) -> Option<&mut MapObj> {
+        let obj = self.fds.get(&h)?.obj;
+        match &mut self.objects.get_mut(&obj)?.body {
+            Body::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    /// The object a creating handle made, if its op succeeded.
+    pub fn object_of(&self, creator: Handle) -> Option<&Obj> {
+        self.objects.get(self.created.get(&creator)?)
+    }
+
+    /// Open handles in order.
     pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
         self.fds.keys().copied()
     }
 
-    /// One line on what the model believes about a handle's map: type, access, frozen, and
-    /// up to eight entries (for divergence reports).
+    /// The next unused handle number of a kind, for generation.
+    pub fn next_handle(&self, kind: Kind) -> Handle {
+        let n = self
+            .used
+            .iter()
+            .filter(|h| h.kind == kind)
+            .map(|h| h.n + 1)
+            .max()
+            .unwrap_or(0);
+        Handle { kind, n }
+    }
+
+    /// One line on what the model believes about a handle's object: for maps, type, access,
+    /// frozen, and up to eight entries (for divergence reports).
     pub fn describe(&self, h: Handle) -> String {
         let Some(fd) = self.fds.get(&h) else {
-            return format!("{h}: not open");
+            return match self.object_of(h) {
+                Some(o) => format!("{h}: closed; its object is {:?}", o.life),
+                None => format!("{h}: not open"),
+            };
         };
-        let m = &self.maps[&fd.obj];
+        let Some(m) = self.map(h) else {
+            return format!("{h}: {:?}", self.objects[&fd.obj].body);
+        };
         let access = match (fd.read, fd.write) {
             (true, true) => "rw",
             (true, false) => "read-only fd",
@@ -131,6 +214,11 @@ impl World {
                 .map(|(i, v)| (hex(&i.to_le_bytes()), hex(v)))
                 .collect(),
             MapData::Hash(hm) => hm.entries.iter().map(|(k, v)| (hex(k), hex(v))).collect(),
+            MapData::Fds(f) => f
+                .slots
+                .iter()
+                .map(|(k, held)| (hex(k), self.objects[&held.obj].creator.to_string()))
+                .collect(),
         };
         let what = if m.spec.map_type.is_array() {
             "non-zero slots"
@@ -148,18 +236,27 @@ impl World {
         )
     }
 
-    /// The next unused handle number, for generation.
-    pub fn next_handle(&self) -> Handle {
-        Handle(self.used.iter().next_back().map_or(0, |h| h.0 + 1))
-    }
-
     /// Why `op` cannot run in this world (a stale script), or `Ok`.
     pub fn precondition(&self, op: &Op) -> Result<(), String> {
+        if let Some(h) = op.creates() {
+            if self.used.contains(&h) {
+                return Err(format!("{h} is already defined"));
+            }
+        }
+        let open = |h: &Handle| {
+            if self.fds.contains_key(h) {
+                Ok(())
+            } else {
+                Err(format!("{h} is not open"))
+            }
+        };
+        let fdref_ok = |r: &FdRef| match r {
+            FdRef::Handle(h) => open(h),
+            FdRef::Bad(_) => Ok(()),
+        };
+        let made = |h: &Handle| self.object_of(*h).ok_or_else(|| format!("{h} was never created"));
         match op {
-            Op::CreateMap { handle, spec } => {
-                if self.used.contains(handle) {
-                    return Err(format!("{handle} is already defined"));
-                }
+            Op::CreateMap { spec, .. } => {
                 if let MapType::Other(n) = spec.map_type {
                     if n != 0 && n < 64 {
                         return Err(format!("map type {n} is not modelled"));
@@ -168,29 +265,68 @@ impl World {
                 if spec.name.len() > 16 {
                     return Err("map name longer than 16 bytes".into());
                 }
+                match (spec.map_type.is_map_in_map(), spec.inner) {
+                    (true, None) => return Err("a map-in-map needs inner=".into()),
+                    (false, Some(_)) => return Err("inner= is only for map-in-map types".into()),
+                    (_, Some(r)) => fdref_ok(&r)?,
+                    _ => {}
+                }
                 return Ok(());
             }
-            Op::Close { handle } => {
-                return match self.fds.contains_key(handle) {
-                    true => Ok(()),
-                    false => Err(format!("{handle} is not open")),
+            Op::Close { handle } => return open(handle),
+            Op::FdById { handle, target, .. } => {
+                if !matches!(handle.kind, Kind::Map | Kind::Prog) {
+                    return Err("fd_by_id is for maps and programs".into());
                 }
+                if made(target)?.life == Life::Pending {
+                    return Err(format!("{target}'s release is pending: settle it first"));
+                }
+                return Ok(());
             }
+            Op::Alive { target } | Op::Settle { target } => {
+                if !matches!(target.kind, Kind::Map | Kind::Prog) {
+                    return Err("alive and settle observe maps and programs (by id)".into());
+                }
+                let o = made(target)?;
+                if matches!(op, Op::Settle { .. }) && o.life == Life::Alive {
+                    return Err(format!("{target} is alive: settle would wait 5 s for nothing"));
+                }
+                return Ok(());
+            }
+            Op::OpenCgroup { target, .. } | Op::Rmdir { target } => {
+                if target.kind != Kind::Cgroup {
+                    return Err(format!("{target} is not a cgroup handle"));
+                }
+                made(target)?;
+                return Ok(());
+            }
+            Op::LoadProg { .. } | Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying => return Ok(()),
             _ => {}
         }
-        let Some(MapRef::Handle(h)) = op.map_ref() else {
+        let Some(map_ref) = op.map_ref() else {
             return Ok(());
         };
-        let Some(m) = self.map(h) else {
-            return Err(format!("{h} is not open"));
-        };
+        fdref_ok(&map_ref)?;
+        let FdRef::Handle(h) = map_ref else { return Ok(()) };
+        // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
+        let Some(m) = self.map(h) else { return Ok(()) };
         let key_ok = |k: &[u8]| k.len() == m.spec.key_size as usize;
         let want = self.value_len(&m.spec);
         match op {
-            Op::Update { key, value, .. } if !key_ok(key) || value.len() != want => Err(format!(
-                "{h} takes {}-byte keys and {want}-byte values",
-                m.spec.key_size
-            )),
+            Op::Update { key, value, .. } => {
+                if !key_ok(key) {
+                    return Err(format!("{h} takes {}-byte keys", m.spec.key_size));
+                }
+                match (m.spec.map_type.holds_fds(), value) {
+                    (true, Value::Fd(r)) => fdref_ok(r),
+                    (true, Value::Bytes(_)) => Err(format!("{h} holds fds: value=fd:<handle>")),
+                    (false, Value::Fd(_)) => Err(format!("{h} holds bytes, not fds")),
+                    (false, Value::Bytes(b)) if b.len() != want => {
+                        Err(format!("{h} takes {want}-byte values"))
+                    }
+                    _ => Ok(()),
+                }
+            }
             Op::Lookup { key, .. } | Op::Delete { key, .. } | Op::LookupAndDelete { key, .. }
                 if !key_ok(key) =>
             {
@@ -205,12 +341,56 @@ impl World {
 
     /// The outcomes the kernel may produce for `op`.
     pub fn allowed(&self, op: &Op) -> Allowed {
+        let one = |o: Outcome| Allowed::Exactly(o);
         match op {
             Op::CreateMap { handle, spec } => self.create(*handle, spec),
-            Op::Close { .. } => Allowed::Exactly(Ok(Ret::Unit)),
+            Op::Close { .. } => one(Ok(Ret::Unit)),
+            // A minimal program of these types always verifies.
+            Op::LoadProg { handle, .. } | Op::MakeCgroup { handle } | Op::OpenPerf { handle, .. } => {
+                one(Ok(Ret::Fd(*handle)))
+            }
+            Op::FdById {
+                handle,
+                target,
+                open_flags,
+            } => one(self.fd_by_id(*handle, *target, *open_flags)),
+            Op::Alive { target } => match self.object_of(*target).map(|o| o.life) {
+                Some(Life::Alive) => one(Ok(Ret::Alive(true))),
+                Some(Life::Pending) => Allowed::OneOf(
+                    vec![Ok(Ret::Alive(true)), Ok(Ret::Alive(false))],
+                    "released by deferred kernel work (bpf_map_free_deferred, prog_array_map_clear)",
+                ),
+                _ => one(Ok(Ret::Alive(false))),
+            },
+            Op::Settle { .. } => one(Ok(Ret::Alive(false))),
+            Op::OpenCgroup { handle, target, .. } => match self.object_of(*target).map(|o| &o.body) {
+                Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Fd(*handle))),
+                _ => one(Err(Errno::ENOENT)),
+            },
+            Op::Rmdir { target } => match self.object_of(*target).map(|o| &o.body) {
+                Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Unit)),
+                _ => one(Err(Errno::ENOENT)),
+            },
+            Op::Dying => {
+                let dying = |life: Life| {
+                    self.objects
+                        .values()
+                        .filter(|o| o.life == life && matches!(o.body, Body::Cgroup { removed: true }))
+                        .count() as u32
+                };
+                let (sure, maybe) = (dying(Life::Alive), dying(Life::Pending));
+                if maybe == 0 {
+                    one(Ok(Ret::Count(sure)))
+                } else {
+                    Allowed::OneOf(
+                        (sure..=sure + maybe).map(|n| Ok(Ret::Count(n))).collect(),
+                        "an unreferenced cgroup is freed by css release work after an RCU grace period",
+                    )
+                }
+            }
             _ => match self.element(op) {
                 Ok(a) => a,
-                Err(e) => Allowed::Exactly(Err(e)),
+                Err(e) => one(Err(e)),
             },
         }
     }
@@ -218,86 +398,190 @@ impl World {
     /// Does the kernel's outcome fall in the allowed set?
     pub fn admits(&self, op: &Op, allowed: &Allowed, o: &Outcome) -> bool {
         let map = match op.map_ref() {
-            Some(MapRef::Handle(h)) => self.map(h),
+            Some(FdRef::Handle(h)) => self.map(h),
             _ => None,
         };
         let present = |k: &[u8]| match map.map(|m| &m.data) {
             Some(MapData::Hash(hm)) => hm.entries.contains_key(k),
+            Some(MapData::Fds(f)) => f.slots.contains_key(k),
             _ => false,
         };
         allowed.admits(o, &present)
     }
 
+    fn new_fd(&mut self, h: Handle, obj: u32, read: bool, write: bool, path: bool) {
+        self.next_file += 1;
+        self.fds.insert(
+            h,
+            Fd {
+                obj,
+                read,
+                write,
+                file: self.next_file,
+                path,
+            },
+        );
+    }
+
+    fn new_obj(&mut self, creator: Handle, body: Body) -> u32 {
+        let id = self.next_obj;
+        self.next_obj += 1;
+        self.objects.insert(
+            id,
+            Obj {
+                creator,
+                life: Life::Alive,
+                body,
+            },
+        );
+        self.created.insert(creator, id);
+        id
+    }
+
     /// Moves the world along an outcome that `admits` accepted.
     pub fn apply(&mut self, op: &Op, o: &Outcome) {
-        if let Op::CreateMap { handle, .. } = op {
-            self.used.insert(*handle);
+        if let Some(h) = op.creates() {
+            self.used.insert(h);
         }
-        if o.is_err() {
-            return;
-        }
+        let Ok(ret) = o else { return };
         match op {
             Op::CreateMap { handle, spec } => {
                 let value_len = self.value_len(spec);
-                let data = if spec.map_type.is_array() {
+                let data = if spec.map_type.holds_fds() {
+                    let template = match spec.inner {
+                        Some(FdRef::Handle(h)) => self.map(h).map(|m| Template::of(&m.spec)),
+                        _ => None,
+                    };
+                    MapData::Fds(FdMap::new(spec, template))
+                } else if spec.map_type.is_array() {
                     MapData::Array(ArrayMap::new(spec.max_entries, value_len))
                 } else {
                     MapData::Hash(HashMap::new(spec.max_entries, value_len))
                 };
-                let obj = self.next_obj;
-                self.next_obj += 1;
-                self.maps.insert(
-                    obj,
-                    MapObj {
+                let obj = self.new_obj(
+                    *handle,
+                    Body::Map(MapObj {
                         spec: spec.clone(),
                         frozen: false,
                         data,
-                    },
+                    }),
                 );
-                let read = spec.map_flags & WRONLY == 0;
-                let write = spec.map_flags & RDONLY == 0;
-                self.fds.insert(*handle, Fd { obj, read, write });
+                self.new_fd(
+                    *handle,
+                    obj,
+                    spec.map_flags & WRONLY == 0,
+                    spec.map_flags & RDONLY == 0,
+                    false,
+                );
+            }
+            Op::LoadProg { handle, spec } => {
+                let obj = self.new_obj(*handle, Body::Prog(*spec));
+                self.new_fd(*handle, obj, true, true, false);
+            }
+            Op::MakeCgroup { handle } => {
+                let obj = self.new_obj(*handle, Body::Cgroup { removed: false });
+                self.new_fd(*handle, obj, true, false, false);
+            }
+            Op::OpenCgroup { handle, target, path } => {
+                let obj = self.created[target];
+                self.new_fd(*handle, obj, !path, false, *path);
+            }
+            Op::OpenPerf { handle, inherit } => {
+                let obj = self.new_obj(*handle, Body::Perf { inherit: *inherit });
+                self.new_fd(*handle, obj, true, true, false);
+            }
+            Op::FdById {
+                handle,
+                target,
+                open_flags,
+            } => {
+                let obj = self.created[target];
+                self.new_fd(
+                    *handle,
+                    obj,
+                    open_flags & WRONLY == 0,
+                    open_flags & RDONLY == 0,
+                    false,
+                );
+            }
+            Op::Rmdir { target } => {
+                let obj = self.created[target];
+                if let Some(Obj {
+                    body: Body::Cgroup { removed },
+                    ..
+                }) = self.objects.get_mut(&obj)
+                {
+                    *removed = true;
+                }
+            }
+            Op::Alive { target } | Op::Settle { target } if *ret == Ret::Alive(false) => {
+                if let Some(o) = self.created.get(target).and_then(|i| self.objects.get_mut(i)) {
+                    o.life = Life::Gone;
+                }
             }
             Op::Close { handle } => {
                 if let Some(fd) = self.fds.remove(handle) {
-                    if !self.fds.values().any(|f| f.obj == fd.obj) {
-                        self.maps.remove(&fd.obj);
-                    }
+                    self.release_file(fd.file);
                 }
             }
             Op::Update {
-                map: MapRef::Handle(h),
+                map: FdRef::Handle(h),
                 key,
                 value,
                 ..
             } => {
                 let stride = self.map(*h).map(|m| self.stride(m.spec.value_size));
                 let roundtrip = self.profile.percpu_padding_roundtrips;
-                let Some(m) = self.map_mut(*h) else { return };
-                let stored = match (m.spec.map_type.is_percpu(), stride) {
-                    (true, Some(s)) if !roundtrip => percpu_store(value, m.spec.value_size, s),
-                    _ => value.clone(),
+                let file = self.fds[h].file;
+                let held = match value {
+                    Value::Fd(FdRef::Handle(v)) => self.fds.get(v).map(|fd| fd.obj),
+                    _ => None,
                 };
-                match &mut m.data {
-                    MapData::Array(a) => a.store(key, stored),
-                    MapData::Hash(hm) => hm.store(key, stored),
+                let prog = held.and_then(|o| match &self.objects[&o].body {
+                    Body::Prog(p) => Some(*p),
+                    _ => None,
+                });
+                let Some(m) = self.map_mut(*h) else { return };
+                match (&mut m.data, value) {
+                    (MapData::Fds(f), _) => {
+                        if let Some(obj) = held {
+                            f.slots.insert(key.clone(), Held { obj, file });
+                            if let (MapType::ProgArray, None, Some(p)) = (f.map_type, f.owner, prog) {
+                                f.owner = Some(Owner::of(&p));
+                            }
+                        }
+                    }
+                    (data, Value::Bytes(v)) => {
+                        let stored = match (m.spec.map_type.is_percpu(), stride) {
+                            (true, Some(s)) if !roundtrip => percpu_store(v, m.spec.value_size, s),
+                            _ => v.clone(),
+                        };
+                        match data {
+                            MapData::Array(a) => a.store(key, stored),
+                            MapData::Hash(hm) => hm.store(key, stored),
+                            MapData::Fds(_) => {}
+                        }
+                    }
+                    _ => {}
                 }
             }
             Op::Delete {
-                map: MapRef::Handle(h),
+                map: FdRef::Handle(h),
                 key,
             }
             | Op::LookupAndDelete {
-                map: MapRef::Handle(h),
+                map: FdRef::Handle(h),
                 key,
                 ..
-            } => {
-                if let Some(MapData::Hash(hm)) = self.map_mut(*h).map(|m| &mut m.data) {
-                    hm.remove(key);
+            } => match self.map_mut(*h).map(|m| &mut m.data) {
+                Some(MapData::Hash(hm)) => hm.remove(key),
+                Some(MapData::Fds(f)) => {
+                    f.slots.remove(key);
                 }
-            }
+                _ => {}
+            },
             Op::Freeze {
-                map: MapRef::Handle(h),
+                map: FdRef::Handle(h),
             } => {
                 if let Some(m) = self.map_mut(*h) {
                     m.frozen = true;
@@ -305,13 +589,94 @@ impl World {
             }
             _ => {}
         }
+        self.recompute_liveness();
     }
 
-    fn map_mut(&mut self, h: Handle) -> Option<&mut MapObj> {
-        let obj = self.fds.get(&h)?.obj;
-        self.maps.get_mut(&obj)
+    /// A map file was released: PERF_EVENT_ARRAY entries inserted through it go with it
+    /// (`perf_event_fd_array_release`, from `bpf_map_release`), unless BPF_F_PRESERVE_ELEMS.
+    fn release_file(&mut self, file: u32) {
+        for o in self.objects.values_mut() {
+            if let Body::Map(MapObj {
+                data: MapData::Fds(f),
+                ..
+            }) = &mut o.body
+            {
+                if f.map_type == MapType::PerfEventArray && !f.preserve {
+                    f.slots.retain(|_, held| held.file != file);
+                }
+            }
+        }
     }
 
+    /// Reachability from open fds (and cgroup directories that still exist) through map
+    /// slots. An object that loses its last reference by a syscall on it (close, delete,
+    /// replace) is gone at once: `bpf_map_put` and `__bpf_prog_put` free the id in the call.
+    /// One that was held by a map being freed is released by that map's deferred free
+    /// (`bpf_map_free_deferred` on a workqueue; `prog_array_map_clear` for PROG_ARRAY), so it
+    /// is pending. Cgroups are always released by css release work, so they are pending too,
+    /// and so is a PROG_ARRAY itself (its uref release defers).
+    fn recompute_liveness(&mut self) {
+        let mut reach: BTreeSet<u32> = self.fds.values().map(|f| f.obj).collect();
+        reach.extend(
+            self.objects
+                .iter()
+                .filter(|(_, o)| matches!(o.body, Body::Cgroup { removed: false }))
+                .map(|(i, _)| *i),
+        );
+        let mut stack: Vec<u32> = reach.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            if let Body::Map(MapObj {
+                data: MapData::Fds(f),
+                ..
+            }) = &self.objects[&i].body
+            {
+                for held in f.slots.values() {
+                    if reach.insert(held.obj) {
+                        stack.push(held.obj);
+                    }
+                }
+            }
+        }
+        // Objects still held in a slot of an unreachable (freed or pending) map.
+        let held_by_dead: BTreeSet<u32> = self
+            .objects
+            .iter()
+            .filter(|(i, _)| !reach.contains(i))
+            .filter_map(|(_, o)| match &o.body {
+                Body::Map(MapObj {
+                    data: MapData::Fds(f),
+                    ..
+                }) => Some(f.slots.values().map(|h| h.obj)),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (i, o) in self.objects.iter_mut() {
+            if o.life != Life::Alive || reach.contains(i) {
+                continue;
+            }
+            // A PROG_ARRAY losing its last user reference clears its slots from a work item
+            // that holds a map reference (`prog_array_map_clear`), so its own id lingers too.
+            let prog_array = matches!(&o.body, Body::Map(m) if m.spec.map_type == MapType::ProgArray);
+            let deferred = held_by_dead.contains(i) || prog_array || matches!(o.body, Body::Cgroup { .. });
+            o.life = if deferred { Life::Pending } else { Life::Gone };
+        }
+    }
+
+    /// `bpf_map_get_fd_by_id` / `bpf_prog_get_fd_by_id`: open_flags first, then the id.
+    fn fd_by_id(&self, handle: Handle, target: Handle, open_flags: u32) -> Outcome {
+        let flags_ok = match handle.kind {
+            Kind::Map => open_flags & !(RDONLY | WRONLY) == 0 && open_flags != RDONLY | WRONLY,
+            _ => open_flags == 0,
+        };
+        if !flags_ok {
+            return Err(Errno::EINVAL);
+        }
+        match self.object_of(target) {
+            Some(o) if o.life == Life::Alive => Ok(Ret::Fd(handle)),
+            _ => Err(Errno::ENOENT),
+        }
+    }
     /// `map_create` in kernel/bpf/syscall.c, then the family's `map_alloc_check` and
     /// `map_alloc`, then the name, in the kernel's order.
     fn create(&self, handle: Handle, s: &MapSpec) -> Allowed {
@@ -334,11 +699,20 @@ impl World {
         if let MapType::Other(_) = t {
             return fail(Errno::EINVAL);
         }
+        // fd_array_map_alloc_check / fd_htab_map_alloc_check: an fd in, an id out.
+        if t.holds_fds() {
+            if s.value_size != 4 {
+                return fail(Errno::EINVAL);
+            }
+            if t != MapType::HashOfMaps && s.map_flags & (RDONLY_PROG | WRONLY_PROG) != 0 {
+                return fail(Errno::EINVAL);
+            }
+        }
         let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
         let access_mask = RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG;
         let percpu = t.is_percpu();
         let vs = s.value_size as u64;
-        let alloc_bytes = if t.is_array() {
+        let alloc_bytes = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
             // array_map_alloc_check
             let mask = NUMA_NODE | MMAPABLE | access_mask | PRESERVE_ELEMS | INNER_MAP;
             if s.max_entries == 0
@@ -353,7 +727,7 @@ impl World {
             if t != MapType::Array && s.map_flags & (MMAPABLE | INNER_MAP) != 0 {
                 return fail(Errno::EINVAL);
             }
-            if s.map_flags & PRESERVE_ELEMS != 0 {
+            if t != MapType::PerfEventArray && s.map_flags & PRESERVE_ELEMS != 0 {
                 return fail(Errno::EINVAL);
             }
             if vs > i32::MAX as u64 {
@@ -362,7 +736,9 @@ impl World {
             if percpu && percpu_stride(s.value_size) > 32768 {
                 return fail(Errno::E2BIG);
             }
-            let per_elem = if percpu {
+            let per_elem = if t.holds_fds() {
+                8
+            } else if percpu {
                 percpu_stride(s.value_size) as u64 * self.profile.possible_cpus as u64 + 8
             } else {
                 percpu_stride(s.value_size) as u64
@@ -394,8 +770,14 @@ impl World {
             if percpu && percpu_stride(s.value_size) > 32768 {
                 return fail(Errno::E2BIG);
             }
-            // htab_map_alloc: max_entries above 2^31, or too many buckets for a u32 size.
+            // htab_map_alloc: max_entries above 2^31, or too many buckets for a u32 size;
+            // for HASH_OF_MAPS only after htab_of_map_alloc has read the inner template.
             if s.max_entries > 1 << 31 || s.max_entries > self.profile.hash_max_entries {
+                if t == MapType::HashOfMaps {
+                    if let Err(e) = self.inner_template(s.inner) {
+                        return fail(e);
+                    }
+                }
                 return fail(Errno::E2BIG);
             }
             let elem = 48 + (s.key_size as u64).div_ceil(8) * 8 + if percpu { 8 } else { vs.div_ceil(8) * 8 };
@@ -410,6 +792,13 @@ impl World {
                 (elem + pcpu).saturating_mul(s.max_entries as u64 + self.profile.possible_cpus as u64)
             }
         };
+        // bpf_map_meta_alloc, called from array_of_map_alloc / htab_of_map_alloc before the
+        // outer map is allocated.
+        if t.is_map_in_map() {
+            if let Err(e) = self.inner_template(s.inner) {
+                return fail(e);
+            }
+        }
         // bpf_obj_name_cpy, after allocation.
         if !self.faults.contains(&Fault::NameUnchecked) && !name_ok(&s.name) {
             return fail(Errno::EINVAL);
@@ -425,6 +814,34 @@ impl World {
         Allowed::Exactly(ok)
     }
 
+    /// `bpf_map_meta_alloc`: the inner fd must be a map (`__bpf_map_get`: EBADF, EINVAL) whose
+    /// type can be compared (`map_meta_equal`; PROG_ARRAY has none: ENOTSUPP) and which is not
+    /// itself a map-in-map (EINVAL).
+    fn inner_template(&self, inner: Option<FdRef>) -> Result<Template, Errno> {
+        let m = self.fd_as_map(inner.unwrap_or(FdRef::Bad(BadFd::NotBpf)))?;
+        match m.spec.map_type {
+            MapType::ProgArray => Err(Errno::ENOTSUPP),
+            t if t.is_map_in_map() => Err(Errno::EINVAL),
+            _ => Ok(Template::of(&m.spec)),
+        }
+    }
+
+    /// `__bpf_map_get`: EBADF for no fd (an O_PATH fd is none to `fdget`), EINVAL for a
+    /// file that is not a map.
+    fn fd_as_map(&self, r: FdRef) -> Result<&MapObj, Errno> {
+        match r {
+            FdRef::Bad(BadFd::NotBpf) => Err(Errno::EINVAL),
+            FdRef::Bad(_) => Err(Errno::EBADF),
+            FdRef::Handle(h) => {
+                let fd = self.fds.get(&h).ok_or(Errno::EBADF)?;
+                if fd.path {
+                    return Err(Errno::EBADF);
+                }
+                self.map(h).ok_or(Errno::EINVAL)
+            }
+        }
+    }
+
     /// The generic part of an element command in kernel/bpf/syscall.c, then the family.
     fn element(&self, op: &Op) -> Result<Allowed, Errno> {
         let one = |o: Outcome| Ok(Allowed::Exactly(o));
@@ -434,22 +851,14 @@ impl World {
                 return Err(Errno::EINVAL);
             }
         }
-        let h = match op.map_ref() {
-            Some(MapRef::Handle(h)) => h,
-            // __bpf_map_get: fdget fails (EBADF) or the file is not a map (EINVAL).
-            Some(MapRef::Bad(b)) => {
-                return Err(match b {
-                    crate::op::BadFd::NotBpf => Errno::EINVAL,
-                    _ => Errno::EBADF,
-                })
-            }
-            None => unreachable!("element ops name a map"),
+        let map_ref = op.map_ref().expect("element ops name a map");
+        let m = self.fd_as_map(map_ref)?;
+        let FdRef::Handle(h) = map_ref else {
+            unreachable!("fd_as_map refused bad fds")
         };
-        let fd = self.fds.get(&h).expect("precondition: handle open");
-        let m = &self.maps[&fd.obj];
-        let faults = &self.faults[..];
+        let fd = &self.fds[&h];
         let can_read = fd.read;
-        let can_write = (fd.write || faults.contains(&Fault::RdonlyIgnored)) && !m.frozen;
+        let can_write = (fd.write || self.has(Fault::RdonlyIgnored)) && !m.frozen;
         let perm = |ok: bool| if ok { Ok(()) } else { Err(Errno::EPERM) };
         // No map here has a BTF value with a bpf_spin_lock, so BPF_F_LOCK is always EINVAL.
         let no_lock = |flags: u64| {
@@ -459,6 +868,7 @@ impl World {
                 Ok(())
             }
         };
+        let faults = &self.faults[..];
         match (op, &m.data) {
             (Op::Lookup { key, flags, .. }, data) => {
                 perm(can_read)?;
@@ -466,14 +876,22 @@ impl World {
                 one(match data {
                     MapData::Array(a) => a.lookup(key),
                     MapData::Hash(hm) => hm.lookup(key),
+                    MapData::Fds(f) => self.fd_lookup(f, key),
                 })
             }
-            (Op::Update { key, flags, .. }, data) => {
+            (
+                Op::Update {
+                    key, flags, value, ..
+                },
+                data,
+            ) => {
                 perm(can_write)?;
                 no_lock(*flags)?;
-                one(match data {
-                    MapData::Array(a) => a.update(key, *flags, faults),
-                    MapData::Hash(hm) => hm.update(key, *flags, faults),
+                one(match (data, value) {
+                    (MapData::Array(a), _) => a.update(key, *flags, faults),
+                    (MapData::Hash(hm), _) => hm.update(key, *flags, faults),
+                    (MapData::Fds(f), Value::Fd(r)) => self.fd_update(f, key, *flags, *r),
+                    (MapData::Fds(_), Value::Bytes(_)) => unreachable!("precondition: fd value"),
                 })
             }
             (Op::Delete { key, .. }, data) => {
@@ -481,6 +899,9 @@ impl World {
                 one(match data {
                     MapData::Array(a) => a.delete(),
                     MapData::Hash(hm) => hm.delete(key, faults),
+                    // fd_array_map_delete_elem: out of range is E2BIG (plain arrays: EINVAL).
+                    MapData::Fds(f) if f.is_array() && !f.in_range(key) => Err(Errno::E2BIG),
+                    MapData::Fds(f) => f.slots.get(key).map(|_| Ret::Unit).ok_or(Errno::ENOENT),
                 })
             }
             (Op::GetNextKey { key, .. }, data) => {
@@ -488,23 +909,32 @@ impl World {
                 Ok(match data {
                     MapData::Array(a) => Allowed::Exactly(a.next_key(key.as_deref(), faults)),
                     MapData::Hash(hm) => hm.next_key(key.as_deref()),
+                    // The fd arrays iterate like arrays, occupancy ignored; HASH_OF_MAPS like a hash.
+                    MapData::Fds(f) if f.is_array() => {
+                        Allowed::Exactly(ArrayMap::new(f.max_entries, 0).next_key(key.as_deref(), faults))
+                    }
+                    MapData::Fds(f) => {
+                        let mut shape = HashMap::new(f.max_entries, 0);
+                        shape.entries = f.slots.keys().map(|k| (k.clone(), Vec::new())).collect();
+                        shape.next_key(key.as_deref())
+                    }
                 })
             }
             (Op::LookupAndDelete { key, flags, .. }, data) => {
                 perm(can_read && can_write)?;
                 no_lock(*flags)?;
                 one(match data {
-                    // Arrays have no map_lookup_and_delete_elem: the syscall's default.
-                    MapData::Array(_) => Err(Errno::ENOTSUPP),
                     MapData::Hash(hm) => hm.lookup_and_delete(key),
+                    // Only queue/stack and the value hashes implement it.
+                    MapData::Array(_) | MapData::Fds(_) => Err(Errno::ENOTSUPP),
                 })
             }
             (Op::Freeze { .. }, _) => {
                 // map_freeze: write permission (which a frozen map has lost) before "frozen".
-                if m.frozen && !faults.contains(&Fault::RefreezeOk) {
+                if m.frozen && !self.has(Fault::RefreezeOk) {
                     return Err(self.profile.refreeze_errno);
                 }
-                perm(fd.write || faults.contains(&Fault::RdonlyIgnored))?;
+                perm(fd.write || self.has(Fault::RdonlyIgnored))?;
                 one(Ok(Ret::Unit))
             }
             (Op::Check { .. }, data) => {
@@ -512,10 +942,118 @@ impl World {
                 Ok(match data {
                     MapData::Array(a) => a.state(),
                     MapData::Hash(hm) => hm.state(m.spec.key_size as usize),
+                    MapData::Fds(f) => self.fd_slots(f),
                 })
             }
-            (Op::CreateMap { .. } | Op::Close { .. }, _) => unreachable!("not element ops"),
+            _ => unreachable!("not an element op: {op:?}"),
         }
+    }
+
+    /// The creating handle of a held object.
+    fn id_of(&self, held: &Held) -> Ret {
+        Ret::Id(Some(self.objects[&held.obj].creator))
+    }
+
+    /// `bpf_fd_array_map_lookup_elem` / `bpf_fd_htab_map_lookup_elem`: the id of the held
+    /// program or map; CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`
+    /// and answer ENOTSUPP for any index.
+    fn fd_lookup(&self, f: &FdMap, key: &[u8]) -> Outcome {
+        if matches!(f.map_type, MapType::CgroupArray | MapType::PerfEventArray) {
+            return Err(Errno::ENOTSUPP);
+        }
+        f.slots.get(key).map(|h| self.id_of(h)).ok_or(Errno::ENOENT)
+    }
+
+    /// Update of an fd-holding map. Arrays (`bpf_fd_array_map_update_elem`): flags other than
+    /// BPF_ANY, then the bound (E2BIG, before the fd is looked at), then the type's
+    /// `map_fd_get_ptr`. HASH_OF_MAPS (`bpf_fd_htab_map_update_elem`): the fd first, then the
+    /// hash rules (`htab_map_update_elem`).
+    fn fd_update(&self, f: &FdMap, key: &[u8], flags: u64, value: FdRef) -> Outcome {
+        if f.is_array() {
+            if flags != ANY {
+                return Err(Errno::EINVAL);
+            }
+            if !f.in_range(key) {
+                return Err(Errno::E2BIG);
+            }
+            self.fd_get_ptr(f, value)?;
+            return Ok(Ret::Unit);
+        }
+        self.fd_get_ptr(f, value)?;
+        let mut shape = HashMap::new(f.max_entries, 0);
+        shape.entries = f.slots.keys().map(|k| (k.clone(), Vec::new())).collect();
+        shape.update(key, flags, &self.faults)
+    }
+
+    /// `map_fd_get_ptr` of each type: what fd it accepts and with which errno it refuses.
+    fn fd_get_ptr(&self, f: &FdMap, value: FdRef) -> Result<(), Errno> {
+        let obj = match value {
+            FdRef::Handle(h) => self.fds.get(&h).map(|fd| (fd, &self.objects[&fd.obj].body)),
+            FdRef::Bad(_) => None,
+        };
+        match f.map_type {
+            // prog_fd_array_get_ptr: bpf_prog_get (EBADF / EINVAL), then the owner.
+            MapType::ProgArray => {
+                let p = match (value, obj) {
+                    (FdRef::Bad(BadFd::NotBpf), _) => return Err(Errno::EINVAL),
+                    (_, Some((fd, Body::Prog(p)))) if !fd.path => p,
+                    (_, Some((fd, _))) if !fd.path => return Err(Errno::EINVAL),
+                    _ => return Err(Errno::EBADF),
+                };
+                match f.owner {
+                    Some(o) if o != Owner::of(p) => Err(Errno::EINVAL),
+                    _ => Ok(()),
+                }
+            }
+            // bpf_map_fd_get_ptr: a map matching the template.
+            MapType::ArrayOfMaps | MapType::HashOfMaps => {
+                let inner = self.fd_as_map(value)?;
+                let tpl = f.template.as_ref().expect("map-in-map has a template");
+                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&Template::of(&inner.spec)) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            // cgroup_fd_array_get_ptr: cgroup_v1v2_get_from_fd takes O_PATH fds too; anything
+            // that is not a cgroup2 directory is EBADF; a removed cgroup ENOENT.
+            MapType::CgroupArray => match obj {
+                Some((_, Body::Cgroup { removed: false })) => Ok(()),
+                Some((_, Body::Cgroup { removed: true })) => Err(Errno::ENOENT),
+                _ => Err(Errno::EBADF),
+            },
+            // perf_event_fd_array_get_ptr: perf_event_get (EBADF), then perf_event_read_local
+            // refuses inherited events (EOPNOTSUPP).
+            MapType::PerfEventArray => match obj {
+                Some((fd, Body::Perf { inherit })) if !fd.path => {
+                    if *inherit {
+                        Err(Errno::EOPNOTSUPP)
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(Errno::EBADF),
+            },
+            _ => unreachable!("not an fd-holding map"),
+        }
+    }
+
+    /// The full state of an fd-holding map as `check` sees it: every walked key and what
+    /// LOOKUP says for it.
+    fn fd_slots(&self, f: &FdMap) -> Allowed {
+        let unreadable = matches!(f.map_type, MapType::CgroupArray | MapType::PerfEventArray);
+        let slot = |k: &[u8]| match (unreadable, f.slots.get(k)) {
+            (true, _) => Slot::Unreadable,
+            (false, Some(h)) => Slot::Id(Some(self.objects[&h.obj].creator)),
+            (false, None) => Slot::Empty,
+        };
+        let keys: Vec<Vec<u8>> = if f.is_array() {
+            (0..f.max_entries).map(|i| i.to_le_bytes().to_vec()).collect()
+        } else {
+            f.slots.keys().cloned().collect()
+        };
+        let mut slots: Vec<(Vec<u8>, Slot)> = keys.into_iter().map(|k| (k.clone(), slot(&k))).collect();
+        slots.sort();
+        Allowed::Slots(slots)
     }
 }
 
@@ -543,7 +1081,7 @@ mod tests {
     use crate::op::BadFd;
 
     fn h(n: u32) -> Handle {
-        Handle(n)
+        Handle::map(n)
     }
 
     #[test]
@@ -570,20 +1108,20 @@ mod tests {
         w.apply(&create, &Ok(Ret::Fd(h(0))));
         assert!(w.precondition(&create).unwrap_err().contains("already defined"));
         let bad = Op::Update {
-            map: MapRef::Handle(h(0)),
+            map: FdRef::Handle(h(0)),
             key: vec![0; 4],
-            value: vec![0; 7],
+            value: Value::Bytes(vec![0; 7]),
             flags: 0,
         };
         assert!(w.precondition(&bad).unwrap_err().contains("8-byte values"));
         let gone = Op::Lookup {
-            map: MapRef::Handle(h(1)),
+            map: FdRef::Handle(h(1)),
             key: vec![0; 4],
             flags: 0,
         };
         assert!(w.precondition(&gone).unwrap_err().contains("not open"));
         let badfd = Op::Lookup {
-            map: MapRef::Bad(BadFd::NotBpf),
+            map: FdRef::Bad(BadFd::NotBpf),
             key: vec![],
             flags: 0,
         };
@@ -598,7 +1136,7 @@ mod tests {
         assert_eq!(w.value_len(&spec), 24);
         w.apply(&Op::CreateMap { handle: h(0), spec }, &Ok(Ret::Fd(h(0))));
         let look = Op::Lookup {
-            map: MapRef::Handle(h(0)),
+            map: FdRef::Handle(h(0)),
             key: vec![0; 4],
             flags: 0,
         };
@@ -611,7 +1149,7 @@ mod tests {
     #[test]
     fn hash_next_key_is_a_set() {
         let mut w = World::default();
-        let m = MapRef::Handle(h(0));
+        let m = FdRef::Handle(h(0));
         w.apply(
             &Op::CreateMap {
                 handle: h(0),
@@ -624,7 +1162,7 @@ mod tests {
                 &Op::Update {
                     map: m,
                     key: vec![k],
-                    value: vec![k],
+                    value: Value::Bytes(vec![k]),
                     flags: 0,
                 },
                 &Ok(Ret::Unit),

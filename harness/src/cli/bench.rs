@@ -10,7 +10,7 @@ use crate::lockstep::{search, SearchConfig};
 use crate::sys::RealSys;
 use crate::sys::Sys as _;
 use mapcheck_model::gen::GenConfig;
-use mapcheck_model::{MapRef, MapSpec, Op, World};
+use mapcheck_model::{FdRef, MapSpec, Op, World};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -88,22 +88,22 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
     for ops in cases {
         let mut fds: Vec<Option<(OwnedFd, MapSpec)>> = Vec::new();
         for op in ops {
-            let fd = |fds: &Vec<Option<(OwnedFd, MapSpec)>>, m: &MapRef| match m {
-                MapRef::Handle(h) => fds
-                    .get(h.0 as usize)
+            let fd = |fds: &Vec<Option<(OwnedFd, MapSpec)>>, m: &FdRef| match m {
+                FdRef::Handle(h) => fds
+                    .get(h.n as usize)
                     .and_then(|f| f.as_ref())
                     .map_or(-1, |f| f.0.as_raw_fd()),
-                MapRef::Bad(_) => -1,
+                FdRef::Bad(_) => -1,
             };
             // SAFETY: buffers are larger than any key or value the generator produces.
             unsafe {
                 match op {
                     Op::CreateMap { handle, spec } => {
                         let f = crate::sys::RealSys
-                            .map_create(spec)
+                            .map_create(spec, 0)
                             .ok()
                             .map(|f| (f, spec.clone()));
-                        let i = handle.0 as usize;
+                        let i = handle.n as usize;
                         if fds.len() <= i {
                             fds.resize_with(i + 1, || None);
                         }
@@ -118,7 +118,7 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                         libbpf_sys::bpf_map_update_elem(
                             fd(&fds, map),
                             k.as_ptr().cast(),
-                            value.as_ptr().cast(),
+                            value.bytes().unwrap_or(&[0; 4]).as_ptr().cast(),
                             *flags,
                         );
                     }
@@ -149,18 +149,28 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                         libbpf_sys::bpf_map_freeze(fd(&fds, map));
                     }
                     Op::Close { handle } => {
-                        if let Some(f) = fds.get_mut(handle.0 as usize) {
+                        if let Some(f) = fds.get_mut(handle.n as usize) {
                             f.take();
                         }
                     }
+                    // The bench mix is value maps only: no programs, cgroups or perf events.
+                    Op::LoadProg { .. }
+                    | Op::FdById { .. }
+                    | Op::Alive { .. }
+                    | Op::Settle { .. }
+                    | Op::MakeCgroup { .. }
+                    | Op::OpenCgroup { .. }
+                    | Op::Rmdir { .. }
+                    | Op::OpenPerf { .. }
+                    | Op::Dying => {}
                     Op::Check { map } => {
                         // The same batch dump and walk the lockstep check does.
                         let spec = match map {
-                            MapRef::Handle(h) => fds
-                                .get(h.0 as usize)
+                            FdRef::Handle(h) => fds
+                                .get(h.n as usize)
                                 .and_then(|f| f.as_ref())
                                 .map(|f| f.1.clone()),
-                            MapRef::Bad(_) => None,
+                            FdRef::Bad(_) => None,
                         };
                         let _ = dump(&mut RealSys, fd(&fds, map), spec.as_ref(), cpus);
                     }

@@ -177,16 +177,21 @@ fn parse_faults(c: &Common) -> Result<Vec<Fault>, (u8, String)> {
 
 fn parse_types(names: &[String]) -> Result<Vec<MapType>, (u8, String)> {
     if names.is_empty() {
-        return Ok(MapType::MODELLED.to_vec());
+        return Ok(MapType::MODELLED
+            .iter()
+            .chain(&MapType::HANDLE_MAPS)
+            .copied()
+            .collect());
     }
     names
         .iter()
         .map(|n| {
             MapType::from_word(n)
-                .filter(|t| MapType::MODELLED.contains(t))
+                .filter(|t| MapType::MODELLED.contains(t) || t.holds_fds())
                 .ok_or_else(|| {
                     usage(format!(
-                        "unknown map family `{n}` (array, percpu_array, hash, percpu_hash)"
+                        "unknown map family `{n}` (array, percpu_array, hash, percpu_hash, prog_array, \
+                         perf_event_array, cgroup_array, array_of_maps, hash_of_maps)"
                     ))
                 })
         })
@@ -319,6 +324,10 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     );
     let mut families: Vec<String> = types.iter().map(|t| t.word()).collect();
     families.push("badfd".into());
+    if types.iter().any(|t| t.holds_fds()) {
+        families.push("nonmap".into());
+        families.push("objects".into());
+    }
     families.push("invalid_type".into());
     let (mut hit_all, mut all) = (0, 0);
     for fam in families {

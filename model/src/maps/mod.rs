@@ -2,6 +2,7 @@
 //! `world.rs` (fd, access mode, flags) have passed, citing the kernel function it mirrors.
 
 pub mod array;
+pub mod fd_array;
 pub mod hash;
 
 /// `round_up(value_size, 8)`: the stride of one CPU's slot in a per-CPU value buffer
