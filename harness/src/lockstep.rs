@@ -8,7 +8,7 @@ use crate::kernel::Kernel;
 use crate::sys::Sys;
 use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
 use mapcheck_model::outcome::fmt_outcome;
-use mapcheck_model::{Allowed, Expect, FdRef, Op, Outcome, World};
+use mapcheck_model::{Allowed, Expect, FdRef, Kind, MapType, Op, Outcome, World};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 use std::cell::RefCell;
@@ -142,15 +142,35 @@ pub fn run_case<S: Sys>(
         }
     }
     if ok && end_checks {
-        let handles: Vec<_> = world.handles().collect();
-        for h in handles {
-            if !step(
-                &mut world,
-                &Op::Check {
+        // Full state of every open map, then the liveness of every map and program the case
+        // created: lifetimes are checked in every case, not only where generation asked.
+        let checks = world
+            .handles()
+            .filter(|h| h.kind == Kind::Map)
+            .map(|h| Op::Check {
+                map: FdRef::Handle(h),
+            });
+        let alive = world
+            .created
+            .keys()
+            .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
+            .map(|h| Op::Alive { target: *h });
+        // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back; a delete of every index
+        // (destructive, so only now) shows which slots the kernel still holds.
+        let probes = world.handles().filter_map(|h| {
+            let m = world.map(h)?;
+            let small = m.spec.max_entries <= 16 && world.fds[&h].write && !m.frozen;
+            let unreadable = matches!(m.spec.map_type, MapType::CgroupArray | MapType::PerfEventArray);
+            (small && unreadable).then(|| {
+                (0..m.spec.max_entries).map(move |i| Op::Delete {
                     map: FdRef::Handle(h),
-                },
-                &mut run,
-            ) {
+                    key: i.to_le_bytes().to_vec(),
+                })
+            })
+        });
+        let end: Vec<Op> = checks.chain(alive).chain(probes.flatten()).collect();
+        for op in &end {
+            if !step(&mut world, op, &mut run) {
                 break;
             }
         }
@@ -174,6 +194,8 @@ pub struct SearchConfig {
     pub gen: GenConfig,
     /// Keep every executed op sequence in `SearchResult::recorded` (for `bench`).
     pub record: bool,
+    /// Time allowed for proptest's shrinking, and again for the final greedy deletion.
+    pub shrink_time: Duration,
 }
 
 /// A shrunk divergence as a case ready to be written.
@@ -230,6 +252,9 @@ pub fn search<S: Sys>(
         cases: CHUNK,
         failure_persistence: None,
         max_shrink_iters: 100_000,
+        // Ops that wait (map-in-map writes: an RCU grace period; settle: up to 5 s) make
+        // shrink steps slow; a bounded shrink reports a slightly longer script instead.
+        max_shrink_time: cfg.shrink_time.as_millis() as u32,
         max_local_rejects: 1 << 20,
         max_global_rejects: 1 << 20,
         ..Config::default()
@@ -278,8 +303,18 @@ pub fn search<S: Sys>(
         if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
-            let ops = minimize(&world, ops, &mut k, &mut st);
-            let rerun = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
+            let ops = minimize(&world, ops, &mut k, &mut st, Instant::now() + cfg.shrink_time);
+            let mut rerun = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
+            // A divergence in the end-of-case observations: keep only the observation that
+            // failed, if that alone still shows it.
+            if let Some(d) = rerun.divergence.as_ref().filter(|d| d.index >= ops.len()) {
+                let mut short = ops.clone();
+                short.push(d.op.clone());
+                let alone = run_case(world.clone(), &mut k, &short, false, &mut st, None);
+                if alone.divergence.is_some() {
+                    rerun = alone;
+                }
+            }
             // A divergence that does not come back on a re-run is still reported, with the
             // last script that showed it, and marked flaky.
             let flaky = rerun.divergence.is_none();
@@ -326,11 +361,15 @@ pub fn minimize<S: Sys>(
     mut ops: Vec<Op>,
     kernel: &mut Kernel<S>,
     stats: &mut Stats,
+    deadline: Instant,
 ) -> Vec<Op> {
     let mut changed = true;
     while changed {
         changed = false;
         for i in (0..ops.len()).rev() {
+            if Instant::now() > deadline {
+                return ops;
+            }
             let mut cand = ops.clone();
             cand.remove(i);
             if !preconditions_hold(world, &cand) {

@@ -22,11 +22,21 @@ pub enum Fault {
     RefreezeOk,
     /// Map names are not validated (the kernel refuses '-' and other characters with EINVAL).
     NameUnchecked,
+    /// The PROG_ARRAY owner resets when the array empties (the kernel keeps it forever).
+    OwnerResetsWhenEmpty,
+    /// Closing an inner map's fd releases it although a map-in-map slot holds it.
+    InnerFdCloseReleases,
+    /// CGROUP_ARRAY refuses a non-cgroup fd with EINVAL (the kernel says EBADF).
+    CgroupArrayEinval,
+    /// PERF_EVENT_ARRAY entries outlive the map file they were inserted through.
+    PerfEntriesOutliveFile,
+    /// The map-in-map template ignores max_entries of a plain ARRAY inner map.
+    TemplateIgnoresMaxEntries,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 13] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -35,7 +45,23 @@ impl Fault {
         Fault::RdonlyIgnored,
         Fault::RefreezeOk,
         Fault::NameUnchecked,
+        Fault::OwnerResetsWhenEmpty,
+        Fault::InnerFdCloseReleases,
+        Fault::CgroupArrayEinval,
+        Fault::PerfEntriesOutliveFile,
+        Fault::TemplateIgnoresMaxEntries,
     ];
+    /// The faults in the handle-map model (generation must include the fd-holding maps).
+    pub fn is_handle_fault(self) -> bool {
+        matches!(
+            self,
+            Fault::OwnerResetsWhenEmpty
+                | Fault::InnerFdCloseReleases
+                | Fault::CgroupArrayEinval
+                | Fault::PerfEntriesOutliveFile
+                | Fault::TemplateIgnoresMaxEntries
+        )
+    }
     /// The name used on the command line (`--fault`).
     pub fn name(self) -> &'static str {
         match self {
@@ -47,6 +73,11 @@ impl Fault {
             Fault::RdonlyIgnored => "rdonly-ignored",
             Fault::RefreezeOk => "refreeze-ok",
             Fault::NameUnchecked => "name-unchecked",
+            Fault::OwnerResetsWhenEmpty => "owner-resets-when-empty",
+            Fault::InnerFdCloseReleases => "inner-fd-close-releases",
+            Fault::CgroupArrayEinval => "cgroup-array-einval",
+            Fault::PerfEntriesOutliveFile => "perf-entries-outlive-file",
+            Fault::TemplateIgnoresMaxEntries => "template-ignores-max-entries",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -144,6 +144,8 @@ struct MapView {
     spec: MapSpec,
     value_len: usize,
     recent: Vec<Vec<u8>>,
+    /// Map-in-map: the type of its inner template.
+    inner_type: Option<MapType>,
 }
 
 /// What generation needs to know of the state, small enough to share with the strategy.
@@ -199,11 +201,16 @@ impl View {
             .handles()
             .filter_map(|h| {
                 let spec = w.map(h)?.spec.clone();
+                let inner_type = match &w.map(h)?.data {
+                    crate::world::MapData::Fds(f) => f.template.as_ref().map(|t| t.map_type),
+                    _ => None,
+                };
                 Some(MapView {
                     handle: h,
                     value_len: w.value_len(&spec),
                     spec,
                     recent: s.recent.get(&h).cloned().unwrap_or_default(),
+                    inner_type,
                 })
             })
             .collect();
@@ -285,7 +292,13 @@ impl View {
             "dying" => return Op::Dying,
             _ => {}
         }
-        if self.maps.is_empty() || (kind == "create" && self.maps.len() < self.cfg.max_live) {
+        // Handle maps need room for an outer map and a few inner candidates.
+        let max_maps = if self.handles_mode() {
+            self.cfg.max_live * 2
+        } else {
+            self.cfg.max_live
+        };
+        if self.maps.is_empty() || (kind == "create" && self.maps.len() < max_maps) {
             return self.create(&c);
         }
         if kind == "close" || kind == "create" || fds > self.cfg.max_live * 3 {
@@ -331,7 +344,7 @@ impl View {
                         12 => EXIST,
                         _ => update_flags(c.fs),
                     };
-                    (Value::Fd(self.fd_for(m.spec.map_type, &c)), flags)
+                    (Value::Fd(self.fd_for(m, &c)), flags)
                 } else {
                     (Value::Bytes(fill(c.vs, m.value_len)), update_flags(c.fs))
                 };
@@ -407,8 +420,19 @@ impl View {
 
     /// An fd for an update of an fd-holding map: mostly of the kind it holds, sometimes
     /// another kind or a bad fd, to exercise each type's refusal.
-    fn fd_for(&self, t: MapType, c: &Choice) -> FdRef {
+    fn fd_for(&self, m: &MapView, c: &Choice) -> FdRef {
+        let t = m.spec.map_type;
+        // For a map-in-map, inner candidates of the template's type come first.
+        let same_type: Vec<Handle> = self
+            .maps
+            .iter()
+            .filter(|v| Some(v.spec.map_type) == m.inner_type)
+            .map(|v| v.handle)
+            .collect();
         let right: Vec<Handle> = match t {
+            MapType::ArrayOfMaps | MapType::HashOfMaps if !same_type.is_empty() && c.vs.is_multiple_of(2) => {
+                same_type
+            }
             MapType::ProgArray => self
                 .others
                 .iter()
@@ -471,7 +495,8 @@ impl View {
         let cfg = &self.cfg;
         let t = cfg.types[c.t as usize % cfg.types.len()];
         let values = self.maps.iter().filter(|m| !m.spec.map_type.holds_fds()).count();
-        if t.is_map_in_map() && (values == 0 || c.kr.is_multiple_of(3)) {
+        let menu_value = self.handles_mode() && !t.holds_fds() && c.kr.is_multiple_of(2);
+        if menu_value || (t.is_map_in_map() && (values == 0 || c.kr.is_multiple_of(3))) {
             // Inner candidates from a short menu, so that templates match often.
             let menu = [
                 (MapType::Array, 4, 8, 4, 0),
@@ -496,6 +521,12 @@ impl View {
             4
         } else {
             edges_vs[(c.kr % 8) as usize]
+        };
+        // fd arrays small, so that "the only slot" and "full" come up often.
+        let edges_max = if t.holds_fds() {
+            [1u32, 2, 2, 4, 1, 3, 8, 64]
+        } else {
+            edges_max
         };
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
         let key_size = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {

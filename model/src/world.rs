@@ -444,6 +444,7 @@ impl World {
             self.used.insert(h);
         }
         let Ok(ret) = o else { return };
+        let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
         match op {
             Op::CreateMap { handle, spec } => {
                 let value_len = self.value_len(spec);
@@ -577,6 +578,9 @@ impl World {
                 Some(MapData::Hash(hm)) => hm.remove(key),
                 Some(MapData::Fds(f)) => {
                     f.slots.remove(key);
+                    if f.slots.is_empty() && reset_owner {
+                        f.owner = None;
+                    }
                 }
                 _ => {}
             },
@@ -595,6 +599,9 @@ impl World {
     /// A map file was released: PERF_EVENT_ARRAY entries inserted through it go with it
     /// (`perf_event_fd_array_release`, from `bpf_map_release`), unless BPF_F_PRESERVE_ELEMS.
     fn release_file(&mut self, file: u32) {
+        if self.has(Fault::PerfEntriesOutliveFile) {
+            return;
+        }
         for o in self.objects.values_mut() {
             if let Body::Map(MapObj {
                 data: MapData::Fds(f),
@@ -613,10 +620,19 @@ impl World {
     /// replace) is gone at once: `bpf_map_put` and `__bpf_prog_put` free the id in the call.
     /// One that was held by a map being freed is released by that map's deferred free
     /// (`bpf_map_free_deferred` on a workqueue; `prog_array_map_clear` for PROG_ARRAY), so it
-    /// is pending. Cgroups are always released by css release work, so they are pending too,
+    /// is pending. Cgroups are always released by css release work, so they are pending too
+    /// (and a removed cgroup whose directory is only held open by an fd is unreferenced),
     /// and so is a PROG_ARRAY itself (its uref release defers).
     fn recompute_liveness(&mut self) {
-        let mut reach: BTreeSet<u32> = self.fds.values().map(|f| f.obj).collect();
+        // A directory fd does not pin a removed cgroup: only a css reference (a CGROUP_ARRAY
+        // slot, via cgroup_get_from_fd) keeps it dying.
+        let removed_cgroup = |o: &u32| matches!(self.objects[o].body, Body::Cgroup { removed: true });
+        let mut reach: BTreeSet<u32> = self
+            .fds
+            .values()
+            .map(|f| f.obj)
+            .filter(|o| !removed_cgroup(o))
+            .collect();
         reach.extend(
             self.objects
                 .iter()
@@ -624,12 +640,16 @@ impl World {
                 .map(|(i, _)| *i),
         );
         let mut stack: Vec<u32> = reach.iter().copied().collect();
+        let inner_edges = !self.has(Fault::InnerFdCloseReleases);
         while let Some(i) = stack.pop() {
             if let Body::Map(MapObj {
                 data: MapData::Fds(f),
                 ..
             }) = &self.objects[&i].body
             {
+                if !inner_edges && f.map_type.is_map_in_map() {
+                    continue;
+                }
                 for held in f.slots.values() {
                     if reach.insert(held.obj) {
                         stack.push(held.obj);
@@ -1009,7 +1029,11 @@ impl World {
             MapType::ArrayOfMaps | MapType::HashOfMaps => {
                 let inner = self.fd_as_map(value)?;
                 let tpl = f.template.as_ref().expect("map-in-map has a template");
-                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&Template::of(&inner.spec)) {
+                let mut cand = Template::of(&inner.spec);
+                if self.has(Fault::TemplateIgnoresMaxEntries) {
+                    cand.max_entries = tpl.max_entries;
+                }
+                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand) {
                     return Err(Errno::EINVAL);
                 }
                 Ok(())
@@ -1019,6 +1043,7 @@ impl World {
             MapType::CgroupArray => match obj {
                 Some((_, Body::Cgroup { removed: false })) => Ok(()),
                 Some((_, Body::Cgroup { removed: true })) => Err(Errno::ENOENT),
+                Some(_) if self.has(Fault::CgroupArrayEinval) => Err(Errno::EINVAL),
                 _ => Err(Errno::EBADF),
             },
             // perf_event_fd_array_get_ptr: perf_event_get (EBADF), then perf_event_read_local

@@ -45,6 +45,7 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
             max_ops: ops,
             gen,
             record: true,
+            shrink_time: Duration::from_secs(30),
         };
         // Three rounds, alternating, best of each: this machine's noise is larger than the
         // effect measured. The same seed gives the same ops every round.

@@ -81,6 +81,9 @@ struct RunArgs {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Time allowed for shrinking a divergence (ops that wait make shrink steps slow).
+    #[arg(long, default_value = "30s")]
+    shrink_time: String,
     #[command(flatten)]
     common: Common,
 }
@@ -246,6 +249,8 @@ fn cmd_run(a: RunArgs) -> CmdResult {
         max_ops: a.ops,
         gen,
         record: false,
+        shrink_time: parse_duration(&a.shrink_time)
+            .ok_or_else(|| usage(format!("bad --shrink-time `{}`", a.shrink_time)))?,
     };
     let mut kernel =
         Kernel::new().map_err(|e| (exit::ENVIRONMENT, format!("cannot open a scratch file: {e}")))?;
