@@ -62,6 +62,38 @@ pub struct Kernel<S: Sys = RealSys> {
     cpus: usize,
 }
 
+/// Removes `mapcheck-<pid>-*` directories of processes that no longer exist (killed before
+/// their backend could clean up): children first, bottom up; dying ones may refuse, harmlessly.
+fn remove_stale_cgroups<S: Sys>(sys: &mut S, mnt: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(mnt) else {
+        return;
+    };
+    for e in entries.filter_map(Result::ok) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix("mapcheck-").and_then(|r| r.split('-').next()) else {
+            continue;
+        };
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let mut dirs = vec![e.path()];
+        let mut i = 0;
+        while i < dirs.len() {
+            if let Ok(sub) = std::fs::read_dir(&dirs[i]) {
+                dirs.extend(
+                    sub.filter_map(Result::ok)
+                        .filter(|s| s.path().is_dir())
+                        .map(|s| s.path()),
+                );
+            }
+            i += 1;
+        }
+        for d in dirs.iter().rev() {
+            let _ = sys.rmdir(d);
+        }
+    }
+}
+
 /// mapcheck's private cgroup v2 parent, and one sub-directory per case, so that a case's
 /// `nr_dying_descendants` counts only its own cgroups.
 struct CgroupRoot {
@@ -175,6 +207,7 @@ impl<S: Sys> Kernel<S> {
     fn cgroup_case_dir(&mut self) -> Result<PathBuf, Errno> {
         if self.cgroups.is_none() {
             let mnt = crate::env::cgroup2_mount().ok_or(Errno::ENOENT)?;
+            remove_stale_cgroups(&mut self.sys, &mnt);
             let parent = mnt.join(format!(
                 "mapcheck-{}-{}",
                 std::process::id(),
