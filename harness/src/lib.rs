@@ -18,4 +18,5 @@ pub mod env;
 pub mod kernel;
 pub mod lockstep;
 pub mod report;
+pub mod rfcdiff;
 pub mod sys;

@@ -306,3 +306,36 @@ fn handle_map_faults_are_caught_and_replayed() {
         );
     }
 }
+
+/// `rfc-diff` finds the seed's defining differences from today's kernel, each with a script
+/// that shows it: holes are allowed (no sequential filling) and nothing bounds an array by
+/// RLIMIT_NOFILE.
+#[test]
+fn rfc_diff_shows_the_seed_differences() {
+    if skip_without_kernel("rfc_diff_shows_the_seed_differences") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    let rows = mapcheck::rfcdiff::rfc_diff(&world(vec![]), 64, 1, 1500, &mut k);
+    let has = |op: &str, rfc: &str, kernel: &str| {
+        rows.iter()
+            .any(|r| r.op == op && r.rfc == rfc && r.kernel.starts_with(kernel))
+    };
+    assert!(
+        has("update", "EINVAL", "ok"),
+        "a hole: the kernel fills any index"
+    );
+    assert!(
+        has("create", "EMFILE", "ok"),
+        "max_entries above RLIMIT_NOFILE: the kernel does not care"
+    );
+    for r in &rows {
+        assert!(
+            !r.script.is_empty() && r.script.len() <= 6,
+            "{}: {} ops",
+            r.op,
+            r.script.len()
+        );
+    }
+    assert_eq!(k.held(), 0);
+}

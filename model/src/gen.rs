@@ -27,6 +27,9 @@ pub struct GenConfig {
     pub max_live: usize,
     /// Percent of creates that are deliberately invalid.
     pub invalid_create_pct: u8,
+    /// Sequential filling: updates of fd arrays append at the first free index or replace an
+    /// existing one, as the seed's handle arraymap requires.
+    pub sequential: bool,
     /// Percent of element ops that use a bad fd.
     pub bad_fd_pct: u8,
 }
@@ -40,6 +43,7 @@ impl Default for GenConfig {
             max_live: 3,
             invalid_create_pct: 20,
             bad_fd_pct: 3,
+            sequential: false,
         }
     }
 }
@@ -146,6 +150,8 @@ struct MapView {
     recent: Vec<Vec<u8>>,
     /// Map-in-map: the type of its inner template.
     inner_type: Option<MapType>,
+    /// fd arrays: how many slots from index 0 are filled without a hole.
+    filled: u32,
 }
 
 /// What generation needs to know of the state, small enough to share with the strategy.
@@ -201,9 +207,14 @@ impl View {
             .handles()
             .filter_map(|h| {
                 let spec = w.map(h)?.spec.clone();
-                let inner_type = match &w.map(h)?.data {
-                    crate::world::MapData::Fds(f) => f.template.as_ref().map(|t| t.map_type),
-                    _ => None,
+                let (inner_type, filled) = match &w.map(h)?.data {
+                    crate::world::MapData::Fds(f) => (
+                        f.template.as_ref().map(|t| t.map_type),
+                        (0u32..)
+                            .take_while(|i| f.slots.contains_key(&i.to_le_bytes()[..]))
+                            .count() as u32,
+                    ),
+                    _ => (None, 0),
                 };
                 Some(MapView {
                     handle: h,
@@ -211,6 +222,7 @@ impl View {
                     spec,
                     recent: s.recent.get(&h).cloned().unwrap_or_default(),
                     inner_type,
+                    filled,
                 })
             })
             .collect();
@@ -479,6 +491,15 @@ impl View {
         let ks = m.spec.key_size as usize;
         let max = m.spec.max_entries as u64;
         let sel = c.ks % 8;
+        if self.cfg.sequential && m.spec.map_type.holds_fds() && m.spec.map_type != MapType::HashOfMaps {
+            // Append at the first free index, or replace one below it; sometimes not.
+            let i = match c.ks % 8 {
+                0..=4 => m.filled,
+                5 | 6 if m.filled > 0 => (c.kr % m.filled as u64) as u32,
+                _ => (c.kr % (max + 1)) as u32,
+            };
+            return i.to_le_bytes().to_vec();
+        }
         if sel < 3 && !m.recent.is_empty() {
             return m.recent[(c.ks as usize / 8) % m.recent.len()].clone();
         }
@@ -523,10 +544,11 @@ impl View {
             edges_vs[(c.kr % 8) as usize]
         };
         // fd arrays small, so that "the only slot" and "full" come up often.
-        let edges_max = if t.holds_fds() {
-            [1u32, 2, 2, 4, 1, 3, 8, 64]
-        } else {
-            edges_max
+        let edges_max = match (t.holds_fds(), cfg.sequential) {
+            // Around the RLIMIT_NOFILE the RFC comparison runs with (64).
+            (true, true) => [1u32, 2, 4, 8, 3, 64, 65, 128],
+            (true, false) => [1u32, 2, 2, 4, 1, 3, 8, 64],
+            _ => edges_max,
         };
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
         let key_size = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {

@@ -13,6 +13,7 @@ pub mod maps;
 pub mod op;
 pub mod outcome;
 pub mod profile;
+pub mod rfc;
 pub mod text;
 pub mod world;
 

@@ -46,6 +46,21 @@ enum Cmd {
     Replay(ReplayArgs),
     /// Lockstep throughput against a raw libbpf-sys loop doing the same ops.
     Bench(BenchArgs),
+    /// The seed's RFC handle arraymap against today's kernel: one minimal script per difference.
+    RfcDiff(RfcDiffArgs),
+}
+
+#[derive(Args, Debug)]
+struct RfcDiffArgs {
+    /// Generated sequences.
+    #[arg(long, default_value_t = 3000)]
+    cases: u64,
+    /// Seed.
+    #[arg(long, default_value = "1")]
+    seed: String,
+    /// RLIMIT_NOFILE the RFC's bound is measured against (set for this process).
+    #[arg(long, default_value_t = 64)]
+    nofile: u32,
 }
 
 #[derive(Args, Debug)]
@@ -125,6 +140,7 @@ pub fn main() -> ExitCode {
         Cmd::Run(a) => cmd_run(a),
         Cmd::Replay(a) => cmd_replay(a),
         Cmd::Bench(a) => crate::cli::bench::cmd_bench(a.cases, a.ops, &a.map, &a.seed),
+        Cmd::RfcDiff(a) => cmd_rfc_diff(a),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -430,6 +446,22 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         bad
     );
     Ok(if bad == 0 { exit::AGREE } else { exit::DIVERGENCE })
+}
+
+fn cmd_rfc_diff(a: RfcDiffArgs) -> CmdResult {
+    let seed = parse_seed(&a.seed).ok_or_else(|| usage(format!("bad seed `{}`", a.seed)))?;
+    need_kernel()?;
+    // The RFC bounds indices by the creator's RLIMIT_NOFILE: make it the one asked for.
+    let (_, hard) =
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let nofile = (a.nofile as u64).min(hard);
+    rlimit::setrlimit(rlimit::Resource::NOFILE, nofile, hard)
+        .map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let world = World::new(env::detect_profile(), vec![]);
+    let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let rows = crate::rfcdiff::rfc_diff(&world, nofile as u32, seed, a.cases, &mut kernel);
+    print!("{}", crate::rfcdiff::table(&rows, nofile as u32));
+    Ok(exit::AGREE)
 }
 
 pub mod bench;

@@ -1,0 +1,165 @@
+//! The seed's proposal (Landlock RFC v3, 2016) as an executable spec: a typed, sequentially
+//! filled arraymap of handles whose index is bounded by RLIMIT_NOFILE. It runs over the same
+//! ops as the kernel model, on the nearest mainline types (CGROUP_ARRAY, ARRAY_OF_MAPS), so
+//! `mapcheck rfc-diff` can show where today's kernel differs (SEMANTICS.md section 9).
+//!
+//! Verified from RFC-era code: dense prefix [0, n_entries), append or replace only, one handle
+//! type per array, RLIMIT_NOFILE rationale with EMFILE. Reconstructed (assumptions, labelled
+//! where used): the errno of a hole, of a type mismatch, of lookup and of delete.
+
+use crate::errno::Errno;
+use crate::op::flags::ANY;
+use crate::op::{FdRef, Handle, Kind, MapType, Op, Value};
+use crate::outcome::{Allowed, Outcome, Ret};
+use crate::world::World;
+use std::collections::BTreeMap;
+
+/// One RFC handle array: the filled prefix and the element kind fixed by the first handle.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct RfcArray {
+    /// `max_entries`.
+    pub max_entries: u32,
+    /// `n_entries`: slots [0, n) are filled, nothing above.
+    pub filled: u32,
+    /// The handle kind of the first entry ("strong typing": the array's element type).
+    pub elem: Option<Kind>,
+}
+
+/// The RFC spec: the kernel model for everything else, RFC rules for the handle arrays.
+#[derive(Clone, Debug)]
+pub struct RfcWorld {
+    /// The kernel model, followed along the outcomes both sides agreed on.
+    pub base: World,
+    /// RLIMIT_NOFILE of the creating process.
+    pub nofile: u32,
+    /// The RFC arrays by creating handle.
+    pub arrays: BTreeMap<Handle, RfcArray>,
+}
+
+/// The mainline types that stand in for the RFC's handle arraymap.
+pub fn is_rfc_type(t: MapType) -> bool {
+    matches!(t, MapType::CgroupArray | MapType::ArrayOfMaps)
+}
+
+impl RfcWorld {
+    /// A spec world over `base` for a process with this RLIMIT_NOFILE.
+    pub fn new(base: World, nofile: u32) -> RfcWorld {
+        RfcWorld {
+            base,
+            nofile,
+            arrays: BTreeMap::new(),
+        }
+    }
+
+    fn array_of(&self, map: FdRef) -> Option<(Handle, &RfcArray)> {
+        let FdRef::Handle(h) = map else { return None };
+        let creator = self.base.objects.get(&self.base.fds.get(&h)?.obj)?.creator;
+        self.arrays.get(&creator).map(|a| (creator, a))
+    }
+
+    /// The outcome the RFC allows.
+    pub fn allowed(&self, op: &Op) -> Allowed {
+        let one = |o: Outcome| Allowed::Exactly(o);
+        match op {
+            // v9/v10 of the series refuse an array larger than RLIMIT_NOFILE with EMFILE.
+            Op::CreateMap { spec, .. } if is_rfc_type(spec.map_type) => match self.base.allowed(op) {
+                Allowed::Exactly(Ok(_)) if spec.max_entries > self.nofile => one(Err(Errno::EMFILE)),
+                other => other,
+            },
+            Op::Update {
+                map,
+                key,
+                value,
+                flags,
+            } => {
+                let Some((_, a)) = self.array_of(*map) else {
+                    return self.base.allowed(op);
+                };
+                // The syscall layer is the same: write permission first (map_update_elem).
+                if let Allowed::Exactly(Err(Errno::EPERM)) = self.base.allowed(op) {
+                    return one(Err(Errno::EPERM));
+                }
+                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                if *flags != ANY {
+                    return one(Err(Errno::EINVAL));
+                }
+                if i >= a.max_entries {
+                    return one(Err(Errno::E2BIG));
+                }
+                if i >= self.nofile {
+                    return one(Err(Errno::EMFILE));
+                }
+                // Assumption: a hole (append beyond n_entries) is EINVAL.
+                if i > a.filled {
+                    return one(Err(Errno::EINVAL));
+                }
+                let kind = match value {
+                    Value::Fd(FdRef::Handle(v)) => self.base.fds.get(v).map(|_| v.kind),
+                    _ => None,
+                };
+                match (kind, a.elem) {
+                    (None, _) => one(Err(Errno::EBADF)),
+                    // Assumption: a handle of another type than the array's is EINVAL.
+                    (Some(k), Some(e)) if k != e => one(Err(Errno::EINVAL)),
+                    _ => self.base.allowed(op),
+                }
+            }
+            Op::Delete { map, key } => {
+                let Some((_, a)) = self.array_of(*map) else {
+                    return self.base.allowed(op);
+                };
+                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                match self.base.allowed(op) {
+                    Allowed::Exactly(Err(Errno::EPERM)) => one(Err(Errno::EPERM)),
+                    _ if i >= a.max_entries => one(Err(Errno::E2BIG)),
+                    // Assumption: only the last entry can go, so the prefix stays dense.
+                    _ if a.filled == 0 || i != a.filled - 1 => one(Err(Errno::EINVAL)),
+                    _ => one(Ok(Ret::Unit)),
+                }
+            }
+            // Assumption: handles are not re-exported to userspace (no id, no fd).
+            Op::Lookup { map, .. } if self.array_of(*map).is_some() => match self.base.allowed(op) {
+                Allowed::Exactly(Err(Errno::EINVAL | Errno::EPERM)) => self.base.allowed(op),
+                _ => one(Err(Errno::ENOTSUPP)),
+            },
+            _ => self.base.allowed(op),
+        }
+    }
+
+    /// Follows an outcome both sides agreed on.
+    pub fn apply(&mut self, op: &Op, o: &Outcome) {
+        if let (Op::CreateMap { handle, spec }, Ok(_)) = (op, o) {
+            if is_rfc_type(spec.map_type) {
+                self.arrays.insert(
+                    *handle,
+                    RfcArray {
+                        max_entries: spec.max_entries,
+                        filled: 0,
+                        elem: None,
+                    },
+                );
+            }
+        }
+        if let (Op::Update { map, key, .. } | Op::Delete { map, key }, Ok(_)) = (op, o) {
+            if let Some((creator, _)) = self.array_of(*map) {
+                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                let kind = match op {
+                    Op::Update {
+                        value: Value::Fd(FdRef::Handle(v)),
+                        ..
+                    } => Some(v.kind),
+                    _ => None,
+                };
+                let a = self.arrays.get_mut(&creator).expect("array_of found it");
+                match op {
+                    Op::Update { .. } => {
+                        a.filled = a.filled.max(i + 1);
+                        a.elem = a.elem.or(kind);
+                    }
+                    _ => a.filled = i,
+                }
+            }
+        }
+        self.base.apply(op, o);
+    }
+}
