@@ -42,13 +42,17 @@ fn allowed_class(a: &Allowed) -> String {
     }
 }
 
+/// Where a sequence first differs: op index, the RFC's answer, the kernel's outcome, and the
+/// ops run so far with their outcomes.
+type Difference = (usize, String, Outcome, Vec<(Op, Outcome)>);
+
 /// The first difference of a sequence: (index, RFC's answer, kernel's outcome).
 fn first_difference<S: Sys>(
     world: &World,
     nofile: u32,
     ops: &[Op],
     k: &mut Kernel<S>,
-) -> Option<(usize, String, Outcome, Vec<(Op, Outcome)>)> {
+) -> Option<Difference> {
     let mut rfc = RfcWorld::new(world.clone(), nofile);
     let mut done = Vec::new();
     let mut found = None;
