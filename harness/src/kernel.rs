@@ -242,8 +242,9 @@ impl<S: Sys> Kernel<S> {
                 let fd = self.sys.map_create(spec, inner)?;
                 self.opened(*handle, fd, Some(spec.clone()), None)
             }
-            Op::LoadProg { handle, spec } => {
-                let fd = self.sys.prog_load(spec)?;
+            Op::LoadProg { handle, spec, uses } => {
+                let maps: Vec<RawFd> = uses.iter().map(|r| self.raw(*r)).collect();
+                let fd = self.sys.prog_load(spec, &maps)?;
                 self.opened(*handle, fd, None, None)
             }
             Op::FdById {
@@ -533,7 +534,7 @@ mod tests {
         fn map_create(&mut self, _: &MapSpec, _: RawFd) -> Result<OwnedFd, Errno> {
             Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())
         }
-        fn prog_load(&mut self, _: &mapcheck_model::ProgSpec) -> Result<OwnedFd, Errno> {
+        fn prog_load(&mut self, _: &mapcheck_model::ProgSpec, _: &[RawFd]) -> Result<OwnedFd, Errno> {
             Err(Errno::EPERM)
         }
         fn obj_id(&mut self, _: Kind, _: RawFd) -> Result<u32, Errno> {

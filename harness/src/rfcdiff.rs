@@ -47,12 +47,7 @@ fn allowed_class(a: &Allowed) -> String {
 type Difference = (usize, String, Outcome, Vec<(Op, Outcome)>);
 
 /// The first difference of a sequence: (index, RFC's answer, kernel's outcome).
-fn first_difference<S: Sys>(
-    world: &World,
-    nofile: u32,
-    ops: &[Op],
-    k: &mut Kernel<S>,
-) -> Option<Difference> {
+fn first_difference<S: Sys>(world: &World, nofile: u32, ops: &[Op], k: &mut Kernel<S>) -> Option<Difference> {
     let mut rfc = RfcWorld::new(world.clone(), nofile);
     let mut done = Vec::new();
     let mut found = None;

@@ -11,8 +11,9 @@ use std::path::Path;
 pub trait Sys {
     /// `BPF_MAP_CREATE` with exactly these attributes (`inner_map_fd` given raw).
     fn map_create(&mut self, spec: &MapSpec, inner_fd: RawFd) -> Result<OwnedFd, Errno>;
-    /// `BPF_PROG_LOAD` of `r0 = 0; exit`.
-    fn prog_load(&mut self, spec: &ProgSpec) -> Result<OwnedFd, Errno>;
+    /// `BPF_PROG_LOAD` of `r1 = <map>` (ld_imm64 BPF_PSEUDO_MAP_FD) for each map fd, then
+    /// `r0 = 0; exit`.
+    fn prog_load(&mut self, spec: &ProgSpec, maps: &[RawFd]) -> Result<OwnedFd, Errno>;
     /// The object id behind a map or program fd (`BPF_OBJ_GET_INFO_BY_FD`).
     fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno>;
     /// `BPF_{MAP,PROG}_GET_FD_BY_ID`.
@@ -156,24 +157,22 @@ impl Sys for RealSys {
         owned(fd)
     }
 
-    fn prog_load(&mut self, spec: &ProgSpec) -> Result<OwnedFd, Errno> {
+    fn prog_load(&mut self, spec: &ProgSpec, maps: &[RawFd]) -> Result<OwnedFd, Errno> {
+        let insn = |code: u8, dst: u8, src: u8, imm: i32| libbpf_sys::bpf_insn {
+            code,
+            _bitfield_align_1: [],
+            _bitfield_1: libbpf_sys::bpf_insn::new_bitfield_1(dst, src),
+            off: 0,
+            imm,
+        };
+        let mut insns = Vec::new();
+        for fd in maps {
+            // r1 = map (BPF_LD | BPF_DW | BPF_IMM, src_reg = BPF_PSEUDO_MAP_FD), two slots.
+            insns.push(insn(0x18, 1, 1, *fd));
+            insns.push(insn(0, 0, 0, 0));
+        }
         // r0 = 0 (BPF_ALU64 | BPF_MOV | BPF_K), exit (BPF_JMP | BPF_EXIT).
-        let insns = [
-            libbpf_sys::bpf_insn {
-                code: 0xb7,
-                _bitfield_align_1: [],
-                _bitfield_1: Default::default(),
-                off: 0,
-                imm: 0,
-            },
-            libbpf_sys::bpf_insn {
-                code: 0x95,
-                _bitfield_align_1: [],
-                _bitfield_1: Default::default(),
-                off: 0,
-                imm: 0,
-            },
-        ];
+        insns.extend([insn(0xb7, 0, 0, 0), insn(0x95, 0, 0, 0)]);
         // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
         let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
         opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;

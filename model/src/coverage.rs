@@ -126,6 +126,8 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
         }
         "objects" => v.extend([
             ("load", "ok"),
+            ("load", "EBADF"),
+            ("load", "EINVAL"),
             ("mkcgroup", "ok"),
             ("open_cgroup", "ok"),
             ("open_cgroup", "ENOENT"),

@@ -32,11 +32,13 @@ pub enum Fault {
     PerfEntriesOutliveFile,
     /// The map-in-map template ignores max_entries of a plain ARRAY inner map.
     TemplateIgnoresMaxEntries,
+    /// A program does not hold the maps in its used_maps.
+    ProgDoesNotHoldMaps,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 13] = [
+    pub const ALL: [Fault; 14] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -50,6 +52,7 @@ impl Fault {
         Fault::CgroupArrayEinval,
         Fault::PerfEntriesOutliveFile,
         Fault::TemplateIgnoresMaxEntries,
+        Fault::ProgDoesNotHoldMaps,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -60,6 +63,7 @@ impl Fault {
                 | Fault::CgroupArrayEinval
                 | Fault::PerfEntriesOutliveFile
                 | Fault::TemplateIgnoresMaxEntries
+                | Fault::ProgDoesNotHoldMaps
         )
     }
     /// The name used on the command line (`--fault`).
@@ -78,6 +82,7 @@ impl Fault {
             Fault::CgroupArrayEinval => "cgroup-array-einval",
             Fault::PerfEntriesOutliveFile => "perf-entries-outlive-file",
             Fault::TemplateIgnoresMaxEntries => "template-ignores-max-entries",
+            Fault::ProgDoesNotHoldMaps => "prog-does-not-hold-maps",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -388,9 +388,27 @@ impl View {
             0..=2 => {
                 let prog_type = ProgType::ALL[(c.kr >> 8) as usize % 3];
                 let xdp_frags = prog_type == ProgType::Xdp && (c.kr >> 16).is_multiple_of(3);
+                // Sometimes a program that uses maps (a prog array among them sets its owner).
+                let uses = match (c.kr >> 24) % 4 {
+                    0 if !self.maps.is_empty() => {
+                        let n = 1 + (c.kr >> 28) as usize % 2;
+                        (0..n)
+                            .map(|i| {
+                                FdRef::Handle(
+                                    self.maps[(c.kr >> (32 + 8 * i)) as usize % self.maps.len()].handle,
+                                )
+                            })
+                            .collect()
+                    }
+                    1 if (c.kr >> 28).is_multiple_of(8) => {
+                        vec![FdRef::Bad(BadFd::ALL[(c.kr >> 32) as usize % 3])]
+                    }
+                    _ => Vec::new(),
+                };
                 Op::LoadProg {
                     handle: self.next(Kind::Prog),
                     spec: ProgSpec { prog_type, xdp_frags },
+                    uses,
                 }
             }
             3 | 4 if !self.cgroups.is_empty() && c.kr % 8 == 4 => Op::OpenCgroup {

@@ -470,12 +470,15 @@ pub enum Op {
         /// The map fd.
         map: FdRef,
     },
-    /// `BPF_PROG_LOAD` of a minimal program.
+    /// `BPF_PROG_LOAD` of a minimal program that loads the given maps' addresses
+    /// (`ld_imm64` of BPF_PSEUDO_MAP_FD), so they become its `used_maps`.
     LoadProg {
         /// The handle the new fd gets.
         handle: Handle,
         /// What to load.
         spec: ProgSpec,
+        /// Map fds the program references.
+        uses: Vec<FdRef>,
     },
     /// `BPF_MAP_GET_FD_BY_ID` / `BPF_PROG_GET_FD_BY_ID` of the object `target` created.
     FdById {

@@ -62,10 +62,14 @@ impl fmt::Display for Op {
             Op::Freeze { map } => write!(f, "freeze {map}"),
             Op::Close { handle } => write!(f, "close {handle}"),
             Op::Check { map } => write!(f, "check {map}"),
-            Op::LoadProg { handle, spec } => {
+            Op::LoadProg { handle, spec, uses } => {
                 write!(f, "{handle} = load {}", spec.prog_type.word())?;
                 if spec.xdp_frags {
                     write!(f, " frags")?;
+                }
+                if !uses.is_empty() {
+                    let u: Vec<String> = uses.iter().map(|r| r.to_string()).collect();
+                    write!(f, " uses={}", u.join(","))?;
                 }
                 Ok(())
             }
@@ -214,7 +218,11 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
                 let prog_type = ProgType::from_word(t).ok_or_else(|| {
                     ParseError(format!("unknown program type `{t}` (socket_filter, sched_cls, xdp)"))
                 })?;
-                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags") } }
+                let uses = match rest.iter().find_map(|w| w.strip_prefix("uses=")) {
+                    Some(list) => list.split(',').map(parse_ref).collect::<PResult<Vec<_>>>()?,
+                    None => Vec::new(),
+                };
+                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags") }, uses }
             }
             Some("fd_by_id") => {
                 let target = parse_handle(rest.first().map_or("", String::as_str))?;
@@ -558,6 +566,7 @@ mod tests {
                     prog_type: ProgType::Xdp,
                     xdp_frags: true,
                 },
+                uses: vec![FdRef::Handle(Handle::map(3)), FdRef::Bad(BadFd::Closed)],
             },
             Op::FdById {
                 handle: Handle::map(4),

@@ -42,8 +42,8 @@ pub struct MapObj {
 pub enum Body {
     /// A BPF map.
     Map(MapObj),
-    /// A loaded program.
-    Prog(ProgSpec),
+    /// A loaded program and the map objects in its `used_maps`.
+    Prog(ProgSpec, Vec<u32>),
     /// A cgroup v2 directory; `removed` after rmdir (then "dying" while referenced).
     Cgroup {
         /// rmdir succeeded.
@@ -278,8 +278,19 @@ impl World {
                 if !matches!(handle.kind, Kind::Map | Kind::Prog) {
                     return Err("fd_by_id is for maps and programs".into());
                 }
-                if made(target)?.life == Life::Pending {
+                let o = made(target)?;
+                if o.life == Life::Pending {
                     return Err(format!("{target}'s release is pending: settle it first"));
+                }
+                let prog_array = matches!(&o.body, Body::Map(m) if m.spec.map_type == MapType::ProgArray);
+                let no_fd = !self
+                    .fds
+                    .values()
+                    .any(|f| Some(&f.obj) == self.created.get(target));
+                if prog_array && no_fd {
+                    return Err(format!(
+                        "{target} lost its user references: a new fd races prog_array_map_clear"
+                    ));
                 }
                 return Ok(());
             }
@@ -300,7 +311,8 @@ impl World {
                 made(target)?;
                 return Ok(());
             }
-            Op::LoadProg { .. } | Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying => return Ok(()),
+            Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
+            Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying => return Ok(()),
             _ => {}
         }
         let Some(map_ref) = op.map_ref() else {
@@ -345,10 +357,8 @@ impl World {
         match op {
             Op::CreateMap { handle, spec } => self.create(*handle, spec),
             Op::Close { .. } => one(Ok(Ret::Unit)),
-            // A minimal program of these types always verifies.
-            Op::LoadProg { handle, .. } | Op::MakeCgroup { handle } | Op::OpenPerf { handle, .. } => {
-                one(Ok(Ret::Fd(*handle)))
-            }
+            Op::LoadProg { handle, spec, uses } => one(self.load(*handle, spec, uses)),
+            Op::MakeCgroup { handle } | Op::OpenPerf { handle, .. } => one(Ok(Ret::Fd(*handle))),
             Op::FdById {
                 handle,
                 target,
@@ -475,8 +485,32 @@ impl World {
                     false,
                 );
             }
-            Op::LoadProg { handle, spec } => {
-                let obj = self.new_obj(*handle, Body::Prog(*spec));
+            Op::LoadProg { handle, spec, uses } => {
+                let mut used: Vec<u32> = uses
+                    .iter()
+                    .filter_map(|r| match r {
+                        FdRef::Handle(h) => self.fds.get(h).map(|fd| fd.obj),
+                        FdRef::Bad(_) => None,
+                    })
+                    .collect();
+                used.sort();
+                used.dedup();
+                for o in &used {
+                    if let Some(Obj {
+                        body:
+                            Body::Map(MapObj {
+                                data: MapData::Fds(f),
+                                ..
+                            }),
+                        ..
+                    }) = self.objects.get_mut(o)
+                    {
+                        if f.map_type == MapType::ProgArray && f.owner.is_none() {
+                            f.owner = Some(Owner::of(spec));
+                        }
+                    }
+                }
+                let obj = self.new_obj(*handle, Body::Prog(*spec, used));
                 self.new_fd(*handle, obj, true, true, false);
             }
             Op::MakeCgroup { handle } => {
@@ -539,7 +573,7 @@ impl World {
                     _ => None,
                 };
                 let prog = held.and_then(|o| match &self.objects[&o].body {
-                    Body::Prog(p) => Some(*p),
+                    Body::Prog(p, _) => Some(*p),
                     _ => None,
                 });
                 let Some(m) = self.map_mut(*h) else { return };
@@ -624,6 +658,22 @@ impl World {
     /// (and a removed cgroup whose directory is only held open by an fd is unreferenced),
     /// and so is a PROG_ARRAY itself (its uref release defers).
     fn recompute_liveness(&mut self) {
+        // A PROG_ARRAY without user references (no fd) has its slots cleared by the work
+        // `prog_array_map_clear` schedules, even while a program's used_maps holds the array:
+        // its slots hold nothing for certain any more, and release later.
+        let with_fd: BTreeSet<u32> = self.fds.values().map(|f| f.obj).collect();
+        let clearing = |i: &u32, f: &FdMap| f.map_type == MapType::ProgArray && !with_fd.contains(i);
+        let cleared: Vec<u32> = self
+            .objects
+            .iter()
+            .flat_map(|(i, o)| match &o.body {
+                Body::Map(MapObj {
+                    data: MapData::Fds(f),
+                    ..
+                }) if clearing(i, f) => f.slots.values().map(|h| h.obj).collect(),
+                _ => Vec::new(),
+            })
+            .collect();
         // A directory fd does not pin a removed cgroup: only a css reference (a CGROUP_ARRAY
         // slot, via cgroup_get_from_fd) keeps it dying.
         let removed_cgroup = |o: &u32| matches!(self.objects[o].body, Body::Cgroup { removed: true });
@@ -647,7 +697,7 @@ impl World {
                 ..
             }) = &self.objects[&i].body
             {
-                if !inner_edges && f.map_type.is_map_in_map() {
+                if (!inner_edges && f.map_type.is_map_in_map()) || clearing(&i, f) {
                     continue;
                 }
                 for held in f.slots.values() {
@@ -656,21 +706,34 @@ impl World {
                     }
                 }
             }
+            if let Body::Prog(_, used) = &self.objects[&i].body {
+                if self.has(Fault::ProgDoesNotHoldMaps) {
+                    continue;
+                }
+                for m in used {
+                    if reach.insert(*m) {
+                        stack.push(*m);
+                    }
+                }
+            }
         }
-        // Objects still held in a slot of an unreachable (freed or pending) map.
-        let held_by_dead: BTreeSet<u32> = self
+        // Objects still held in a slot of an unreachable (freed or pending) map, or by a freed
+        // program's used_maps (released after an RCU grace period), or just cleared from a
+        // PROG_ARRAY by its deferred work.
+        let mut held_by_dead: BTreeSet<u32> = self
             .objects
             .iter()
             .filter(|(i, _)| !reach.contains(i))
-            .filter_map(|(_, o)| match &o.body {
+            .flat_map(|(_, o)| match &o.body {
                 Body::Map(MapObj {
                     data: MapData::Fds(f),
                     ..
-                }) => Some(f.slots.values().map(|h| h.obj)),
-                _ => None,
+                }) => f.slots.values().map(|h| h.obj).collect::<Vec<_>>(),
+                Body::Prog(_, used) => used.clone(),
+                _ => Vec::new(),
             })
-            .flatten()
             .collect();
+        held_by_dead.extend(cleared);
         for (i, o) in self.objects.iter_mut() {
             if o.life != Life::Alive || reach.contains(i) {
                 continue;
@@ -681,6 +744,23 @@ impl World {
             let deferred = held_by_dead.contains(i) || prog_array || matches!(o.body, Body::Cgroup { .. });
             o.life = if deferred { Life::Pending } else { Life::Gone };
         }
+    }
+
+    /// `bpf_prog_load`: each used map fd is resolved by the verifier
+    /// (`resolve_pseudo_ldimm64`: EBADF, EINVAL), then `bpf_check_tail_call` checks every
+    /// used PROG_ARRAY against its owner (EINVAL) and a first program sets the owner.
+    fn load(&self, handle: Handle, spec: &ProgSpec, uses: &[FdRef]) -> Outcome {
+        let mut arrays = Vec::new();
+        for r in uses {
+            let m = self.fd_as_map(*r)?;
+            if let MapData::Fds(f) = &m.data {
+                arrays.extend(f.owner.filter(|_| f.map_type == MapType::ProgArray));
+            }
+        }
+        if arrays.iter().any(|o| *o != Owner::of(spec)) {
+            return Err(Errno::EINVAL);
+        }
+        Ok(Ret::Fd(handle))
     }
 
     /// `bpf_map_get_fd_by_id` / `bpf_prog_get_fd_by_id`: open_flags first, then the id.
@@ -1016,7 +1096,7 @@ impl World {
             MapType::ProgArray => {
                 let p = match (value, obj) {
                     (FdRef::Bad(BadFd::NotBpf), _) => return Err(Errno::EINVAL),
-                    (_, Some((fd, Body::Prog(p)))) if !fd.path => p,
+                    (_, Some((fd, Body::Prog(p, _)))) if !fd.path => p,
                     (_, Some((fd, _))) if !fd.path => return Err(Errno::EINVAL),
                     _ => return Err(Errno::EBADF),
                 };
