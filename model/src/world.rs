@@ -453,6 +453,9 @@ impl World {
         if let Some(h) = op.creates() {
             self.used.insert(h);
         }
+        if let (Op::LoadProg { spec, uses, .. }, Err(Errno::EINVAL)) = (op, o) {
+            self.owners_of_failed_load(spec, uses);
+        }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
         match op {
@@ -761,6 +764,36 @@ impl World {
             return Err(Errno::EINVAL);
         }
         Ok(Ret::Fd(handle))
+    }
+
+    /// A load refused by `bpf_check_tail_call` has already given an owner to every ownerless
+    /// PROG_ARRAY it checked before the incompatible one (`__bpf_prog_map_compatible` sets
+    /// the owner as it goes, in used_maps order): the failed program leaves them bound.
+    fn owners_of_failed_load(&mut self, spec: &ProgSpec, uses: &[FdRef]) {
+        if uses.iter().any(|r| self.fd_as_map(*r).is_err()) {
+            return; // refused by the verifier before the tail-call check
+        }
+        let mut seen = Vec::new();
+        for r in uses {
+            let FdRef::Handle(h) = r else { continue };
+            let obj = self.fds[h].obj;
+            if seen.contains(&obj) {
+                continue;
+            }
+            seen.push(obj);
+            if let Some(Obj { body: Body::Map(MapObj { data: MapData::Fds(f), .. }), .. }) =
+                self.objects.get_mut(&obj)
+            {
+                if f.map_type != MapType::ProgArray {
+                    continue;
+                }
+                match f.owner {
+                    None => f.owner = Some(Owner::of(spec)),
+                    Some(o) if o != Owner::of(spec) => return,
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// `bpf_map_get_fd_by_id` / `bpf_prog_get_fd_by_id`: open_flags first, then the id.
