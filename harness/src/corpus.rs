@@ -201,14 +201,14 @@ pub enum Verdict {
         /// Line of the op.
         line: usize,
         /// The divergence.
-        divergence: Divergence,
+        divergence: Box<Divergence>,
     },
     /// Model and kernel agree, but not with what the script recorded.
     Mismatch {
         /// Line of the op.
         line: usize,
         /// The op.
-        op: Op,
+        op: Box<Op>,
         /// What the script recorded.
         recorded: Expect,
         /// What the kernel did.
@@ -274,7 +274,7 @@ pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats:
     if let Some(d) = run.divergence {
         return Verdict::Diverged {
             line: case.steps[d.index].line,
-            divergence: d,
+            divergence: Box::new(d),
         };
     }
     // Recorded outcomes: exact where the model's answer is a singleton; merely still allowed
@@ -290,7 +290,7 @@ pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats:
             if !fine {
                 return Verdict::Mismatch {
                     line: st.line,
-                    op: st.op.clone(),
+                    op: Box::new(st.op.clone()),
                     recorded: rec.clone(),
                     observed: observed.clone(),
                 };

@@ -47,7 +47,26 @@ pub fn detect_profile() -> Profile {
     p.release = release();
     p.numa_nodes = numa_nodes();
     p.cap_sys_admin = has_cap_sys_admin();
+    p.bpffs = can_mount_bpffs();
+    p.cgroup2 = cgroup2_mount().is_some_and(|m| {
+        let probe = m.join(format!("mapcheck-{}-probe{}", std::process::id(), unique()));
+        let ok = std::fs::create_dir(&probe).is_ok();
+        let _ = std::fs::remove_dir(&probe);
+        ok
+    });
     p
+}
+
+/// Can this process mount a private bpf filesystem (CAP_SYS_ADMIN, mount namespace rules)?
+fn can_mount_bpffs() -> bool {
+    let Ok(dir) = tempfile::Builder::new().prefix("mapcheck-bpffs-").tempdir() else {
+        return false;
+    };
+    let ok = RealSys.mount_bpffs(dir.path()).is_ok();
+    if ok {
+        let _ = RealSys.umount(dir.path());
+    }
+    ok
 }
 
 /// Where cgroup v2 is mounted (from /proc/self/mountinfo), if it is.

@@ -58,6 +58,10 @@ pub struct Kernel<S: Sys = RealSys> {
     made: BTreeMap<Handle, Made>,
     ids: BTreeMap<(Kind, u32), Handle>,
     cgroups: Option<CgroupRoot>,
+    /// A private bpf filesystem for pins, mounted on first use.
+    bpffs: Option<tempfile::TempDir>,
+    /// Pins of the current case.
+    pins: Vec<PathBuf>,
     not_bpf: std::fs::File,
     cpus: usize,
 }
@@ -121,6 +125,9 @@ impl<S: Sys> Drop for Kernel<S> {
         if let Some(root) = self.cgroups.take() {
             let _ = self.sys.rmdir(&root.parent);
         }
+        if let Some(dir) = self.bpffs.take() {
+            let _ = self.sys.umount(dir.path());
+        }
     }
 }
 
@@ -133,6 +140,8 @@ impl<S: Sys> Kernel<S> {
             made: BTreeMap::new(),
             ids: BTreeMap::new(),
             cgroups: None,
+            bpffs: None,
+            pins: Vec::new(),
             not_bpf: tempfile::tempfile()?,
             cpus,
         })
@@ -141,6 +150,9 @@ impl<S: Sys> Kernel<S> {
     /// Closes every fd this backend holds and removes the case's cgroup directories.
     pub fn reset(&mut self) {
         self.open.clear();
+        for p in self.pins.drain(..) {
+            let _ = self.sys.unlink(&p);
+        }
         self.made.clear();
         self.ids.clear();
         if let Some(root) = &mut self.cgroups {
@@ -227,6 +239,19 @@ impl<S: Sys> Kernel<S> {
         }
     }
 
+    /// The path of the pin named after `h`, mounting the private bpffs on first use.
+    fn pin_path(&mut self, h: Handle) -> Result<PathBuf, Errno> {
+        if self.bpffs.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("mapcheck-bpffs-")
+                .tempdir()
+                .map_err(|_| Errno::EIO)?;
+            self.sys.mount_bpffs(dir.path())?;
+            self.bpffs = Some(dir);
+        }
+        Ok(self.bpffs.as_ref().expect("mounted").path().join(h.to_string()))
+    }
+
     /// Is the object `target` created still in the id table? GET_NEXT_ID from id - 1 takes
     /// no reference, unlike GET_FD_BY_ID.
     fn alive(&mut self, target: Handle) -> Outcome {
@@ -307,6 +332,29 @@ impl<S: Sys> Kernel<S> {
             Op::OpenPerf { handle, inherit } => {
                 let fd = self.sys.perf_open(*inherit)?;
                 self.opened(*handle, fd, None, None)
+            }
+            Op::Pin { target } => {
+                let fd = self.raw(FdRef::Handle(*target));
+                let path = self.pin_path(*target)?;
+                self.sys.obj_pin(fd, &path)?;
+                self.pins.push(path);
+                Ok(Ret::Unit)
+            }
+            Op::Unpin { target } => {
+                let path = self.pin_path(*target)?;
+                self.sys.unlink(&path)?;
+                self.pins.retain(|p| *p != path);
+                Ok(Ret::Unit)
+            }
+            Op::GetPinned {
+                handle,
+                target,
+                file_flags,
+            } => {
+                let path = self.pin_path(*target)?;
+                let fd = self.sys.obj_get(&path, *file_flags)?;
+                let spec = self.made.get(target).and_then(|m| m.spec.clone());
+                self.opened(*handle, fd, spec, None)
             }
             Op::Dying => {
                 let dir = self.cgroup_case_dir()?;
@@ -557,6 +605,21 @@ mod tests {
             Err(Errno::EPERM)
         }
         fn open_dir(&mut self, _: &std::path::Path, _: bool) -> Result<OwnedFd, Errno> {
+            Err(Errno::EPERM)
+        }
+        fn mount_bpffs(&mut self, _: &std::path::Path) -> Result<(), Errno> {
+            Err(Errno::EPERM)
+        }
+        fn umount(&mut self, _: &std::path::Path) -> Result<(), Errno> {
+            Err(Errno::EPERM)
+        }
+        fn obj_pin(&mut self, _: RawFd, _: &std::path::Path) -> Result<(), Errno> {
+            Err(Errno::EPERM)
+        }
+        fn obj_get(&mut self, _: &std::path::Path, _: u32) -> Result<OwnedFd, Errno> {
+            Err(Errno::EPERM)
+        }
+        fn unlink(&mut self, _: &std::path::Path) -> Result<(), Errno> {
             Err(Errno::EPERM)
         }
         fn update(&mut self, _: RawFd, _: &[u8], _: &[u8], _: u64) -> Result<(), Errno> {

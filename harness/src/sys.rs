@@ -28,6 +28,16 @@ pub trait Sys {
     fn rmdir(&mut self, path: &Path) -> Result<(), Errno>;
     /// open(2) of a directory, O_RDONLY or O_PATH.
     fn open_dir(&mut self, path: &Path, o_path: bool) -> Result<OwnedFd, Errno>;
+    /// mount(2) of a bpf filesystem on `dir`.
+    fn mount_bpffs(&mut self, dir: &Path) -> Result<(), Errno>;
+    /// umount2(2) with MNT_DETACH.
+    fn umount(&mut self, dir: &Path) -> Result<(), Errno>;
+    /// `BPF_OBJ_PIN`.
+    fn obj_pin(&mut self, fd: RawFd, path: &Path) -> Result<(), Errno>;
+    /// `BPF_OBJ_GET` with `file_flags`.
+    fn obj_get(&mut self, path: &Path, file_flags: u32) -> Result<OwnedFd, Errno>;
+    /// unlink(2).
+    fn unlink(&mut self, path: &Path) -> Result<(), Errno>;
     /// `BPF_MAP_UPDATE_ELEM`.
     fn update(&mut self, fd: RawFd, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno>;
     /// `BPF_MAP_LOOKUP_ELEM` into `value`.
@@ -276,6 +286,51 @@ impl Sys for RealSys {
         let c = cpath(path)?;
         // SAFETY: c is a NUL-terminated path.
         if unsafe { libc::rmdir(c.as_ptr()) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn mount_bpffs(&mut self, dir: &Path) -> Result<(), Errno> {
+        let c = cpath(dir)?;
+        // SAFETY: NUL-terminated strings, no data argument.
+        let r = unsafe { libc::mount(c"bpf".as_ptr(), c.as_ptr(), c"bpf".as_ptr(), 0, std::ptr::null()) };
+        if r < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn umount(&mut self, dir: &Path) -> Result<(), Errno> {
+        let c = cpath(dir)?;
+        // SAFETY: c is a NUL-terminated path.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
+    }
+
+    fn obj_pin(&mut self, fd: RawFd, path: &Path) -> Result<(), Errno> {
+        let c = cpath(path)?;
+        // SAFETY: c is a NUL-terminated path.
+        ret(unsafe { libbpf_sys::bpf_obj_pin(fd, c.as_ptr()) })
+    }
+
+    fn obj_get(&mut self, path: &Path, file_flags: u32) -> Result<OwnedFd, Errno> {
+        let c = cpath(path)?;
+        let opts = libbpf_sys::bpf_obj_get_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_obj_get_opts>() as _,
+            file_flags,
+            path_fd: 0,
+        };
+        // SAFETY: c and opts are live for the call.
+        owned_neg(unsafe { libbpf_sys::bpf_obj_get_opts(c.as_ptr(), &opts) })
+    }
+
+    fn unlink(&mut self, path: &Path) -> Result<(), Errno> {
+        let c = cpath(path)?;
+        // SAFETY: c is a NUL-terminated path.
+        if unsafe { libc::unlink(c.as_ptr()) } < 0 {
             return Err(last_errno());
         }
         Ok(())

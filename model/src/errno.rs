@@ -29,6 +29,7 @@ macro_rules! errnos {
 errnos! {
     EPERM = 1, "Operation not permitted: access mode, frozen map, missing capability.";
     ENOENT = 2, "No such key, or end of iteration.";
+    EIO = 5, "I/O error (mapcheck's own scratch directories).";
     E2BIG = 7, "Index out of range on update, map full, size limits.";
     EBADF = 9, "Not an open fd.";
     ENOMEM = 12, "Allocation failed.";

@@ -166,6 +166,10 @@ struct View {
     created: Vec<(Handle, Life)>,
     /// Creating handles of cgroups.
     cgroups: Vec<Handle>,
+    /// Handles pins are named after, with the pinned object's kind.
+    pins: Vec<(Handle, Kind)>,
+    bpffs: bool,
+    cgroup2: bool,
     world_next: [Handle; 4],
 }
 
@@ -182,7 +186,7 @@ const KINDS: [(u8, &str); 9] = [
     (2, "freeze"),
     (4, "close"),
 ];
-const HANDLE_KINDS: [(u8, &str); 15] = [
+const HANDLE_KINDS: [(u8, &str); 18] = [
     (14, "lookup"),
     (22, "update"),
     (7, "delete"),
@@ -198,6 +202,9 @@ const HANDLE_KINDS: [(u8, &str); 15] = [
     (3, "settle"),
     (2, "rmdir"),
     (3, "dying"),
+    (3, "pin"),
+    (2, "unpin"),
+    (2, "get_pinned"),
 ];
 
 impl View {
@@ -239,7 +246,24 @@ impl View {
             .filter(|h| h.kind == Kind::Cgroup)
             .copied()
             .collect();
+        let pins = w
+            .pins
+            .iter()
+            .map(|(h, o)| {
+                (
+                    *h,
+                    if matches!(w.objects[o].body, crate::world::Body::Prog(..)) {
+                        Kind::Prog
+                    } else {
+                        Kind::Map
+                    },
+                )
+            })
+            .collect();
         View {
+            pins,
+            bpffs: w.profile.bpffs,
+            cgroup2: w.profile.cgroup2,
             cfg: s.cfg.clone(),
             maps,
             others,
@@ -296,12 +320,47 @@ impl View {
                     };
                 }
             }
-            "rmdir" if !self.cgroups.is_empty() => {
+            "rmdir" if self.cgroup2 && !self.cgroups.is_empty() => {
                 return Op::Rmdir {
                     target: self.cgroups[c.ks as usize % self.cgroups.len()],
                 };
             }
-            "dying" => return Op::Dying,
+            "dying" if self.cgroup2 => return Op::Dying,
+            "pin" if self.bpffs => {
+                let all: Vec<Handle> = self
+                    .maps
+                    .iter()
+                    .map(|m| m.handle)
+                    .chain(self.others.iter().copied())
+                    .collect();
+                if let Some(h) = all.get(c.ks as usize % all.len().max(1)) {
+                    return Op::Pin { target: *h };
+                }
+            }
+            "unpin" | "get_pinned" if self.bpffs && !(self.pins.is_empty() && self.created.is_empty()) => {
+                // Mostly a pinned name; sometimes one never pinned (or unpinned since).
+                let (target, obj_kind) = match self.pins.get(c.ks as usize % (self.pins.len() + 1)) {
+                    Some(p) => *p,
+                    None => {
+                        let (h, _) = self.created[c.kr as usize % self.created.len().max(1)];
+                        (h, h.kind)
+                    }
+                };
+                if kind == "unpin" {
+                    return Op::Unpin { target };
+                }
+                let file_flags = match (obj_kind, c.fs % 8) {
+                    (Kind::Map, 1) => RDONLY,
+                    (Kind::Map, 2) => WRONLY,
+                    (_, 3) => RDONLY | WRONLY,
+                    _ => 0,
+                };
+                return Op::GetPinned {
+                    handle: self.next(obj_kind),
+                    target,
+                    file_flags,
+                };
+            }
             _ => {}
         }
         // Handle maps need room for an outer map and a few inner candidates.
@@ -411,6 +470,10 @@ impl View {
                     uses,
                 }
             }
+            3 | 4 if !self.cgroup2 => Op::OpenPerf {
+                handle: self.next(Kind::Perf),
+                inherit: false,
+            },
             3 | 4 if !self.cgroups.is_empty() && c.kr % 8 == 4 => Op::OpenCgroup {
                 handle: self.next(Kind::Cgroup),
                 target: self.cgroups[(c.kr >> 8) as usize % self.cgroups.len()],

@@ -528,6 +528,26 @@ pub enum Op {
     },
     /// `nr_dying_descendants` of mapcheck's private cgroup parent.
     Dying,
+    /// `BPF_OBJ_PIN` of the object behind `target`'s fd, in mapcheck's private bpffs, at a
+    /// path named after `target`.
+    Pin {
+        /// The fd to pin (its handle names the pin).
+        target: Handle,
+    },
+    /// unlink(2) of the pin named after `target`.
+    Unpin {
+        /// The handle the pin is named after.
+        target: Handle,
+    },
+    /// `BPF_OBJ_GET` of the pin named after `target`: a new fd with `file_flags`.
+    GetPinned {
+        /// The new handle (of the pinned object's kind).
+        handle: Handle,
+        /// The handle the pin is named after.
+        target: Handle,
+        /// `file_flags` (BPF_F_RDONLY / BPF_F_WRONLY).
+        file_flags: u32,
+    },
 }
 
 impl Op {
@@ -566,6 +586,9 @@ impl Op {
             Op::Rmdir { .. } => "rmdir",
             Op::OpenPerf { .. } => "perf_event",
             Op::Dying => "dying",
+            Op::Pin { .. } => "pin",
+            Op::Unpin { .. } => "unpin",
+            Op::GetPinned { .. } => "get_pinned",
         }
     }
     /// The handle an op creates, if it creates one.
@@ -576,7 +599,8 @@ impl Op {
             | Op::FdById { handle, .. }
             | Op::MakeCgroup { handle }
             | Op::OpenCgroup { handle, .. }
-            | Op::OpenPerf { handle, .. } => Some(*handle),
+            | Op::OpenPerf { handle, .. }
+            | Op::GetPinned { handle, .. } => Some(*handle),
             _ => None,
         }
     }

@@ -24,6 +24,10 @@ pub struct Profile {
     /// The largest max_entries a HASH accepts: `htab_map_alloc` refuses with E2BIG when
     /// `roundup_pow_of_two(max_entries)` buckets of 16 bytes overflow a u32 (2^27 on 64-bit).
     pub hash_max_entries: u32,
+    /// A private bpf filesystem can be mounted (pins are modelled only then).
+    pub bpffs: bool,
+    /// cgroup v2 is mounted and writable (cgroup ops are modelled only then).
+    pub cgroup2: bool,
 }
 
 impl Profile {
@@ -37,6 +41,8 @@ impl Profile {
             refreeze_errno: Errno::EPERM,
             percpu_padding_roundtrips: true,
             hash_max_entries: 1 << 27,
+            bpffs: true,
+            cgroup2: true,
         }
     }
 }

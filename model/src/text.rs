@@ -103,6 +103,19 @@ impl fmt::Display for Op {
                 )
             }
             Op::Dying => write!(f, "dying"),
+            Op::Pin { target } => write!(f, "pin {target}"),
+            Op::Unpin { target } => write!(f, "unpin {target}"),
+            Op::GetPinned {
+                handle,
+                target,
+                file_flags,
+            } => {
+                write!(f, "{handle} = get_pinned {target}")?;
+                if *file_flags != 0 {
+                    write!(f, " flags={}", map_flags_text(*file_flags))?;
+                }
+                Ok(())
+            }
         }
     }
 }
@@ -234,6 +247,13 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
                 let open_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
                 Op::FdById { handle, target, open_flags }
             }
+            Some("get_pinned") => {
+                let target = parse_handle(rest.first().map_or("", String::as_str))?;
+                let kv = KeyValues::new(&rest[1..])?;
+                kv.no_extra(&["flags"])?;
+                let file_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
+                Op::GetPinned { handle, target, file_flags }
+            }
             Some("mkcgroup") => {
                 want(Kind::Cgroup)?;
                 Op::MakeCgroup { handle }
@@ -310,10 +330,16 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
             "rmdir" => Op::Rmdir {
                 target: parse_handle(target)?,
             },
+            "pin" => Op::Pin {
+                target: parse_handle(target)?,
+            },
+            "unpin" => Op::Unpin {
+                target: parse_handle(target)?,
+            },
             other => {
                 return err(format!(
                     "unknown op `{other}`; expected one of update, lookup, delete, next_key, \
-                     lookup_and_delete, freeze, check, close, alive, settle, rmdir, dying"
+                     lookup_and_delete, freeze, check, close, alive, settle, rmdir, dying, pin, unpin"
                 ))
             }
         };
@@ -595,6 +621,17 @@ mod tests {
                 inherit: true,
             },
             Op::Dying,
+            Op::Pin {
+                target: Handle::prog(0),
+            },
+            Op::Unpin {
+                target: Handle::map(3),
+            },
+            Op::GetPinned {
+                handle: Handle::map(9),
+                target: Handle::map(3),
+                file_flags: flags::WRONLY,
+            },
             Op::Lookup {
                 map: FdRef::Bad(BadFd::NotBpf),
                 key: vec![],

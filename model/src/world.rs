@@ -112,6 +112,8 @@ pub struct World {
     pub used: BTreeSet<Handle>,
     /// The object each successful creating op made, by creating handle.
     pub created: BTreeMap<Handle, u32>,
+    /// Pins in mapcheck's private bpffs, by the handle they are named after.
+    pub pins: BTreeMap<Handle, u32>,
     next_obj: u32,
     next_file: u32,
 }
@@ -238,6 +240,16 @@ impl World {
 
     /// Why `op` cannot run in this world (a stale script), or `Ok`.
     pub fn precondition(&self, op: &Op) -> Result<(), String> {
+        if !self.profile.bpffs && matches!(op, Op::Pin { .. } | Op::Unpin { .. } | Op::GetPinned { .. }) {
+            return Err("no private bpf filesystem can be mounted here".into());
+        }
+        let cgroup_op = matches!(
+            op,
+            Op::MakeCgroup { .. } | Op::OpenCgroup { .. } | Op::Rmdir { .. } | Op::Dying
+        );
+        if !self.profile.cgroup2 && cgroup_op {
+            return Err("no writable cgroup v2 mount here".into());
+        }
         if let Some(h) = op.creates() {
             if self.used.contains(&h) {
                 return Err(format!("{h} is already defined"));
@@ -313,6 +325,25 @@ impl World {
             }
             Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
             Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying => return Ok(()),
+            Op::Pin { target } => return open(target),
+            Op::Unpin { target } => {
+                return match self.used.contains(target) {
+                    true => Ok(()),
+                    false => Err(format!("{target} was never defined")),
+                }
+            }
+            Op::GetPinned { handle, target, .. } => {
+                if !matches!(handle.kind, Kind::Map | Kind::Prog) {
+                    return Err("get_pinned makes map or program handles".into());
+                }
+                return match self.pins.get(target).map(|o| &self.objects[o].body) {
+                    Some(Body::Map(_)) if handle.kind != Kind::Map => Err(format!("{target} pins a map")),
+                    Some(Body::Prog(..)) if handle.kind != Kind::Prog => {
+                        Err(format!("{target} pins a program"))
+                    }
+                    _ => Ok(()),
+                };
+            }
             _ => {}
         }
         let Some(map_ref) = op.map_ref() else {
@@ -359,6 +390,37 @@ impl World {
             Op::Close { .. } => one(Ok(Ret::Unit)),
             Op::LoadProg { handle, spec, uses } => one(self.load(*handle, spec, uses)),
             Op::MakeCgroup { handle } | Op::OpenPerf { handle, .. } => one(Ok(Ret::Fd(*handle))),
+            // bpf_obj_pin_user: bpf_fd_probe_obj tries map, program and link and answers
+            // EINVAL for anything else (an O_PATH fd too), then bpf_obj_do_pin creates the
+            // inode (EEXIST if the name exists).
+            Op::Pin { target } => {
+                let fd = &self.fds[target];
+                one(match &self.objects[&fd.obj].body {
+                    _ if fd.path => Err(Errno::EINVAL),
+                    Body::Map(_) | Body::Prog(..) if self.pins.contains_key(target) => Err(Errno::EEXIST),
+                    Body::Map(_) | Body::Prog(..) => Ok(Ret::Unit),
+                    _ => Err(Errno::EINVAL),
+                })
+            }
+            Op::Unpin { target } => one(if self.pins.contains_key(target) {
+                Ok(Ret::Unit)
+            } else {
+                Err(Errno::ENOENT)
+            }),
+            // bpf_obj_get_user: file_flags first (bpf_get_file_flag), then the path.
+            Op::GetPinned {
+                handle,
+                target,
+                file_flags,
+            } => one(
+                if file_flags & !(RDONLY | WRONLY) != 0 || *file_flags == RDONLY | WRONLY {
+                    Err(Errno::EINVAL)
+                } else if self.pins.contains_key(target) {
+                    Ok(Ret::Fd(*handle))
+                } else {
+                    Err(Errno::ENOENT)
+                },
+            ),
             Op::FdById {
                 handle,
                 target,
@@ -542,6 +604,25 @@ impl World {
                     false,
                 );
             }
+            Op::Pin { target } => {
+                let obj = self.fds[target].obj;
+                self.pins.insert(*target, obj);
+            }
+            Op::Unpin { target } => {
+                self.pins.remove(target);
+            }
+            Op::GetPinned {
+                handle,
+                target,
+                file_flags,
+            } => {
+                let obj = self.pins[target];
+                let (read, write) = match handle.kind {
+                    Kind::Map => (file_flags & WRONLY == 0, file_flags & RDONLY == 0),
+                    _ => (true, true),
+                };
+                self.new_fd(*handle, obj, read, write, false);
+            }
             Op::Rmdir { target } => {
                 let obj = self.created[target];
                 if let Some(Obj {
@@ -664,7 +745,12 @@ impl World {
         // A PROG_ARRAY without user references (no fd) has its slots cleared by the work
         // `prog_array_map_clear` schedules, even while a program's used_maps holds the array:
         // its slots hold nothing for certain any more, and release later.
-        let with_fd: BTreeSet<u32> = self.fds.values().map(|f| f.obj).collect();
+        let with_fd: BTreeSet<u32> = self
+            .fds
+            .values()
+            .map(|f| f.obj)
+            .chain(self.pins.values().copied())
+            .collect();
         let clearing = |i: &u32, f: &FdMap| f.map_type == MapType::ProgArray && !with_fd.contains(i);
         let cleared: Vec<u32> = self
             .objects
@@ -685,6 +771,7 @@ impl World {
             .values()
             .map(|f| f.obj)
             .filter(|o| !removed_cgroup(o))
+            .chain(self.pins.values().copied())
             .collect();
         reach.extend(
             self.objects
@@ -781,8 +868,14 @@ impl World {
                 continue;
             }
             seen.push(obj);
-            if let Some(Obj { body: Body::Map(MapObj { data: MapData::Fds(f), .. }), .. }) =
-                self.objects.get_mut(&obj)
+            if let Some(Obj {
+                body:
+                    Body::Map(MapObj {
+                        data: MapData::Fds(f),
+                        ..
+                    }),
+                ..
+            }) = self.objects.get_mut(&obj)
             {
                 if f.map_type != MapType::ProgArray {
                     continue;

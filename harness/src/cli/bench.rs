@@ -163,7 +163,10 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     | Op::OpenCgroup { .. }
                     | Op::Rmdir { .. }
                     | Op::OpenPerf { .. }
-                    | Op::Dying => {}
+                    | Op::Dying
+                    | Op::Pin { .. }
+                    | Op::Unpin { .. }
+                    | Op::GetPinned { .. } => {}
                     Op::Check { map } => {
                         // The same batch dump and walk the lockstep check does.
                         let spec = match map {
