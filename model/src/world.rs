@@ -711,7 +711,19 @@ impl World {
             }
             _ => {}
         }
-        self.recompute_liveness();
+        // Only these can drop a reference; everything else leaves liveness as it was.
+        let fd_map = |r: &FdRef| match r {
+            FdRef::Handle(h) => self.map(*h).is_some_and(|m| matches!(m.data, MapData::Fds(_))),
+            FdRef::Bad(_) => false,
+        };
+        let drops = match op {
+            Op::Close { .. } | Op::Rmdir { .. } | Op::Unpin { .. } => true,
+            Op::Update { map, .. } | Op::Delete { map, .. } | Op::LookupAndDelete { map, .. } => fd_map(map),
+            _ => false,
+        };
+        if drops {
+            self.recompute_liveness();
+        }
     }
 
     /// A map file was released: PERF_EVENT_ARRAY entries inserted through it go with it

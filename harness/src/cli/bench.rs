@@ -10,7 +10,7 @@ use crate::lockstep::{search, SearchConfig};
 use crate::sys::RealSys;
 use crate::sys::Sys as _;
 use mapcheck_model::gen::GenConfig;
-use mapcheck_model::{FdRef, MapSpec, Op, World};
+use mapcheck_model::{FdRef, Kind, MapSpec, Op, World};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,7 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
     let start = Instant::now();
     for ops in cases {
         let mut fds: Vec<Option<(OwnedFd, MapSpec)>> = Vec::new();
+        let mut ids: Vec<u32> = Vec::new();
         for op in ops {
             let fd = |fds: &Vec<Option<(OwnedFd, MapSpec)>>, m: &FdRef| match m {
                 FdRef::Handle(h) => fds
@@ -100,13 +101,15 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
             unsafe {
                 match op {
                     Op::CreateMap { handle, spec } => {
-                        let f = crate::sys::RealSys
-                            .map_create(spec, 0)
-                            .ok()
-                            .map(|f| (f, spec.clone()));
+                        // Create and read the id, as the backend does for every new map.
+                        let f = RealSys.map_create(spec, 0).ok().map(|f| (f, spec.clone()));
                         let i = handle.n as usize;
                         if fds.len() <= i {
                             fds.resize_with(i + 1, || None);
+                            ids.resize(i + 1, 0);
+                        }
+                        if let Some((fd, _)) = &f {
+                            ids[i] = RealSys.obj_id(Kind::Map, fd.as_raw_fd()).unwrap_or(0);
                         }
                         fds[i] = f;
                     }
@@ -157,7 +160,6 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     // The bench mix is value maps only: no programs, cgroups or perf events.
                     Op::LoadProg { .. }
                     | Op::FdById { .. }
-                    | Op::Alive { .. }
                     | Op::Settle { .. }
                     | Op::MakeCgroup { .. }
                     | Op::OpenCgroup { .. }
@@ -167,6 +169,10 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     | Op::Pin { .. }
                     | Op::Unpin { .. }
                     | Op::GetPinned { .. } => {}
+                    Op::Alive { target } => {
+                        let id = ids.get(target.n as usize).copied().unwrap_or(0);
+                        let _ = RealSys.next_id(Kind::Map, id.saturating_sub(1));
+                    }
                     Op::Check { map } => {
                         // The same batch dump and walk the lockstep check does.
                         let spec = match map {
