@@ -99,6 +99,25 @@ fn lockstep_run_agrees_and_covers() {
     assert!(hit * 10 >= all * 9, "coverage {hit}/{all} below 90%");
 }
 
+/// The written case parses back, diverges under the fault and passes under the real model.
+fn written_case_reproduces(fault: Fault, case: &Case, dir: &std::path::Path, k: &mut Kernel) {
+    let path = corpus::write_atomic(dir, &format!("{fault}.case"), &case.to_text()).unwrap();
+    let back = Case::load(&path).unwrap();
+    let mut stats = Stats::default();
+    let v = corpus::replay(&back, &world(vec![fault]), k, &mut stats);
+    assert!(
+        matches!(v, Verdict::Diverged { .. }),
+        "fault {fault}: replay under the fault: {}",
+        v.summary()
+    );
+    let v = corpus::replay(&back, &world(vec![]), k, &mut stats);
+    assert!(
+        matches!(v, Verdict::Pass),
+        "fault {fault}: replay under the real model: {}",
+        v.summary()
+    );
+}
+
 /// Each deliberate model fault is caught, shrunk to at most 3 ops, written, and the written
 /// case reproduces the divergence under the fault and passes under the real model.
 #[test]
@@ -124,21 +143,7 @@ fn deliberate_faults_are_caught_shrunk_and_replayed() {
             "fault {fault}: shrunk to {n} ops, want <= 3:\n{}",
             found.case.to_text()
         );
-        let path = corpus::write_atomic(dir.path(), &format!("{fault}.case"), &found.case.to_text()).unwrap();
-        let back = Case::load(&path).unwrap();
-        let mut stats = Stats::default();
-        let v = corpus::replay(&back, &world(vec![fault]), &mut k, &mut stats);
-        assert!(
-            matches!(v, Verdict::Diverged { .. }),
-            "fault {fault}: replay under the fault: {}",
-            v.summary()
-        );
-        let v = corpus::replay(&back, &world(vec![]), &mut k, &mut stats);
-        assert!(
-            matches!(v, Verdict::Pass | Verdict::Stale { .. }),
-            "fault {fault}: replay under the real model: {}",
-            v.summary()
-        );
+        written_case_reproduces(fault, &found.case, dir.path(), &mut k);
     }
     assert_eq!(k.held(), 0);
 }
@@ -289,21 +294,7 @@ fn handle_map_faults_are_caught_and_replayed() {
             "fault {fault}: shrunk only to {n} ops:\n{}",
             found.case.to_text()
         );
-        let path = corpus::write_atomic(dir.path(), &format!("{fault}.case"), &found.case.to_text()).unwrap();
-        let back = Case::load(&path).unwrap();
-        let mut stats = Stats::default();
-        let v = corpus::replay(&back, &world(vec![fault]), &mut k, &mut stats);
-        assert!(
-            matches!(v, Verdict::Diverged { .. }),
-            "fault {fault}: replay under the fault: {}",
-            v.summary()
-        );
-        let v = corpus::replay(&back, &world(vec![]), &mut k, &mut stats);
-        assert!(
-            matches!(v, Verdict::Pass),
-            "fault {fault}: replay under the real model: {}",
-            v.summary()
-        );
+        written_case_reproduces(fault, &found.case, dir.path(), &mut k);
     }
 }
 

@@ -273,6 +273,15 @@ impl View {
         }
     }
 
+    /// Every open fd's handle, maps first.
+    fn all_fds(&self) -> Vec<Handle> {
+        self.maps
+            .iter()
+            .map(|m| m.handle)
+            .chain(self.others.iter().copied())
+            .collect()
+    }
+
     fn next(&self, k: Kind) -> Handle {
         self.world_next[k as usize]
     }
@@ -327,12 +336,7 @@ impl View {
             }
             "dying" if self.cgroup2 => return Op::Dying,
             "pin" if self.bpffs => {
-                let all: Vec<Handle> = self
-                    .maps
-                    .iter()
-                    .map(|m| m.handle)
-                    .chain(self.others.iter().copied())
-                    .collect();
+                let all: Vec<Handle> = self.all_fds();
                 if let Some(h) = all.get(c.ks as usize % all.len().max(1)) {
                     return Op::Pin { target: *h };
                 }
@@ -373,12 +377,7 @@ impl View {
             return self.create(&c);
         }
         if kind == "close" || kind == "create" || fds > self.cfg.max_live * 3 {
-            let all: Vec<Handle> = self
-                .maps
-                .iter()
-                .map(|m| m.handle)
-                .chain(self.others.iter().copied())
-                .collect();
+            let all: Vec<Handle> = self.all_fds();
             return Op::Close {
                 handle: all[c.t as usize % all.len()],
             };
@@ -551,12 +550,7 @@ impl View {
                 .map(|m| m.handle)
                 .collect(),
         };
-        let any: Vec<Handle> = self
-            .maps
-            .iter()
-            .map(|m| m.handle)
-            .chain(self.others.iter().copied())
-            .collect();
+        let any = self.all_fds();
         let sel = (c.vs >> 32) % 10;
         if sel < 7 && !right.is_empty() {
             FdRef::Handle(right[(c.vs >> 40) as usize % right.len()])
