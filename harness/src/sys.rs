@@ -189,6 +189,7 @@ impl Sys for RealSys {
         if spec.xdp_frags {
             opts.prog_flags = 1 << 5; // BPF_F_XDP_HAS_FRAGS
         }
+        opts.expected_attach_type = spec.attach;
         let license = c"GPL";
         // SAFETY: insns, license and opts are live for the call.
         let fd = unsafe {

@@ -446,6 +446,12 @@ impl View {
             0..=2 => {
                 let prog_type = ProgType::ALL[(c.kr >> 8) as usize % 3];
                 let xdp_frags = prog_type == ProgType::Xdp && (c.kr >> 16).is_multiple_of(3);
+                // expected_attach_type: BPF_XDP (37) for XDP now and then; 0 otherwise.
+                let attach = if prog_type == ProgType::Xdp && (c.kr >> 20).is_multiple_of(4) {
+                    37
+                } else {
+                    0
+                };
                 // Sometimes a program that uses maps (a prog array among them sets its owner).
                 let uses = match (c.kr >> 24) % 4 {
                     0 if !self.maps.is_empty() => {
@@ -465,7 +471,11 @@ impl View {
                 };
                 Op::LoadProg {
                     handle: self.next(Kind::Prog),
-                    spec: ProgSpec { prog_type, xdp_frags },
+                    spec: ProgSpec {
+                        prog_type,
+                        xdp_frags,
+                        attach,
+                    },
                     uses,
                 }
             }

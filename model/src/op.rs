@@ -398,6 +398,8 @@ pub struct ProgSpec {
     pub prog_type: ProgType,
     /// `BPF_F_XDP_HAS_FRAGS` in `prog_flags`.
     pub xdp_frags: bool,
+    /// `expected_attach_type` (0 for most loads).
+    pub attach: u32,
 }
 
 /// One syscall-level action.

@@ -67,6 +67,9 @@ impl fmt::Display for Op {
                 if spec.xdp_frags {
                     write!(f, " frags")?;
                 }
+                if spec.attach != 0 {
+                    write!(f, " attach={}", spec.attach)?;
+                }
                 if !uses.is_empty() {
                     let u: Vec<String> = uses.iter().map(|r| r.to_string()).collect();
                     write!(f, " uses={}", u.join(","))?;
@@ -235,7 +238,11 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
                     Some(list) => list.split(',').map(parse_ref).collect::<PResult<Vec<_>>>()?,
                     None => Vec::new(),
                 };
-                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags") }, uses }
+                let attach = match rest.iter().find_map(|w| w.strip_prefix("attach=")) {
+                    Some(a) => a.parse().map_err(|_| ParseError(format!("bad attach=`{a}`")))?,
+                    None => 0,
+                };
+                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags"), attach }, uses }
             }
             Some("fd_by_id") => {
                 let target = parse_handle(rest.first().map_or("", String::as_str))?;
@@ -591,6 +598,7 @@ mod tests {
                 spec: ProgSpec {
                     prog_type: ProgType::Xdp,
                     xdp_frags: true,
+                    attach: 37,
                 },
                 uses: vec![FdRef::Handle(Handle::map(3)), FdRef::Bad(BadFd::Closed)],
             },

@@ -19,13 +19,16 @@ pub struct Held {
 }
 
 /// The PROG_ARRAY owner fixed by the first program inserted and never reset
-/// (`__bpf_prog_map_compatible`): type, jited (always, with the JIT on), xdp_has_frags.
+/// (`__bpf_prog_map_compatible`): type, jited (always, with the JIT on), xdp_has_frags,
+/// expected_attach_type.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Owner {
     /// Program type.
     pub prog_type: ProgType,
     /// `xdp_has_frags`.
     pub xdp_frags: bool,
+    /// `expected_attach_type` (compared for PROG_ARRAY owners).
+    pub attach: u32,
 }
 
 impl Owner {
@@ -34,6 +37,7 @@ impl Owner {
         Owner {
             prog_type: p.prog_type,
             xdp_frags: p.xdp_frags,
+            attach: p.attach,
         }
     }
 }
