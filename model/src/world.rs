@@ -11,7 +11,7 @@ use crate::maps::hash::HashMap;
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
-use crate::outcome::{hex, Allowed, Outcome, Ret, Slot};
+use crate::outcome::{hex, Allowed, Outcome, Ret};
 use crate::profile::Profile;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -128,7 +128,7 @@ impl World {
         }
     }
 
-    fn has(&self, f: Fault) -> bool {
+    pub(crate) fn has(&self, f: Fault) -> bool {
         self.faults.contains(&f)
     }
 
@@ -1066,7 +1066,7 @@ impl World {
 
     /// `__bpf_map_get`: EBADF for no fd (an O_PATH fd is none to `fdget`), EINVAL for a
     /// file that is not a map.
-    fn fd_as_map(&self, r: FdRef) -> Result<&MapObj, Errno> {
+    pub(crate) fn fd_as_map(&self, r: FdRef) -> Result<&MapObj, Errno> {
         match r {
             FdRef::Bad(BadFd::NotBpf) => Err(Errno::EINVAL),
             FdRef::Bad(_) => Err(Errno::EBADF),
@@ -1114,7 +1114,7 @@ impl World {
                 one(match data {
                     MapData::Array(a) => a.lookup(key),
                     MapData::Hash(hm) => hm.lookup(key),
-                    MapData::Fds(f) => self.fd_lookup(f, key),
+                    MapData::Fds(f) => f.lookup(self, key),
                 })
             }
             (
@@ -1128,7 +1128,7 @@ impl World {
                 one(match (data, value) {
                     (MapData::Array(a), _) => a.update(key, *flags, faults),
                     (MapData::Hash(hm), _) => hm.update(key, *flags, faults),
-                    (MapData::Fds(f), Value::Fd(r)) => self.fd_update(f, key, *flags, *r),
+                    (MapData::Fds(f), Value::Fd(r)) => f.update(self, key, *flags, *r),
                     (MapData::Fds(_), Value::Bytes(_)) => unreachable!("precondition: fd value"),
                 })
             }
@@ -1180,123 +1180,11 @@ impl World {
                 Ok(match data {
                     MapData::Array(a) => a.state(),
                     MapData::Hash(hm) => hm.state(m.spec.key_size as usize),
-                    MapData::Fds(f) => self.fd_slots(f),
+                    MapData::Fds(f) => f.state(self),
                 })
             }
             _ => unreachable!("not an element op: {op:?}"),
         }
-    }
-
-    /// The creating handle of a held object.
-    fn id_of(&self, held: &Held) -> Ret {
-        Ret::Id(Some(self.objects[&held.obj].creator))
-    }
-
-    /// `bpf_fd_array_map_lookup_elem` / `bpf_fd_htab_map_lookup_elem`: the id of the held
-    /// program or map; CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`
-    /// and answer ENOTSUPP for any index.
-    fn fd_lookup(&self, f: &FdMap, key: &[u8]) -> Outcome {
-        if matches!(f.map_type, MapType::CgroupArray | MapType::PerfEventArray) {
-            return Err(Errno::ENOTSUPP);
-        }
-        f.slots.get(key).map(|h| self.id_of(h)).ok_or(Errno::ENOENT)
-    }
-
-    /// Update of an fd-holding map. Arrays (`bpf_fd_array_map_update_elem`): flags other than
-    /// BPF_ANY, then the bound (E2BIG, before the fd is looked at), then the type's
-    /// `map_fd_get_ptr`. HASH_OF_MAPS (`bpf_fd_htab_map_update_elem`): the fd first, then the
-    /// hash rules (`htab_map_update_elem`).
-    fn fd_update(&self, f: &FdMap, key: &[u8], flags: u64, value: FdRef) -> Outcome {
-        if f.is_array() {
-            if flags != ANY {
-                return Err(Errno::EINVAL);
-            }
-            if !f.in_range(key) {
-                return Err(Errno::E2BIG);
-            }
-            self.fd_get_ptr(f, value)?;
-            return Ok(Ret::Unit);
-        }
-        self.fd_get_ptr(f, value)?;
-        let mut shape = HashMap::new(f.max_entries, 0);
-        shape.entries = f.slots.keys().map(|k| (k.clone(), Vec::new())).collect();
-        shape.update(key, flags, &self.faults)
-    }
-
-    /// `map_fd_get_ptr` of each type: what fd it accepts and with which errno it refuses.
-    fn fd_get_ptr(&self, f: &FdMap, value: FdRef) -> Result<(), Errno> {
-        let obj = match value {
-            FdRef::Handle(h) => self.fds.get(&h).map(|fd| (fd, &self.objects[&fd.obj].body)),
-            FdRef::Bad(_) => None,
-        };
-        match f.map_type {
-            // prog_fd_array_get_ptr: bpf_prog_get (EBADF / EINVAL), then the owner.
-            MapType::ProgArray => {
-                let p = match (value, obj) {
-                    (FdRef::Bad(BadFd::NotBpf), _) => return Err(Errno::EINVAL),
-                    (_, Some((fd, Body::Prog(p, _)))) if !fd.path => p,
-                    (_, Some((fd, _))) if !fd.path => return Err(Errno::EINVAL),
-                    _ => return Err(Errno::EBADF),
-                };
-                match f.owner {
-                    Some(o) if o != Owner::of(p) => Err(Errno::EINVAL),
-                    _ => Ok(()),
-                }
-            }
-            // bpf_map_fd_get_ptr: a map matching the template.
-            MapType::ArrayOfMaps | MapType::HashOfMaps => {
-                let inner = self.fd_as_map(value)?;
-                let tpl = f.template.as_ref().expect("map-in-map has a template");
-                let mut cand = Template::of(&inner.spec);
-                if self.has(Fault::TemplateIgnoresMaxEntries) {
-                    cand.max_entries = tpl.max_entries;
-                }
-                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand) {
-                    return Err(Errno::EINVAL);
-                }
-                Ok(())
-            }
-            // cgroup_fd_array_get_ptr: cgroup_v1v2_get_from_fd takes O_PATH fds too; anything
-            // that is not a cgroup2 directory is EBADF; a removed cgroup ENOENT.
-            MapType::CgroupArray => match obj {
-                Some((_, Body::Cgroup { removed: false })) => Ok(()),
-                Some((_, Body::Cgroup { removed: true })) => Err(Errno::ENOENT),
-                Some(_) if self.has(Fault::CgroupArrayEinval) => Err(Errno::EINVAL),
-                _ => Err(Errno::EBADF),
-            },
-            // perf_event_fd_array_get_ptr: perf_event_get (EBADF), then perf_event_read_local
-            // refuses inherited events (EOPNOTSUPP).
-            MapType::PerfEventArray => match obj {
-                Some((fd, Body::Perf { inherit })) if !fd.path => {
-                    if *inherit {
-                        Err(Errno::EOPNOTSUPP)
-                    } else {
-                        Ok(())
-                    }
-                }
-                _ => Err(Errno::EBADF),
-            },
-            _ => unreachable!("not an fd-holding map"),
-        }
-    }
-
-    /// The full state of an fd-holding map as `check` sees it: every walked key and what
-    /// LOOKUP says for it.
-    fn fd_slots(&self, f: &FdMap) -> Allowed {
-        let unreadable = matches!(f.map_type, MapType::CgroupArray | MapType::PerfEventArray);
-        let slot = |k: &[u8]| match (unreadable, f.slots.get(k)) {
-            (true, _) => Slot::Unreadable,
-            (false, Some(h)) => Slot::Id(Some(self.objects[&h.obj].creator)),
-            (false, None) => Slot::Empty,
-        };
-        let keys: Vec<Vec<u8>> = if f.is_array() {
-            (0..f.max_entries).map(|i| i.to_le_bytes().to_vec()).collect()
-        } else {
-            f.slots.keys().cloned().collect()
-        };
-        let mut slots: Vec<(Vec<u8>, Slot)> = keys.into_iter().map(|k| (k.clone(), slot(&k))).collect();
-        slots.sort();
-        Allowed::Slots(slots)
     }
 }
 

@@ -4,8 +4,14 @@
 //! not to the fd (kernel/bpf/arraymap.c `bpf_fd_array_map_update_elem`, hashtab.c
 //! `bpf_fd_htab_map_update_elem`, map_in_map.c).
 
-use crate::op::flags::{RDONLY, WRONLY};
+use crate::errno::Errno;
+use crate::fault::Fault;
+use crate::maps::hash::HashMap;
+use crate::op::flags::{ANY, RDONLY, WRONLY};
+use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
+use crate::outcome::{Allowed, Outcome, Ret, Slot};
+use crate::world::{Body, World};
 use std::collections::BTreeMap;
 
 /// A reference held in a slot: the object, and the map file it was inserted through
@@ -121,4 +127,116 @@ impl FdMap {
     pub fn in_range(&self, key: &[u8]) -> bool {
         key.len() == 4 && u32::from_le_bytes([key[0], key[1], key[2], key[3]]) < self.max_entries
     }
+
+    /// `bpf_fd_array_map_lookup_elem` / `bpf_fd_htab_map_lookup_elem`: the id of the held
+    /// program or map; CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`
+    /// and answer ENOTSUPP for any index.
+    pub fn lookup(&self, w: &World, key: &[u8]) -> Outcome {
+        if matches!(self.map_type, MapType::CgroupArray | MapType::PerfEventArray) {
+            return Err(Errno::ENOTSUPP);
+        }
+        self.slots.get(key).map(|h| id_of(w, h)).ok_or(Errno::ENOENT)
+    }
+
+    /// Update of an fd-holding map. Arrays (`bpf_fd_array_map_update_elem`): flags other than
+    /// BPF_ANY, then the bound (E2BIG, before the fd is looked at), then the type's
+    /// `map_fd_get_ptr`. HASH_OF_MAPS (`bpf_fd_htab_map_update_elem`): the fd first, then the
+    /// hash rules (`htab_map_update_elem`).
+    pub fn update(&self, w: &World, key: &[u8], flags: u64, value: FdRef) -> Outcome {
+        if self.is_array() {
+            if flags != ANY {
+                return Err(Errno::EINVAL);
+            }
+            if !self.in_range(key) {
+                return Err(Errno::E2BIG);
+            }
+            self.get_ptr(w, value)?;
+            return Ok(Ret::Unit);
+        }
+        self.get_ptr(w, value)?;
+        let mut shape = HashMap::new(self.max_entries, 0);
+        shape.entries = self.slots.keys().map(|k| (k.clone(), Vec::new())).collect();
+        shape.update(key, flags, &w.faults)
+    }
+
+    /// `map_fd_get_ptr` of each type: what fd it accepts and with which errno it refuses.
+    fn get_ptr(&self, w: &World, value: FdRef) -> Result<(), Errno> {
+        let obj = match value {
+            FdRef::Handle(h) => w.fds.get(&h).map(|fd| (fd, &w.objects[&fd.obj].body)),
+            FdRef::Bad(_) => None,
+        };
+        match self.map_type {
+            // prog_fd_array_get_ptr: bpf_prog_get (EBADF / EINVAL), then the owner.
+            MapType::ProgArray => {
+                let p = match (value, obj) {
+                    (FdRef::Bad(BadFd::NotBpf), _) => return Err(Errno::EINVAL),
+                    (_, Some((fd, Body::Prog(p, _)))) if !fd.path => p,
+                    (_, Some((fd, _))) if !fd.path => return Err(Errno::EINVAL),
+                    _ => return Err(Errno::EBADF),
+                };
+                match self.owner {
+                    Some(o) if o != Owner::of(p) => Err(Errno::EINVAL),
+                    _ => Ok(()),
+                }
+            }
+            // bpf_map_fd_get_ptr: a map matching the template.
+            MapType::ArrayOfMaps | MapType::HashOfMaps => {
+                let inner = w.fd_as_map(value)?;
+                let tpl = self.template.as_ref().expect("map-in-map has a template");
+                let mut cand = Template::of(&inner.spec);
+                if w.has(Fault::TemplateIgnoresMaxEntries) {
+                    cand.max_entries = tpl.max_entries;
+                }
+                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand) {
+                    return Err(Errno::EINVAL);
+                }
+                Ok(())
+            }
+            // cgroup_fd_array_get_ptr: cgroup_v1v2_get_from_fd takes O_PATH fds too; anything
+            // that is not a cgroup2 directory is EBADF; a removed cgroup ENOENT.
+            MapType::CgroupArray => match obj {
+                Some((_, Body::Cgroup { removed: false })) => Ok(()),
+                Some((_, Body::Cgroup { removed: true })) => Err(Errno::ENOENT),
+                Some(_) if w.has(Fault::CgroupArrayEinval) => Err(Errno::EINVAL),
+                _ => Err(Errno::EBADF),
+            },
+            // perf_event_fd_array_get_ptr: perf_event_get (EBADF), then perf_event_read_local
+            // refuses inherited events (EOPNOTSUPP).
+            MapType::PerfEventArray => match obj {
+                Some((fd, Body::Perf { inherit })) if !fd.path => {
+                    if *inherit {
+                        Err(Errno::EOPNOTSUPP)
+                    } else {
+                        Ok(())
+                    }
+                }
+                _ => Err(Errno::EBADF),
+            },
+            _ => unreachable!("not an fd-holding map"),
+        }
+    }
+
+    /// The full state of an fd-holding map as `check` sees it: every walked key and what
+    /// LOOKUP says for it.
+    pub fn state(&self, w: &World) -> Allowed {
+        let unreadable = matches!(self.map_type, MapType::CgroupArray | MapType::PerfEventArray);
+        let slot = |k: &[u8]| match (unreadable, self.slots.get(k)) {
+            (true, _) => Slot::Unreadable,
+            (false, Some(h)) => Slot::Id(Some(w.objects[&h.obj].creator)),
+            (false, None) => Slot::Empty,
+        };
+        let keys: Vec<Vec<u8>> = if self.is_array() {
+            (0..self.max_entries).map(|i| i.to_le_bytes().to_vec()).collect()
+        } else {
+            self.slots.keys().cloned().collect()
+        };
+        let mut slots: Vec<(Vec<u8>, Slot)> = keys.into_iter().map(|k| (k.clone(), slot(&k))).collect();
+        slots.sort();
+        Allowed::Slots(slots)
+    }
+}
+
+/// The creating handle of a held object.
+fn id_of(w: &World, held: &Held) -> Ret {
+    Ret::Id(Some(w.objects[&held.obj].creator))
 }
