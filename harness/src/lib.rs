@@ -12,6 +12,7 @@
 //!    case's `# why:` line, keep the case). Never loosen the comparison.
 #![deny(missing_docs)]
 
+pub mod amplify;
 pub mod cli;
 pub mod corpus;
 pub mod env;

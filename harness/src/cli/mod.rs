@@ -48,6 +48,15 @@ enum Cmd {
     Bench(BenchArgs),
     /// The seed's RFC handle arraymap against today's kernel: one minimal script per difference.
     RfcDiff(RfcDiffArgs),
+    /// How many kernel objects a process keeps alive with RLIMIT_NOFILE = N, measured.
+    Amplify(AmplifyArgs),
+}
+
+#[derive(Args, Debug)]
+struct AmplifyArgs {
+    /// Values of RLIMIT_NOFILE to measure.
+    #[arg(long, value_delimiter = ',', default_values_t = vec![8, 16, 24, 32])]
+    n: Vec<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -141,6 +150,7 @@ pub fn main() -> ExitCode {
         Cmd::Replay(a) => cmd_replay(a),
         Cmd::Bench(a) => crate::cli::bench::cmd_bench(a.cases, a.ops, &a.map, &a.seed),
         Cmd::RfcDiff(a) => cmd_rfc_diff(a),
+        Cmd::Amplify(a) => cmd_amplify(a),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -446,6 +456,52 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         bad
     );
     Ok(if bad == 0 { exit::AGREE } else { exit::DIVERGENCE })
+}
+
+fn cmd_amplify(a: AmplifyArgs) -> CmdResult {
+    use crate::sys::Sys as _;
+    need_kernel()?;
+    let (soft, hard) =
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let dir = tempfile::Builder::new()
+        .prefix("mapcheck-bpffs-")
+        .tempdir()
+        .map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    crate::sys::RealSys
+        .mount_bpffs(dir.path())
+        .map_err(|e| (exit::ENVIRONMENT, format!("cannot mount a private bpffs: {e:?}")))?;
+    println!("mapcheck amplify: kernel {}; a pinned PROG_ARRAY of N programs, each using N ARRAY_OF_MAPS of N inner maps", env::release());
+    let mut rows = Vec::new();
+    let mut failure = None;
+    for n in a.n.iter().copied().filter(|n| (*n as u64) <= hard) {
+        // Warm libbpf up before lowering the limit (it caches feature probes, failures too).
+        let _ = libbpf_rs::num_possible_cpus();
+        if let Err(e) = rlimit::setrlimit(rlimit::Resource::NOFILE, n as u64, hard) {
+            failure = Some(format!("setrlimit({n}): {e}"));
+            break;
+        }
+        let r = crate::amplify::measure(n, dir.path());
+        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard);
+        match r {
+            Ok(row) => rows.push(row),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let _ = crate::sys::RealSys.umount(dir.path());
+    print!("{}", crate::amplify::table(&rows));
+    if let Some(e) = failure {
+        return Err((exit::ENVIRONMENT, e));
+    }
+    if rows.iter().any(|r| !r.released) {
+        return Err((
+            exit::DIVERGENCE,
+            "some objects were still alive 60 s after the release".into(),
+        ));
+    }
+    Ok(exit::AGREE)
 }
 
 fn cmd_rfc_diff(a: RfcDiffArgs) -> CmdResult {
