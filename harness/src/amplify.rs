@@ -91,13 +91,7 @@ pub fn measure(n: u32, bpffs: &std::path::Path) -> Result<Row, String> {
             let mut outer_fds: Vec<RawFd> = Vec::new();
             for _ in 0..n.min(64) {
                 let outer = sys
-                    .map_create(
-                        &MapSpec {
-                            inner: None,
-                            ..MapSpec::new(MapType::ArrayOfMaps, 4, 4, n)
-                        },
-                        template.as_raw_fd(),
-                    )
+                    .map_create(&MapSpec::new(MapType::ArrayOfMaps, 4, 4, n), template.as_raw_fd())
                     .map_err(|e| err("outer map", e))?;
                 let mut k = 0u32;
                 while k < n {
