@@ -57,9 +57,52 @@ pub fn detect_profile() -> Profile {
     p
 }
 
+/// A private directory for a bpf filesystem mount, named after this process so that a later
+/// run can unmount it if this process dies first (`remove_stale_bpffs`).
+pub fn bpffs_dir() -> std::io::Result<tempfile::TempDir> {
+    remove_stale_bpffs();
+    tempfile::Builder::new()
+        .prefix(&format!("mapcheck-bpffs-{}-", std::process::id()))
+        .tempdir()
+}
+
+/// Unmounts (lazily) and removes the bpffs directories of mapcheck processes that no longer
+/// exist: their pins would otherwise keep kernel objects alive forever.
+pub fn remove_stale_bpffs() {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    for line in info.lines() {
+        let Some(mnt) = line.split_whitespace().nth(4) else {
+            continue;
+        };
+        let Some(rest) = mnt
+            .rsplit('/')
+            .next()
+            .and_then(|n| n.strip_prefix("mapcheck-bpffs-"))
+        else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split('-')
+            .next()
+            .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+        else {
+            continue;
+        };
+        if std::path::Path::new("/proc").join(pid).exists() {
+            continue;
+        }
+        let path = std::path::Path::new(mnt);
+        if RealSys.umount(path).is_ok() {
+            let _ = std::fs::remove_dir(path);
+        }
+    }
+}
+
 /// Can this process mount a private bpf filesystem (CAP_SYS_ADMIN, mount namespace rules)?
 fn can_mount_bpffs() -> bool {
-    let Ok(dir) = tempfile::Builder::new().prefix("mapcheck-bpffs-").tempdir() else {
+    let Ok(dir) = bpffs_dir() else {
         return false;
     };
     let ok = RealSys.mount_bpffs(dir.path()).is_ok();

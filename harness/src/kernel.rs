@@ -242,10 +242,7 @@ impl<S: Sys> Kernel<S> {
     /// The path of the pin named after `h`, mounting the private bpffs on first use.
     fn pin_path(&mut self, h: Handle) -> Result<PathBuf, Errno> {
         if self.bpffs.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("mapcheck-bpffs-")
-                .tempdir()
-                .map_err(|_| Errno::EIO)?;
+            let dir = crate::env::bpffs_dir().map_err(|_| Errno::EIO)?;
             self.sys.mount_bpffs(dir.path())?;
             self.bpffs = Some(dir);
         }

@@ -16,10 +16,7 @@ fn objects_alive_exceed_the_fd_limit_and_are_released() {
         return;
     }
     use mapcheck::sys::{RealSys, Sys};
-    let dir = tempfile::Builder::new()
-        .prefix("mapcheck-bpffs-")
-        .tempdir()
-        .unwrap();
+    let dir = mapcheck::env::bpffs_dir().unwrap();
     RealSys.mount_bpffs(dir.path()).unwrap();
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
     let _ = libbpf_rs::num_possible_cpus();

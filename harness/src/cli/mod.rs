@@ -463,10 +463,7 @@ fn cmd_amplify(a: AmplifyArgs) -> CmdResult {
     need_kernel()?;
     let (soft, hard) =
         rlimit::getrlimit(rlimit::Resource::NOFILE).map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
-    let dir = tempfile::Builder::new()
-        .prefix("mapcheck-bpffs-")
-        .tempdir()
-        .map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    let dir = env::bpffs_dir().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     crate::sys::RealSys
         .mount_bpffs(dir.path())
         .map_err(|e| (exit::ENVIRONMENT, format!("cannot mount a private bpffs: {e:?}")))?;
