@@ -145,6 +145,13 @@ pub fn kernel_unusable() -> Option<String> {
     }
 }
 
+/// Prints a skip where the test harness cannot swallow it: libtest captures `eprintln!` of
+/// passing tests, not direct writes to the stderr handle.
+pub fn skip_loudly(test: &str, why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+}
+
 /// For tests: `Some(reason)` means skip (printed loudly); with `MAPCHECK_REQUIRE_KERNEL=1` a
 /// missing kernel is a panic instead, so CI can never pass silently.
 pub fn skip_without_kernel(test: &str) -> bool {
@@ -154,6 +161,6 @@ pub fn skip_without_kernel(test: &str) -> bool {
     if std::env::var("MAPCHECK_REQUIRE_KERNEL").is_ok_and(|v| v == "1") {
         panic!("{test}: MAPCHECK_REQUIRE_KERNEL=1 but {why}");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    skip_loudly(test, &why);
     true
 }

@@ -10,8 +10,9 @@ fn objects_alive_exceed_the_fd_limit_and_are_released() {
         return;
     }
     if !detect_profile().bpffs {
-        eprintln!(
-            "SKIPPED objects_alive_exceed_the_fd_limit_and_are_released: no private bpffs can be mounted"
+        mapcheck::env::skip_loudly(
+            "objects_alive_exceed_the_fd_limit_and_are_released",
+            "no private bpffs can be mounted",
         );
         return;
     }
