@@ -515,8 +515,8 @@ impl World {
         if let Some(h) = op.creates() {
             self.used.insert(h);
         }
-        if let (Op::LoadProg { spec, uses, .. }, Err(Errno::EINVAL)) = (op, o) {
-            self.owners_of_failed_load(spec, uses);
+        if let (Op::LoadProg { handle, spec, uses }, Err(Errno::EINVAL)) = (op, o) {
+            self.failed_load(*handle, spec, uses);
         }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
@@ -867,11 +867,33 @@ impl World {
 
     /// A load refused by `bpf_check_tail_call` has already given an owner to every ownerless
     /// PROG_ARRAY it checked before the incompatible one (`__bpf_prog_map_compatible` sets
-    /// the owner as it goes, in used_maps order): the failed program leaves them bound.
-    fn owners_of_failed_load(&mut self, spec: &ProgSpec, uses: &[FdRef]) {
+    /// the owner as it goes, in used_maps order): the failed program leaves them bound. It
+    /// also held its used maps, and drops them only after an RCU grace period
+    /// (`__bpf_prog_put_noref` -> `__bpf_prog_put_rcu`): a nameless, pending program object
+    /// keeps them pending too.
+    fn failed_load(&mut self, handle: Handle, spec: &ProgSpec, uses: &[FdRef]) {
         if uses.iter().any(|r| self.fd_as_map(*r).is_err()) {
-            return; // refused by the verifier before the tail-call check
+            return; // refused by the verifier before it took references
         }
+        let mut used: Vec<u32> = uses
+            .iter()
+            .filter_map(|r| match r {
+                FdRef::Handle(h) => Some(self.fds[h].obj),
+                FdRef::Bad(_) => None,
+            })
+            .collect();
+        used.sort();
+        used.dedup();
+        let id = self.next_obj;
+        self.next_obj += 1;
+        self.objects.insert(
+            id,
+            Obj {
+                creator: handle,
+                life: Life::Pending,
+                body: Body::Prog(*spec, used),
+            },
+        );
         let mut seen = Vec::new();
         for r in uses {
             let FdRef::Handle(h) = r else { continue };
