@@ -174,11 +174,6 @@ impl<S: Sys> Kernel<S> {
         self.open.len()
     }
 
-    /// Kernel ids of the maps and programs this case created (alive or not).
-    pub fn ids(&self) -> Vec<(Kind, u32)> {
-        self.ids.keys().copied().collect()
-    }
-
     fn value_len(&self, spec: &MapSpec) -> usize {
         value_len(spec, self.cpus)
     }

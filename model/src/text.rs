@@ -203,7 +203,8 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
         Some((a, b)) => (a.trim(), Some(parse_expect(b.trim())?)),
         None => (line.trim(), None),
     };
-    let words = split_words(op_text)?;
+    // Quoted names never hold spaces (the textual form escapes them), so words split cleanly.
+    let words: Vec<String> = op_text.split_whitespace().map(str::to_string).collect();
     let Some(first) = words.first() else {
         return err("expected an op");
     };
@@ -476,11 +477,6 @@ fn unquote(s: &str) -> PResult<Vec<u8>> {
         }
     }
     Ok(out)
-}
-
-/// Splits on whitespace, keeping `"..."` (which never contains spaces or quotes) whole.
-fn split_words(s: &str) -> PResult<Vec<String>> {
-    Ok(s.split_whitespace().map(str::to_string).collect())
 }
 
 struct KeyValues<'a>(Vec<(&'a str, &'a str)>);
