@@ -110,7 +110,8 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
         "prog_array" | "perf_event_array" | "cgroup_array" | "array_of_maps" | "hash_of_maps" => {
             v.extend(fd_map_cells(family));
         }
-        "nonmap" => {
+        // A bad fd and a non-map fd (program, cgroup, perf; O_PATH) fail the same two ways.
+        "nonmap" | "badfd" => {
             for op in [
                 "update",
                 "lookup",
@@ -120,8 +121,8 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
                 "freeze",
                 "check",
             ] {
-                v.push((op, "EINVAL"));
                 v.push((op, "EBADF"));
+                v.push((op, "EINVAL"));
             }
         }
         "objects" => v.extend([
@@ -151,20 +152,6 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
             ("get_pinned", "ENOENT"),
             ("close", "ok"),
         ]),
-        "badfd" => {
-            for op in [
-                "update",
-                "lookup",
-                "delete",
-                "next_key",
-                "lookup_and_delete",
-                "freeze",
-                "check",
-            ] {
-                v.push((op, "EBADF"));
-                v.push((op, "EINVAL"));
-            }
-        }
         f if f == "invalid_type" || f.starts_with("type") => v.push(("create", "EINVAL")),
         _ => {}
     }

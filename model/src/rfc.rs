@@ -8,6 +8,7 @@
 //! where used): the errno of a hole, of a type mismatch, of lookup and of delete.
 
 use crate::errno::Errno;
+use crate::maps::array::index;
 use crate::op::flags::ANY;
 use crate::op::{FdRef, Handle, Kind, MapType, Op, Value};
 use crate::outcome::{Allowed, Outcome, Ret};
@@ -79,7 +80,7 @@ impl RfcWorld {
                 if let Allowed::Exactly(Err(Errno::EPERM)) = self.base.allowed(op) {
                     return one(Err(Errno::EPERM));
                 }
-                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                let i = index(key);
                 if *flags != ANY {
                     return one(Err(Errno::EINVAL));
                 }
@@ -108,7 +109,7 @@ impl RfcWorld {
                 let Some((_, a)) = self.array_of(*map) else {
                     return self.base.allowed(op);
                 };
-                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                let i = index(key);
                 match self.base.allowed(op) {
                     Allowed::Exactly(Err(Errno::EPERM)) => one(Err(Errno::EPERM)),
                     _ if i >= a.max_entries => one(Err(Errno::E2BIG)),
@@ -142,7 +143,7 @@ impl RfcWorld {
         }
         if let (Op::Update { map, key, .. } | Op::Delete { map, key }, Ok(_)) = (op, o) {
             if let Some((creator, _)) = self.array_of(*map) {
-                let i = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+                let i = index(key);
                 let kind = match op {
                     Op::Update {
                         value: Value::Fd(FdRef::Handle(v)),

@@ -1060,7 +1060,7 @@ impl World {
             }
         }
         // bpf_obj_name_cpy, after allocation.
-        if !self.faults.contains(&Fault::NameUnchecked) && !name_ok(&s.name) {
+        if !self.has(Fault::NameUnchecked) && !name_ok(&s.name) {
             return fail(Errno::EINVAL);
         }
         let ok = Ok(Ret::Fd(handle));

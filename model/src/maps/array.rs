@@ -19,7 +19,8 @@ pub struct ArrayMap {
     pub written: BTreeMap<u32, Vec<u8>>,
 }
 
-fn index(key: &[u8]) -> u32 {
+/// The u32 index an array key holds (little-endian; keys are 4 bytes by precondition).
+pub fn index(key: &[u8]) -> u32 {
     u32::from_le_bytes([key[0], key[1], key[2], key[3]])
 }
 

@@ -125,7 +125,7 @@ impl FdMap {
 
     /// Is `key` an index below max_entries (arrays)?
     pub fn in_range(&self, key: &[u8]) -> bool {
-        key.len() == 4 && u32::from_le_bytes([key[0], key[1], key[2], key[3]]) < self.max_entries
+        key.len() == 4 && super::array::index(key) < self.max_entries
     }
 
     /// `bpf_fd_array_map_lookup_elem` / `bpf_fd_htab_map_lookup_elem`: the id of the held
