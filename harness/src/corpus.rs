@@ -3,7 +3,7 @@
 //! script the model no longer accepts is reported as stale instead of run.
 
 use crate::kernel::Kernel;
-use crate::lockstep::{run_case, Divergence, Stats};
+use crate::lockstep::{run_routed, Divergence, Stats};
 use crate::sys::Sys;
 use mapcheck_model::gen::predict;
 use mapcheck_model::outcome::fmt_outcome;
@@ -270,7 +270,7 @@ pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats:
         return Verdict::Stale { line, reason };
     }
     let ops = case.ops();
-    let run = run_case(world.clone(), kernel, &ops, false, stats, None);
+    let run = run_routed(world.clone(), kernel, &ops, false, stats, None);
     if let Some(d) = run.divergence {
         return Verdict::Diverged {
             line: case.steps[d.index].line,

@@ -2,6 +2,7 @@
 //! The core idea: read everything once at start-up; the model never asks the machine itself.
 
 use crate::sys::{RealSys, Sys};
+use mapcheck_model::profile::MemAccounting;
 use mapcheck_model::{Errno, MapSpec, MapType, Profile};
 
 /// `num_possible_cpus()` as libbpf reads it from /sys/devices/system/cpu/possible.
@@ -30,15 +31,29 @@ pub fn release() -> String {
         .map_or_else(|_| "unknown".into(), |s| s.trim().to_string())
 }
 
-fn has_cap_sys_admin() -> bool {
-    // CapEff bit 21 in /proc/self/status.
+/// Is capability `bit` in CapEff of /proc/self/status?
+fn has_cap(bit: u32) -> bool {
     let Ok(s) = std::fs::read_to_string("/proc/self/status") else {
         return false;
     };
     s.lines()
         .find_map(|l| l.strip_prefix("CapEff:"))
         .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << 21) != 0)
+        .is_some_and(|caps| caps & (1 << bit) != 0)
+}
+
+/// The memory accounting dialect by release: memcg accounting of BPF memory replaced
+/// RLIMIT_MEMLOCK in 5.11 ("bpf: Eliminate rlimit-based memory accounting for bpf maps").
+pub fn mem_accounting(release: &str) -> MemAccounting {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse::<u32>().ok());
+    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
+    if (major, minor) >= (5, 11) {
+        MemAccounting::Memcg
+    } else {
+        MemAccounting::Rlimit
+    }
 }
 
 /// The profile of the running kernel.
@@ -46,7 +61,15 @@ pub fn detect_profile() -> Profile {
     let mut p = Profile::linux_6_18(possible_cpus() as u32);
     p.release = release();
     p.numa_nodes = numa_nodes();
-    p.cap_sys_admin = has_cap_sys_admin();
+    p.cap_sys_admin = has_cap(21);
+    p.cap_sys_resource = has_cap(24);
+    p.mem_accounting = mem_accounting(&p.release);
+    p.nofile_hard = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1 << 20, |(_, h)| h);
+    p.memlock_hard = rlimit::getrlimit(rlimit::Resource::MEMLOCK).map_or(u64::MAX, |(_, h)| h);
+    p.nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
     p.bpffs = can_mount_bpffs();
     p.cgroup2 = cgroup2_mount().is_some_and(|m| {
         let probe = m.join(format!("mapcheck-{}-probe{}", std::process::id(), unique()));

@@ -5,7 +5,7 @@
 use crate::sys::{Batch, RealSys, Sys};
 use mapcheck_model::outcome::{Slot, Slots};
 use mapcheck_model::{
-    BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Ret, Value,
+    BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Resource, Ret, Value,
 };
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -64,6 +64,17 @@ pub struct Kernel<S: Sys = RealSys> {
     pins: Vec<PathBuf>,
     not_bpf: std::fs::File,
     cpus: usize,
+    /// This process is a case's own (`crate::isolate`): `fdtable` may rearrange its fds.
+    pub isolated: bool,
+    /// After `fdtable`: every new fd's number is reported.
+    numbered: bool,
+}
+
+/// Removes the cgroup directories of mapcheck processes that no longer exist, now.
+pub fn remove_stale_cgroups_now() {
+    if let Some(mnt) = crate::env::cgroup2_mount() {
+        remove_stale_cgroups(&mut RealSys, &mnt);
+    }
 }
 
 /// Removes `mapcheck-<pid>-*` directories of processes that no longer exist (killed before
@@ -144,6 +155,8 @@ impl<S: Sys> Kernel<S> {
             pins: Vec::new(),
             not_bpf: tempfile::tempfile()?,
             cpus,
+            isolated: false,
+            numbered: false,
         })
     }
 
@@ -251,9 +264,87 @@ impl<S: Sys> Kernel<S> {
         Ok(Ret::Alive(self.sys.next_id(target.kind, id - 1) == Ok(id)))
     }
 
-    /// Performs one op.
+    /// Performs one op; after `fdtable`, a new fd comes back with its number.
     pub fn exec(&mut self, op: &Op) -> Outcome {
+        match self.exec_op(op) {
+            Ok(Ret::Fd(h)) if self.numbered => {
+                let n = self.raw_fd(h).unwrap_or(-1);
+                Ok(Ret::FdAt(h, n as u32))
+            }
+            o => o,
+        }
+    }
+
+    /// `fdtable`: this process's fd table becomes what the model assumes (0-2 open, nothing
+    /// else below 900), libbpf's probes are cached, the limits are set, and the lazily made
+    /// directories exist, so that no later op needs a spare fd of its own.
+    fn fd_table(&mut self) -> Outcome {
+        if !self.isolated {
+            return Ok(Ret::Lost("`fdtable` runs only in a case's own process".into()));
+        }
+        use rlimit::Resource as R;
+        let io = |e: std::io::Error| Errno(e.raw_os_error().unwrap_or(libc::EIO));
+        let (_, nofile_hard) = rlimit::getrlimit(R::NOFILE).map_err(io)?;
+        let (_, memlock_hard) = rlimit::getrlimit(R::MEMLOCK).map_err(io)?;
+        let hard = nofile_hard.min(4096);
+        if hard <= 901 {
+            return Ok(Ret::Lost(format!(
+                "a hard RLIMIT_NOFILE of {nofile_hard} leaves no room above fd 900"
+            )));
+        }
+        rlimit::setrlimit(R::NOFILE, hard, hard).map_err(io)?;
+        // libbpf caches its feature probes (failures too) on first use: probe now, not
+        // when a lowered RLIMIT_NOFILE would make the probe itself fail.
+        drop(self.sys.prog_load(
+            &mapcheck_model::ProgSpec {
+                prog_type: mapcheck_model::ProgType::SocketFilter,
+                xdp_frags: false,
+                attach: 0,
+            },
+            &[],
+        )?);
+        // Where they cannot be made, the profile leaves pins or cgroups out of the model.
+        let _ = self.pin_path(Handle::map(0));
+        if crate::env::cgroup2_mount().is_some() {
+            let _ = self.cgroup_case_dir();
+        }
+        // SAFETY: F_DUPFD on an fd we own; the old number is closed by the File's drop.
+        let high = unsafe { libc::fcntl(self.not_bpf.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
+        if high < 0 {
+            return Err(Errno::EMFILE);
+        }
+        // SAFETY: `high` was just returned by fcntl and nothing else owns it.
+        self.not_bpf = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(high) };
+        // SAFETY: close_range on numbers this process does not use any more (the backend
+        // holds no fd at the start of a case; not_bpf is `high`).
+        unsafe {
+            libc::syscall(libc::SYS_close_range, 3u32, (high - 1) as u32, 0u32);
+            libc::syscall(libc::SYS_close_range, (high + 1) as u32, u32::MAX, 0u32);
+        }
+        rlimit::setrlimit(R::MEMLOCK, memlock_hard, memlock_hard).map_err(io)?;
+        rlimit::setrlimit(R::NOFILE, 64.min(hard), hard).map_err(io)?;
+        self.numbered = true;
+        Ok(Ret::Unit)
+    }
+
+    /// Performs one op.
+    fn exec_op(&mut self, op: &Op) -> Outcome {
         match op {
+            Op::FdTable => self.fd_table(),
+            Op::SetRlimit { res, soft, hard } => {
+                let r = match res {
+                    Resource::Nofile => rlimit::Resource::NOFILE,
+                    Resource::Memlock => rlimit::Resource::MEMLOCK,
+                };
+                rlimit::setrlimit(r, *soft, *hard)
+                    .map(|_| Ret::Unit)
+                    .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+            }
+            Op::DropCap => crate::sys::drop_cap_sys_resource().map(|_| Ret::Unit),
+            Op::IdGap { from, to } => {
+                let id = |h: &Handle| self.made.get(h).and_then(|m| m.id).ok_or(Errno::EINVAL);
+                Ok(Ret::Count(id(to)?.wrapping_sub(id(from)?)))
+            }
             Op::CreateMap { handle, spec } => {
                 let inner = spec.inner.map_or(0, |r| self.raw(r));
                 let fd = self.sys.map_create(spec, inner)?;
@@ -292,6 +383,15 @@ impl<S: Sys> Kernel<S> {
                 if let Some(root) = &mut self.cgroups {
                     root.made.push(dir.clone());
                 }
+                // Known before the open, which may fail for want of an fd (EMFILE).
+                self.made.insert(
+                    *handle,
+                    Made {
+                        id: None,
+                        path: Some(dir.clone()),
+                        spec: None,
+                    },
+                );
                 let fd = self.sys.open_dir(&dir, false)?;
                 self.opened(*handle, fd, None, Some(dir))
             }

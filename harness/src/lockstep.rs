@@ -45,7 +45,10 @@ pub struct Stats {
 impl Stats {
     fn record(&mut self, world: &World, op: &Op, o: &Outcome) {
         self.ops += 1;
-        let family = family_of(world, op);
+        let family = match o {
+            Err(mapcheck_model::Errno::EMFILE) => "fdtable".to_string(),
+            _ => family_of(world, op),
+        };
         let outcome = match o {
             Ok(mapcheck_model::Ret::Alive(true)) => "alive".to_string(),
             Ok(mapcheck_model::Ret::Alive(false)) => "gone".to_string(),
@@ -68,6 +71,7 @@ impl Stats {
 /// through a program, cgroup or perf fd) or `objects` (everything about other objects).
 pub fn family_of(world: &World, op: &Op) -> String {
     match op {
+        Op::FdTable | Op::SetRlimit { .. } | Op::DropCap | Op::IdGap { .. } => "fdtable".into(),
         Op::CreateMap { spec, .. } => spec.map_type.word(),
         Op::Close { handle } => world
             .map(*handle)
@@ -91,11 +95,70 @@ pub struct CaseRun {
     pub divergence: Option<Divergence>,
 }
 
+/// Where ops run: the kernel in this process, or a case's own process (`isolate`).
+pub trait Backend {
+    /// Performs one op.
+    fn exec(&mut self, op: &Op) -> Outcome;
+    /// Releases everything the case made.
+    fn reset(&mut self);
+}
+
+impl<S: Sys> Backend for Kernel<S> {
+    fn exec(&mut self, op: &Op) -> Outcome {
+        Kernel::exec(self, op)
+    }
+    fn reset(&mut self) {
+        Kernel::reset(self)
+    }
+}
+
+/// Held shared by every case that runs in this process, exclusively while a case process
+/// is started (see `run_routed`).
+static CASES: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Does this case need a process of its own (fd numbers and rlimits are part of it)?
+pub fn needs_isolation(ops: &[Op]) -> bool {
+    ops.first() == Some(&Op::FdTable)
+}
+
+/// `run_case` on the right backend: `kernel`, or a fresh child process for an `fdtable` case
+/// (a child that cannot start makes every op `lost`, reported like any divergence).
+pub fn run_routed<S: Sys>(
+    world: World,
+    kernel: &mut Kernel<S>,
+    ops: &[Op],
+    end_checks: bool,
+    stats: &mut Stats,
+    seen: Option<&AtomicUsize>,
+) -> CaseRun {
+    if !needs_isolation(ops) {
+        let _case = CASES.read().unwrap_or_else(|e| e.into_inner());
+        return run_case(world, kernel, ops, end_checks, stats, seen);
+    }
+    // Until its exec, a new process shares every open file of this one: a map another
+    // thread closes meanwhile would outlive its close. No in-process case runs meanwhile.
+    let spawned = {
+        let _spawn = CASES.write().unwrap_or_else(|e| e.into_inner());
+        crate::isolate::Child::spawn()
+    };
+    match spawned {
+        Ok(mut child) => run_case(world, &mut child, ops, end_checks, stats, seen),
+        Err(why) => run_case(
+            world,
+            &mut crate::isolate::Unstarted(why),
+            ops,
+            end_checks,
+            stats,
+            seen,
+        ),
+    }
+}
+
 /// Runs `ops` in lockstep from `world`, then (if `end_checks`) a `check` of every open map;
 /// stops at the first divergence. The kernel's fds are all closed afterwards.
-pub fn run_case<S: Sys>(
+pub fn run_case<B: Backend + ?Sized>(
     mut world: World,
-    kernel: &mut Kernel<S>,
+    kernel: &mut B,
     ops: &[Op],
     end_checks: bool,
     stats: &mut Stats,
@@ -275,9 +338,15 @@ pub fn search<S: Sys>(
         let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
         let r = runner.run(&strategy, |(state, ops, seen)| {
             let mut k = kernel.borrow_mut();
-            let run = run_case(
-                state.world.clone(),
-                &mut k,
+            // An fdtable case was generated from the world after `fdtable`; it runs from the
+            // base world with that op first, in its own process.
+            let (start, ops) = match state.world.limits {
+                Some(_) => (cfg.gen.world.clone(), [vec![Op::FdTable], ops].concat()),
+                None => (state.world.clone(), ops),
+            };
+            let run = run_routed(
+                start.clone(),
+                &mut **k,
                 &ops,
                 true,
                 &mut stats.borrow_mut(),
@@ -293,7 +362,7 @@ pub fn search<S: Sys>(
                     // passing `complicate` need not fail; keep the last failing input.
                     let why = format!("divergence at op {}", d.index);
                     let n = run.executed.len().min(ops.len());
-                    *last_failing.borrow_mut() = Some((state.world.clone(), ops[..n].to_vec(), run));
+                    *last_failing.borrow_mut() = Some((start, ops[..n].to_vec(), run));
                     Err(TestCaseError::fail(why))
                 }
             }
@@ -304,13 +373,13 @@ pub fn search<S: Sys>(
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
             let ops = minimize(&world, ops, &mut k, &mut st, Instant::now() + cfg.shrink_time);
-            let mut rerun = run_case(world.clone(), &mut k, &ops, true, &mut st, None);
+            let mut rerun = run_routed(world.clone(), &mut k, &ops, true, &mut st, None);
             // A divergence in the end-of-case observations: keep only the observation that
             // failed, if that alone still shows it.
             if let Some(d) = rerun.divergence.as_ref().filter(|d| d.index >= ops.len()) {
                 let mut short = ops.clone();
                 short.push(d.op.clone());
-                let alone = run_case(world.clone(), &mut k, &short, false, &mut st, None);
+                let alone = run_routed(world.clone(), &mut k, &short, false, &mut st, None);
                 if alone.divergence.is_some() {
                     rerun = alone;
                 }
@@ -375,7 +444,7 @@ pub fn minimize<S: Sys>(
             if !preconditions_hold(world, &cand) {
                 continue;
             }
-            if run_case(world.clone(), kernel, &cand, true, stats, None)
+            if run_routed(world.clone(), kernel, &cand, true, stats, None)
                 .divergence
                 .is_some()
             {

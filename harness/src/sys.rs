@@ -140,6 +140,7 @@ fn cpath(p: &Path) -> Result<CString, Errno> {
 
 impl Sys for RealSys {
     fn map_create(&mut self, spec: &MapSpec, inner_fd: RawFd) -> Result<OwnedFd, Errno> {
+        let _ids = crate::isolate::IdLock::shared();
         // Raw syscall, not libbpf's bpf_map_create: that one truncates names to 15 bytes plus a
         // NUL, drops them when its feature probe fails, and loads probe programs first.
         let mut attr = MapCreateAttr {
@@ -407,4 +408,39 @@ impl Sys for RealSys {
         };
         (count, ret(r).err())
     }
+}
+
+/// Drops CAP_SYS_RESOURCE from this process's effective and permitted sets (capset(2),
+/// version 3 headers), so that raising a hard rlimit is refused from then on.
+pub fn drop_cap_sys_resource() -> Result<(), Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let mut h = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let mut d = [Data::default(); 2];
+    // SAFETY: header and two data structs, live for the calls, as capget/capset v3 expect.
+    unsafe {
+        if libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) != 0 {
+            return Err(last_errno());
+        }
+        d[0].effective &= !(1 << CAP_SYS_RESOURCE);
+        d[0].permitted &= !(1 << CAP_SYS_RESOURCE);
+        if libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) != 0 {
+            return Err(last_errno());
+        }
+    }
+    Ok(())
 }

@@ -153,6 +153,22 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
             ("close", "ok"),
         ]),
         f if f == "invalid_type" || f.starts_with("type") => v.push(("create", "EINVAL")),
+        // fdtable cases: the limit ops, and every fd-making op refused for want of an fd.
+        "fdtable" => v.extend([
+            ("fdtable", "ok"),
+            ("rlimit", "ok"),
+            ("rlimit", "EINVAL"),
+            ("rlimit", "EPERM"),
+            ("dropcap", "ok"),
+            ("idgap", "ok"),
+            ("create", "EMFILE"),
+            ("load", "EMFILE"),
+            ("fd_by_id", "EMFILE"),
+            ("perf_event", "EMFILE"),
+            ("mkcgroup", "EMFILE"),
+            ("open_cgroup", "EMFILE"),
+            ("get_pinned", "EMFILE"),
+        ]),
         _ => {}
     }
     v.into_iter().map(|(op, o)| (op, o.to_string())).collect()

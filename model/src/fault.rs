@@ -34,11 +34,17 @@ pub enum Fault {
     TemplateIgnoresMaxEntries,
     /// A program does not hold the maps in its used_maps.
     ProgDoesNotHoldMaps,
+    /// No EMFILE: new fds are numbered past the soft RLIMIT_NOFILE.
+    FdLimitIgnored,
+    /// fd numbers are allocated one above the highest in use, never reusing a closed one.
+    FdNumbersNotReused,
+    /// A MAP_CREATE refused with EMFILE does not consume a map id.
+    EmfileCreateKeepsNoId,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 14] = [
+    pub const ALL: [Fault; 17] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -53,6 +59,9 @@ impl Fault {
         Fault::PerfEntriesOutliveFile,
         Fault::TemplateIgnoresMaxEntries,
         Fault::ProgDoesNotHoldMaps,
+        Fault::FdLimitIgnored,
+        Fault::FdNumbersNotReused,
+        Fault::EmfileCreateKeepsNoId,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -64,6 +73,13 @@ impl Fault {
                 | Fault::PerfEntriesOutliveFile
                 | Fault::TemplateIgnoresMaxEntries
                 | Fault::ProgDoesNotHoldMaps
+        )
+    }
+    /// The faults in the fd-table model (generation must include `fdtable` cases).
+    pub fn is_fd_fault(self) -> bool {
+        matches!(
+            self,
+            Fault::FdLimitIgnored | Fault::FdNumbersNotReused | Fault::EmfileCreateKeepsNoId
         )
     }
     /// The name used on the command line (`--fault`).
@@ -83,6 +99,9 @@ impl Fault {
             Fault::PerfEntriesOutliveFile => "perf-entries-outlive-file",
             Fault::TemplateIgnoresMaxEntries => "template-ignores-max-entries",
             Fault::ProgDoesNotHoldMaps => "prog-does-not-hold-maps",
+            Fault::FdLimitIgnored => "fd-limit-ignored",
+            Fault::FdNumbersNotReused => "fd-numbers-not-reused",
+            Fault::EmfileCreateKeepsNoId => "emfile-create-keeps-no-id",
         }
     }
     /// Inverse of [`Fault::name`].

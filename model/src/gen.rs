@@ -32,6 +32,9 @@ pub struct GenConfig {
     pub sequential: bool,
     /// Percent of element ops that use a bad fd.
     pub bad_fd_pct: u8,
+    /// Percent of cases that start with `fdtable` (run in a process of their own, fd numbers
+    /// compared, RLIMIT_NOFILE lowered to reach EMFILE).
+    pub fd_table_pct: u8,
 }
 
 impl Default for GenConfig {
@@ -44,6 +47,7 @@ impl Default for GenConfig {
             invalid_create_pct: 20,
             bad_fd_pct: 3,
             sequential: false,
+            fd_table_pct: 5,
         }
     }
 }
@@ -77,12 +81,22 @@ impl ReferenceStateMachine for MapMachine {
 
     fn init_state() -> BoxedStrategy<GenState> {
         let cfg = CONFIG.with(|c| c.borrow().clone());
-        Just(GenState {
-            world: cfg.world.clone(),
-            cfg,
-            recent: BTreeMap::new(),
-        })
-        .boxed()
+        // Shrinks toward 0, a case in the shared process; the top fd_table_pct start with
+        // `fdtable` (the runner puts that op first and runs the case in its own process).
+        let pct = cfg.fd_table_pct;
+        (0..100u8)
+            .prop_map(move |r| {
+                let mut world = cfg.world.clone();
+                if r >= 100 - pct.min(100) && world.precondition(&Op::FdTable).is_ok() {
+                    world.apply(&Op::FdTable, &Ok(crate::Ret::Unit));
+                }
+                GenState {
+                    world,
+                    cfg: cfg.clone(),
+                    recent: BTreeMap::new(),
+                }
+            })
+            .boxed()
     }
 
     fn transitions(state: &GenState) -> BoxedStrategy<Op> {
@@ -121,6 +135,24 @@ impl ReferenceStateMachine for MapMachine {
     fn preconditions(state: &GenState, op: &Op) -> bool {
         state.world.precondition(op).is_ok()
     }
+}
+
+/// A setrlimit in an `fdtable` case: mostly a soft RLIMIT_NOFILE a few fds above what is
+/// open (so that EMFILE comes within a few ops), sometimes soft above hard (EINVAL), a
+/// raised hard limit (EPERM without CAP_SYS_RESOURCE), or RLIMIT_MEMLOCK.
+fn rlimit(c: &Choice, soft: u64, hard: u64) -> Op {
+    use crate::op::Resource;
+    let small = 3 + (c.ks % 10) as u64;
+    let (res, soft, hard) = match c.fs % 16 {
+        0..=9 => (Resource::Nofile, small, hard),
+        10 => (Resource::Nofile, hard + 1, hard),
+        11 => (Resource::Nofile, small, hard + 1 + (c.kr % 4096)),
+        12 => (Resource::Nofile, small, small + (c.kr % 8)),
+        13 => (Resource::Nofile, soft.max(64).min(hard), hard),
+        14 => (Resource::Memlock, 0, crate::limits::INF),
+        _ => (Resource::Memlock, 0, 0),
+    };
+    Op::SetRlimit { res, soft, hard }
 }
 
 /// One outcome the model allows, for advancing the generation-time world.
@@ -171,6 +203,10 @@ struct View {
     bpffs: bool,
     cgroup2: bool,
     world_next: [Handle; 4],
+    /// In an `fdtable` case: the soft and hard RLIMIT_NOFILE.
+    nofile: Option<(u64, u64)>,
+    /// Maps created in this case, in id order (for idgap).
+    id_maps: Vec<Handle>,
 }
 
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
@@ -185,6 +221,23 @@ const KINDS: [(u8, &str); 9] = [
     (15, "create"),
     (2, "freeze"),
     (4, "close"),
+];
+/// In an `fdtable` case: many fd-creating ops and closes, rlimit changes that reach EMFILE
+/// in a few ops, and id gaps.
+const FD_KINDS: [(u8, &str); 13] = [
+    (6, "lookup"),
+    (6, "update"),
+    (25, "create"),
+    (14, "close"),
+    (12, "object"),
+    (6, "fd_by_id"),
+    (14, "rlimit"),
+    (6, "idgap"),
+    (3, "dropcap"),
+    (2, "pin"),
+    (2, "get_pinned"),
+    (2, "alive"),
+    (2, "check"),
 ];
 const HANDLE_KINDS: [(u8, &str); 18] = [
     (14, "lookup"),
@@ -270,6 +323,12 @@ impl View {
             created,
             cgroups,
             world_next: [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf].map(|k| w.next_handle(k)),
+            nofile: w.limits.as_ref().map(|l| (l.nofile.soft, l.nofile.hard)),
+            id_maps: {
+                let mut v: Vec<(u32, Handle)> = w.id_ord.iter().map(|(h, o)| (*o, *h)).collect();
+                v.sort();
+                v.into_iter().map(|(_, h)| h).collect()
+            },
         }
     }
 
@@ -291,7 +350,9 @@ impl View {
     }
 
     fn decode(&self, c: Choice) -> Op {
-        let table: &[(u8, &str)] = if self.handles_mode() {
+        let table: &[(u8, &str)] = if self.nofile.is_some() {
+            &FD_KINDS
+        } else if self.handles_mode() {
             &HANDLE_KINDS
         } else {
             &KINDS
@@ -307,8 +368,29 @@ impl View {
             roll -= w;
         }
         let fds = self.maps.len() + self.others.len();
+        // An fdtable case holds more fds, so that a lowered limit bites.
+        let max_fds = if self.nofile.is_some() {
+            12
+        } else {
+            self.cfg.max_live * 3
+        };
+        if let Some((soft, hard)) = self.nofile {
+            match kind {
+                "rlimit" => return rlimit(&c, soft, hard),
+                "idgap" if self.id_maps.len() >= 2 => {
+                    let n = self.id_maps.len();
+                    let to = 1 + c.ks as usize % (n - 1);
+                    return Op::IdGap {
+                        from: self.id_maps[c.kr as usize % to],
+                        to: self.id_maps[to],
+                    };
+                }
+                "dropcap" => return Op::DropCap,
+                _ => {}
+            }
+        }
         match kind {
-            "object" if fds < self.cfg.max_live * 3 => return self.object(&c),
+            "object" if fds < max_fds => return self.object(&c),
             "fd_by_id" => {
                 if let Some(op) = self.fd_by_id(&c) {
                     return op;
@@ -368,7 +450,7 @@ impl View {
             _ => {}
         }
         // Handle maps need room for an outer map and a few inner candidates.
-        let max_maps = if self.handles_mode() {
+        let max_maps = if self.handles_mode() || self.nofile.is_some() {
             self.cfg.max_live * 2
         } else {
             self.cfg.max_live
@@ -376,7 +458,7 @@ impl View {
         if self.maps.is_empty() || (kind == "create" && self.maps.len() < max_maps) {
             return self.create(&c);
         }
-        if kind == "close" || kind == "create" || fds > self.cfg.max_live * 3 {
+        if kind == "close" || kind == "create" || fds > max_fds {
             let all: Vec<Handle> = self.all_fds();
             return Op::Close {
                 handle: all[c.t as usize % all.len()],
@@ -442,6 +524,18 @@ impl View {
 
     /// A program, cgroup (or another fd on one) or perf event.
     fn object(&self, c: &Choice) -> Op {
+        if self.nofile.is_some() && c.kr % 16 == 15 {
+            // A program with no maps, as in the kernel's fd tests: cheap to load.
+            return Op::LoadProg {
+                handle: self.next(Kind::Prog),
+                spec: ProgSpec {
+                    prog_type: ProgType::SocketFilter,
+                    xdp_frags: false,
+                    attach: 0,
+                },
+                uses: Vec::new(),
+            };
+        }
         match c.kr % 8 {
             0..=2 => {
                 let prog_type = ProgType::ALL[(c.kr >> 8) as usize % 3];

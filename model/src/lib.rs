@@ -9,6 +9,7 @@ pub mod errno;
 pub mod fault;
 #[cfg(feature = "proptest")]
 pub mod gen;
+pub mod limits;
 pub mod maps;
 pub mod op;
 pub mod outcome;
@@ -19,7 +20,7 @@ pub mod world;
 
 pub use errno::Errno;
 pub use fault::Fault;
-pub use op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
+pub use op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
 pub use outcome::{Allowed, Expect, MapState, Outcome, Ret};
 pub use profile::Profile;
 pub use world::World;

@@ -402,6 +402,25 @@ pub struct ProgSpec {
     pub attach: u32,
 }
 
+/// A resource limit the model follows (`setrlimit(2)`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Resource {
+    /// RLIMIT_NOFILE: new fd numbers must stay below the soft limit (`alloc_fd`).
+    Nofile,
+    /// RLIMIT_MEMLOCK: charged for BPF memory before 5.11 (`bpf_charge_memlock`).
+    Memlock,
+}
+
+impl Resource {
+    /// The word in scripts.
+    pub fn word(self) -> &'static str {
+        match self {
+            Resource::Nofile => "nofile",
+            Resource::Memlock => "memlock",
+        }
+    }
+}
+
 /// One syscall-level action.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Op {
@@ -550,6 +569,30 @@ pub enum Op {
         /// `file_flags` (BPF_F_RDONLY / BPF_F_WRONLY).
         file_flags: u32,
     },
+    /// Starts a case that runs in a process of its own whose fd numbers and rlimits are part
+    /// of the model: fds 0-2 open and nothing else below 900, RLIMIT_NOFILE 64 (hard 4096),
+    /// RLIMIT_MEMLOCK soft = hard, libbpf's feature probes already cached. From here on
+    /// every new fd's number is compared.
+    FdTable,
+    /// `setrlimit(2)`; `u64::MAX` is RLIM_INFINITY.
+    SetRlimit {
+        /// Which limit.
+        res: Resource,
+        /// rlim_cur.
+        soft: u64,
+        /// rlim_max.
+        hard: u64,
+    },
+    /// Drops CAP_SYS_RESOURCE from the process (effective and permitted sets).
+    DropCap,
+    /// `id(to) - id(from)` for two maps this case created: map ids are allocated cyclically
+    /// (`bpf_map_alloc_id`), so the gap counts the ids consumed in between.
+    IdGap {
+        /// The earlier map.
+        from: Handle,
+        /// The later map.
+        to: Handle,
+    },
 }
 
 impl Op {
@@ -591,6 +634,10 @@ impl Op {
             Op::Pin { .. } => "pin",
             Op::Unpin { .. } => "unpin",
             Op::GetPinned { .. } => "get_pinned",
+            Op::FdTable => "fdtable",
+            Op::SetRlimit { .. } => "rlimit",
+            Op::DropCap => "dropcap",
+            Op::IdGap { .. } => "idgap",
         }
     }
     /// The handle an op creates, if it creates one.

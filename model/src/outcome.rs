@@ -13,6 +13,11 @@ pub enum Ret {
     Unit,
     /// A new fd, bound to this handle.
     Fd(Handle),
+    /// A new fd and its number, in a case whose fd table is modelled (`Op::FdTable`).
+    FdAt(Handle, u32),
+    /// The backend process died or hung: no outcome came back (the reason says which). The
+    /// model never allows it, so a crashed or hung case is reported like a divergence.
+    Lost(String),
     /// Value bytes (lookup, lookup_and_delete).
     Value(Vec<u8>),
     /// A key (get_next_key).
@@ -137,6 +142,8 @@ pub fn fmt_outcome(o: &Outcome) -> String {
         Err(e) => e.to_string(),
         Ok(Ret::Unit) => "ok".into(),
         Ok(Ret::Fd(h)) => format!("ok fd={h}"),
+        Ok(Ret::FdAt(h, n)) => format!("ok fd={h} num={n}"),
+        Ok(Ret::Lost(why)) => format!("lost {why}"),
         Ok(Ret::Value(v)) => format!("ok value={}", hex(v)),
         Ok(Ret::Key(k)) => format!("ok key={}", hex(k)),
         Ok(Ret::State(s)) => format!("ok entries={}", s.len()),

@@ -3,6 +3,17 @@
 
 use crate::errno::Errno;
 
+/// Who pays for BPF memory.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MemAccounting {
+    /// 5.11 and later: the memory cgroup (`bpf_map_area_alloc` with __GFP_ACCOUNT);
+    /// RLIMIT_MEMLOCK has no effect on maps.
+    Memcg,
+    /// Before 5.11: pages charged to the user's locked_vm against RLIMIT_MEMLOCK
+    /// (`bpf_charge_memlock`: EPERM past the limit), uncharged in the deferred free.
+    Rlimit,
+}
+
 /// What the model needs to know about the running kernel.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct Profile {
@@ -28,6 +39,16 @@ pub struct Profile {
     pub bpffs: bool,
     /// cgroup v2 is mounted and writable (cgroup ops are modelled only then).
     pub cgroup2: bool,
+    /// Memory accounting dialect.
+    pub mem_accounting: MemAccounting,
+    /// CAP_SYS_RESOURCE: raising a hard rlimit needs it (`do_prlimit`).
+    pub cap_sys_resource: bool,
+    /// `sysctl fs.nr_open`, the ceiling of RLIMIT_NOFILE.
+    pub nr_open: u64,
+    /// The hard RLIMIT_NOFILE mapcheck was started with (a case process inherits it).
+    pub nofile_hard: u64,
+    /// The hard RLIMIT_MEMLOCK mapcheck was started with.
+    pub memlock_hard: u64,
 }
 
 impl Profile {
@@ -43,6 +64,11 @@ impl Profile {
             hash_max_entries: 1 << 27,
             bpffs: true,
             cgroup2: true,
+            mem_accounting: MemAccounting::Memcg,
+            cap_sys_resource: true,
+            nr_open: 1 << 20,
+            nofile_hard: 1 << 20,
+            memlock_hard: u64::MAX,
         }
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::errno::Errno;
 use crate::op::flags::{ANY, EXIST, F_LOCK, MAP_FLAG_NAMES, NOEXIST};
-use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
+use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
 use crate::outcome::{hex, Expect, Ret};
 use std::fmt;
 
@@ -119,6 +119,18 @@ impl fmt::Display for Op {
                 }
                 Ok(())
             }
+            Op::FdTable => write!(f, "fdtable"),
+            Op::SetRlimit { res, soft, hard } => {
+                write!(
+                    f,
+                    "rlimit {} soft={} hard={}",
+                    res.word(),
+                    limit_text(*soft),
+                    limit_text(*hard)
+                )
+            }
+            Op::DropCap => write!(f, "dropcap sys_resource"),
+            Op::IdGap { from, to } => write!(f, "idgap {from} {to}"),
         }
     }
 }
@@ -284,6 +296,34 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
         }
     } else if first == "dying" {
         Op::Dying
+    } else if first == "fdtable" {
+        Op::FdTable
+    } else if first == "dropcap" {
+        if words.get(1).map(String::as_str) != Some("sys_resource") {
+            return err("expected `dropcap sys_resource`");
+        }
+        Op::DropCap
+    } else if first == "idgap" {
+        let (Some(a), Some(b)) = (words.get(1), words.get(2)) else {
+            return err("expected `idgap <map> <map>`");
+        };
+        Op::IdGap {
+            from: parse_handle(a)?,
+            to: parse_handle(b)?,
+        }
+    } else if first == "rlimit" {
+        let res = match words.get(1).map(String::as_str) {
+            Some("nofile") => Resource::Nofile,
+            Some("memlock") => Resource::Memlock,
+            _ => return err("expected `rlimit nofile|memlock soft=N hard=N`"),
+        };
+        let kv = KeyValues::new(&words[2..])?;
+        kv.no_extra(&["soft", "hard"])?;
+        Op::SetRlimit {
+            res,
+            soft: parse_limit(kv.get("soft")?)?,
+            hard: parse_limit(kv.get("hard")?)?,
+        }
     } else {
         let Some(target) = words.get(1) else {
             return err(format!("`{first}` needs a map"));
@@ -392,6 +432,23 @@ fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
         spec.inner = Some(parse_ref(i)?);
     }
     Ok(Op::CreateMap { handle, spec })
+}
+
+/// RLIM_INFINITY is written `inf`.
+fn limit_text(v: u64) -> String {
+    if v == u64::MAX {
+        "inf".into()
+    } else {
+        v.to_string()
+    }
+}
+
+fn parse_limit(w: &str) -> PResult<u64> {
+    if w == "inf" {
+        return Ok(u64::MAX);
+    }
+    w.parse()
+        .map_err(|_| ParseError(format!("expected a number or `inf`, found `{w}`")))
 }
 
 fn parse_handle(w: &str) -> PResult<Handle> {
@@ -528,6 +585,10 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
     let Some(first) = words.next() else {
         return err("expected an outcome after `=>`");
     };
+    if first == "lost" {
+        let why = s.trim_start().strip_prefix("lost").unwrap_or("").trim();
+        return Ok(Expect::Exactly(Ok(Ret::Lost(why.to_string()))));
+    }
     if first != "ok" {
         return Errno::parse(first)
             .map(|e| Expect::Exactly(Err(e)))
@@ -543,7 +604,15 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
     let ret = match payload.split_once('=') {
         Some(("value", h)) => Ret::Value(parse_hex(h)?),
         Some(("key", h)) => Ret::Key(parse_hex(h)?),
-        Some(("fd", h)) => Ret::Fd(parse_handle(h)?),
+        Some(("fd", h)) => match words.next().map(|w| w.split_once('=')) {
+            Some(Some(("num", n))) => Ret::FdAt(
+                parse_handle(h)?,
+                n.parse()
+                    .map_err(|_| ParseError(format!("bad fd number `{n}`")))?,
+            ),
+            Some(_) => return err(format!("expected `num=N` after `fd={h}`")),
+            None => Ret::Fd(parse_handle(h)?),
+        },
         Some(("id", "?")) => Ret::Id(None),
         Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
         Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
@@ -625,6 +694,22 @@ mod tests {
                 inherit: true,
             },
             Op::Dying,
+            Op::FdTable,
+            Op::SetRlimit {
+                res: Resource::Nofile,
+                soft: 3,
+                hard: u64::MAX,
+            },
+            Op::SetRlimit {
+                res: Resource::Memlock,
+                soft: 0,
+                hard: 0,
+            },
+            Op::DropCap,
+            Op::IdGap {
+                from: Handle::map(0),
+                to: Handle::map(4),
+            },
             Op::Pin {
                 target: Handle::prog(0),
             },
@@ -668,6 +753,8 @@ mod tests {
         assert_eq!(parse_expect("ok"), Ok(Expect::AnyOk));
         let outs = vec![
             Ok(Ret::Fd(Handle::perf(2))),
+            Ok(Ret::FdAt(Handle::map(1), 17)),
+            Ok(Ret::Lost("the case process died (signal: 6)".into())),
             Ok(Ret::Value(vec![1, 2])),
             Ok(Ret::Key(vec![0xff])),
             Ok(Ret::Id(Some(Handle::prog(1)))),

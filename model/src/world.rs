@@ -5,6 +5,7 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
+use crate::limits::{memlock_pages, Limits};
 use crate::maps::array::ArrayMap;
 use crate::maps::fd_array::{FdMap, Held, Owner, Template};
 use crate::maps::hash::HashMap;
@@ -12,7 +13,7 @@ use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
 use crate::outcome::{hex, Allowed, Outcome, Ret};
-use crate::profile::Profile;
+use crate::profile::{MemAccounting, Profile};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Family-specific contents of a map object.
@@ -33,6 +34,8 @@ pub struct MapObj {
     pub spec: MapSpec,
     /// `map->frozen`: no fd may write once set (`map_get_sys_perms`).
     pub frozen: bool,
+    /// RLIMIT_MEMLOCK pages it charged (a range; only in the pre-5.11 dialect).
+    pub charged: (u64, u64),
     /// The contents.
     pub data: MapData,
 }
@@ -92,6 +95,8 @@ pub struct Fd {
     pub file: u32,
     /// An O_PATH fd: invisible to `fdget`, so every bpf command but cgroup lookups sees EBADF.
     pub path: bool,
+    /// Its number (meaningful only where the fd table is modelled).
+    pub num: u32,
 }
 
 /// Above this estimated allocation a successful create may also fail with ENOMEM.
@@ -114,6 +119,13 @@ pub struct World {
     pub created: BTreeMap<Handle, u32>,
     /// Pins in mapcheck's private bpffs, by the handle they are named after.
     pub pins: BTreeMap<Handle, u32>,
+    /// The process's fd table and rlimits, in a case that models them (`Op::FdTable`).
+    pub limits: Option<Limits>,
+    /// Map ids this case has consumed: a successful create and one refused for want of an fd
+    /// (EMFILE after `bpf_map_alloc_id`) each take the next id.
+    pub map_ids: u32,
+    /// Each created map's place in that sequence.
+    pub id_ord: BTreeMap<Handle, u32>,
     next_obj: u32,
     next_file: u32,
 }
@@ -250,6 +262,9 @@ impl World {
         if !self.profile.cgroup2 && cgroup_op {
             return Err("no writable cgroup v2 mount here".into());
         }
+        if self.limits.is_some() && matches!(op, Op::Dying) {
+            return Err("`dying` reads a file, which needs a spare fd: not in an fdtable case".into());
+        }
         if let Some(h) = op.creates() {
             if self.used.contains(&h) {
                 return Err(format!("{h} is already defined"));
@@ -267,7 +282,25 @@ impl World {
             FdRef::Bad(_) => Ok(()),
         };
         let made = |h: &Handle| self.object_of(*h).ok_or_else(|| format!("{h} was never created"));
+        let needs_table = matches!(op, Op::SetRlimit { .. } | Op::DropCap | Op::IdGap { .. });
+        if needs_table && self.limits.is_none() {
+            return Err(format!("`{}` needs a case that starts with `fdtable`", op.kind()));
+        }
         match op {
+            Op::FdTable => {
+                if self.limits.is_some() || !self.used.is_empty() {
+                    return Err("`fdtable` must be the first op of a case".into());
+                }
+                return Ok(());
+            }
+            Op::SetRlimit { .. } | Op::DropCap => return Ok(()),
+            Op::IdGap { from, to } => {
+                return match (self.id_ord.get(from), self.id_ord.get(to)) {
+                    (Some(a), Some(b)) if a < b => Ok(()),
+                    (Some(_), Some(_)) => Err(format!("{from} must be created before {to}")),
+                    _ => Err("idgap compares two maps this case created".into()),
+                };
+            }
             Op::CreateMap { spec, .. } => {
                 if let MapType::Other(n) = spec.map_type {
                     if n != 0 && n < 64 {
@@ -384,8 +417,38 @@ impl World {
 
     /// The outcomes the kernel may produce for `op`.
     pub fn allowed(&self, op: &Op) -> Allowed {
+        let a = self.allowed_here(op);
+        if self.limits.is_none() || op.creates().is_none() {
+            return a;
+        }
+        // The fd number comes last for bpf(2) (`bpf_map_new_fd` after everything else can
+        // fail), but first for open(2) and perf_event_open (`get_unused_fd_flags` before the
+        // path walk or the event allocation).
+        let next = self.next_fd();
+        if next.is_none() && matches!(op, Op::OpenCgroup { .. } | Op::OpenPerf { .. }) {
+            return Allowed::Exactly(Err(Errno::EMFILE));
+        }
+        let number = |o: Outcome| match (o, next) {
+            (Ok(Ret::Fd(h)), Some(n)) => Ok(Ret::FdAt(h, n)),
+            (Ok(Ret::Fd(_)), None) => Err(Errno::EMFILE),
+            (o, _) => o,
+        };
+        match a {
+            Allowed::Exactly(o) => Allowed::Exactly(number(o)),
+            Allowed::OneOf(v, why) => Allowed::OneOf(v.into_iter().map(number).collect(), why),
+            a => a,
+        }
+    }
+
+    fn allowed_here(&self, op: &Op) -> Allowed {
         let one = |o: Outcome| Allowed::Exactly(o);
         match op {
+            Op::FdTable | Op::DropCap => one(Ok(Ret::Unit)),
+            Op::SetRlimit { res, soft, hard } => {
+                let l = self.limits.as_ref().expect("precondition");
+                one(l.check_set(*res, *soft, *hard).map(|_| Ret::Unit))
+            }
+            Op::IdGap { from, to } => one(Ok(Ret::Count(self.id_ord[to] - self.id_ord[from]))),
             Op::CreateMap { handle, spec } => self.create(*handle, spec),
             Op::Close { .. } => one(Ok(Ret::Unit)),
             Op::LoadProg { handle, spec, uses } => one(self.load(*handle, spec, uses)),
@@ -481,7 +544,18 @@ impl World {
         allowed.admits(o, &present)
     }
 
+    /// The number the next fd gets, `None` for EMFILE (only where the fd table is modelled).
+    pub fn next_fd(&self) -> Option<u32> {
+        let l = self.limits.as_ref()?;
+        l.next_fd(
+            self.fds.values().map(|f| f.num),
+            self.has(Fault::FdNumbersNotReused),
+            self.has(Fault::FdLimitIgnored),
+        )
+    }
+
     fn new_fd(&mut self, h: Handle, obj: u32, read: bool, write: bool, path: bool) {
+        let num = self.next_fd().unwrap_or(0);
         self.next_file += 1;
         self.fds.insert(
             h,
@@ -491,6 +565,7 @@ impl World {
                 write,
                 file: self.next_file,
                 path,
+                num,
             },
         );
     }
@@ -515,8 +590,37 @@ impl World {
         if let Some(h) = op.creates() {
             self.used.insert(h);
         }
-        if let (Op::LoadProg { handle, spec, uses }, Err(Errno::EINVAL)) = (op, o) {
-            self.failed_load(*handle, spec, uses);
+        match (op, o) {
+            // A load refused after verification (EINVAL from bpf_check_tail_call), or for
+            // want of an fd after the program was complete, is freed the same way.
+            (Op::LoadProg { handle, spec, uses }, Err(Errno::EINVAL | Errno::EMFILE)) => {
+                self.failed_load(*handle, spec, uses)
+            }
+            // map_create: the id is allocated before the fd; without an fd the map is put
+            // at once (`bpf_map_put_with_uref`), and the id stays consumed.
+            (Op::CreateMap { .. }, Err(Errno::EMFILE)) if !self.has(Fault::EmfileCreateKeepsNoId) => {
+                self.map_ids += 1;
+            }
+            // mkdir succeeded before the open(2) that found no free fd.
+            (Op::MakeCgroup { handle }, Err(Errno::EMFILE)) => {
+                self.new_obj(*handle, Body::Cgroup { removed: false });
+            }
+            (Op::FdTable, Ok(_)) => self.limits = Some(Limits::at_start(&self.profile)),
+            (Op::SetRlimit { res, soft, hard }, Ok(_)) => {
+                if let Some(l) = &mut self.limits {
+                    l.set(*res, *soft, *hard);
+                }
+            }
+            (Op::DropCap, Ok(_)) => {
+                if let Some(l) = &mut self.limits {
+                    l.cap_sys_resource = false;
+                }
+            }
+            (Op::CreateMap { handle, .. }, Ok(_)) => {
+                self.id_ord.insert(*handle, self.map_ids);
+                self.map_ids += 1;
+            }
+            _ => {}
         }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
@@ -534,11 +638,16 @@ impl World {
                 } else {
                     MapData::Hash(HashMap::new(spec.max_entries, value_len))
                 };
+                let charged = match self.profile.mem_accounting {
+                    MemAccounting::Rlimit => memlock_pages(self.alloc_estimate(spec)),
+                    MemAccounting::Memcg => (0, 0),
+                };
                 let obj = self.new_obj(
                     *handle,
                     Body::Map(MapObj {
                         spec: spec.clone(),
                         frozen: false,
+                        charged,
                         data,
                     }),
                 );
@@ -996,14 +1105,7 @@ impl World {
             if percpu && percpu_stride(s.value_size) > 32768 {
                 return fail(Errno::E2BIG);
             }
-            let per_elem = if t.holds_fds() {
-                8
-            } else if percpu {
-                percpu_stride(s.value_size) as u64 * self.profile.possible_cpus as u64 + 8
-            } else {
-                percpu_stride(s.value_size) as u64
-            };
-            per_elem.saturating_mul(s.max_entries as u64)
+            self.alloc_estimate(s)
         } else {
             // htab_map_alloc_check
             if s.map_flags & ZERO_SEED != 0 && !self.profile.cap_sys_admin {
@@ -1040,23 +1142,34 @@ impl World {
                 }
                 return fail(Errno::E2BIG);
             }
-            let elem = 48 + (s.key_size as u64).div_ceil(8) * 8 + if percpu { 8 } else { vs.div_ceil(8) * 8 };
-            let pcpu = if percpu {
-                percpu_stride(s.value_size) as u64 * self.profile.possible_cpus as u64
-            } else {
-                0
-            };
-            if s.map_flags & NO_PREALLOC != 0 {
-                (s.max_entries as u64).next_power_of_two() * 16
-            } else {
-                (elem + pcpu).saturating_mul(s.max_entries as u64 + self.profile.possible_cpus as u64)
-            }
+            self.alloc_estimate(s)
         };
         // bpf_map_meta_alloc, called from array_of_map_alloc / htab_of_map_alloc before the
         // outer map is allocated.
         if t.is_map_in_map() {
             if let Err(e) = self.inner_template(s.inner) {
                 return fail(e);
+            }
+        }
+        // Before 5.11 the family's map_alloc charged RLIMIT_MEMLOCK before allocating
+        // (`bpf_map_charge_init`), after the meta alloc of a map-in-map.
+        if let Some(l) = &self.limits {
+            let charged = self.objects.values().filter_map(|o| match (&o.body, o.life) {
+                (Body::Map(m), Life::Alive) => Some((m.charged.0, m.charged.1)),
+                // Uncharged in bpf_map_free_deferred, which nothing here observes.
+                (Body::Map(m), _) => Some((0, m.charged.1)),
+                _ => None,
+            });
+            let charged = charged.fold((0u64, 0u64), |a, c| (a.0 + c.0, a.1 + c.1));
+            match l.memlock_allows(&self.profile, memlock_pages(alloc_bytes), charged) {
+                Some(true) => {}
+                Some(false) => return fail(Errno::EPERM),
+                None => {
+                    return Allowed::OneOf(
+                        vec![Ok(Ret::Fd(handle)), Err(Errno::EPERM)],
+                        "the map header's size and deferred uncharges make the RLIMIT_MEMLOCK edge uncertain",
+                    )
+                }
             }
         }
         // bpf_obj_name_cpy, after allocation.
@@ -1072,6 +1185,36 @@ impl World {
             );
         }
         Allowed::Exactly(ok)
+    }
+
+    /// The bytes a valid map's allocation takes (values, per-CPU areas, hash elements and
+    /// buckets), for the ENOMEM threshold and the pre-5.11 memlock charge.
+    fn alloc_estimate(&self, s: &MapSpec) -> u64 {
+        let t = s.map_type;
+        let percpu = t.is_percpu();
+        let cpus = self.profile.possible_cpus as u64;
+        if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
+            let per_elem = if t.holds_fds() {
+                8
+            } else if percpu {
+                percpu_stride(s.value_size) as u64 * cpus + 8
+            } else {
+                percpu_stride(s.value_size) as u64
+            };
+            return per_elem.saturating_mul(s.max_entries as u64);
+        }
+        let vs = s.value_size as u64;
+        let elem = 48 + (s.key_size as u64).div_ceil(8) * 8 + if percpu { 8 } else { vs.div_ceil(8) * 8 };
+        let pcpu = if percpu {
+            percpu_stride(s.value_size) as u64 * cpus
+        } else {
+            0
+        };
+        if s.map_flags & NO_PREALLOC != 0 {
+            (s.max_entries as u64).next_power_of_two() * 16
+        } else {
+            (elem + pcpu).saturating_mul(s.max_entries as u64 + cpus)
+        }
     }
 
     /// `bpf_map_meta_alloc`: the inner fd must be a map (`__bpf_map_get`: EBADF, EINVAL) whose
@@ -1339,5 +1482,64 @@ mod tests {
             !w.admits(&first, &a, &Err(Errno::ENOENT)),
             "a non-empty map has a first key"
         );
+    }
+
+    /// The pre-5.11 dialect, checked against the model alone until a 5.10 kernel is in the
+    /// matrix: RLIMIT_MEMLOCK bounds what maps may charge, with EPERM from map_alloc (before
+    /// the name check), and the charge comes back only when a map is freed.
+    #[test]
+    fn memlock_rlimit_dialect() {
+        use crate::limits::INF;
+        use crate::op::Resource;
+        use crate::profile::MemAccounting;
+        let p = Profile {
+            mem_accounting: MemAccounting::Rlimit,
+            ..Profile::default()
+        };
+        let mut w = World::new(p, vec![]);
+        let run = |w: &mut World, op: Op| {
+            let o = crate::gen::predict(w, &op);
+            w.apply(&op, &o);
+            o
+        };
+        assert_eq!(run(&mut w, Op::FdTable), Ok(Ret::Unit));
+        let set = |soft| Op::SetRlimit {
+            res: Resource::Memlock,
+            soft,
+            hard: INF,
+        };
+        let create = |n: u32, entries: u32| Op::CreateMap {
+            handle: h(n),
+            spec: MapSpec::new(MapType::Array, 4, 4096, entries),
+        };
+        assert_eq!(run(&mut w, set(0)), Ok(Ret::Unit));
+        assert_eq!(run(&mut w, create(0, 1)), Err(Errno::EPERM));
+        let mut bad_name = create(1, 1);
+        if let Op::CreateMap { spec, .. } = &mut bad_name {
+            spec.name = b"a-b".to_vec();
+        }
+        assert_eq!(
+            run(&mut w, bad_name),
+            Err(Errno::EPERM),
+            "the charge precedes the name check"
+        );
+        // 1 MiB: 256 pages of values plus the header, one page more at most.
+        assert_eq!(run(&mut w, set(300 << 12)), Ok(Ret::Unit));
+        assert_eq!(run(&mut w, create(2, 256)), Ok(Ret::FdAt(h(2), 3)));
+        assert_eq!(
+            run(&mut w, create(3, 256)),
+            Err(Errno::EPERM),
+            "the first map still holds its pages"
+        );
+        assert_eq!(run(&mut w, Op::Close { handle: h(2) }), Ok(Ret::Unit));
+        // Its pages come back in the deferred free: either answer, for the rest of the case.
+        let a = w.allowed(&create(4, 256));
+        assert!(w.admits(&create(4, 256), &a, &Ok(Ret::FdAt(h(4), 3))), "{a}");
+        assert!(w.admits(&create(4, 256), &a, &Err(Errno::EPERM)), "{a}");
+        // The same ops in the memcg dialect: the limit is never consulted.
+        let mut w = World::new(Profile::default(), vec![]);
+        assert_eq!(run(&mut w, Op::FdTable), Ok(Ret::Unit));
+        assert_eq!(run(&mut w, set(0)), Ok(Ret::Unit));
+        assert_eq!(run(&mut w, create(0, 256)), Ok(Ret::FdAt(h(0), 3)));
     }
 }

@@ -168,7 +168,11 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     | Op::Dying
                     | Op::Pin { .. }
                     | Op::Unpin { .. }
-                    | Op::GetPinned { .. } => {}
+                    | Op::GetPinned { .. }
+                    | Op::FdTable
+                    | Op::SetRlimit { .. }
+                    | Op::DropCap
+                    | Op::IdGap { .. } => {}
                     Op::Alive { target } => {
                         let id = ids.get(target.n as usize).copied().unwrap_or(0);
                         let _ = RealSys.next_id(Kind::Map, id.saturating_sub(1));

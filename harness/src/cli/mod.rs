@@ -50,6 +50,9 @@ enum Cmd {
     RfcDiff(RfcDiffArgs),
     /// How many kernel objects a process keeps alive with RLIMIT_NOFILE = N, measured.
     Amplify(AmplifyArgs),
+    /// (internal) Runs one `fdtable` case's ops from stdin in this process.
+    #[command(name = "__case-child", hide = true)]
+    CaseChild,
 }
 
 #[derive(Args, Debug)]
@@ -138,6 +141,9 @@ struct BenchArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
+    if let Ok(me) = std::env::current_exe() {
+        crate::isolate::set_exe(me);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -151,6 +157,7 @@ pub fn main() -> ExitCode {
         Cmd::Bench(a) => crate::cli::bench::cmd_bench(a.cases, a.ops, &a.map, &a.seed),
         Cmd::RfcDiff(a) => cmd_rfc_diff(a),
         Cmd::Amplify(a) => cmd_amplify(a),
+        Cmd::CaseChild => return crate::isolate::serve(),
     };
     match r {
         Ok(code) => ExitCode::from(code),
@@ -360,6 +367,9 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         families.push("objects".into());
     }
     families.push("invalid_type".into());
+    if st.cells.keys().any(|(f, _, _)| f == "fdtable") {
+        families.push("fdtable".into());
+    }
     let (mut hit_all, mut all) = (0, 0);
     for fam in families {
         let cells = coverage::cells(&fam, &world.profile);
