@@ -11,6 +11,9 @@ use mapcheck_model::text::parse_line;
 use mapcheck_model::{Allowed, Expect, Op, Outcome, World};
 use std::fmt;
 use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// One line of a script.
@@ -156,10 +159,40 @@ impl Case {
 /// a crash leaves either no file or the whole file.
 pub fn write_atomic(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
+    let path = dir.join(name);
+    // An O_TMPFILE file has no name until it is complete and linked in, so a kill at any
+    // moment leaves either nothing or the whole file. linkat refuses to replace: write the
+    // unnamed file's link under a fresh name, then rename over the target.
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o644)
+        .open(dir)
+    {
+        f.write_all(text.as_bytes())?;
+        f.sync_all()?;
+        let proc_path = std::ffi::CString::new(format!("/proc/self/fd/{}", f.as_raw_fd()))?;
+        let staged = dir.join(format!(".{name}.{}.{}", std::process::id(), crate::env::unique()));
+        let staged_c = std::ffi::CString::new(staged.as_os_str().as_bytes())?;
+        // SAFETY: two NUL-terminated paths, live for the call.
+        let r = unsafe {
+            libc::linkat(
+                libc::AT_FDCWD,
+                proc_path.as_ptr(),
+                libc::AT_FDCWD,
+                staged_c.as_ptr(),
+                libc::AT_SYMLINK_FOLLOW,
+            )
+        };
+        if r == 0 {
+            // The staged name holds the complete text; the rename is atomic.
+            std::fs::rename(&staged, &path)?;
+            return Ok(path);
+        }
+    }
     let mut tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
     tmp.write_all(text.as_bytes())?;
     tmp.as_file().sync_all()?;
-    let path = dir.join(name);
     tmp.persist(&path).map_err(|e| e.error)?;
     Ok(path)
 }

@@ -112,6 +112,39 @@ impl<S: Sys> Backend for Kernel<S> {
     }
 }
 
+/// Set (by a signal handler, say) to make `search` stop at the next chunk and cut shrinking
+/// short, reporting what it has.
+pub static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn stopping() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Sees each case's ops before they run.
+pub type CaseHook = Box<dyn FnMut(&[Op])>;
+/// Sees the first failing case of a search, unshrunk.
+pub type FailureHook = Box<dyn FnMut(&Case)>;
+
+/// Observers of a search, for `fuzz` workers: every case before it runs (a hang or crash
+/// then still has its script), and every failing case before it is shrunk (so that a kill
+/// during shrinking loses nothing).
+#[derive(Default)]
+pub struct Hooks {
+    /// Called with each case's ops before they run.
+    pub on_case: Option<CaseHook>,
+    /// Called with the first failing case, unshrunk, as a script.
+    pub on_failure: Option<FailureHook>,
+}
+
+thread_local! {
+    static HOOKS: RefCell<Hooks> = RefCell::new(Hooks::default());
+}
+
+/// Installs this thread's search observers.
+pub fn set_hooks(h: Hooks) {
+    HOOKS.with(|c| *c.borrow_mut() = h);
+}
+
 /// Held shared by every case that runs in this process, exclusively while a case process
 /// is started (see `run_routed`).
 static CASES: std::sync::RwLock<()> = std::sync::RwLock::new(());
@@ -131,6 +164,11 @@ pub fn run_routed<S: Sys>(
     stats: &mut Stats,
     seen: Option<&AtomicUsize>,
 ) -> CaseRun {
+    HOOKS.with(|h| {
+        if let Some(f) = h.borrow_mut().on_case.as_mut() {
+            f(ops)
+        }
+    });
     if !needs_isolation(ops) {
         let _case = CASES.read().unwrap_or_else(|e| e.into_inner());
         return run_case(world, kernel, ops, end_checks, stats, seen);
@@ -330,9 +368,10 @@ pub fn search<S: Sys>(
     let mut generated = 0u64;
     let all_recorded = RefCell::new(Vec::new());
     let last_failing: RefCell<Option<(World, Vec<Op>, CaseRun)>> = RefCell::new(None);
+    let reported_raw = std::cell::Cell::new(false);
     loop {
         let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
-        if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) {
+        if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) || stopping() {
             break;
         }
         let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
@@ -360,6 +399,13 @@ pub fn search<S: Sys>(
                 Some(d) => {
                     // proptest hands back its tree's current value, which after a final
                     // passing `complicate` need not fail; keep the last failing input.
+                    if !reported_raw.replace(true) {
+                        HOOKS.with(|h| {
+                            if let Some(f) = h.borrow_mut().on_failure.as_mut() {
+                                f(&case_from_run(&run, &start, cfg.seed))
+                            }
+                        });
+                    }
                     let why = format!("divergence at op {}", d.index);
                     let n = run.executed.len().min(ops.len());
                     *last_failing.borrow_mut() = Some((start, ops[..n].to_vec(), run));
@@ -436,7 +482,7 @@ pub fn minimize<S: Sys>(
     while changed {
         changed = false;
         for i in (0..ops.len()).rev() {
-            if Instant::now() > deadline {
+            if Instant::now() > deadline || stopping() {
                 return ops;
             }
             let mut cand = ops.clone();

@@ -115,3 +115,20 @@ impl fmt::Display for Fault {
         f.write_str(self.name())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_families_partition() {
+        for f in Fault::ALL {
+            assert_eq!(Fault::from_name(f.name()), Some(f));
+            assert_eq!(f.to_string(), f.name());
+            assert!(!(f.is_handle_fault() && f.is_fd_fault()), "{f}");
+        }
+        assert_eq!(Fault::from_name("no-such-fault"), None);
+        assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 6);
+        assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 3);
+    }
+}

@@ -35,6 +35,83 @@ pub struct GenConfig {
     /// Percent of cases that start with `fdtable` (run in a process of their own, fd numbers
     /// compared, RLIMIT_NOFILE lowered to reach EMFILE).
     pub fd_table_pct: u8,
+    /// Swarm testing: op kinds never generated...
+    pub swarm_off: Vec<&'static str>,
+    /// ...and op kinds generated three times as often.
+    pub swarm_boost: Vec<&'static str>,
+}
+
+/// Every op kind the weight tables name.
+fn all_kinds() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = KINDS
+        .iter()
+        .chain(HANDLE_KINDS.iter())
+        .chain(FD_KINDS.iter())
+        .map(|(_, k)| *k)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+impl GenConfig {
+    /// A swarm variant of this configuration, all from `seed`: some op kinds switched off,
+    /// some boosted, a subset of the map types, and other rates for fdtable cases, bad fds,
+    /// invalid creates and live maps, so that rare combinations get their turn.
+    pub fn swarm(&self, seed: u64) -> GenConfig {
+        let mut x = seed;
+        let mut next = move || {
+            // splitmix64
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let mut c = self.clone();
+        c.swarm_off.clear();
+        c.swarm_boost.clear();
+        for k in all_kinds() {
+            match next() % 8 {
+                // Creates and closes keep every case moving.
+                0 | 1 if k != "create" && k != "close" => c.swarm_off.push(k),
+                2 => c.swarm_boost.push(k),
+                _ => {}
+            }
+        }
+        let kept: Vec<MapType> = self.types.iter().copied().filter(|_| next() % 3 != 0).collect();
+        if !kept.is_empty() {
+            c.types = kept;
+        }
+        c.fd_table_pct = [0, 5, 15][(next() % 3) as usize];
+        c.bad_fd_pct = [0, 3, 10][(next() % 3) as usize];
+        c.invalid_create_pct = [5, 20, 40][(next() % 3) as usize];
+        c.max_live = [2, 3, 4][(next() % 3) as usize];
+        c
+    }
+
+    /// One line saying what a swarm variant does.
+    pub fn describe(&self) -> String {
+        let types: Vec<String> = self.types.iter().map(|t| t.word()).collect();
+        format!(
+            "types={} off={} boost={} fdtable={}% badfd={}% invalid={}% live={}",
+            types.join(","),
+            if self.swarm_off.is_empty() {
+                "-".into()
+            } else {
+                self.swarm_off.join(",")
+            },
+            if self.swarm_boost.is_empty() {
+                "-".into()
+            } else {
+                self.swarm_boost.join(",")
+            },
+            self.fd_table_pct,
+            self.bad_fd_pct,
+            self.invalid_create_pct,
+            self.max_live
+        )
+    }
 }
 
 impl Default for GenConfig {
@@ -48,6 +125,8 @@ impl Default for GenConfig {
             bad_fd_pct: 3,
             sequential: false,
             fd_table_pct: 5,
+            swarm_off: Vec::new(),
+            swarm_boost: Vec::new(),
         }
     }
 }
@@ -357,15 +436,24 @@ impl View {
         } else {
             &KINDS
         };
-        let total: u32 = table.iter().map(|(w, _)| *w as u32).sum();
-        let mut roll = (c.k as u32 * total / 100) as u8;
+        let weight = |(w, name): &(u8, &'static str)| -> u32 {
+            if self.cfg.swarm_off.contains(name) {
+                0
+            } else if self.cfg.swarm_boost.contains(name) {
+                *w as u32 * 3
+            } else {
+                *w as u32
+            }
+        };
+        let total: u32 = table.iter().map(weight).sum();
+        let mut roll = c.k as u32 * total / 100;
         let mut kind = "create";
-        for (w, name) in table {
-            if roll < *w {
-                kind = name;
+        for entry in table {
+            if roll < weight(entry) {
+                kind = entry.1;
                 break;
             }
-            roll -= w;
+            roll -= weight(entry);
         }
         let fds = self.maps.len() + self.others.len();
         // An fdtable case holds more fds, so that a lowered limit bites.

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Mutation score of the model: cargo-mutants mutates model/ and judges each mutant by the
+# model's unit tests plus a fast lockstep run against the kernel (harness/tests/mutant_check.rs:
+# the corpus, a seeded search, a coverage floor). Needs root with CAP_BPF, like the tests.
+#   MAPCHECK_MUTANTS_SHARD=k/n   run one round-robin shard (a sample) instead of all mutants
+#   MAPCHECK_MUTANTS_JOBS=N      parallel build/test jobs (default 1)
+#   MAPCHECK_MUTANTS_FILES="..." mutate only these globs under model/src (default: all), e.g.
+#                                "world.rs limits.rs maps/*.rs" for the oracle alone
+# Writes mutants.out/ (cargo-mutants' report) and mutants.out/summary.txt; a missed mutant
+# that is not listed in ci/mutants-accepted.txt fails the script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+files=()
+set -f  # the globs are for cargo-mutants, not the shell
+for f in ${MAPCHECK_MUTANTS_FILES:-"**"}; do files+=(--file "model/src/$f"); done
+set +f
+args=("${files[@]}"
+      --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600)
+# Which tests judge a mutant: .cargo/mutants.toml (the workspace's lib tests + mutant_check).
+if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
+    args+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
+fi
+export MAPCHECK_REQUIRE_KERNEL=1
+# cargo-mutants' own baseline would run only the mutated package's tests: check the
+# unmutated tree with the real test set instead, then skip its baseline.
+cargo test --workspace --lib --test mutant_check
+status=0
+cargo mutants "${args[@]}" || status=$?
+# cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
+out=mutants.out
+count() { [ -f "$out/$1" ] && grep -c . "$out/$1" || echo 0; }
+caught=$(count caught.txt); missed=$(count missed.txt); unviable=$(count unviable.txt); timeout=$(count timeout.txt)
+viable=$((caught + missed + timeout))
+{
+    echo "mutants caught:    $caught"
+    echo "mutants missed:    $missed"
+    echo "mutants timed out: $timeout (counted as caught: the test never passed)"
+    echo "mutants unviable:  $unviable"
+    [ "$viable" -gt 0 ] && echo "score: $(( (caught + timeout) * 1000 / viable / 10 )).$(( (caught + timeout) * 1000 / viable % 10 ))% of $viable viable"
+} | tee "$out/summary.txt"
+unaccepted=0
+if [ -f "$out/missed.txt" ]; then
+    while IFS= read -r m; do
+        # Accepted lines are "<mutant as listed> # why it is equivalent".
+        if ! grep -qF -- "$m #" ci/mutants-accepted.txt 2>/dev/null; then
+            echo "MISSED (not accepted): $m"
+            unaccepted=$((unaccepted + 1))
+        fi
+    done < "$out/missed.txt"
+fi
+[ "$status" -le 3 ] || exit "$status"
+[ "$unaccepted" -eq 0 ]
