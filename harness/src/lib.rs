@@ -22,4 +22,5 @@ pub mod kernel;
 pub mod lockstep;
 pub mod report;
 pub mod rfcdiff;
+pub mod selftest;
 pub mod sys;

@@ -467,10 +467,10 @@ pub fn search<S: Sys>(
     }
 }
 
-/// Greedy one-op deletion until no single op can go: proptest-state-machine deletes in one
-/// back-to-front pass before it shrinks individual ops, and a shrunk op can make an earlier
-/// one unnecessary. A deletion is kept only if the model's preconditions still hold and the
-/// case still diverges.
+/// Greedy one-op deletion (and smaller creates) until nothing more goes: proptest-state-machine
+/// deletes in one back-to-front pass before it shrinks individual ops, and a shrunk op can
+/// make an earlier one unnecessary. A change is kept only if the model's preconditions still
+/// hold and the case still diverges.
 pub fn minimize<S: Sys>(
     world: &World,
     mut ops: Vec<Op>,
@@ -481,12 +481,37 @@ pub fn minimize<S: Sys>(
     let mut changed = true;
     while changed {
         changed = false;
-        for i in (0..ops.len()).rev() {
+        // Candidates: each op deleted; then each create with fewer entries (proptest
+        // shrinks the choices a create is decoded from, which need not reach small sizes,
+        // and a smaller map can make ops that filled it unnecessary).
+        let mut cands: Vec<Vec<Op>> = (0..ops.len())
+            .rev()
+            .map(|i| {
+                let mut c = ops.clone();
+                c.remove(i);
+                c
+            })
+            .collect();
+        for (i, op) in ops.iter().enumerate() {
+            if let Op::CreateMap { handle, spec } = op {
+                for n in [1, spec.max_entries / 2] {
+                    if n >= 1 && n < spec.max_entries {
+                        let mut c = ops.clone();
+                        let mut s = spec.clone();
+                        s.max_entries = n;
+                        c[i] = Op::CreateMap {
+                            handle: *handle,
+                            spec: s,
+                        };
+                        cands.push(c);
+                    }
+                }
+            }
+        }
+        for cand in cands {
             if Instant::now() > deadline || stopping() {
                 return ops;
             }
-            let mut cand = ops.clone();
-            cand.remove(i);
             if !preconditions_hold(world, &cand) {
                 continue;
             }
@@ -496,6 +521,7 @@ pub fn minimize<S: Sys>(
             {
                 ops = cand;
                 changed = true;
+                break;
             }
         }
     }

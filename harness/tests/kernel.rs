@@ -5,6 +5,7 @@ use mapcheck::corpus::{self, Case, Verdict};
 use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{run_case, search, SearchConfig, Stats};
+use mapcheck::selftest;
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{coverage, Fault, FdRef, MapSpec, MapType, Op, World};
 use std::path::PathBuf;
@@ -116,36 +117,6 @@ fn written_case_reproduces(fault: Fault, case: &Case, dir: &std::path::Path, k: 
         "fault {fault}: replay under the real model: {}",
         v.summary()
     );
-}
-
-/// Each deliberate model fault is caught, shrunk to at most 3 ops, written, and the written
-/// case reproduces the divergence under the fault and passes under the real model.
-#[test]
-fn deliberate_faults_are_caught_shrunk_and_replayed() {
-    if skip_without_kernel("deliberate_faults_are_caught_shrunk_and_replayed") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mut k = Kernel::new().unwrap();
-    for (i, fault) in Fault::ALL
-        .into_iter()
-        .filter(|f| !f.is_handle_fault() && !f.is_fd_fault())
-        .enumerate()
-    {
-        let cfg = search_cfg(0xfa17 + i as u64, 4000, vec![fault]);
-        let r = search(&cfg, &mut k, |_, _| {});
-        let found = r
-            .found
-            .unwrap_or_else(|| panic!("fault {fault} was not caught in {} cases", r.generated));
-        let n = found.case.steps.len();
-        assert!(
-            n <= 3,
-            "fault {fault}: shrunk to {n} ops, want <= 3:\n{}",
-            found.case.to_text()
-        );
-        written_case_reproduces(fault, &found.case, dir.path(), &mut k);
-    }
-    assert_eq!(k.held(), 0);
 }
 
 /// A 1M-entry ARRAY and HASH: the model stays small (sparse) and the full-state check goes
@@ -268,36 +239,6 @@ fn libc_enoent() -> i32 {
     mapcheck_model::Errno::ENOENT.0
 }
 
-/// Each deliberate fault in the handle-map model is caught by a run over the fd-holding maps,
-/// shrunk, and the written case reproduces it under the fault and passes under the real model.
-#[test]
-fn handle_map_faults_are_caught_and_replayed() {
-    if skip_without_kernel("handle_map_faults_are_caught_and_replayed") {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let mut k = Kernel::new().unwrap();
-    let mut types = MapType::HANDLE_MAPS.to_vec();
-    types.push(MapType::Array);
-    for (i, fault) in Fault::ALL.into_iter().filter(|f| f.is_handle_fault()).enumerate() {
-        let mut cfg = search_cfg(0x4a4d + i as u64, 60_000, vec![fault]);
-        cfg.gen.types = types.clone();
-        cfg.shrink_time = Duration::from_secs(15);
-        let r = search(&cfg, &mut k, |_, _| {});
-        let found = r
-            .found
-            .unwrap_or_else(|| panic!("fault {fault} was not caught in {} cases", r.generated));
-        assert!(!found.flaky, "fault {fault}: flaky:\n{}", found.case.to_text());
-        let n = found.case.steps.len();
-        assert!(
-            n <= 12,
-            "fault {fault}: shrunk only to {n} ops:\n{}",
-            found.case.to_text()
-        );
-        written_case_reproduces(fault, &found.case, dir.path(), &mut k);
-    }
-}
-
 /// `rfc-diff` finds the seed's defining differences from today's kernel, each with a script
 /// that shows it: holes are allowed (no sequential filling) and nothing bounds an array by
 /// RLIMIT_NOFILE.
@@ -331,32 +272,22 @@ fn rfc_diff_shows_the_seed_differences() {
     assert_eq!(k.held(), 0);
 }
 
-/// The fd-table faults are caught in `fdtable` cases (each in its own process), shrunk, and
-/// the written case reproduces; the id fault only through a later `idgap`.
-#[test]
-fn fd_table_faults_are_caught_and_replayed() {
-    if skip_without_kernel("fd_table_faults_are_caught_and_replayed") {
-        return;
-    }
+/// `mapcheck selftest`'s canaries, as tests: each fault of a family is caught by the search
+/// `selftest` runs, shrunk within its bound, and the written case reproduces under the fault
+/// and passes under the real model.
+fn canaries(which: impl Fn(Fault) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut k = Kernel::new().unwrap();
-    for (i, fault) in Fault::ALL.into_iter().filter(|f| f.is_fd_fault()).enumerate() {
-        let mut cfg = search_cfg(0xfd7a + i as u64, 3000, vec![fault]);
-        cfg.gen.types = vec![MapType::Array, MapType::Hash];
-        cfg.gen.fd_table_pct = 100;
-        cfg.shrink_time = Duration::from_secs(20);
-        let r = search(&cfg, &mut k, |_, _| {});
-        let found = r
-            .found
-            .unwrap_or_else(|| panic!("fault {fault} was not caught in {} cases", r.generated));
-        assert!(!found.flaky, "fault {fault}: flaky:\n{}", found.case.to_text());
-        let n = found.case.steps.len();
-        assert!(
-            n <= 8,
-            "fault {fault}: shrunk only to {n} ops:\n{}",
-            found.case.to_text()
-        );
-        assert_eq!(found.case.steps[0].op, Op::FdTable, "{}", found.case.to_text());
+    let p = detect_profile();
+    let mut failed = Vec::new();
+    for (i, fault) in Fault::ALL.into_iter().enumerate().filter(|(_, f)| which(*f)) {
+        let seed = mapcheck::fuzz::derive(0x5e1f, i as u64);
+        let row = selftest::run_one(fault, &p, seed, Duration::from_secs(240), &mut k);
+        if !row.ok() {
+            failed.push(selftest::table(std::slice::from_ref(&row)));
+            continue;
+        }
+        let found = row.found.as_ref().unwrap();
         if fault == Fault::EmfileCreateKeepsNoId {
             assert!(
                 matches!(found.divergence.op, Op::IdGap { .. }),
@@ -366,4 +297,30 @@ fn fd_table_faults_are_caught_and_replayed() {
         }
         written_case_reproduces(fault, &found.case, dir.path(), &mut k);
     }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+    assert_eq!(k.held(), 0);
+}
+
+#[test]
+fn value_canaries_are_caught_shrunk_to_three_ops_and_replayed() {
+    if skip_without_kernel("value_canaries_are_caught_shrunk_to_three_ops_and_replayed") {
+        return;
+    }
+    canaries(|f| !f.is_handle_fault() && !f.is_fd_fault());
+}
+
+#[test]
+fn handle_canaries_are_caught_and_replayed() {
+    if skip_without_kernel("handle_canaries_are_caught_and_replayed") {
+        return;
+    }
+    canaries(Fault::is_handle_fault);
+}
+
+#[test]
+fn fd_table_canaries_are_caught_and_replayed() {
+    if skip_without_kernel("fd_table_canaries_are_caught_and_replayed") {
+        return;
+    }
+    canaries(Fault::is_fd_fault);
 }

@@ -53,6 +53,8 @@ enum Cmd {
     /// Time-budgeted fuzzing on all cores: worker processes, swarm segments, every finding
     /// saved under --out before it is reported; JSON and JUnit summaries.
     Fuzz(FuzzArgs),
+    /// Switch on every deliberate model fault, one at a time, and check each is caught.
+    Selftest(SelftestArgs),
     /// (internal) One fuzz worker.
     #[command(name = "__fuzz-worker", hide = true)]
     FuzzWorker(WorkerArgs),
@@ -98,6 +100,22 @@ struct FuzzArgs {
     case_timeout: String,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Args, Debug)]
+struct SelftestArgs {
+    /// Time allowed per fault.
+    #[arg(long, default_value = "120s")]
+    budget: String,
+    /// Seed; fault i searches with a seed derived from it.
+    #[arg(long, default_value = "0x5e1f")]
+    seed: String,
+    /// Only these faults (default: all).
+    #[arg(long = "fault")]
+    faults: Vec<String>,
+    /// Where the caught cases are written.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -224,6 +242,7 @@ pub fn main() -> ExitCode {
         Cmd::Amplify(a) => cmd_amplify(a),
         Cmd::CaseChild => return crate::isolate::serve(),
         Cmd::Fuzz(a) => cmd_fuzz(a),
+        Cmd::Selftest(a) => cmd_selftest(a),
         Cmd::FuzzWorker(a) => return cmd_fuzz_worker(a),
     };
     match r {
@@ -493,6 +512,46 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
         exit::DIVERGENCE
     } else {
         exit::AGREE
+    })
+}
+
+fn cmd_selftest(a: SelftestArgs) -> CmdResult {
+    let budget = duration_arg("--budget", &a.budget)?;
+    let seed = parse_seed(&a.seed).ok_or_else(|| usage(format!("bad seed `{}`", a.seed)))?;
+    let faults = parse_faults(&Common {
+        faults: a.faults.clone(),
+    })?;
+    let faults = if faults.is_empty() {
+        Fault::ALL.to_vec()
+    } else {
+        faults
+    };
+    need_kernel()?;
+    let profile = env::detect_profile();
+    let mut k = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+    println!(
+        "mapcheck selftest: {} canaries, seed {seed:#x}, up to {} each",
+        faults.len(),
+        a.budget
+    );
+    let mut rows = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
+        let row = crate::selftest::run_one(*f, &profile, crate::fuzz::derive(seed, i as u64), budget, &mut k);
+        if let (Some(out), Some(found)) = (&a.out, &row.found) {
+            let _ = write_atomic(out, &format!("{}.case", f.name()), &found.case.to_text());
+        }
+        println!(
+            "  {:<30} {}",
+            f.name(),
+            if row.ok() { "caught" } else { "NOT CAUGHT" }
+        );
+        rows.push(row);
+    }
+    print!("{}", crate::selftest::table(&rows));
+    Ok(if rows.iter().all(|r| r.ok()) {
+        exit::AGREE
+    } else {
+        exit::DIVERGENCE
     })
 }
 
