@@ -21,6 +21,7 @@ pub mod isolate;
 pub mod kernel;
 pub mod lockstep;
 pub mod report;
+pub mod repro;
 pub mod rfcdiff;
 pub mod selftest;
 pub mod sys;

@@ -53,6 +53,8 @@ enum Cmd {
     /// Time-budgeted fuzzing on all cores: worker processes, swarm segments, every finding
     /// saved under --out before it is reported; JSON and JUnit summaries.
     Fuzz(FuzzArgs),
+    /// A case as a standalone C program (raw bpf(2), UAPI headers only) for a bug report.
+    Repro(ReproArgs),
     /// Switch on every deliberate model fault, one at a time, and check each is caught.
     Selftest(SelftestArgs),
     /// (internal) One fuzz worker.
@@ -100,6 +102,16 @@ struct FuzzArgs {
     case_timeout: String,
     #[command(flatten)]
     common: Common,
+}
+
+#[derive(Args, Debug)]
+struct ReproArgs {
+    /// The case script.
+    #[arg(long = "c", value_name = "CASE")]
+    case: PathBuf,
+    /// Write the program here instead of to stdout.
+    #[arg(short, long)]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -243,6 +255,7 @@ pub fn main() -> ExitCode {
         Cmd::CaseChild => return crate::isolate::serve(),
         Cmd::Fuzz(a) => cmd_fuzz(a),
         Cmd::Selftest(a) => cmd_selftest(a),
+        Cmd::Repro(a) => cmd_repro(a),
         Cmd::FuzzWorker(a) => return cmd_fuzz_worker(a),
     };
     match r {
@@ -513,6 +526,30 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
     } else {
         exit::AGREE
     })
+}
+
+fn cmd_repro(a: ReproArgs) -> CmdResult {
+    let case = Case::load(&a.case).map_err(|e| usage(e.to_string()))?;
+    let faults: Vec<Fault> = case
+        .get("faults")
+        .map(|f| f.split(',').filter_map(|n| Fault::from_name(n.trim())).collect())
+        .unwrap_or_default();
+    let world = World::new(env::detect_profile(), faults);
+    let prog =
+        crate::repro::c_program(&case, &world).map_err(|e| usage(format!("{}: {e}", a.case.display())))?;
+    match &a.output {
+        None => print!("{prog}"),
+        Some(p) => {
+            std::fs::write(p, &prog).map_err(|e| (exit::ENVIRONMENT, format!("{}: {e}", p.display())))?;
+            println!(
+                "wrote {} ({} ops): gcc -O2 -o repro {}",
+                p.display(),
+                case.steps.len(),
+                p.display()
+            );
+        }
+    }
+    Ok(exit::AGREE)
 }
 
 fn cmd_selftest(a: SelftestArgs) -> CmdResult {
