@@ -173,3 +173,29 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
     }
     v.into_iter().map(|(op, o)| (op, o.to_string())).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_follow_the_profile_and_the_family() {
+        let root = Profile::default();
+        let user = Profile {
+            cap_sys_admin: false,
+            ..Profile::default()
+        };
+        let has =
+            |p: &Profile, fam: &str, op: &str, o: &str| cells(fam, p).iter().any(|c| c.0 == op && c.1 == o);
+        assert!(has(&user, "hash", "create", "EPERM") && !has(&root, "hash", "create", "EPERM"));
+        assert!(
+            has(&root, "cgroup_array", "update", "ENOENT") && !has(&root, "prog_array", "update", "ENOENT")
+        );
+        assert!(has(&root, "badfd", "freeze", "EBADF") && has(&root, "nonmap", "check", "EINVAL"));
+        assert!(has(&root, "type27", "create", "EINVAL") && has(&root, "invalid_type", "create", "EINVAL"));
+        assert!(has(&root, "fdtable", "idgap", "ok") && cells("nothing", &root).is_empty());
+        assert!(
+            !has(&root, "hash_of_maps", "delete", "E2BIG") && has(&root, "array_of_maps", "delete", "E2BIG")
+        );
+    }
+}

@@ -158,6 +158,11 @@ mod tests {
             l.check_set(Resource::Nofile, 10, l.nr_open + 1),
             Err(Errno::EPERM)
         );
+        assert_eq!(
+            l.check_set(Resource::Nofile, 10, l.nr_open),
+            Ok(()),
+            "fs.nr_open itself is allowed"
+        );
         assert_eq!(l.check_set(Resource::Nofile, 10, 8192), Ok(()));
         l.cap_sys_resource = false;
         assert_eq!(l.check_set(Resource::Nofile, 10, 8192), Err(Errno::EPERM));

@@ -654,3 +654,24 @@ impl Op {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::flags::*;
+    use super::*;
+
+    #[test]
+    fn flags_are_distinct_bits_and_values_know_their_length() {
+        let mut seen = 0u32;
+        for (bit, name) in MAP_FLAG_NAMES {
+            assert_eq!(bit.count_ones(), 1, "{name}");
+            assert_eq!(seen & bit, 0, "{name}");
+            seen |= bit;
+        }
+        assert_eq!(CLONE, 0x200);
+        assert_eq!(Value::Bytes(vec![1, 2]).bytes(), Some(&[1u8, 2][..]));
+        assert_eq!(Value::Fd(FdRef::Bad(BadFd::Closed)).bytes(), None);
+        assert_eq!(Value::Fd(FdRef::Bad(BadFd::Closed)).len(), 4);
+        assert!(Value::Bytes(vec![]).is_empty() && !Value::Bytes(vec![0]).is_empty());
+    }
+}

@@ -421,3 +421,152 @@ impl fmt::Display for Expect {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn state(keys: &[u8], values: &[u8], walk: Option<&[u8]>) -> MapState {
+        MapState {
+            key_size: 1,
+            value_size: 1,
+            keys: keys.to_vec(),
+            values: values.to_vec(),
+            walk: walk.map(<[u8]>::to_vec),
+        }
+    }
+
+    #[test]
+    fn states_sort_search_and_check_their_walk() {
+        let s = MapState::from_unsorted(2, 1, &[3, 0, 1, 0, 2, 0], &[30, 10, 20]);
+        assert_eq!(s.keys, vec![1, 0, 2, 0, 3, 0]);
+        assert_eq!(s.values, vec![10, 20, 30]);
+        assert_eq!(
+            (s.find(&[1, 0]), s.find(&[2, 0]), s.find(&[3, 0])),
+            (Some(0), Some(1), Some(2))
+        );
+        assert_eq!((s.find(&[0, 0]), s.find(&[4, 0]), s.len()), (None, None, 3));
+        assert!(state(&[1, 2], &[0, 0], None).walk_visits_each_key_once());
+        assert!(state(&[1, 2], &[0, 0], Some(&[2, 1])).walk_visits_each_key_once());
+        assert!(!state(&[1, 2], &[0, 0], Some(&[1, 1])).walk_visits_each_key_once());
+        assert!(!state(&[1, 2], &[0, 0], Some(&[1])).walk_visits_each_key_once());
+        assert!(!state(&[1, 2], &[0, 0], Some(&[1, 2, 1])).walk_visits_each_key_once());
+    }
+
+    #[test]
+    fn admits_each_kind_of_set() {
+        let present = |k: &[u8]| k == [1] || k == [2];
+        let any = Allowed::AnyKeyExcept {
+            after: Some(vec![1]),
+            may_end: false,
+        };
+        assert!(any.admits(&Ok(Ret::Key(vec![2])), &present));
+        assert!(
+            !any.admits(&Ok(Ret::Key(vec![1])), &present),
+            "not the key passed in"
+        );
+        assert!(!any.admits(&Ok(Ret::Key(vec![3])), &present), "not an absent key");
+        assert!(
+            !any.admits(&Err(Errno::ENOENT), &present),
+            "the walk cannot end yet"
+        );
+        let end = Allowed::AnyKeyExcept {
+            after: None,
+            may_end: true,
+        };
+        assert!(end.admits(&Err(Errno::ENOENT), &present));
+        assert!(!end.admits(&Err(Errno::EINVAL), &present));
+        let want = state(&[1, 2], &[5, 6], None);
+        let st = Allowed::State(want.clone());
+        assert!(st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 6], Some(&[2, 1])))), &present));
+        assert!(!st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 7], None))), &present));
+        assert!(!st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 6], Some(&[2, 2])))), &present));
+        let mut wide = want.clone();
+        wide.key_size = 2;
+        assert!(!st.admits(&Ok(Ret::State(wide)), &present));
+        let arr = Allowed::ArrayState {
+            max_entries: 2,
+            value_len: 1,
+            written: BTreeMap::from([(1, vec![9])]),
+        };
+        let a = |vals: &[u8], keys: &[u32]| {
+            let k: Vec<u8> = keys.iter().flat_map(|i| i.to_le_bytes()).collect();
+            Ok(Ret::State(MapState {
+                key_size: 4,
+                value_size: 1,
+                keys: k,
+                values: vals.to_vec(),
+                walk: None,
+            }))
+        };
+        assert!(arr.admits(&a(&[0, 9], &[0, 1]), &present));
+        assert!(!arr.admits(&a(&[0, 8], &[0, 1]), &present), "the written value");
+        assert!(
+            !arr.admits(&a(&[1, 9], &[0, 1]), &present),
+            "zeroes where nothing was written"
+        );
+        assert!(
+            !arr.admits(&a(&[0, 9, 0], &[0, 1, 2]), &present),
+            "index max_entries"
+        );
+        assert!(!arr.admits(&a(&[0], &[0]), &present), "every index");
+        assert!(!arr.admits(&a(&[0, 9], &[1, 2]), &present), "index 2 of 2");
+    }
+
+    #[test]
+    fn explain_names_the_first_difference() {
+        let st = Allowed::State(state(&[1, 2], &[5, 6], None));
+        let got = |k: &[u8], v: &[u8], w: Option<&[u8]>| Ok(Ret::State(state(k, v, w)));
+        let e = |o| st.explain(&o).unwrap();
+        assert_eq!(
+            e(got(&[1, 2], &[5, 7], None)),
+            "key 02: model value 06, kernel value 07"
+        );
+        assert_eq!(
+            e(got(&[1, 3], &[5, 6], None)),
+            "kernel has key 03 that the model does not"
+        );
+        assert!(e(got(&[1], &[5], None)).contains("returned 1 entries"));
+        assert!(e(got(&[1, 2], &[5, 6], Some(&[1, 1]))).contains("visited 2 keys for 2 entries"));
+        let mut wide = state(&[1], &[5, 5], None);
+        wide.value_size = 2;
+        assert_eq!(
+            st.explain(&Ok(Ret::State(wide))).unwrap(),
+            "value size: model 1, kernel 2"
+        );
+        let arr = Allowed::ArrayState {
+            max_entries: 1,
+            value_len: 1,
+            written: BTreeMap::new(),
+        };
+        let over = MapState {
+            key_size: 4,
+            value_size: 1,
+            keys: 1u32.to_le_bytes().to_vec(),
+            values: vec![0],
+            walk: None,
+        };
+        assert_eq!(
+            arr.explain(&Ok(Ret::State(over))).unwrap(),
+            "kernel has key 01000000 that the model does not"
+        );
+        assert_eq!(Allowed::Exactly(Ok(Ret::Unit)).explain(&Ok(Ret::Unit)), None);
+        let slots = Allowed::Slots(vec![(vec![0], Slot::Empty)]);
+        let got_slots = |s: Vec<(Vec<u8>, Slot)>, walk_ok| Ok(Ret::Slots(Slots { slots: s, walk_ok }));
+        assert!(slots
+            .explain(&got_slots(vec![], false))
+            .unwrap()
+            .contains("twice"));
+        assert_eq!(
+            slots
+                .explain(&got_slots(vec![(vec![0], Slot::Unreadable)], true))
+                .unwrap(),
+            "key 00: model empty, kernel unreadable"
+        );
+        assert_eq!(
+            slots.explain(&got_slots(vec![], true)).unwrap(),
+            "model has 1 keys, kernel 0"
+        );
+    }
+}
