@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Installs what building mapcheck needs on Debian, and only what is missing: the C toolchain
-# and the libraries libbpf-sys builds against, and a Rust toolchain if there is none.
+# and the libraries libbpf-sys builds against (plus the kernel UAPI headers the C reproducers
+# are compiled against), and a Rust toolchain if there is none.
 # Sourced by ci/check.sh and ci/test.sh; safe to run again.
 set -euo pipefail
 
 need=()
-for pkg in libelf-dev zlib1g-dev pkg-config gcc make; do
+for pkg in libelf-dev zlib1g-dev pkg-config gcc make libc6-dev linux-libc-dev; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -64,6 +64,8 @@ pub struct WorkerArgs {
     pub gen: GenConfig,
     /// Longest case.
     pub max_ops: usize,
+    /// Vary the generation per segment (swarm testing); off, every segment uses `gen`.
+    pub swarm: bool,
 }
 
 extern "C" fn on_term(_: libc::c_int) {
@@ -127,7 +129,7 @@ pub fn worker(a: WorkerArgs) -> std::process::ExitCode {
     let mut segment = 0u64;
     while start.elapsed() < a.budget && !STOP.load(Ordering::Relaxed) {
         let seed = derive(a.seed, segment);
-        let gen = a.gen.swarm(seed);
+        let gen = if a.swarm { a.gen.swarm(seed) } else { a.gen.clone() };
         say(&format!("segment {segment} seed {seed:#x} {}", gen.describe()));
         let left = a.budget.saturating_sub(start.elapsed());
         let cfg = SearchConfig {
@@ -233,7 +235,8 @@ pub struct FuzzArgs {
     pub segment: Duration,
     /// Where findings go.
     pub out: PathBuf,
-    /// Arguments every worker gets besides seed, budget, segment and out (families, faults).
+    /// Arguments every worker gets besides seed, budget, segment and out (families, faults,
+    /// --no-swarm).
     pub worker_args: Vec<String>,
     /// A status line this often.
     pub status_every: Duration,

@@ -20,7 +20,18 @@ use std::time::{Duration, Instant};
 pub const CHILD_ARG: &str = "__case-child";
 
 static EXE: OnceLock<PathBuf> = OnceLock::new();
-static IN_CHILD: AtomicBool = AtomicBool::new(false);
+/// This case process holds the id lock exclusively (from `fdtable` on, in a case that
+/// compares map ids).
+static IDS_HELD: AtomicBool = AtomicBool::new(false);
+/// This case process compares map ids (its parent said so).
+static IDS_EXACT: AtomicBool = AtomicBool::new(false);
+/// A case process's own id lock fd, opened before `fdtable` and kept above fd 900, so that
+/// taking the lock never occupies a number the model counts.
+static CHILD_LOCK_FD: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+fn lock_path() -> PathBuf {
+    std::env::temp_dir().join("mapcheck-ids.lock")
+}
 
 /// Sets the `mapcheck` executable children are started from (the CLI passes its own path;
 /// tests pass `env!("CARGO_BIN_EXE_mapcheck")`).
@@ -43,36 +54,72 @@ fn exe() -> Option<PathBuf> {
 }
 
 /// Map ids are global: an `idgap` is exact only if no other mapcheck thread or process
-/// creates a map meanwhile. Every MAP_CREATE holds this lock shared; a child case holds it
-/// exclusively for its whole run. (Other programs on the machine are not covered.)
-pub struct IdLock(#[allow(dead_code)] Option<std::fs::File>);
+/// creates a map meanwhile. Every MAP_CREATE holds this lock shared; a child case with an
+/// `idgap` holds it exclusively for its whole run. (Other programs are not covered.)
+pub struct IdLock(#[allow(dead_code)] Option<std::fs::File>, Option<i32>);
+
+impl Drop for IdLock {
+    fn drop(&mut self) {
+        if let Some(fd) = self.1 {
+            // SAFETY: flock on the case process's lock fd, which lives as long as the process.
+            unsafe { libc::flock(fd, libc::LOCK_UN) };
+        }
+    }
+}
 
 impl IdLock {
     fn take(exclusive: bool) -> IdLock {
-        if IN_CHILD.load(Ordering::Relaxed) {
-            return IdLock(None); // the parent holds it exclusively for us
+        if IDS_HELD.load(Ordering::Relaxed) {
+            return IdLock(None, None); // the parent holds it exclusively for us
         }
-        let path = std::env::temp_dir().join("mapcheck-ids.lock");
-        let Ok(f) = std::fs::OpenOptions::new().create(true).append(true).open(path) else {
-            return IdLock(None);
+        let own = CHILD_LOCK_FD.load(Ordering::Relaxed);
+        if own >= 0 {
+            // SAFETY: flock on our own long-lived fd (a case process has one thread).
+            while unsafe { libc::flock(own, libc::LOCK_SH) } != 0 {
+                if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                    return IdLock(None, None);
+                }
+            }
+            return IdLock(None, Some(own));
+        }
+        // One open file description per taker: flock locks belong to it, so threads that
+        // shared one would release each other's.
+        let Ok(f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(lock_path())
+        else {
+            return IdLock(None, None);
         };
         let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
         // SAFETY: flock on an fd we own; released when the File closes.
         while unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
             if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return IdLock(None);
+                return IdLock(None, None);
             }
         }
-        IdLock(Some(f))
+        IdLock(Some(f), None)
     }
     /// Held around one MAP_CREATE.
     pub fn shared() -> IdLock {
         IdLock::take(false)
     }
-    /// Held for a child case's whole run.
-    pub fn exclusive() -> IdLock {
-        IdLock::take(true)
+}
+
+/// Called by `fdtable` in a case process: if the case compares map ids, hold the id lock
+/// exclusively from now to the process's exit (start-up and warm-up stay outside it).
+pub fn hold_ids_if_exact() {
+    let fd = CHILD_LOCK_FD.load(Ordering::Relaxed);
+    if !IDS_EXACT.load(Ordering::Relaxed) || fd < 0 {
+        return;
     }
+    // SAFETY: flock on our own long-lived fd; released when the process exits.
+    while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+    IDS_HELD.store(true, Ordering::Relaxed);
 }
 
 /// The per-op timeout: `MAPCHECK_CHILD_TIMEOUT_MS`, else 30 s (the slowest op, `settle`,
@@ -92,16 +139,17 @@ pub struct Child {
     buf: Vec<u8>,
     lost: Option<String>,
     timeout: Duration,
-    _lock: IdLock,
 }
 
 impl Child {
-    /// Starts a child and waits for it to be ready.
-    pub fn spawn() -> Result<Child, String> {
+    /// Starts a child and waits for it to be ready. With `exact_ids` (the case compares map
+    /// ids) the child holds the id lock exclusively from `fdtable` on, so no other mapcheck
+    /// creates a map meanwhile.
+    pub fn spawn(exact_ids: bool) -> Result<Child, String> {
         let exe = exe().ok_or("no mapcheck executable to start a case's process from (isolate::set_exe)")?;
-        let lock = IdLock::exclusive();
         let mut proc = Command::new(&exe)
             .arg(CHILD_ARG)
+            .env("MAPCHECK_IDS_EXACT", if exact_ids { "1" } else { "0" })
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -116,7 +164,6 @@ impl Child {
             buf: Vec::new(),
             lost: None,
             timeout: op_timeout(),
-            _lock: lock,
         };
         match c.read_line() {
             Ok(l) if l == "ready" => Ok(c),
@@ -230,7 +277,19 @@ impl Backend for Unstarted {
 /// `MAPCHECK_CHILD_HOOK=crash:<op>` or `hang:<op>` makes it abort or stop answering at the
 /// first op of that kind (for the harness's own tests).
 pub fn serve() -> std::process::ExitCode {
-    IN_CHILD.store(true, Ordering::Relaxed);
+    IDS_EXACT.store(
+        std::env::var("MAPCHECK_IDS_EXACT").as_deref() == Ok("1"),
+        Ordering::Relaxed,
+    );
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lock_path())
+    {
+        // SAFETY: F_DUPFD on a file we own; the original closes when `f` drops.
+        let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 950) };
+        CHILD_LOCK_FD.store(high, Ordering::Relaxed);
+    }
     let hook = std::env::var("MAPCHECK_CHILD_HOOK").ok();
     let hook = hook.as_deref().and_then(|h| h.split_once(':'));
     let mut kernel = match Kernel::new() {

@@ -316,13 +316,14 @@ impl<S: Sys> Kernel<S> {
         // SAFETY: `high` was just returned by fcntl and nothing else owns it.
         self.not_bpf = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(high) };
         // SAFETY: close_range on numbers this process does not use any more (the backend
-        // holds no fd at the start of a case; not_bpf is `high`).
+        // holds no fd at the start of a case; not_bpf and the id lock live at 900 and up,
+        // beyond any number a case reaches).
         unsafe {
-            libc::syscall(libc::SYS_close_range, 3u32, (high - 1) as u32, 0u32);
-            libc::syscall(libc::SYS_close_range, (high + 1) as u32, u32::MAX, 0u32);
+            libc::syscall(libc::SYS_close_range, 3u32, 899u32, 0u32);
         }
         rlimit::setrlimit(R::MEMLOCK, memlock_hard, memlock_hard).map_err(io)?;
         rlimit::setrlimit(R::NOFILE, 64.min(hard), hard).map_err(io)?;
+        crate::isolate::hold_ids_if_exact();
         self.numbered = true;
         Ok(Ret::Unit)
     }

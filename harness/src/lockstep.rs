@@ -177,7 +177,7 @@ pub fn run_routed<S: Sys>(
     // thread closes meanwhile would outlive its close. No in-process case runs meanwhile.
     let spawned = {
         let _spawn = CASES.write().unwrap_or_else(|e| e.into_inner());
-        crate::isolate::Child::spawn()
+        crate::isolate::Child::spawn(ops.iter().any(|o| matches!(o, Op::IdGap { .. })))
     };
     match spawned {
         Ok(mut child) => run_case(world, &mut child, ops, end_checks, stats, seen),

@@ -311,7 +311,7 @@ const FD_KINDS: [(u8, &str); 13] = [
     (12, "object"),
     (6, "fd_by_id"),
     (14, "rlimit"),
-    (6, "idgap"),
+    (3, "idgap"),
     (3, "dropcap"),
     (2, "pin"),
     (2, "get_pinned"),

@@ -100,6 +100,9 @@ struct FuzzArgs {
     /// A worker silent this long in the middle of a case is killed and reported.
     #[arg(long, default_value = "120s")]
     case_timeout: String,
+    /// Every segment with the default generation (no swarm weights): for measuring.
+    #[arg(long)]
+    no_swarm: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -146,6 +149,8 @@ struct WorkerArgs {
     map: Vec<String>,
     #[arg(long, default_value_t = 48)]
     ops: usize,
+    #[arg(long)]
+    no_swarm: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -474,6 +479,9 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
     for f in &a.common.faults {
         worker_args.push(format!("--fault={f}"));
     }
+    if a.no_swarm {
+        worker_args.push("--no-swarm".into());
+    }
     let exe = std::env::current_exe().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     crate::fuzz::stop_on_signals();
     let args = crate::fuzz::FuzzArgs {
@@ -608,6 +616,7 @@ fn cmd_fuzz_worker(a: WorkerArgs) -> ExitCode {
                 ..GenConfig::default()
             },
             max_ops: a.ops,
+            swarm: !a.no_swarm,
         })
     })();
     match parsed {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The nightly fuzz job. `mapcheck fuzz` on every core for MAPCHECK_BUDGET (default 10m),
+# seeded from MAPCHECK_SEED or else the commit (so a rerun of the same commit repeats the
+# search), then a replay of every case it found. Exit 1 when anything new was found, 0
+# otherwise. Artifacts go to MAPCHECK_ARTIFACTS (default nightly-out/): fuzz.log,
+# summary.json, junit.xml, replay.log and the found cases (also left in regressions/found/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=ci/setup.sh
+source ci/setup.sh
+budget=${MAPCHECK_BUDGET:-10m}
+if [ -z "${MAPCHECK_SEED:-}" ]; then
+    commit=$(git rev-parse HEAD 2>/dev/null || true)
+    MAPCHECK_SEED=0x${commit:0:16}
+    [ -n "$commit" ] || MAPCHECK_SEED=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ' | sed 's/^/0x/')
+fi
+art=${MAPCHECK_ARTIFACTS:-nightly-out}
+mkdir -p "$art" regressions/found
+cargo build --release --bin mapcheck
+bin=target/release/mapcheck
+export MAPCHECK_REQUIRE_KERNEL=1
+echo "nightly: commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')  seed $MAPCHECK_SEED  budget $budget"
+status=0
+"$bin" fuzz --budget "$budget" --seed "$MAPCHECK_SEED" --out regressions/found \
+    --json "$art/summary.json" --junit "$art/junit.xml" 2>&1 | tee "$art/fuzz.log" || status=${PIPESTATUS[0]}
+# Every found case, new and old, replayed: the log shows whether each still reproduces.
+if compgen -G "regressions/found/*.case" >/dev/null; then
+    "$bin" replay regressions/found 2>&1 | tee "$art/replay.log" || true
+    cp regressions/found/*.case "$art/"
+fi
+case $status in
+    0) echo "nightly: nothing new" ;;
+    1) echo "nightly: NEW findings; scripts in $art/ (and regressions/found/)"; exit 1 ;;
+    *) echo "nightly: fuzz failed to run (exit $status)"; exit "$status" ;;
+esac
