@@ -8,7 +8,6 @@
 use crate::corpus::{write_atomic, Case};
 use crate::kernel::Kernel;
 use crate::lockstep::{family_of, search, set_hooks, Hooks, SearchConfig, Stats, STOP};
-use mapcheck_model::coverage;
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::outcome::fmt_outcome;
 use mapcheck_model::{Op, World};
@@ -315,26 +314,6 @@ fn spawn_worker(exe: &Path, a: &FuzzArgs, index: u32, seed: u64, budget: Duratio
         .spawn()
 }
 
-/// Coverage of the merged stats over `rows`.
-pub fn coverage_of(st: &Stats, world: &World, rows: &[String]) -> (usize, usize, Vec<String>) {
-    let (mut hit, mut all, mut missing) = (0, 0, Vec::new());
-    for fam in rows {
-        for (op, o) in coverage::cells(fam, &world.profile) {
-            all += 1;
-            if st
-                .cells
-                .keys()
-                .any(|(f, cop, co)| f == fam && *cop == op && *co == o)
-            {
-                hit += 1;
-            } else {
-                missing.push(format!("{fam}/{op}:{o}"));
-            }
-        }
-    }
-    (hit, all, missing)
-}
-
 fn merged(workers: &[Worker]) -> Stats {
     let mut t = Stats::default();
     for w in workers {
@@ -480,7 +459,7 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
         }
     }
     let stats = merged(&workers);
-    let coverage = coverage_of(&stats, &a.world, &a.rows);
+    let coverage = stats.coverage(&a.world.profile, &a.rows);
     Ok(Summary {
         seed: a.seed,
         worker_seeds,
@@ -495,7 +474,7 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
 
 fn print_status(start: Instant, workers: &[Worker], findings: &[Finding], a: &FuzzArgs) {
     let st = merged(workers);
-    let (hit, all, _) = coverage_of(&st, &a.world, &a.rows);
+    let (hit, all, _) = st.coverage(&a.world.profile, &a.rows);
     let secs = start.elapsed().as_secs_f64().max(1e-9);
     println!(
         "[{:>5.0}s] cases {:>9}  ops {:>11}  ops/s {:>7.0}  divergences {}  coverage {hit}/{all} ({:.1}%)  workers {}/{}",

@@ -57,6 +57,30 @@ impl Stats {
         };
         *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;
     }
+    /// Outcome coverage over `rows` (families and the other coverage rows): cells hit,
+    /// cells catalogued (`model/src/coverage.rs`), and the missing ones as `row/op:outcome`.
+    pub fn coverage(
+        &self,
+        profile: &mapcheck_model::Profile,
+        rows: &[String],
+    ) -> (usize, usize, Vec<String>) {
+        let (mut hit, mut all, mut missing) = (0, 0, Vec::new());
+        for fam in rows {
+            for (op, o) in mapcheck_model::coverage::cells(fam, profile) {
+                all += 1;
+                if self
+                    .cells
+                    .keys()
+                    .any(|(f, cop, co)| f == fam && *cop == op && *co == o)
+                {
+                    hit += 1;
+                } else {
+                    missing.push(format!("{fam}/{op}:{o}"));
+                }
+            }
+        }
+        (hit, all, missing)
+    }
     /// Adds another run's counters.
     pub fn merge(&mut self, other: &Stats) {
         self.cases += other.cases;

@@ -76,3 +76,40 @@ fn run_agrees_and_a_fault_is_exit_1_with_the_case_on_disk() {
     let (code, text) = mapcheck(&["replay", path]);
     assert_eq!(code, 0, "{text}");
 }
+
+#[test]
+fn selftest_prints_its_table_and_repro_writes_c() {
+    if skip_without_kernel("selftest_prints_its_table_and_repro_writes_c") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (code, text) = mapcheck(&[
+        "selftest",
+        "--fault",
+        "array-noexist-succeeds",
+        "--fault",
+        "fd-limit-ignored",
+        "--out",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("fault") && text.contains("shrunk"), "{text}");
+    assert!(text.contains("2/2 canaries caught and shrunk"), "{text}");
+    let case = dir.path().join("array-noexist-succeeds.case");
+    let out = dir.path().join("r.c");
+    let (code, text) = mapcheck(&[
+        "repro",
+        "--c",
+        case.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let c = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        c.contains("BPF_MAP_UPDATE_ELEM") && c.contains("int main(void)"),
+        "{c}"
+    );
+    let (code, text) = mapcheck(&["repro", "--c", "/nonexistent.case"]);
+    assert_eq!(code, 2, "{text}");
+}

@@ -80,17 +80,8 @@ fn lockstep_run_agrees_and_covers() {
     assert!(r.stats.ops > 10_000, "too few ops: {}", r.stats.ops);
     // Every cell the run observed is in the catalogue, and most catalogue cells are hit.
     let p = &cfg.gen.world.profile;
-    let (mut hit, mut all) = (0, 0);
-    for fam in ["array", "percpu_array", "hash", "percpu_hash", "badfd"] {
-        for (op, o) in coverage::cells(fam, p) {
-            all += 1;
-            hit += r
-                .stats
-                .cells
-                .keys()
-                .any(|(f, cop, co)| f == fam && *cop == op && *co == o) as usize;
-        }
-    }
+    let rows = ["array", "percpu_array", "hash", "percpu_hash", "badfd"].map(String::from);
+    let (hit, all, _) = r.stats.coverage(p, &rows);
     for (f, op, o) in r.stats.cells.keys() {
         assert!(
             coverage::cells(f, p).iter().any(|(cop, co)| cop == op && co == o),
