@@ -68,11 +68,7 @@ impl Stats {
         for fam in rows {
             for (op, o) in mapcheck_model::coverage::cells(fam, profile) {
                 all += 1;
-                if self
-                    .cells
-                    .keys()
-                    .any(|(f, cop, co)| f == fam && *cop == op && *co == o)
-                {
+                if self.observed(fam, op, &o) {
                     hit += 1;
                 } else {
                     missing.push(format!("{fam}/{op}:{o}"));
@@ -80,6 +76,17 @@ impl Stats {
             }
         }
         (hit, all, missing)
+    }
+    /// Was this cell hit? The `invalid_type` row gathers every `typeN` family.
+    pub fn observed(&self, row: &str, op: &str, outcome: &str) -> bool {
+        self.cells.iter().any(|((f, cop, co), n)| {
+            let fam_ok = if row == "invalid_type" {
+                f.starts_with("type")
+            } else {
+                f == row
+            };
+            *n > 0 && fam_ok && *cop == op && co == outcome
+        })
     }
     /// Adds another run's counters.
     pub fn merge(&mut self, other: &Stats) {

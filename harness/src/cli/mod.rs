@@ -716,10 +716,7 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
 }
 
 fn observed(st: &Stats, fam: &str, (op, o): &(&'static str, String)) -> bool {
-    let fam_key = if fam == "invalid_type" { None } else { Some(fam) };
-    st.cells.iter().any(|((f, sop, so), n)| {
-        *n > 0 && sop == op && so == o && fam_key.map_or(f.starts_with("type"), |k| f == k)
-    })
+    st.observed(fam, op, o)
 }
 
 fn cmd_replay(a: ReplayArgs) -> CmdResult {
