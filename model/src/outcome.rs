@@ -569,4 +569,17 @@ mod tests {
             "model has 1 keys, kernel 0"
         );
     }
+
+    #[test]
+    fn expectations_match_and_print() {
+        assert!(Expect::AnyOk.matches(&Ok(Ret::Unit)) && !Expect::AnyOk.matches(&Err(Errno::EPERM)));
+        let e = Expect::Exactly(Err(Errno::ENOENT));
+        assert!(
+            e.matches(&Err(Errno::ENOENT)) && !e.matches(&Err(Errno::EINVAL)) && !e.matches(&Ok(Ret::Unit))
+        );
+        assert_eq!(e.to_string(), "ENOENT");
+        assert_eq!(Expect::AnyOk.to_string(), "ok");
+        assert_eq!(Expect::of(&Ok(Ret::Slots(Slots::default()))), Expect::AnyOk);
+        assert_eq!(Expect::of(&Ok(Ret::Count(2))).to_string(), "ok count=2");
+    }
 }

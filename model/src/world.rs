@@ -1542,4 +1542,148 @@ mod tests {
         assert_eq!(run(&mut w, set(0)), Ok(Ret::Unit));
         assert_eq!(run(&mut w, create(0, 256)), Ok(Ret::FdAt(h(0), 3)));
     }
+
+    /// Scripts the model must refuse to run (a stale or hand-written mistake), each named.
+    #[test]
+    fn preconditions_refuse_impossible_scripts() {
+        let mut w = World::default();
+        let run = |w: &mut World, op: Op| {
+            assert!(w.precondition(&op).is_ok(), "{op}");
+            let o = crate::gen::predict(w, &op);
+            w.apply(&op, &o);
+        };
+        let err = |w: &World, op: Op| w.precondition(&op).unwrap_err();
+        let map = |n: u32, t: MapType| Op::CreateMap {
+            handle: h(n),
+            spec: MapSpec::new(t, 4, 4, 2),
+        };
+        run(&mut w, map(0, MapType::Array));
+        assert!(err(&w, Op::FdTable).contains("first op"));
+        let mut inner = MapSpec::new(MapType::Array, 4, 4, 2);
+        inner.inner = Some(FdRef::Handle(h(0)));
+        assert!(err(
+            &w,
+            Op::CreateMap {
+                handle: h(9),
+                spec: inner
+            }
+        )
+        .contains("only for map-in-map"));
+        assert!(err(&w, Op::Pin { target: h(7) }).contains("not open"));
+        assert!(err(&w, Op::IdGap { from: h(0), to: h(0) }).contains("fdtable"));
+        run(&mut w, map(1, MapType::ProgArray));
+        let upd = |v: FdRef| Op::Update {
+            map: FdRef::Handle(h(1)),
+            key: vec![0; 4],
+            value: Value::Fd(v),
+            flags: 0,
+        };
+        assert!(err(&w, upd(FdRef::Handle(h(5)))).contains("not open"));
+        run(&mut w, Op::Pin { target: h(1) });
+        let as_prog = Op::GetPinned {
+            handle: Handle::prog(3),
+            target: h(1),
+            file_flags: 0,
+        };
+        assert!(err(&w, as_prog).contains("pins a map"));
+        run(&mut w, Op::Unpin { target: h(1) });
+        run(&mut w, Op::Close { handle: h(1) });
+        let by_id = Op::FdById {
+            handle: h(4),
+            target: h(1),
+            open_flags: 0,
+        };
+        // A PROG_ARRAY without an fd: a new fd would race prog_array_map_clear.
+        assert!(w.precondition(&by_id).is_err());
+        let prog_by_id = Op::FdById {
+            handle: Handle {
+                kind: Kind::Cgroup,
+                n: 0,
+            },
+            target: h(0),
+            open_flags: 0,
+        };
+        assert!(err(&w, prog_by_id).contains("maps and programs"));
+        // In an fdtable case, idgap wants two maps in creation order.
+        let mut f = World::default();
+        run(&mut f, Op::FdTable);
+        run(&mut f, map(0, MapType::Array));
+        run(&mut f, map(1, MapType::Hash));
+        assert!(f.precondition(&Op::IdGap { from: h(0), to: h(1) }).is_ok());
+        assert!(err(&f, Op::IdGap { from: h(1), to: h(0) }).contains("before"));
+        assert!(err(&f, Op::IdGap { from: h(0), to: h(0) }).contains("before"));
+        assert!(err(&f, Op::Dying).contains("spare fd"));
+    }
+
+    /// What a create may cost decides ENOMEM (and the pre-5.11 memlock charge).
+    #[test]
+    fn allocation_estimates_and_the_enomem_edge() {
+        let w = World::default();
+        let est = |t, k, v, n, flags| {
+            let mut s = MapSpec::new(t, k, v, n);
+            s.map_flags = flags;
+            w.alloc_estimate(&s)
+        };
+        assert_eq!(est(MapType::Array, 4, 12, 10, 0), 160);
+        assert_eq!(est(MapType::PercpuArray, 4, 12, 10, 0), 10 * (16 * 2 + 8));
+        assert_eq!(est(MapType::ProgArray, 4, 4, 10, 0), 80);
+        assert_eq!(est(MapType::Hash, 4, 12, 10, 0), (48 + 8 + 16) * 12);
+        assert_eq!(est(MapType::PercpuHash, 4, 12, 10, 0), (48 + 8 + 8 + 32) * 12);
+        assert_eq!(est(MapType::Hash, 4, 12, 10, NO_PREALLOC), 16 * 16);
+        assert_eq!(est(MapType::HashOfMaps, 4, 4, 10, 0), (48 + 8 + 8) * 12);
+        let create = |n: u32| Op::CreateMap {
+            handle: h(0),
+            spec: MapSpec::new(MapType::Array, 4, 8, n),
+        };
+        // Exactly 1 GiB is still certain; one entry more may fail.
+        assert_eq!(w.allowed(&create(1 << 27)), Allowed::Exactly(Ok(Ret::Fd(h(0)))));
+        assert!(matches!(w.allowed(&create((1 << 27) + 1)), Allowed::OneOf(..)));
+        assert_eq!(w.allowed(&create(16)), Allowed::Exactly(Ok(Ret::Fd(h(0)))));
+        // Without CAP_SYS_ADMIN only ZERO_SEED is refused.
+        let user = World::new(
+            Profile {
+                cap_sys_admin: false,
+                ..Profile::default()
+            },
+            vec![],
+        );
+        let hash = |flags| {
+            let mut s = MapSpec::new(MapType::Hash, 4, 4, 4);
+            s.map_flags = flags;
+            Op::CreateMap {
+                handle: h(0),
+                spec: s,
+            }
+        };
+        assert_eq!(user.allowed(&hash(0)), Allowed::Exactly(Ok(Ret::Fd(h(0)))));
+        assert_eq!(
+            user.allowed(&hash(NO_PREALLOC)),
+            Allowed::Exactly(Ok(Ret::Fd(h(0))))
+        );
+        assert_eq!(
+            user.allowed(&hash(ZERO_SEED)),
+            Allowed::Exactly(Err(Errno::EPERM))
+        );
+    }
+
+    #[test]
+    fn describe_shows_at_most_eight_entries() {
+        let mut w = World::default();
+        let create = Op::CreateMap {
+            handle: h(0),
+            spec: MapSpec::new(MapType::Hash, 4, 4, 16),
+        };
+        w.apply(&create, &Ok(Ret::Fd(h(0))));
+        for i in 0..9u32 {
+            let op = Op::Update {
+                map: FdRef::Handle(h(0)),
+                key: i.to_le_bytes().to_vec(),
+                value: Value::Bytes(vec![1; 4]),
+                flags: 0,
+            };
+            w.apply(&op, &Ok(Ret::Unit));
+            let d = w.describe(h(0));
+            assert_eq!(d.ends_with(" ...}"), i == 8, "{d}");
+        }
+    }
 }
