@@ -1579,6 +1579,36 @@ mod tests {
             flags: 0,
         };
         assert!(err(&w, upd(FdRef::Handle(h(5)))).contains("not open"));
+        // Type numbers from 64 up are not kernel types at all: refused with EINVAL, not stale.
+        let ty = |n| Op::CreateMap {
+            handle: h(8),
+            spec: MapSpec::new(MapType::Other(n), 4, 4, 1),
+        };
+        assert!(err(&w, ty(63)).contains("not modelled"));
+        assert!(w.precondition(&ty(64)).is_ok());
+        assert_eq!(w.allowed(&ty(64)), Allowed::Exactly(Err(Errno::EINVAL)));
+        let p = Op::LoadProg {
+            handle: Handle::prog(0),
+            spec: ProgSpec {
+                prog_type: crate::op::ProgType::SocketFilter,
+                xdp_frags: false,
+                attach: 0,
+            },
+            uses: vec![],
+        };
+        run(&mut w, p);
+        run(
+            &mut w,
+            Op::Pin {
+                target: Handle::prog(0),
+            },
+        );
+        let as_map = Op::GetPinned {
+            handle: h(6),
+            target: Handle::prog(0),
+            file_flags: 0,
+        };
+        assert!(err(&w, as_map).contains("pins a program"));
         run(&mut w, Op::Pin { target: h(1) });
         let as_prog = Op::GetPinned {
             handle: Handle::prog(3),
