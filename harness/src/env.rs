@@ -89,9 +89,28 @@ pub fn bpffs_dir() -> std::io::Result<tempfile::TempDir> {
         .tempdir()
 }
 
+/// The pid in a `mapcheck-bpffs-<pid>-*` name, if it is one.
+fn bpffs_pid(name: &str) -> Option<&str> {
+    name.strip_prefix("mapcheck-bpffs-")?
+        .split('-')
+        .next()
+        .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+}
+
 /// Unmounts (lazily) and removes the bpffs directories of mapcheck processes that no longer
-/// exist: their pins would otherwise keep kernel objects alive forever.
+/// exist: their pins would otherwise keep kernel objects alive forever. Empty directories
+/// such processes left unmounted go too.
 pub fn remove_stale_bpffs() {
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for e in entries.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = bpffs_pid(&name) {
+                if !std::path::Path::new("/proc").join(pid).exists() {
+                    let _ = std::fs::remove_dir(e.path()); // only if empty (not mounted)
+                }
+            }
+        }
+    }
     let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
         return;
     };
@@ -99,18 +118,7 @@ pub fn remove_stale_bpffs() {
         let Some(mnt) = line.split_whitespace().nth(4) else {
             continue;
         };
-        let Some(rest) = mnt
-            .rsplit('/')
-            .next()
-            .and_then(|n| n.strip_prefix("mapcheck-bpffs-"))
-        else {
-            continue;
-        };
-        let Some(pid) = rest
-            .split('-')
-            .next()
-            .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
-        else {
+        let Some(pid) = mnt.rsplit('/').next().and_then(bpffs_pid) else {
             continue;
         };
         if std::path::Path::new("/proc").join(pid).exists() {

@@ -138,6 +138,9 @@ impl<S: Sys> Drop for Kernel<S> {
         }
         if let Some(dir) = self.bpffs.take() {
             let _ = self.sys.umount(dir.path());
+            // rmdir needs no fd: TempDir's own removal opens the directory, which fails in an
+            // fdtable case whose RLIMIT_NOFILE leaves no fd free.
+            let _ = std::fs::remove_dir(dir.path());
         }
     }
 }

@@ -71,6 +71,8 @@ fn nothing_is_left_alive_or_on_disk() {
             record: false,
             shrink_time: Duration::from_secs(10),
         };
+        // Earlier runs' leftovers are not this run's.
+        mapcheck::env::remove_stale_bpffs();
         let mut k = Kernel::new().unwrap();
         let r = search(&cfg, &mut k, |_, _| {});
         assert!(
@@ -108,4 +110,22 @@ fn nothing_is_left_alive_or_on_disk() {
     );
     let dirs = leftover_cgroups();
     assert!(dirs.is_empty(), "cgroup directories left behind: {dirs:?}");
+    // Nor a bpffs directory of a process that is gone (fdtable cases run in processes of
+    // their own, which may end with no fd free to remove a directory the usual way).
+    let stale: Vec<String> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            let pid = n
+                .strip_prefix("mapcheck-bpffs-")
+                .and_then(|r| r.split('-').next());
+            pid.is_some_and(|p| !std::path::Path::new("/proc").join(p).exists())
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "bpffs directories left behind: {:?}",
+        &stale[..stale.len().min(5)]
+    );
 }
