@@ -6,9 +6,9 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::limits::{memlock_pages, Limits};
-use crate::maps::array::ArrayMap;
+use crate::maps::array::{self, ArrayMap};
 use crate::maps::fd_array::{FdMap, Held, Owner, Template};
-use crate::maps::hash::HashMap;
+use crate::maps::hash::{self, HashMap};
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
@@ -1077,73 +1077,26 @@ impl World {
                 return fail(Errno::EINVAL);
             }
         }
-        let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
-        let access_mask = RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG;
-        let percpu = t.is_percpu();
-        let vs = s.value_size as u64;
-        let alloc_bytes = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
-            // array_map_alloc_check
-            let mask = NUMA_NODE | MMAPABLE | access_mask | PRESERVE_ELEMS | INNER_MAP;
-            if s.max_entries == 0
-                || s.key_size != 4
-                || s.value_size == 0
-                || s.map_flags & !mask != 0
-                || !access_ok
-                || (percpu && numa)
-            {
-                return fail(Errno::EINVAL);
-            }
-            if t != MapType::Array && s.map_flags & (MMAPABLE | INNER_MAP) != 0 {
-                return fail(Errno::EINVAL);
-            }
-            if t != MapType::PerfEventArray && s.map_flags & PRESERVE_ELEMS != 0 {
-                return fail(Errno::EINVAL);
-            }
-            if vs > i32::MAX as u64 {
-                return fail(Errno::E2BIG);
-            }
-            if percpu && percpu_stride(s.value_size) > 32768 {
-                return fail(Errno::E2BIG);
-            }
-            self.alloc_estimate(s)
+        let array_like = t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps);
+        let checked = if array_like {
+            array::alloc_check(s, numa)
         } else {
-            // htab_map_alloc_check
-            if s.map_flags & ZERO_SEED != 0 && !self.profile.cap_sys_admin {
-                return fail(Errno::EPERM);
-            }
-            let mask = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | access_mask | ZERO_SEED;
-            if s.map_flags & !mask != 0 || !access_ok {
-                return fail(Errno::EINVAL);
-            }
-            // NO_COMMON_LRU on a non-LRU hash.
-            if s.map_flags & NO_COMMON_LRU != 0 {
-                return fail(Errno::EINVAL);
-            }
-            if numa && percpu {
-                return fail(Errno::EINVAL);
-            }
-            if s.max_entries == 0 || s.key_size == 0 || s.value_size == 0 {
-                return fail(Errno::EINVAL);
-            }
-            // KMALLOC_MAX_SIZE (4 MiB on x86_64) minus sizeof(struct htab_elem) (48).
-            if s.key_size as u64 + vs >= (4 << 20) - 48 {
-                return fail(Errno::E2BIG);
-            }
-            if percpu && percpu_stride(s.value_size) > 32768 {
-                return fail(Errno::E2BIG);
-            }
-            // htab_map_alloc: max_entries above 2^31, or too many buckets for a u32 size;
-            // for HASH_OF_MAPS only after htab_of_map_alloc has read the inner template.
-            if s.max_entries > 1 << 31 || s.max_entries > self.profile.hash_max_entries {
-                if t == MapType::HashOfMaps {
-                    if let Err(e) = self.inner_template(s.inner) {
-                        return fail(e);
-                    }
-                }
-                return fail(Errno::E2BIG);
-            }
-            self.alloc_estimate(s)
+            hash::alloc_check(s, self.profile.cap_sys_admin, numa)
         };
+        if let Err(e) = checked {
+            return fail(e);
+        }
+        // htab_map_alloc: too many entries; for HASH_OF_MAPS only after htab_of_map_alloc
+        // has read the inner template.
+        if !array_like && hash::too_many_entries(s, self.profile.hash_max_entries) {
+            if t == MapType::HashOfMaps {
+                if let Err(e) = self.inner_template(s.inner) {
+                    return fail(e);
+                }
+            }
+            return fail(Errno::E2BIG);
+        }
+        let alloc_bytes = self.alloc_estimate(s);
         // bpf_map_meta_alloc, called from array_of_map_alloc / htab_of_map_alloc before the
         // outer map is allocated.
         if t.is_map_in_map() {
@@ -1191,29 +1144,10 @@ impl World {
     /// buckets), for the ENOMEM threshold and the pre-5.11 memlock charge.
     fn alloc_estimate(&self, s: &MapSpec) -> u64 {
         let t = s.map_type;
-        let percpu = t.is_percpu();
-        let cpus = self.profile.possible_cpus as u64;
         if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
-            let per_elem = if t.holds_fds() {
-                8
-            } else if percpu {
-                percpu_stride(s.value_size) as u64 * cpus + 8
-            } else {
-                percpu_stride(s.value_size) as u64
-            };
-            return per_elem.saturating_mul(s.max_entries as u64);
-        }
-        let vs = s.value_size as u64;
-        let elem = 48 + (s.key_size as u64).div_ceil(8) * 8 + if percpu { 8 } else { vs.div_ceil(8) * 8 };
-        let pcpu = if percpu {
-            percpu_stride(s.value_size) as u64 * cpus
+            array::alloc_bytes(s, self.profile.possible_cpus)
         } else {
-            0
-        };
-        if s.map_flags & NO_PREALLOC != 0 {
-            (s.max_entries as u64).next_power_of_two() * 16
-        } else {
-            (elem + pcpu).saturating_mul(s.max_entries as u64 + cpus)
+            hash::alloc_bytes(s, self.profile.possible_cpus)
         }
     }
 

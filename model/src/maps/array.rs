@@ -4,7 +4,9 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::op::flags::{EXIST, F_LOCK, NOEXIST};
+use crate::maps::percpu_stride;
+use crate::op::flags::*;
+use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Outcome, Ret};
 use std::collections::BTreeMap;
 
@@ -17,6 +19,51 @@ pub struct ArrayMap {
     pub value_len: usize,
     /// Slots ever written with a non-zero value; everything else reads as zeroes.
     pub written: BTreeMap<u32, Vec<u8>>,
+}
+
+/// `array_map_alloc_check` (also the array part of `fd_array_map_alloc_check`): flags,
+/// sizes and the per-CPU limits, in the kernel's order.
+pub fn alloc_check(s: &MapSpec, numa: bool) -> Result<(), Errno> {
+    let t = s.map_type;
+    let percpu = t.is_percpu();
+    let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
+    let mask =
+        NUMA_NODE | MMAPABLE | RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG | PRESERVE_ELEMS | INNER_MAP;
+    if s.max_entries == 0
+        || s.key_size != 4
+        || s.value_size == 0
+        || s.map_flags & !mask != 0
+        || !access_ok
+        || (percpu && numa)
+    {
+        return Err(Errno::EINVAL);
+    }
+    if t != MapType::Array && s.map_flags & (MMAPABLE | INNER_MAP) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if t != MapType::PerfEventArray && s.map_flags & PRESERVE_ELEMS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if s.value_size as u64 > i32::MAX as u64 {
+        return Err(Errno::E2BIG);
+    }
+    if percpu && percpu_stride(s.value_size) > 32768 {
+        return Err(Errno::E2BIG);
+    }
+    Ok(())
+}
+
+/// Bytes an array's allocation takes (`array_map_alloc`): the values, or per-CPU areas plus
+/// a pointer each, or one pointer per slot of an fd array.
+pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
+    let per_elem = if s.map_type.holds_fds() {
+        8
+    } else if s.map_type.is_percpu() {
+        percpu_stride(s.value_size) as u64 * cpus as u64 + 8
+    } else {
+        percpu_stride(s.value_size) as u64
+    };
+    per_elem.saturating_mul(s.max_entries as u64)
 }
 
 /// The u32 index an array key holds (little-endian; keys are 4 bytes by precondition).

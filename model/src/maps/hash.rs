@@ -4,9 +4,67 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::op::flags::{EXIST, F_LOCK, NOEXIST};
+use crate::maps::percpu_stride;
+use crate::op::flags::*;
+use crate::op::MapSpec;
 use crate::outcome::{Allowed, MapState, Outcome, Ret};
 use std::collections::BTreeMap;
+
+/// `htab_map_alloc_check`: CAP_SYS_ADMIN for ZERO_SEED, flags, sizes, and the element size
+/// kmalloc can serve, in the kernel's order.
+pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), Errno> {
+    let percpu = s.map_type.is_percpu();
+    if s.map_flags & ZERO_SEED != 0 && !cap_sys_admin {
+        return Err(Errno::EPERM);
+    }
+    let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
+    let mask =
+        NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG | ZERO_SEED;
+    if s.map_flags & !mask != 0 || !access_ok {
+        return Err(Errno::EINVAL);
+    }
+    // NO_COMMON_LRU on a non-LRU hash.
+    if s.map_flags & NO_COMMON_LRU != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if numa && percpu {
+        return Err(Errno::EINVAL);
+    }
+    if s.max_entries == 0 || s.key_size == 0 || s.value_size == 0 {
+        return Err(Errno::EINVAL);
+    }
+    // KMALLOC_MAX_SIZE (4 MiB on x86_64) minus sizeof(struct htab_elem) (48).
+    if s.key_size as u64 + s.value_size as u64 >= (4 << 20) - 48 {
+        return Err(Errno::E2BIG);
+    }
+    if percpu && percpu_stride(s.value_size) > 32768 {
+        return Err(Errno::E2BIG);
+    }
+    Ok(())
+}
+
+/// `htab_map_alloc`: max_entries above 2^31, or too many buckets for a u32 size (E2BIG).
+pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
+    s.max_entries > 1 << 31 || s.max_entries > hash_max_entries
+}
+
+/// Bytes a hash's allocation takes: preallocated elements (and per-CPU areas) for
+/// max_entries plus one per CPU, or only the buckets with BPF_F_NO_PREALLOC.
+pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
+    let percpu = s.map_type.is_percpu();
+    let vs = s.value_size as u64;
+    let elem = 48 + (s.key_size as u64).div_ceil(8) * 8 + if percpu { 8 } else { vs.div_ceil(8) * 8 };
+    let pcpu = if percpu {
+        percpu_stride(s.value_size) as u64 * cpus as u64
+    } else {
+        0
+    };
+    if s.map_flags & NO_PREALLOC != 0 {
+        (s.max_entries as u64).next_power_of_two() * 16
+    } else {
+        (elem + pcpu).saturating_mul(s.max_entries as u64 + cpus as u64)
+    }
+}
 
 /// The contents of one hash map.
 #[derive(Clone, PartialEq, Eq, Debug)]
