@@ -12,6 +12,7 @@ use mapcheck_model::gen::GenConfig;
 use mapcheck_model::outcome::fmt_outcome;
 use mapcheck_model::{Op, World};
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -23,10 +24,7 @@ pub const WORKER_ARG: &str = "__fuzz-worker";
 
 /// splitmix64 of `seed` and `n`: worker and segment seeds.
 pub fn derive(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    mapcheck_model::gen::mix64(seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
 }
 
 /// The signature two findings share when they are the same bug: the family, op kind and
@@ -107,11 +105,12 @@ pub fn worker(a: WorkerArgs) -> std::process::ExitCode {
     let raw_hook = raw.clone();
     set_hooks(Hooks {
         on_case: Some(Box::new(|ops: &[Op]| {
-            let mut o = std::io::stdout().lock();
-            let _ = writeln!(o, "case {}", ops.len());
+            // One write per case, not one per op line: this runs before every case.
+            let mut text = format!("case {}\n", ops.len());
             for op in ops {
-                let _ = writeln!(o, "op {op}");
+                let _ = writeln!(text, "op {op}");
             }
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
         })),
         on_failure: Some(Box::new(move |case: &Case| {
             // The unshrunk case, saved before shrinking starts; replaced by the minimal one.
@@ -353,6 +352,7 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
     let _ = std::io::stdout().flush();
     let mut last_status = Instant::now();
     let mut stopping: Option<Instant> = None;
+    let mut chunk = vec![0u8; 1 << 16];
     loop {
         if STOP.load(Ordering::Relaxed) && stopping.is_none() {
             println!("stopping: signal received, waiting for the workers to finish their case");
@@ -370,9 +370,10 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
                 let _ = w.child.kill();
             }
         }
-        let mut fds: Vec<libc::pollfd> = workers
+        let live: Vec<usize> = (0..workers.len()).filter(|i| !workers[*i].dead).collect();
+        let mut fds: Vec<libc::pollfd> = live
             .iter()
-            .filter(|w| !w.dead)
+            .map(|i| &workers[*i])
             .map(|w| libc::pollfd {
                 fd: w
                     .child
@@ -388,22 +389,11 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
         }
         // SAFETY: a live array of pollfds of the length passed.
         unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 200) };
-        for w in workers.iter_mut().filter(|w| !w.dead) {
-            let mut chunk = vec![0u8; 1 << 16];
-            let fd = w
-                .child
-                .stdout
-                .as_ref()
-                .map_or(-1, std::os::fd::AsRawFd::as_raw_fd);
-            let mut p = libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            };
-            // SAFETY: one pollfd; a zero timeout only asks whether a read would block.
-            let ready = unsafe { libc::poll(&mut p, 1, 0) } > 0;
+        for (i, p) in live.into_iter().zip(&fds) {
+            let w = &mut workers[i];
             let mut eof = false;
-            if ready {
+            // Readable, or hung up (then the read says end of file).
+            if p.revents != 0 {
                 let n = std::io::Read::read(w.child.stdout.as_mut().expect("piped"), &mut chunk);
                 match n {
                     Ok(0) | Err(_) => eof = true,

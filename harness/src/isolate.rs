@@ -56,53 +56,61 @@ fn exe() -> Option<PathBuf> {
 /// Map ids are global: an `idgap` is exact only if no other mapcheck thread or process
 /// creates a map meanwhile. Every MAP_CREATE holds this lock shared; a child case with an
 /// `idgap` holds it exclusively for its whole run. (Other programs are not covered.)
-pub struct IdLock(#[allow(dead_code)] Option<std::fs::File>, Option<i32>);
+pub enum IdLock {
+    /// Nothing to release: this case process holds the lock exclusively, or it could not
+    /// be taken (then ids may be inexact, which an `idgap` shows as flaky).
+    Held,
+    /// A shared lock on an open file description of our own, released when it closes.
+    File(#[allow(dead_code)] std::fs::File),
+    /// A shared lock on the case process's long-lived lock fd, released on drop.
+    Own(i32),
+}
 
 impl Drop for IdLock {
     fn drop(&mut self) {
-        if let Some(fd) = self.1 {
+        if let IdLock::Own(fd) = *self {
             // SAFETY: flock on the case process's lock fd, which lives as long as the process.
             unsafe { libc::flock(fd, libc::LOCK_UN) };
         }
     }
 }
 
-impl IdLock {
-    fn take(exclusive: bool) -> IdLock {
-        if IDS_HELD.load(Ordering::Relaxed) {
-            return IdLock(None, None); // the parent holds it exclusively for us
+/// flock(2), retried on EINTR; false if the lock could not be taken.
+fn flock(fd: i32, op: i32) -> bool {
+    // SAFETY: flock on an fd the caller owns.
+    while unsafe { libc::flock(fd, op) } != 0 {
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return false;
         }
+    }
+    true
+}
+
+impl IdLock {
+    /// Held around one MAP_CREATE.
+    pub fn shared() -> IdLock {
+        if IDS_HELD.load(Ordering::Relaxed) {
+            return IdLock::Held;
+        }
+        // A case process has one thread and its own fd above 900 (never a modelled number).
         let own = CHILD_LOCK_FD.load(Ordering::Relaxed);
         if own >= 0 {
-            // SAFETY: flock on our own long-lived fd (a case process has one thread).
-            while unsafe { libc::flock(own, libc::LOCK_SH) } != 0 {
-                if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                    return IdLock(None, None);
-                }
-            }
-            return IdLock(None, Some(own));
+            return if flock(own, libc::LOCK_SH) {
+                IdLock::Own(own)
+            } else {
+                IdLock::Held
+            };
         }
         // One open file description per taker: flock locks belong to it, so threads that
         // shared one would release each other's.
-        let Ok(f) = std::fs::OpenOptions::new()
+        match std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(lock_path())
-        else {
-            return IdLock(None, None);
-        };
-        let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH };
-        // SAFETY: flock on an fd we own; released when the File closes.
-        while unsafe { libc::flock(f.as_raw_fd(), op) } != 0 {
-            if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-                return IdLock(None, None);
-            }
+        {
+            Ok(f) if flock(f.as_raw_fd(), libc::LOCK_SH) => IdLock::File(f),
+            _ => IdLock::Held,
         }
-        IdLock(Some(f), None)
-    }
-    /// Held around one MAP_CREATE.
-    pub fn shared() -> IdLock {
-        IdLock::take(false)
     }
 }
 
@@ -113,13 +121,10 @@ pub fn hold_ids_if_exact() {
     if !IDS_EXACT.load(Ordering::Relaxed) || fd < 0 {
         return;
     }
-    // SAFETY: flock on our own long-lived fd; released when the process exits.
-    while unsafe { libc::flock(fd, libc::LOCK_EX) } != 0 {
-        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
-            return;
-        }
+    // Released when the process exits.
+    if flock(fd, libc::LOCK_EX) {
+        IDS_HELD.store(true, Ordering::Relaxed);
     }
-    IDS_HELD.store(true, Ordering::Relaxed);
 }
 
 /// The per-op timeout: `MAPCHECK_CHILD_TIMEOUT_MS`, else 30 s (the slowest op, `settle`,

@@ -41,6 +41,13 @@ pub struct GenConfig {
     pub swarm_boost: Vec<&'static str>,
 }
 
+/// The splitmix64 finalizer: a well-mixed u64 from any u64 (seeds derived from seeds).
+pub fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Every op kind the weight tables name.
 fn all_kinds() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = KINDS
@@ -61,12 +68,8 @@ impl GenConfig {
     pub fn swarm(&self, seed: u64) -> GenConfig {
         let mut x = seed;
         let mut next = move || {
-            // splitmix64
             x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = x;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
+            mix64(x)
         };
         let mut c = self.clone();
         c.swarm_off.clear();

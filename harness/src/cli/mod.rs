@@ -350,11 +350,7 @@ fn cmd_run(a: RunArgs) -> CmdResult {
     let types = parse_types(&a.map)?;
     let budget = parse_duration(&a.budget)
         .ok_or_else(|| usage(format!("bad --budget `{}` (e.g. 30s, 5m, 8h)", a.budget)))?;
-    let seed_text = a.seed.clone().or_else(|| std::env::var("MAPCHECK_SEED").ok());
-    let seed = match seed_text {
-        Some(s) => parse_seed(&s).ok_or_else(|| usage(format!("bad seed `{s}`")))?,
-        None => rand_seed(),
-    };
+    let seed = run_seed(&a.seed)?;
     need_kernel()?;
     let profile = env::detect_profile();
     println!(
@@ -457,11 +453,7 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
     let segment = duration_arg("--segment", &a.segment)?;
     let status_every = duration_arg("--status-every", &a.status_every)?;
     let case_timeout = duration_arg("--case-timeout", &a.case_timeout)?;
-    let seed_text = a.seed.clone().or_else(|| std::env::var("MAPCHECK_SEED").ok());
-    let seed = match seed_text {
-        Some(s) => parse_seed(&s).ok_or_else(|| usage(format!("bad seed `{s}`")))?,
-        None => rand_seed(),
-    };
+    let seed = run_seed(&a.seed)?;
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get() as u32))
@@ -628,6 +620,14 @@ fn cmd_fuzz_worker(a: WorkerArgs) -> ExitCode {
     }
 }
 
+/// `--seed`, else `$MAPCHECK_SEED`, else random.
+fn run_seed(arg: &Option<String>) -> Result<u64, (u8, String)> {
+    match arg.clone().or_else(|| std::env::var("MAPCHECK_SEED").ok()) {
+        Some(s) => parse_seed(&s).ok_or_else(|| usage(format!("bad seed `{s}`"))),
+        None => Ok(rand_seed()),
+    }
+}
+
 fn rand_seed() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -661,23 +661,14 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         "{:<14} {:>8} {:>8} {:>7}   missing cells",
         "family", "hit", "cells", "cover"
     );
-    let mut families: Vec<String> = types.iter().map(|t| t.word()).collect();
-    families.push("badfd".into());
-    if types.iter().any(|t| t.holds_fds()) {
-        families.push("nonmap".into());
-        families.push("objects".into());
-    }
-    families.push("invalid_type".into());
-    if st.cells.keys().any(|(f, _, _)| f == "fdtable") {
-        families.push("fdtable".into());
-    }
+    let families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
     let (mut hit_all, mut all) = (0, 0);
     for fam in families {
         let cells = coverage::cells(&fam, &world.profile);
-        let hit: Vec<_> = cells.iter().filter(|c| observed(st, &fam, c)).collect();
+        let hit: Vec<_> = cells.iter().filter(|(op, o)| st.observed(&fam, op, o)).collect();
         let missing: Vec<String> = cells
             .iter()
-            .filter(|c| !observed(st, &fam, c))
+            .filter(|(op, o)| !st.observed(&fam, op, o))
             .map(|(op, o)| format!("{op}:{o}"))
             .collect();
         hit_all += hit.len();
@@ -713,10 +704,6 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
             extra.join(" ")
         );
     }
-}
-
-fn observed(st: &Stats, fam: &str, (op, o): &(&'static str, String)) -> bool {
-    st.observed(fam, op, o)
 }
 
 fn cmd_replay(a: ReplayArgs) -> CmdResult {
