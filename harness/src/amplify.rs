@@ -2,12 +2,15 @@
 //! soft RLIMIT_NOFILE set to N, it builds the deepest holding structure today's kernel allows
 //! (a pinned PROG_ARRAY of N programs, each using N ARRAY_OF_MAPS, each holding N inner
 //! maps), counts the objects alive by id (GET_NEXT_ID, no references taken), releases
-//! everything and verifies that it is gone.
+//! everything and verifies that it is gone. Each N runs in a fresh process with only fds 0-2,
+//! so the count does not depend on what the caller inherited.
 
 use crate::sys::{RealSys, Sys};
 use mapcheck_model::{Errno, Kind, MapSpec, MapType, ProgSpec, ProgType};
 use std::collections::BTreeSet;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 /// One row of the table.
@@ -40,8 +43,14 @@ fn all_ids() -> BTreeSet<(u8, u32)> {
     maps.chain(ids(Kind::Prog).into_iter().map(|i| (1, i))).collect()
 }
 
+/// Fds open below 900 (the id lock's fd lives above), not counting the directory's own.
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| {
+        d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|fd| *fd < 900)
+            .count()
+            .saturating_sub(1)
+    })
 }
 
 fn update_batch(fd: RawFd, keys: &[u32], values: &[i32]) -> Result<(), Errno> {
@@ -162,6 +171,106 @@ pub fn measure(n: u32, bpffs: &std::path::Path) -> Result<Row, String> {
         build_secs,
         released,
     })
+}
+
+/// The hidden subcommand a measurement runs in.
+pub const CHILD_ARG: &str = "__amplify-child";
+
+impl Row {
+    fn encode(&self) -> String {
+        format!(
+            "row nofile={} peak_fds={} end_fds={} alive={} build_secs={} released={}",
+            self.nofile, self.peak_fds, self.end_fds, self.alive, self.build_secs, self.released
+        )
+    }
+
+    fn decode(line: &str) -> Result<Row, String> {
+        let bad = || format!("unreadable measurement `{line}`");
+        let fields: Vec<(&str, &str)> = line
+            .strip_prefix("row ")
+            .ok_or_else(bad)?
+            .split(' ')
+            .map(|kv| kv.split_once('=').ok_or_else(bad))
+            .collect::<Result<_, _>>()?;
+        let get = |k: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| *v)
+                .ok_or_else(bad)
+        };
+        Ok(Row {
+            nofile: get("nofile")?.parse().map_err(|_| bad())?,
+            peak_fds: get("peak_fds")?.parse().map_err(|_| bad())?,
+            end_fds: get("end_fds")?.parse().map_err(|_| bad())?,
+            alive: get("alive")?.parse().map_err(|_| bad())?,
+            build_secs: get("build_secs")?.parse().map_err(|_| bad())?,
+            released: get("released")?.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// `measure` in a fresh `mapcheck __amplify-child` process: RLIMIT_NOFILE is lowered only
+/// there, and fds the caller inherited (a CI runner's, a test harness's) cannot eat into N.
+pub fn measure_isolated(n: u32, bpffs: &Path) -> Result<Row, String> {
+    let exe = crate::isolate::exe().ok_or("no mapcheck executable to measure in (isolate::set_exe)")?;
+    let out = Command::new(&exe)
+        .arg(CHILD_ARG)
+        .arg(n.to_string())
+        .arg(bpffs)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().last().unwrap_or("");
+    match last.strip_prefix("error ") {
+        Some(e) => Err(e.to_string()),
+        None if last.starts_with("row ") => Row::decode(last),
+        None => Err(format!(
+            "N={n}: the measuring process ended with {} and said `{last}`",
+            out.status
+        )),
+    }
+}
+
+/// The child's side: only fds 0-2, the soft limit set to N (warm libbpf first: it caches its
+/// feature probes, failures too), one measurement printed as a `row` or `error` line.
+pub fn serve_child(n: u32, bpffs: &Path) -> ExitCode {
+    close_inherited_fds();
+    crate::isolate::keep_lock_fd_high();
+    let _ = libbpf_rs::num_possible_cpus();
+    let line = match rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .and_then(|(_, hard)| rlimit::setrlimit(rlimit::Resource::NOFILE, n as u64, hard))
+    {
+        Err(e) => format!("error setrlimit({n}): {e}"),
+        Ok(()) => match measure(n, bpffs) {
+            Ok(row) => row.encode(),
+            Err(e) => format!("error {e}"),
+        },
+    };
+    println!("{line}");
+    ExitCode::SUCCESS
+}
+
+/// Closes every fd from 3 up. Called first thing in a process of our own, where nothing owns
+/// them but whoever started us.
+fn close_inherited_fds() {
+    // SAFETY: close_range only closes descriptors; nothing in this fresh process uses fds >= 3.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r != 0 {
+        // Before 5.9: close what /proc/self/fd lists, after reading it to the end.
+        let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+            .map(|d| {
+                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for fd in fds.into_iter().filter(|fd| *fd >= 3) {
+            // SAFETY: as above; the directory's own fd is already closed (EBADF is harmless).
+            unsafe { libc::close(fd) };
+        }
+    }
 }
 
 /// The table, with N, N^2, N^3 for comparison.

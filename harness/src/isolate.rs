@@ -41,7 +41,7 @@ pub fn set_exe(path: impl Into<PathBuf>) {
 
 /// The executable: as set, else `$MAPCHECK_EXE`, else the `mapcheck` that cargo builds
 /// next to a test binary (`target/<profile>/deps/..`).
-fn exe() -> Option<PathBuf> {
+pub(crate) fn exe() -> Option<PathBuf> {
     EXE.get()
         .cloned()
         .or_else(|| std::env::var_os("MAPCHECK_EXE").map(PathBuf::from))
@@ -124,6 +124,21 @@ pub fn hold_ids_if_exact() {
     // Released when the process exits.
     if flock(fd, libc::LOCK_EX) {
         IDS_HELD.store(true, Ordering::Relaxed);
+    }
+}
+
+/// In a single-threaded process of our own (a case process, an amplify measurement): one
+/// lock fd for the process's life, at 950 or above, so a MAP_CREATE needs no fd of its own
+/// and no number a case models or a lowered RLIMIT_NOFILE counts is taken.
+pub(crate) fn keep_lock_fd_high() {
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lock_path())
+    {
+        // SAFETY: F_DUPFD on a file we own; the original closes when `f` drops.
+        let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 950) };
+        CHILD_LOCK_FD.store(high, Ordering::Relaxed);
     }
 }
 
@@ -286,15 +301,7 @@ pub fn serve() -> std::process::ExitCode {
         std::env::var("MAPCHECK_IDS_EXACT").as_deref() == Ok("1"),
         Ordering::Relaxed,
     );
-    if let Ok(f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(lock_path())
-    {
-        // SAFETY: F_DUPFD on a file we own; the original closes when `f` drops.
-        let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 950) };
-        CHILD_LOCK_FD.store(high, Ordering::Relaxed);
-    }
+    keep_lock_fd_high();
     let hook = std::env::var("MAPCHECK_CHILD_HOOK").ok();
     let hook = hook.as_deref().and_then(|h| h.split_once(':'));
     let mut kernel = match Kernel::new() {

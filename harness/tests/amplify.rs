@@ -1,4 +1,5 @@
-//! `amplify` in its own test binary: it lowers RLIMIT_NOFILE for the whole process.
+//! `amplify`: measured in a process of its own, which lowers RLIMIT_NOFILE and starts with
+//! only fds 0-2 whatever this test process inherited.
 
 use mapcheck::env::{detect_profile, skip_without_kernel};
 
@@ -19,11 +20,8 @@ fn objects_alive_exceed_the_fd_limit_and_are_released() {
     use mapcheck::sys::{RealSys, Sys};
     let dir = mapcheck::env::bpffs_dir().unwrap();
     RealSys.mount_bpffs(dir.path()).unwrap();
-    let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-    let _ = libbpf_rs::num_possible_cpus();
-    rlimit::setrlimit(rlimit::Resource::NOFILE, 12, hard).unwrap();
-    let row = mapcheck::amplify::measure(12, dir.path());
-    rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard).unwrap();
+    mapcheck::isolate::set_exe(env!("CARGO_BIN_EXE_mapcheck"));
+    let row = mapcheck::amplify::measure_isolated(12, dir.path());
     RealSys.umount(dir.path()).unwrap();
     let row = row.unwrap();
     assert!(

@@ -63,6 +63,14 @@ enum Cmd {
     /// (internal) Runs one `fdtable` case's ops from stdin in this process.
     #[command(name = "__case-child", hide = true)]
     CaseChild,
+    /// (internal) One `amplify` measurement in a process of its own.
+    #[command(name = "__amplify-child", hide = true)]
+    AmplifyChild {
+        /// RLIMIT_NOFILE.
+        n: u32,
+        /// A mounted bpffs to pin in.
+        bpffs: std::path::PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -258,6 +266,7 @@ pub fn main() -> ExitCode {
         Cmd::RfcDiff(a) => cmd_rfc_diff(a),
         Cmd::Amplify(a) => cmd_amplify(a),
         Cmd::CaseChild => return crate::isolate::serve(),
+        Cmd::AmplifyChild { n, bpffs } => return crate::amplify::serve_child(n, &bpffs),
         Cmd::Fuzz(a) => cmd_fuzz(a),
         Cmd::Selftest(a) => cmd_selftest(a),
         Cmd::Repro(a) => cmd_repro(a),
@@ -756,7 +765,7 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
 fn cmd_amplify(a: AmplifyArgs) -> CmdResult {
     use crate::sys::Sys as _;
     need_kernel()?;
-    let (soft, hard) =
+    let (_, hard) =
         rlimit::getrlimit(rlimit::Resource::NOFILE).map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     let dir = env::bpffs_dir().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     crate::sys::RealSys
@@ -766,15 +775,7 @@ fn cmd_amplify(a: AmplifyArgs) -> CmdResult {
     let mut rows = Vec::new();
     let mut failure = None;
     for n in a.n.iter().copied().filter(|n| (*n as u64) <= hard) {
-        // Warm libbpf up before lowering the limit (it caches feature probes, failures too).
-        let _ = libbpf_rs::num_possible_cpus();
-        if let Err(e) = rlimit::setrlimit(rlimit::Resource::NOFILE, n as u64, hard) {
-            failure = Some(format!("setrlimit({n}): {e}"));
-            break;
-        }
-        let r = crate::amplify::measure(n, dir.path());
-        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard);
-        match r {
+        match crate::amplify::measure_isolated(n, dir.path()) {
             Ok(row) => rows.push(row),
             Err(e) => {
                 failure = Some(e);
