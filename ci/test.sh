@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source ci/setup.sh
-exec cargo test --release --workspace "$@"
+# --no-fail-fast: one run reports every failing test binary, not just the first.
+exec cargo test --release --workspace --no-fail-fast "$@"
