@@ -131,6 +131,12 @@ pub fn hold_ids_if_exact() {
 /// lock fd for the process's life, at 950 or above, so a MAP_CREATE needs no fd of its own
 /// and no number a case models or a lowered RLIMIT_NOFILE counts is taken.
 pub(crate) fn keep_lock_fd_high() {
+    // A soft limit below 951 (a CI runner's `ulimit -n 512`) would refuse the number.
+    if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        if soft <= 950 && hard > 950 {
+            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, hard.min(4096), hard);
+        }
+    }
     if let Ok(f) = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -140,6 +146,11 @@ pub(crate) fn keep_lock_fd_high() {
         let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 950) };
         CHILD_LOCK_FD.store(high, Ordering::Relaxed);
     }
+}
+
+/// The process's long-lived lock fd, or -1.
+pub(crate) fn lock_fd() -> i32 {
+    CHILD_LOCK_FD.load(Ordering::Relaxed)
 }
 
 /// The per-op timeout: `MAPCHECK_CHILD_TIMEOUT_MS`, else 30 s (the slowest op, `settle`,

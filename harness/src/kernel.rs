@@ -290,9 +290,9 @@ impl<S: Sys> Kernel<S> {
         let (_, nofile_hard) = rlimit::getrlimit(R::NOFILE).map_err(io)?;
         let (_, memlock_hard) = rlimit::getrlimit(R::MEMLOCK).map_err(io)?;
         let hard = nofile_hard.min(4096);
-        if hard <= 901 {
+        if hard <= 951 || crate::isolate::lock_fd() < 950 {
             return Ok(Ret::Lost(format!(
-                "a hard RLIMIT_NOFILE of {nofile_hard} leaves no room above fd 900"
+                "a hard RLIMIT_NOFILE of {nofile_hard} leaves no room above fd 950 for the id lock"
             )));
         }
         rlimit::setrlimit(R::NOFILE, hard, hard).map_err(io)?;
