@@ -566,8 +566,10 @@ impl View {
             FdRef::Handle(m.handle)
         };
         let key = self.key(m, &c);
-        // Map-in-map writes wait for an RCU grace period (about 10 ms): keep them rare.
-        let slow = m.spec.map_type.is_map_in_map() && !c.fs.is_multiple_of(4);
+        // Map-in-map writes wait for an RCU grace period (about 10 ms): keep them rare. The
+        // gate uses bits no flag choice reads: gated on `fs`, it let only fs % 4 == 0 through,
+        // so an fd map's update was never NOEXIST (hash_of_maps/update:EEXIST went unhit).
+        let slow = m.spec.map_type.is_map_in_map() && !(c.vs >> 40).is_multiple_of(4);
         let kind = if slow && matches!(kind, "update" | "delete") {
             "lookup"
         } else {

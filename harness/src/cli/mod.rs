@@ -667,7 +667,7 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     println!("{:<14} {:>10}", "divergences", divergences);
     println!();
     println!(
-        "{:<14} {:>8} {:>8} {:>7}   missing cells",
+        "{:<16} {:>8} {:>8} {:>7}   missing cells",
         "family", "hit", "cells", "cover"
     );
     let families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
@@ -684,14 +684,14 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         all += cells.len();
         let pct = 100.0 * hit.len() as f64 / cells.len().max(1) as f64;
         println!(
-            "{fam:<14} {:>8} {:>8} {pct:>6.1}%   {}",
+            "{fam:<16} {:>8} {:>8} {pct:>6.1}%   {}",
             hit.len(),
             cells.len(),
             missing.join(" ")
         );
     }
     println!(
-        "{:<14} {:>8} {:>8} {:>6.1}%",
+        "{:<16} {:>8} {:>8} {:>6.1}%",
         "total",
         hit_all,
         all,
