@@ -24,3 +24,23 @@ pub fn percpu_store(value: &[u8], value_size: u32, stride: usize) -> Vec<u8> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The newer kernels' store (unused on 6.18, so only this test checks it): each CPU's
+    /// slot keeps its `value_size` bytes and loses the padding up to the 8-byte stride.
+    #[test]
+    fn percpu_store_zeroes_each_slots_padding() {
+        let stride = percpu_stride(5);
+        assert_eq!(stride, 8);
+        let value: Vec<u8> = (1..=16).collect();
+        assert_eq!(
+            percpu_store(&value, 5, stride),
+            vec![1, 2, 3, 4, 5, 0, 0, 0, 9, 10, 11, 12, 13, 0, 0, 0]
+        );
+        // A multiple of 8 has no padding: the value round-trips.
+        assert_eq!(percpu_store(&value, 8, percpu_stride(8)), value);
+    }
+}
