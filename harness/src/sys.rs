@@ -444,3 +444,107 @@ pub fn drop_cap_sys_resource() -> Result<(), Errno> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use libbpf_sys as uapi;
+    use mapcheck_model::op::flags;
+    use mapcheck_model::{Errno, MapType, ProgType};
+
+    /// The model writes its UAPI numbers by hand (it links nothing): each one must be the
+    /// header's, as bindgen read it into libbpf-sys, and each errno libc's. A wrong constant
+    /// would otherwise agree with itself on both sides of the lockstep (generator and model).
+    #[test]
+    fn the_models_uapi_numbers_are_the_headers() {
+        let map_flags = [
+            ("NO_PREALLOC", uapi::BPF_F_NO_PREALLOC),
+            ("NO_COMMON_LRU", uapi::BPF_F_NO_COMMON_LRU),
+            ("NUMA_NODE", uapi::BPF_F_NUMA_NODE),
+            ("RDONLY", uapi::BPF_F_RDONLY),
+            ("WRONLY", uapi::BPF_F_WRONLY),
+            ("STACK_BUILD_ID", uapi::BPF_F_STACK_BUILD_ID),
+            ("ZERO_SEED", uapi::BPF_F_ZERO_SEED),
+            ("RDONLY_PROG", uapi::BPF_F_RDONLY_PROG),
+            ("WRONLY_PROG", uapi::BPF_F_WRONLY_PROG),
+            ("CLONE", uapi::BPF_F_CLONE),
+            ("MMAPABLE", uapi::BPF_F_MMAPABLE),
+            ("PRESERVE_ELEMS", uapi::BPF_F_PRESERVE_ELEMS),
+            ("INNER_MAP", uapi::BPF_F_INNER_MAP),
+        ];
+        assert_eq!(flags::MAP_FLAG_NAMES.len(), map_flags.len());
+        for (name, want) in map_flags {
+            let ours = flags::MAP_FLAG_NAMES.iter().find(|(_, n)| *n == name);
+            assert_eq!(ours.map(|(v, _)| *v), Some(want), "BPF_F_{name}");
+        }
+        let consts = [
+            (flags::NO_PREALLOC, uapi::BPF_F_NO_PREALLOC),
+            (flags::NO_COMMON_LRU, uapi::BPF_F_NO_COMMON_LRU),
+            (flags::NUMA_NODE, uapi::BPF_F_NUMA_NODE),
+            (flags::RDONLY, uapi::BPF_F_RDONLY),
+            (flags::WRONLY, uapi::BPF_F_WRONLY),
+            (flags::STACK_BUILD_ID, uapi::BPF_F_STACK_BUILD_ID),
+            (flags::ZERO_SEED, uapi::BPF_F_ZERO_SEED),
+            (flags::RDONLY_PROG, uapi::BPF_F_RDONLY_PROG),
+            (flags::WRONLY_PROG, uapi::BPF_F_WRONLY_PROG),
+            (flags::CLONE, uapi::BPF_F_CLONE),
+            (flags::MMAPABLE, uapi::BPF_F_MMAPABLE),
+            (flags::PRESERVE_ELEMS, uapi::BPF_F_PRESERVE_ELEMS),
+            (flags::INNER_MAP, uapi::BPF_F_INNER_MAP),
+        ];
+        for (i, (ours, header)) in consts.into_iter().enumerate() {
+            assert_eq!(ours, header, "map flag {}", map_flags[i].0);
+        }
+        let elem = [
+            (flags::ANY, uapi::BPF_ANY),
+            (flags::NOEXIST, uapi::BPF_NOEXIST),
+            (flags::EXIST, uapi::BPF_EXIST),
+            (flags::F_LOCK, uapi::BPF_F_LOCK),
+        ];
+        for (ours, header) in elem {
+            assert_eq!(ours, header as u64);
+        }
+        let types = [
+            (MapType::Hash, uapi::BPF_MAP_TYPE_HASH),
+            (MapType::Array, uapi::BPF_MAP_TYPE_ARRAY),
+            (MapType::ProgArray, uapi::BPF_MAP_TYPE_PROG_ARRAY),
+            (MapType::PerfEventArray, uapi::BPF_MAP_TYPE_PERF_EVENT_ARRAY),
+            (MapType::PercpuHash, uapi::BPF_MAP_TYPE_PERCPU_HASH),
+            (MapType::PercpuArray, uapi::BPF_MAP_TYPE_PERCPU_ARRAY),
+            (MapType::CgroupArray, uapi::BPF_MAP_TYPE_CGROUP_ARRAY),
+            (MapType::ArrayOfMaps, uapi::BPF_MAP_TYPE_ARRAY_OF_MAPS),
+            (MapType::HashOfMaps, uapi::BPF_MAP_TYPE_HASH_OF_MAPS),
+        ];
+        for (t, header) in types {
+            assert_eq!(t.raw(), header, "{t:?}");
+        }
+        let progs = [
+            (ProgType::SocketFilter, uapi::BPF_PROG_TYPE_SOCKET_FILTER),
+            (ProgType::SchedCls, uapi::BPF_PROG_TYPE_SCHED_CLS),
+            (ProgType::Xdp, uapi::BPF_PROG_TYPE_XDP),
+        ];
+        for (t, header) in progs {
+            assert_eq!(t.raw(), header, "{t:?}");
+        }
+        let errnos = [
+            (Errno::EPERM, libc::EPERM),
+            (Errno::ENOENT, libc::ENOENT),
+            (Errno::EIO, libc::EIO),
+            (Errno::E2BIG, libc::E2BIG),
+            (Errno::EBADF, libc::EBADF),
+            (Errno::ENOMEM, libc::ENOMEM),
+            (Errno::EFAULT, libc::EFAULT),
+            (Errno::EBUSY, libc::EBUSY),
+            (Errno::EEXIST, libc::EEXIST),
+            (Errno::EINVAL, libc::EINVAL),
+            (Errno::EMFILE, libc::EMFILE),
+            (Errno::ENOSPC, libc::ENOSPC),
+            (Errno::EBADFD, libc::EBADFD),
+            (Errno::EOPNOTSUPP, libc::EOPNOTSUPP),
+        ];
+        for (ours, libc_value) in errnos {
+            assert_eq!(ours.0, libc_value, "{ours}");
+        }
+        // ENOTSUPP is kernel-internal (include/linux/errno.h), not in libc.
+        assert_eq!(Errno::ENOTSUPP.0, 524);
+    }
+}
