@@ -58,3 +58,43 @@ pub fn one_line(d: &Divergence) -> String {
         fmt_outcome(&d.observed)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mapcheck_model::{Errno, Profile, World};
+
+    /// At the failing op the report shows the model's view of the map it acts on: for an
+    /// element op and for a close alike (a close that fails says which map was closed).
+    #[test]
+    fn the_report_shows_the_map_before_the_failing_op() {
+        let text = "m0 = create hash key=4 value=4 entries=2 => ok fd=m0\n\
+                    update m0 key=01000000 value=01000000 => ok\n\
+                    close m0 => EBADF\n";
+        let case = Case::parse(text, Path::new("t.case")).unwrap();
+        let mut world = World::new(Profile::default(), vec![]);
+        let ops = case.ops();
+        for op in &ops[..2] {
+            let o = world.allowed(op).exactly().cloned().expect("deterministic");
+            world.apply(op, &o);
+        }
+        let d = Divergence {
+            index: 2,
+            op: ops[2].clone(),
+            allowed: world.allowed(&ops[2]),
+            observed: Err(Errno::EBADF),
+            world_before: world.clone(),
+        };
+        let r = divergence(&case, &d, Path::new("t.case"));
+        assert!(r.contains("  3/3: close m0"), "{r}");
+        assert!(r.contains("kernel returned: EBADF"), "{r}");
+        let before = r
+            .lines()
+            .find(|l| l.contains("model before:"))
+            .unwrap_or_else(|| panic!("{r}"));
+        assert!(
+            before.contains(&world.describe(mapcheck_model::Handle::map(0))),
+            "{r}"
+        );
+    }
+}
