@@ -456,43 +456,39 @@ mod tests {
     /// would otherwise agree with itself on both sides of the lockstep (generator and model).
     #[test]
     fn the_models_uapi_numbers_are_the_headers() {
+        // (name, the model's constant, the header's): the constant and the text form's name.
         let map_flags = [
-            ("NO_PREALLOC", uapi::BPF_F_NO_PREALLOC),
-            ("NO_COMMON_LRU", uapi::BPF_F_NO_COMMON_LRU),
-            ("NUMA_NODE", uapi::BPF_F_NUMA_NODE),
-            ("RDONLY", uapi::BPF_F_RDONLY),
-            ("WRONLY", uapi::BPF_F_WRONLY),
-            ("STACK_BUILD_ID", uapi::BPF_F_STACK_BUILD_ID),
-            ("ZERO_SEED", uapi::BPF_F_ZERO_SEED),
-            ("RDONLY_PROG", uapi::BPF_F_RDONLY_PROG),
-            ("WRONLY_PROG", uapi::BPF_F_WRONLY_PROG),
-            ("CLONE", uapi::BPF_F_CLONE),
-            ("MMAPABLE", uapi::BPF_F_MMAPABLE),
-            ("PRESERVE_ELEMS", uapi::BPF_F_PRESERVE_ELEMS),
-            ("INNER_MAP", uapi::BPF_F_INNER_MAP),
+            ("NO_PREALLOC", flags::NO_PREALLOC, uapi::BPF_F_NO_PREALLOC),
+            ("NO_COMMON_LRU", flags::NO_COMMON_LRU, uapi::BPF_F_NO_COMMON_LRU),
+            ("NUMA_NODE", flags::NUMA_NODE, uapi::BPF_F_NUMA_NODE),
+            ("RDONLY", flags::RDONLY, uapi::BPF_F_RDONLY),
+            ("WRONLY", flags::WRONLY, uapi::BPF_F_WRONLY),
+            (
+                "STACK_BUILD_ID",
+                flags::STACK_BUILD_ID,
+                uapi::BPF_F_STACK_BUILD_ID,
+            ),
+            ("ZERO_SEED", flags::ZERO_SEED, uapi::BPF_F_ZERO_SEED),
+            ("RDONLY_PROG", flags::RDONLY_PROG, uapi::BPF_F_RDONLY_PROG),
+            ("WRONLY_PROG", flags::WRONLY_PROG, uapi::BPF_F_WRONLY_PROG),
+            ("CLONE", flags::CLONE, uapi::BPF_F_CLONE),
+            ("MMAPABLE", flags::MMAPABLE, uapi::BPF_F_MMAPABLE),
+            (
+                "PRESERVE_ELEMS",
+                flags::PRESERVE_ELEMS,
+                uapi::BPF_F_PRESERVE_ELEMS,
+            ),
+            ("INNER_MAP", flags::INNER_MAP, uapi::BPF_F_INNER_MAP),
         ];
         assert_eq!(flags::MAP_FLAG_NAMES.len(), map_flags.len());
-        for (name, want) in map_flags {
-            let ours = flags::MAP_FLAG_NAMES.iter().find(|(_, n)| *n == name);
-            assert_eq!(ours.map(|(v, _)| *v), Some(want), "BPF_F_{name}");
-        }
-        let consts = [
-            (flags::NO_PREALLOC, uapi::BPF_F_NO_PREALLOC),
-            (flags::NO_COMMON_LRU, uapi::BPF_F_NO_COMMON_LRU),
-            (flags::NUMA_NODE, uapi::BPF_F_NUMA_NODE),
-            (flags::RDONLY, uapi::BPF_F_RDONLY),
-            (flags::WRONLY, uapi::BPF_F_WRONLY),
-            (flags::STACK_BUILD_ID, uapi::BPF_F_STACK_BUILD_ID),
-            (flags::ZERO_SEED, uapi::BPF_F_ZERO_SEED),
-            (flags::RDONLY_PROG, uapi::BPF_F_RDONLY_PROG),
-            (flags::WRONLY_PROG, uapi::BPF_F_WRONLY_PROG),
-            (flags::CLONE, uapi::BPF_F_CLONE),
-            (flags::MMAPABLE, uapi::BPF_F_MMAPABLE),
-            (flags::PRESERVE_ELEMS, uapi::BPF_F_PRESERVE_ELEMS),
-            (flags::INNER_MAP, uapi::BPF_F_INNER_MAP),
-        ];
-        for (i, (ours, header)) in consts.into_iter().enumerate() {
-            assert_eq!(ours, header, "map flag {}", map_flags[i].0);
+        for (name, ours, header) in map_flags {
+            assert_eq!(ours, header, "BPF_F_{name}");
+            let named = flags::MAP_FLAG_NAMES.iter().find(|(_, n)| *n == name);
+            assert_eq!(
+                named.map(|(v, _)| *v),
+                Some(header),
+                "BPF_F_{name} in MAP_FLAG_NAMES"
+            );
         }
         let elem = [
             (flags::ANY, uapi::BPF_ANY),
