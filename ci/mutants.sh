@@ -29,7 +29,8 @@ status=0
 cargo mutants "${args[@]}" || status=$?
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
 out=mutants.out
-count() { [ -f "$out/$1" ] && grep -c . "$out/$1" || echo 0; }
+# grep -c prints 0 for an empty list but exits 1: one number either way.
+count() { if [ -f "$out/$1" ]; then grep -c . "$out/$1" || true; else echo 0; fi; }
 caught=$(count caught.txt); missed=$(count missed.txt); unviable=$(count unviable.txt); timeout=$(count timeout.txt)
 viable=$((caught + missed + timeout))
 {

@@ -529,7 +529,7 @@ impl View {
                 let file_flags = match (obj_kind, c.fs % 8) {
                     (Kind::Map, 1) => RDONLY,
                     (Kind::Map, 2) => WRONLY,
-                    (_, 3) => RDONLY | WRONLY,
+                    (_, 3) => FD_ACCESS,
                     _ => 0,
                 };
                 return Op::GetPinned {
@@ -696,7 +696,7 @@ impl View {
         let open_flags = match (target.kind, c.fs % 8) {
             (Kind::Map, 1) => RDONLY,
             (Kind::Map, 2) => WRONLY,
-            (_, 3) => RDONLY | WRONLY,
+            (_, 3) => FD_ACCESS,
             (_, 4) => RDONLY_PROG,
             _ => 0,
         };
@@ -896,8 +896,8 @@ fn invalidate(s: &mut MapSpec, r: u64) {
         1 => s.value_size = 0,
         2 => s.max_entries = 0,
         3..=5 => s.map_flags |= bad_flags[((r >> 8) % bad_flags.len() as u64) as usize],
-        6 => s.map_flags |= RDONLY | WRONLY,
-        7 => s.map_flags |= RDONLY_PROG | WRONLY_PROG,
+        6 => s.map_flags |= FD_ACCESS,
+        7 => s.map_flags |= PROG_ACCESS,
         8 => s.name = b"bad-name".to_vec(),
         9 => s.name = b"sixteen_chars_xx".to_vec(),
         10 => s.name = b"caf\xe9".to_vec(),
@@ -942,6 +942,9 @@ fn lookup_flags(fs: u8) -> u64 {
     }
 }
 
+/// A valid mode with `BPF_F_LOCK` (EINVAL without a spin lock in the value).
+const EXIST_LOCKED: u64 = EXIST | F_LOCK;
+
 fn update_flags(fs: u8) -> u64 {
     match fs % 16 {
         0..=5 => ANY,
@@ -949,7 +952,7 @@ fn update_flags(fs: u8) -> u64 {
         9..=11 => EXIST,
         12 => F_LOCK,
         13 => 3,
-        14 => EXIST | F_LOCK,
+        14 => EXIST_LOCKED,
         _ => 8,
     }
 }

@@ -288,6 +288,11 @@ pub mod flags {
     pub const PRESERVE_ELEMS: u32 = 1 << 11;
     /// Map flag: `BPF_F_INNER_MAP`.
     pub const INNER_MAP: u32 = 1 << 12;
+    /// Both fd-side access bits (half of `BPF_F_ACCESS_MASK`, kernel/bpf/syscall.c); setting
+    /// both at once is EINVAL everywhere.
+    pub const FD_ACCESS: u32 = RDONLY | WRONLY;
+    /// Both program-side access bits (the other half of `BPF_F_ACCESS_MASK`).
+    pub const PROG_ACCESS: u32 = RDONLY_PROG | WRONLY_PROG;
     /// Names of the map flag bits, for the textual form.
     pub const MAP_FLAG_NAMES: [(u32, &str); 13] = [
         (NO_PREALLOC, "NO_PREALLOC"),

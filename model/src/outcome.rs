@@ -112,8 +112,6 @@ impl MapState {
             value_size,
             ..Default::default()
         };
-        st.keys.reserve(n * key_size);
-        st.values.reserve(n * value_size);
         for i in order {
             st.keys.extend_from_slice(&keys[i * key_size..(i + 1) * key_size]);
             st.values
@@ -550,6 +548,18 @@ mod tests {
         assert_eq!(
             arr.explain(&Ok(Ret::State(over))).unwrap(),
             "kernel has key 01000000 that the model does not"
+        );
+        // Below max_entries an unwritten index is expected to read as zeroes.
+        let wrong = MapState {
+            key_size: 4,
+            value_size: 1,
+            keys: 0u32.to_le_bytes().to_vec(),
+            values: vec![7],
+            walk: None,
+        };
+        assert_eq!(
+            arr.explain(&Ok(Ret::State(wrong))).unwrap(),
+            "key 00000000: model value 00, kernel value 07"
         );
         assert_eq!(Allowed::Exactly(Ok(Ret::Unit)).explain(&Ok(Ret::Unit)), None);
         let slots = Allowed::Slots(vec![(vec![0], Slot::Empty)]);

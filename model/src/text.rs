@@ -144,6 +144,9 @@ impl fmt::Display for Value {
     }
 }
 
+/// The element flag bits written by name (the mode, 0-3, and `F_LOCK`); others go as hex.
+const ELEM_FLAGS_NAMED: u64 = 3 | F_LOCK;
+
 fn elem_flags(f: &mut fmt::Formatter<'_>, flags: u64) -> fmt::Result {
     if flags == ANY {
         return Ok(());
@@ -158,7 +161,7 @@ fn elem_flags(f: &mut fmt::Formatter<'_>, flags: u64) -> fmt::Result {
     if flags & F_LOCK != 0 {
         parts.push("F_LOCK".into());
     }
-    let rest = flags & !(3 | F_LOCK);
+    let rest = flags & !ELEM_FLAGS_NAMED;
     if rest != 0 {
         parts.push(format!("{rest:#x}"));
     }

@@ -377,10 +377,17 @@ impl World {
                     _ => Ok(()),
                 };
             }
-            _ => {}
+            // Element ops: checked below. (No `_` arm: a new op must say what it needs.)
+            Op::Update { .. }
+            | Op::Lookup { .. }
+            | Op::Delete { .. }
+            | Op::GetNextKey { .. }
+            | Op::LookupAndDelete { .. }
+            | Op::Freeze { .. }
+            | Op::Check { .. } => {}
         }
         let Some(map_ref) = op.map_ref() else {
-            return Ok(());
+            unreachable!("element ops name a map")
         };
         fdref_ok(&map_ref)?;
         let FdRef::Handle(h) = map_ref else { return Ok(()) };
@@ -475,15 +482,13 @@ impl World {
                 handle,
                 target,
                 file_flags,
-            } => one(
-                if file_flags & !(RDONLY | WRONLY) != 0 || *file_flags == RDONLY | WRONLY {
-                    Err(Errno::EINVAL)
-                } else if self.pins.contains_key(target) {
-                    Ok(Ret::Fd(*handle))
-                } else {
-                    Err(Errno::ENOENT)
-                },
-            ),
+            } => one(if file_flags & !FD_ACCESS != 0 || *file_flags == FD_ACCESS {
+                Err(Errno::EINVAL)
+            } else if self.pins.contains_key(target) {
+                Ok(Ret::Fd(*handle))
+            } else {
+                Err(Errno::ENOENT)
+            }),
             Op::FdById {
                 handle,
                 target,
@@ -679,8 +684,8 @@ impl World {
                         ..
                     }) = self.objects.get_mut(o)
                     {
-                        if f.map_type == MapType::ProgArray && f.owner.is_none() {
-                            f.owner = Some(Owner::of(spec));
+                        if f.map_type == MapType::ProgArray {
+                            f.owner.get_or_insert(Owner::of(spec));
                         }
                     }
                 }
@@ -1035,7 +1040,7 @@ impl World {
     /// `bpf_map_get_fd_by_id` / `bpf_prog_get_fd_by_id`: open_flags first, then the id.
     fn fd_by_id(&self, handle: Handle, target: Handle, open_flags: u32) -> Outcome {
         let flags_ok = match handle.kind {
-            Kind::Map => open_flags & !(RDONLY | WRONLY) == 0 && open_flags != RDONLY | WRONLY,
+            Kind::Map => open_flags & !FD_ACCESS == 0 && open_flags != FD_ACCESS,
             _ => open_flags == 0,
         };
         if !flags_ok {
@@ -1073,7 +1078,7 @@ impl World {
             if s.value_size != 4 {
                 return fail(Errno::EINVAL);
             }
-            if t != MapType::HashOfMaps && s.map_flags & (RDONLY_PROG | WRONLY_PROG) != 0 {
+            if t != MapType::HashOfMaps && s.map_flags & PROG_ACCESS != 0 {
                 return fail(Errno::EINVAL);
             }
         }
@@ -1418,6 +1423,65 @@ mod tests {
         );
     }
 
+    /// Only a PROG_ARRAY that lost its last user reference is being cleared: one with an fd
+    /// holds its programs for certain, and so does an array of maps without one (held by a
+    /// program). The model must say "alive", not "alive or gone".
+    #[test]
+    fn only_prog_arrays_without_user_refs_are_cleared() {
+        let mut w = World::default();
+        let script = [
+            "p0 = load socket_filter",
+            "m0 = create prog_array key=4 value=4 entries=2",
+            "update m0 key=00000000 value=fd:p0",
+            "close p0",
+            "m1 = create array key=4 value=4 entries=1",
+            "m2 = create array_of_maps key=4 value=4 entries=1 inner=m1",
+            "update m2 key=00000000 value=fd:m1",
+            "p1 = load socket_filter uses=m2",
+            "close m2",
+            "close m1",
+        ];
+        for line in script {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = w
+                .allowed(&op)
+                .exactly()
+                .cloned()
+                .unwrap_or_else(|| panic!("{line}"));
+            w.apply(&op, &o);
+        }
+        for target in [Handle::prog(0), h(2), h(1)] {
+            assert_eq!(
+                w.allowed(&Op::Alive { target }),
+                Allowed::Exactly(Ok(Ret::Alive(true))),
+                "{target}"
+            );
+        }
+    }
+
+    /// An EMFILE MAP_CREATE consumes an id (the next map's `idgap` is 2), unless the canary
+    /// fault says otherwise: the fault must change the model's answer, or selftest tests nothing.
+    #[test]
+    fn emfile_create_consumes_an_id_unless_the_fault_is_on() {
+        let gap = |faults: Vec<Fault>| {
+            let mut w = World::new(Profile::default(), faults);
+            let create = |n| Op::CreateMap {
+                handle: h(n),
+                spec: MapSpec::new(MapType::Array, 4, 4, 1),
+            };
+            w.apply(&Op::FdTable, &Ok(Ret::Unit));
+            w.apply(&create(0), &w.allowed(&create(0)).exactly().cloned().unwrap());
+            w.apply(&create(1), &Err(Errno::EMFILE));
+            w.apply(&create(2), &w.allowed(&create(2)).exactly().cloned().unwrap());
+            w.allowed(&Op::IdGap { from: h(0), to: h(2) })
+        };
+        assert_eq!(gap(vec![]), Allowed::Exactly(Ok(Ret::Count(2))));
+        assert_eq!(
+            gap(vec![Fault::EmfileCreateKeepsNoId]),
+            Allowed::Exactly(Ok(Ret::Count(1)))
+        );
+    }
+
     /// The pre-5.11 dialect, checked against the model alone until a 5.10 kernel is in the
     /// matrix: RLIMIT_MEMLOCK bounds what maps may charge, with EPERM from map_alloc (before
     /// the name check), and the charge comes back only when a map is freed.
@@ -1577,6 +1641,37 @@ mod tests {
         assert!(err(&f, Op::IdGap { from: h(1), to: h(0) }).contains("before"));
         assert!(err(&f, Op::IdGap { from: h(0), to: h(0) }).contains("before"));
         assert!(err(&f, Op::Dying).contains("spare fd"));
+        // Observing, unpinning and element ops.
+        let cg = Handle {
+            kind: Kind::Cgroup,
+            n: 0,
+        };
+        assert!(err(&w, Op::Alive { target: cg }).contains("maps and programs"));
+        assert!(err(&w, Op::Settle { target: h(0) }).contains("is alive"));
+        assert!(err(&w, Op::Alive { target: h(9) }).contains("never created"));
+        assert!(err(&w, Op::Unpin { target: h(9) }).contains("never defined"));
+        let mut mim = MapSpec::new(MapType::HashOfMaps, 4, 4, 2);
+        mim.inner = Some(FdRef::Handle(h(7)));
+        let mim = Op::CreateMap {
+            handle: h(9),
+            spec: mim,
+        };
+        assert!(err(&w, mim).contains("not open"));
+        let short_key = Op::Update {
+            map: FdRef::Handle(h(0)),
+            key: vec![0; 3],
+            value: Value::Bytes(vec![0; 4]),
+            flags: 0,
+        };
+        assert!(err(&w, short_key).contains("4-byte keys"));
+        run(&mut w, map(2, MapType::ProgArray));
+        let bytes_into_fds = Op::Update {
+            map: FdRef::Handle(h(2)),
+            key: vec![0; 4],
+            value: Value::Bytes(vec![0; 4]),
+            flags: 0,
+        };
+        assert!(err(&w, bytes_into_fds).contains("holds fds"));
     }
 
     /// What a create may cost decides ENOMEM (and the pre-5.11 memlock charge).

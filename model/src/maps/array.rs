@@ -21,24 +21,28 @@ pub struct ArrayMap {
     pub written: BTreeMap<u32, Vec<u8>>,
 }
 
+/// `ARRAY_CREATE_FLAG_MASK` (kernel/bpf/arraymap.c).
+const CREATE_FLAGS: u32 = NUMA_NODE | MMAPABLE | FD_ACCESS | PROG_ACCESS | PRESERVE_ELEMS | INNER_MAP;
+
+/// Flags only a plain ARRAY takes (`array_map_alloc_check`).
+const PLAIN_ARRAY_ONLY: u32 = MMAPABLE | INNER_MAP;
+
 /// `array_map_alloc_check` (also the array part of `fd_array_map_alloc_check`): flags,
 /// sizes and the per-CPU limits, in the kernel's order.
 pub fn alloc_check(s: &MapSpec, numa: bool) -> Result<(), Errno> {
     let t = s.map_type;
     let percpu = t.is_percpu();
-    let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
-    let mask =
-        NUMA_NODE | MMAPABLE | RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG | PRESERVE_ELEMS | INNER_MAP;
+    let access_ok = s.map_flags & PROG_ACCESS != PROG_ACCESS;
     if s.max_entries == 0
         || s.key_size != 4
         || s.value_size == 0
-        || s.map_flags & !mask != 0
+        || s.map_flags & !CREATE_FLAGS != 0
         || !access_ok
         || (percpu && numa)
     {
         return Err(Errno::EINVAL);
     }
-    if t != MapType::Array && s.map_flags & (MMAPABLE | INNER_MAP) != 0 {
+    if t != MapType::Array && s.map_flags & PLAIN_ARRAY_ONLY != 0 {
         return Err(Errno::EINVAL);
     }
     if t != MapType::PerfEventArray && s.map_flags & PRESERVE_ELEMS != 0 {

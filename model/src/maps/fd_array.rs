@@ -7,7 +7,7 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::maps::hash::HashMap;
-use crate::op::flags::{ANY, RDONLY, WRONLY};
+use crate::op::flags::{ANY, FD_ACCESS};
 use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
 use crate::outcome::{Allowed, Outcome, Ret, Slot};
@@ -70,7 +70,7 @@ impl Template {
             map_type: spec.map_type,
             key_size: spec.key_size,
             value_size: spec.value_size,
-            map_flags: spec.map_flags & !(RDONLY | WRONLY),
+            map_flags: spec.map_flags & !FD_ACCESS,
             max_entries: spec.max_entries,
         }
     }

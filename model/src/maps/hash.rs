@@ -10,6 +10,9 @@ use crate::op::MapSpec;
 use crate::outcome::{Allowed, MapState, Outcome, Ret};
 use std::collections::BTreeMap;
 
+/// `HTAB_CREATE_FLAG_MASK` (kernel/bpf/hashtab.c).
+const CREATE_FLAGS: u32 = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | FD_ACCESS | PROG_ACCESS | ZERO_SEED;
+
 /// `htab_map_alloc_check`: CAP_SYS_ADMIN for ZERO_SEED, flags, sizes, and the element size
 /// kmalloc can serve, in the kernel's order.
 pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), Errno> {
@@ -17,10 +20,8 @@ pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), E
     if s.map_flags & ZERO_SEED != 0 && !cap_sys_admin {
         return Err(Errno::EPERM);
     }
-    let access_ok = s.map_flags & (RDONLY_PROG | WRONLY_PROG) != RDONLY_PROG | WRONLY_PROG;
-    let mask =
-        NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG | ZERO_SEED;
-    if s.map_flags & !mask != 0 || !access_ok {
+    let access_ok = s.map_flags & PROG_ACCESS != PROG_ACCESS;
+    if s.map_flags & !CREATE_FLAGS != 0 || !access_ok {
         return Err(Errno::EINVAL);
     }
     // NO_COMMON_LRU on a non-LRU hash.
