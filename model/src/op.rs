@@ -263,7 +263,7 @@ impl MapType {
 /// `BPF_F_*` flag bits of MAP_CREATE and of element commands (include/uapi/linux/bpf.h).
 pub mod flags {
     /// Map flag: `BPF_F_NO_PREALLOC`.
-    pub const NO_PREALLOC: u32 = 1 << 0;
+    pub const NO_PREALLOC: u32 = 1; // 1 << 0
     /// Map flag: `BPF_F_NO_COMMON_LRU`.
     pub const NO_COMMON_LRU: u32 = 1 << 1;
     /// Map flag: `BPF_F_NUMA_NODE`.

@@ -1607,6 +1607,12 @@ mod tests {
             file_flags: 0,
         };
         assert!(err(&w, as_map).contains("pins a program"));
+        let prog_as_prog = Op::GetPinned {
+            handle: Handle::prog(5),
+            target: Handle::prog(0),
+            file_flags: 0,
+        };
+        assert!(w.precondition(&prog_as_prog).is_ok());
         run(&mut w, Op::Pin { target: h(1) });
         let as_prog = Op::GetPinned {
             handle: Handle::prog(3),
@@ -1664,6 +1670,30 @@ mod tests {
             flags: 0,
         };
         assert!(err(&w, short_key).contains("4-byte keys"));
+        let short = || vec![0; 3];
+        let lookup = Op::Lookup {
+            map: FdRef::Handle(h(0)),
+            key: short(),
+            flags: 0,
+        };
+        assert!(err(&w, lookup).contains("4-byte keys"));
+        let next = Op::GetNextKey {
+            map: FdRef::Handle(h(0)),
+            key: Some(short()),
+        };
+        assert!(err(&w, next).contains("4-byte keys"));
+        let fd_into_bytes = Op::Update {
+            map: FdRef::Handle(h(0)),
+            key: vec![0; 4],
+            value: Value::Fd(FdRef::Handle(h(0))),
+            flags: 0,
+        };
+        assert!(err(&w, fd_into_bytes).contains("holds bytes"));
+        let no_inner = Op::CreateMap {
+            handle: h(9),
+            spec: MapSpec::new(MapType::ArrayOfMaps, 4, 4, 2),
+        };
+        assert!(err(&w, no_inner).contains("needs inner="));
         run(&mut w, map(2, MapType::ProgArray));
         let bytes_into_fds = Op::Update {
             map: FdRef::Handle(h(2)),
