@@ -1423,6 +1423,38 @@ mod tests {
         );
     }
 
+    /// Kernels whose per-CPU store uses `copy_map_value` (not 6.18) zero each slot's padding:
+    /// the model must store, and a lookup return, the value with the padding cleared.
+    #[test]
+    fn percpu_padding_is_zeroed_where_it_does_not_roundtrip() {
+        let lookup_after_update = |roundtrip: bool| {
+            let p = Profile {
+                percpu_padding_roundtrips: roundtrip,
+                ..Profile::default()
+            };
+            let mut w = World::new(p, vec![]);
+            for line in [
+                "m0 = create percpu_array key=4 value=4 entries=1",
+                "update m0 key=00000000 value=01020304aabbccdd05060708eeff0011",
+            ] {
+                let (op, _) = crate::text::parse_line(line).unwrap();
+                let o = w.allowed(&op).exactly().cloned().unwrap();
+                w.apply(&op, &o);
+            }
+            let (op, _) = crate::text::parse_line("lookup m0 key=00000000").unwrap();
+            w.allowed(&op)
+        };
+        let value = |hex: &[u8]| Allowed::Exactly(Ok(Ret::Value(hex.to_vec())));
+        assert_eq!(
+            lookup_after_update(false),
+            value(&[1, 2, 3, 4, 0, 0, 0, 0, 5, 6, 7, 8, 0, 0, 0, 0])
+        );
+        assert_eq!(
+            lookup_after_update(true),
+            value(&[1, 2, 3, 4, 0xaa, 0xbb, 0xcc, 0xdd, 5, 6, 7, 8, 0xee, 0xff, 0, 0x11])
+        );
+    }
+
     /// Only a PROG_ARRAY that lost its last user reference is being cleared: one with an fd
     /// holds its programs for certain, and so does an array of maps without one (held by a
     /// program). The model must say "alive", not "alive or gone".
