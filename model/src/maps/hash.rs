@@ -44,9 +44,11 @@ pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), E
     Ok(())
 }
 
-/// `htab_map_alloc`: max_entries above 2^31, or too many buckets for a u32 size (E2BIG).
+/// `htab_map_alloc`: max_entries above 2^31 (roundup_pow_of_two would overflow), or too many
+/// buckets for a u32 size (E2BIG). The second bound (2^27 with a 16-byte bucket) is the
+/// tighter one on every kernel the profile knows; the first stays for a profile that is not.
 pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
-    s.max_entries > 1 << 31 || s.max_entries > hash_max_entries
+    s.max_entries > hash_max_entries.min(1 << 31)
 }
 
 /// Bytes a hash's allocation takes: preallocated elements (and per-CPU areas) for
