@@ -683,12 +683,13 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         hit_all += hit.len();
         all += cells.len();
         let pct = 100.0 * hit.len() as f64 / cells.len().max(1) as f64;
-        println!(
+        let row = format!(
             "{fam:<16} {:>8} {:>8} {pct:>6.1}%   {}",
             hit.len(),
             cells.len(),
             missing.join(" ")
         );
+        println!("{}", row.trim_end());
     }
     println!(
         "{:<16} {:>8} {:>8} {:>6.1}%",
