@@ -6,8 +6,8 @@
 use crate::kernel::Kernel;
 use crate::lockstep::Backend;
 use mapcheck_model::outcome::{hex, Slot, Slots};
-use mapcheck_model::text::parse_line;
-use mapcheck_model::{Errno, Handle, Kind, MapState, Op, Outcome, Ret};
+use mapcheck_model::text::{parse_handle, parse_hex, parse_line};
+use mapcheck_model::{Errno, MapState, Op, Outcome, Ret};
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -397,22 +397,11 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
     let mut w = line.split(' ');
     let tag = w.next().ok_or_else(bad)?;
     let mut next = || w.next().ok_or_else(bad);
-    let bytes = |s: &str| -> Result<Vec<u8>, String> {
-        if s == "-" {
-            return Ok(Vec::new());
-        }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| s.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
-            .collect::<Option<Vec<u8>>>()
-            .ok_or_else(bad)
+    let bytes = |s: &str| match s {
+        "-" => Ok(Vec::new()),
+        s => parse_hex(s).map_err(|_| bad()),
     };
-    let handle = |s: &str| -> Result<Handle, String> {
-        let mut c = s.chars();
-        let kind = c.next().and_then(Kind::from_letter).ok_or_else(bad)?;
-        let n = c.as_str().parse().map_err(|_| bad())?;
-        Ok(Handle { kind, n })
-    };
+    let handle = |s: &str| parse_handle(s).map_err(|_| bad());
     let num = |s: &str| -> Result<u64, String> { s.parse().map_err(|_| bad()) };
     Ok(match tag {
         "err" => Err(Errno(num(next()?)? as i32)),
@@ -467,6 +456,7 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mapcheck_model::Handle;
 
     #[test]
     fn outcomes_survive_the_pipe() {

@@ -225,7 +225,7 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
     };
     let op = if words.get(1).map(String::as_str) == Some("=") {
         let handle = parse_handle(first)?;
-        let rest = &words[3..];
+        let rest = words.get(3..).unwrap_or_default();
         let want = |k: Kind| {
             if handle.kind == k {
                 Ok(())
@@ -454,7 +454,8 @@ fn parse_limit(w: &str) -> PResult<u64> {
         .map_err(|_| ParseError(format!("expected a number or `inf`, found `{w}`")))
 }
 
-fn parse_handle(w: &str) -> PResult<Handle> {
+/// A handle as scripts write it: `m0`, `p1`, `c2`, `e3`.
+pub fn parse_handle(w: &str) -> PResult<Handle> {
     let mut chars = w.chars();
     let kind = chars.next().and_then(Kind::from_letter);
     match (kind, chars.as_str().parse::<u32>()) {
@@ -474,13 +475,18 @@ fn parse_ref(w: &str) -> PResult<FdRef> {
     parse_handle(w).map(FdRef::Handle)
 }
 
-fn parse_hex(s: &str) -> PResult<Vec<u8>> {
+/// Hex bytes (`01ab`); a non-ASCII digit is an error, not a split inside a character.
+pub fn parse_hex(s: &str) -> PResult<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return err(format!("hex bytes need an even number of digits: `{s}`"));
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| ParseError(format!("bad hex `{s}`"))))
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| ParseError(format!("bad hex `{s}`")))
+        })
         .collect()
 }
 
@@ -784,7 +790,49 @@ mod tests {
         assert!(e.0.contains("unknown op"), "{e}");
         let e = parse_line("m0 = create array key=4 value=8").unwrap_err();
         assert!(e.0.contains("entries"), "{e}");
+        // Malformed input is an error, never a panic.
+        let e = parse_line("update m0 key=a\u{e9}b value=00").unwrap_err();
+        assert!(e.0.contains("bad hex"), "{e}");
+        assert!(parse_line("m0 =").is_err());
         let (_, exp) = parse_line("delete m0 key=00000000 => E524").unwrap();
         assert_eq!(exp, Some(Expect::Exactly(Err(Errno::ENOTSUPP))));
+    }
+
+    /// Any line a person could type (a valid line cut short, or with a script word or an odd
+    /// character spliced in anywhere) parses or is refused with an error; it never panics.
+    #[cfg(feature = "proptest")]
+    #[test]
+    fn no_line_panics() {
+        use proptest::prelude::*;
+        let lines = [
+            "m0 = create hash key=4 value=4 entries=2 flags=NO_PREALLOC name=x => ok fd=m0",
+            "m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => EINVAL",
+            "update m0 key=01000000 value=fd:p0 flags=NOEXIST|F_LOCK => ok",
+            "p0 = load socket_filter uses=m0,badfd:closed => ok fd=p0 num=3",
+            "rlimit nofile soft=8 hard=inf => EPERM",
+            "idgap m0 m3 => ok 2",
+            "check m0 => ok",
+        ];
+        for l in lines {
+            for (i, _) in l.char_indices() {
+                let _ = parse_line(&l[..i]);
+            }
+        }
+        let words = vec![
+            "m0", "=", "=>", "key=", "a\u{e9}", "\u{e9}", "0x", "|", ",", "fd:", "inf", " ",
+        ];
+        let spliced = (
+            prop::sample::select(lines.to_vec()),
+            any::<prop::sample::Index>(),
+            prop::sample::select(words),
+        )
+            .prop_map(|(l, at, w)| {
+                let cuts: Vec<usize> = l.char_indices().map(|(i, _)| i).collect();
+                let i = cuts[at.index(cuts.len())];
+                format!("{}{w}{}", &l[..i], &l[i..])
+            });
+        proptest!(ProptestConfig::with_cases(4000), |(l in spliced)| {
+            let _ = parse_line(&l);
+        });
     }
 }
