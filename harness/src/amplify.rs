@@ -237,7 +237,9 @@ pub fn measure_isolated(n: u32, bpffs: &Path) -> Result<Row, String> {
 /// The child's side: only fds 0-2, the soft limit set to N (warm libbpf first: it caches its
 /// feature probes, failures too), one measurement printed as a `row` or `error` line.
 pub fn serve_child(n: u32, bpffs: &Path) -> ExitCode {
-    close_inherited_fds();
+    // SAFETY: first thing in this process of our own: fds from 3 up are only what whoever
+    // started us left open, and nothing here uses them.
+    unsafe { crate::sys::close_fds(3, u32::MAX) };
     crate::isolate::keep_lock_fd_high();
     let _ = libbpf_rs::num_possible_cpus();
     let line = match rlimit::getrlimit(rlimit::Resource::NOFILE)
@@ -251,26 +253,6 @@ pub fn serve_child(n: u32, bpffs: &Path) -> ExitCode {
     };
     println!("{line}");
     ExitCode::SUCCESS
-}
-
-/// Closes every fd from 3 up. Called first thing in a process of our own, where nothing owns
-/// them but whoever started us.
-fn close_inherited_fds() {
-    // SAFETY: close_range only closes descriptors; nothing in this fresh process uses fds >= 3.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
-    if r != 0 {
-        // Before 5.9: close what /proc/self/fd lists, after reading it to the end.
-        let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
-            .map(|d| {
-                d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for fd in fds.into_iter().filter(|fd| *fd >= 3) {
-            // SAFETY: as above; the directory's own fd is already closed (EBADF is harmless).
-            unsafe { libc::close(fd) };
-        }
-    }
 }
 
 /// The table, with N, N^2, N^3 for comparison.

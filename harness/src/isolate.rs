@@ -142,8 +142,8 @@ pub(crate) fn keep_lock_fd_high() {
         .append(true)
         .open(lock_path())
     {
-        // SAFETY: F_DUPFD on a file we own; the original closes when `f` drops.
-        let high = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 950) };
+        // Kept open for the process's life; the original closes when `f` drops.
+        let high = crate::sys::dup_at_least(&f, 950).map_or(-1, std::os::fd::IntoRawFd::into_raw_fd);
         CHILD_LOCK_FD.store(high, Ordering::Relaxed);
     }
 }

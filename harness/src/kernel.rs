@@ -311,19 +311,12 @@ impl<S: Sys> Kernel<S> {
         if crate::env::cgroup2_mount().is_some() {
             let _ = self.cgroup_case_dir();
         }
-        // SAFETY: F_DUPFD on an fd we own; the old number is closed by the File's drop.
-        let high = unsafe { libc::fcntl(self.not_bpf.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 900) };
-        if high < 0 {
-            return Err(Errno::EMFILE);
-        }
-        // SAFETY: `high` was just returned by fcntl and nothing else owns it.
-        self.not_bpf = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(high) };
-        // SAFETY: close_range on numbers this process does not use any more (the backend
-        // holds no fd at the start of a case; not_bpf and the id lock live at 900 and up,
-        // beyond any number a case reaches).
-        unsafe {
-            libc::syscall(libc::SYS_close_range, 3u32, 899u32, 0u32);
-        }
+        // The old number closes with the old File.
+        self.not_bpf = crate::sys::dup_at_least(&self.not_bpf, 900)?.into();
+        // SAFETY: numbers this process does not use any more (the backend holds no fd at the
+        // start of a case; not_bpf and the id lock live at 900 and up, beyond any number a
+        // case reaches).
+        unsafe { crate::sys::close_fds(3, 899) };
         rlimit::setrlimit(R::MEMLOCK, memlock_hard, memlock_hard).map_err(io)?;
         rlimit::setrlimit(R::NOFILE, 64.min(hard), hard).map_err(io)?;
         crate::isolate::hold_ids_if_exact();

@@ -4,7 +4,7 @@
 
 use mapcheck_model::{Errno, Kind, MapSpec, ProgSpec};
 use std::ffi::CString;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Every syscall the kernel backend makes.
@@ -408,6 +408,42 @@ impl Sys for RealSys {
         };
         (count, ret(r).err())
     }
+}
+
+/// Closes every fd numbered `from..=to` (close_range(2); before 5.9, each one
+/// /proc/self/fd lists).
+///
+/// # Safety
+/// Nothing in the process may own or use those numbers any more: it is for a process of
+/// mapcheck's own that is arranging its fd table (a case process, an amplify measurement).
+pub unsafe fn close_fds(from: u32, to: u32) {
+    // SAFETY: the caller's promise; close_range only closes descriptors.
+    if unsafe { libc::syscall(libc::SYS_close_range, from, to, 0u32) } == 0 {
+        return;
+    }
+    // Read the directory to the end (its own fd closes) before closing anything.
+    let fds: Vec<u32> = std::fs::read_dir("/proc/self/fd")
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| (from..=to).contains(fd)) {
+        // SAFETY: as above.
+        unsafe { libc::close(fd as i32) };
+    }
+}
+
+/// A close-on-exec duplicate of `fd` numbered `min` or above (fcntl F_DUPFD_CLOEXEC), so
+/// that it occupies no number a case counts.
+pub fn dup_at_least(fd: &impl AsFd, min: i32) -> Result<OwnedFd, Errno> {
+    // SAFETY: fcntl on a borrowed, open fd; the new number is ours alone.
+    let high = unsafe { libc::fcntl(fd.as_fd().as_raw_fd(), libc::F_DUPFD_CLOEXEC, min) };
+    if high < 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: `high` was just returned by fcntl and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(high) })
 }
 
 /// Drops CAP_SYS_RESOURCE from this process's effective and permitted sets (capset(2),
