@@ -25,14 +25,8 @@ fn closed_fd_number(f: &std::fs::File) -> RawFd {
     const CLOSED_BASE: u64 = 4096;
     let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(s, _)| s);
     let base = CLOSED_BASE.min(soft.saturating_sub(1)) as RawFd;
-    // SAFETY: F_DUPFD on an fd we own; the duplicate is wrapped and closed at once.
-    let n = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_DUPFD_CLOEXEC, base) };
-    if n < 0 {
-        return NEVER_OPENED;
-    }
-    // SAFETY: n was just returned by fcntl and nothing else owns it.
-    drop(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(n) });
-    n
+    // The duplicate closes at once: only its number is wanted.
+    crate::sys::dup_at_least(f, base).map_or(NEVER_OPENED, |d| d.as_raw_fd())
 }
 
 struct Open {
