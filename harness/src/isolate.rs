@@ -60,16 +60,15 @@ pub enum IdLock {
     /// Nothing to release: this case process holds the lock exclusively, or it could not
     /// be taken (then ids may be inexact, which an `idgap` shows as flaky).
     Held,
-    /// A shared lock on an open file description of our own, released when it closes.
-    File(#[allow(dead_code)] std::fs::File),
-    /// A shared lock on the case process's long-lived lock fd, released on drop.
+    /// A shared lock on a long-lived lock fd (the case process's, or this thread's), released
+    /// on drop.
     Own(i32),
 }
 
 impl Drop for IdLock {
     fn drop(&mut self) {
         if let IdLock::Own(fd) = *self {
-            // SAFETY: flock on the case process's lock fd, which lives as long as the process.
+            // SAFETY: flock on a lock fd that outlives the lock (the process's or the thread's).
             unsafe { libc::flock(fd, libc::LOCK_UN) };
         }
     }
@@ -92,26 +91,33 @@ impl IdLock {
         if IDS_HELD.load(Ordering::Relaxed) {
             return IdLock::Held;
         }
-        // A case process has one thread and its own fd above 900 (never a modelled number).
+        // A case process has one thread and its own fd above 900 (never a modelled number);
+        // elsewhere each thread has its own open file description, opened once: flock locks
+        // belong to it, so threads that shared one would release each other's.
         let own = CHILD_LOCK_FD.load(Ordering::Relaxed);
-        if own >= 0 {
-            return if flock(own, libc::LOCK_SH) {
-                IdLock::Own(own)
-            } else {
-                IdLock::Held
-            };
-        }
-        // One open file description per taker: flock locks belong to it, so threads that
-        // shared one would release each other's.
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(lock_path())
-        {
-            Ok(f) if flock(f.as_raw_fd(), libc::LOCK_SH) => IdLock::File(f),
+        let fd = match own {
+            -1 => THREAD_LOCK.with(|f| f.as_ref().map(|f| f.as_raw_fd())),
+            fd => Some(fd),
+        };
+        match fd {
+            Some(fd) if flock(fd, libc::LOCK_SH) => IdLock::Own(fd),
             _ => IdLock::Held,
         }
     }
+}
+
+thread_local! {
+    /// This thread's open file description of the lock file, for threads of processes that
+    /// have no lock fd of their own.
+    static THREAD_LOCK: Option<std::fs::File> = open_lock_file();
+}
+
+fn open_lock_file() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(lock_path())
+        .ok()
 }
 
 /// Called by `fdtable` in a case process: if the case compares map ids, hold the id lock
@@ -137,11 +143,7 @@ pub(crate) fn keep_lock_fd_high() {
             let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, hard.min(4096), hard);
         }
     }
-    if let Ok(f) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(lock_path())
-    {
+    if let Some(f) = open_lock_file() {
         // Kept open for the process's life; the original closes when `f` drops.
         let high = crate::sys::dup_at_least(&f, 950).map_or(-1, std::os::fd::IntoRawFd::into_raw_fd);
         CHILD_LOCK_FD.store(high, Ordering::Relaxed);
