@@ -140,7 +140,11 @@ pub(crate) fn keep_lock_fd_high() {
     // A soft limit below 951 (a CI runner's `ulimit -n 512`) would refuse the number.
     if let Ok((soft, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
         if soft <= 950 && hard > 950 {
-            let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, hard.min(4096), hard);
+            let _ = rlimit::setrlimit(
+                rlimit::Resource::NOFILE,
+                hard.min(mapcheck_model::limits::MAX_NOFILE_HARD),
+                hard,
+            );
         }
     }
     if let Some(f) = open_lock_file() {

@@ -3,6 +3,7 @@
 //! (on success, divergence or panic) closes everything it created.
 
 use crate::sys::{Batch, RealSys, Sys};
+use mapcheck_model::limits;
 use mapcheck_model::outcome::{Slot, Slots};
 use mapcheck_model::{
     BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Resource, Ret, Value,
@@ -283,7 +284,7 @@ impl<S: Sys> Kernel<S> {
         let io = |e: std::io::Error| Errno(e.raw_os_error().unwrap_or(libc::EIO));
         let (_, nofile_hard) = rlimit::getrlimit(R::NOFILE).map_err(io)?;
         let (_, memlock_hard) = rlimit::getrlimit(R::MEMLOCK).map_err(io)?;
-        let hard = nofile_hard.min(4096);
+        let hard = nofile_hard.min(limits::MAX_NOFILE_HARD);
         if hard <= 951 || crate::isolate::lock_fd() < 950 {
             return Ok(Ret::Lost(format!(
                 "a hard RLIMIT_NOFILE of {nofile_hard} leaves no room above fd 950 for the id lock"
@@ -312,7 +313,7 @@ impl<S: Sys> Kernel<S> {
         // case reaches).
         unsafe { crate::sys::close_fds(3, 899) };
         rlimit::setrlimit(R::MEMLOCK, memlock_hard, memlock_hard).map_err(io)?;
-        rlimit::setrlimit(R::NOFILE, 64.min(hard), hard).map_err(io)?;
+        rlimit::setrlimit(R::NOFILE, limits::START_NOFILE.min(hard), hard).map_err(io)?;
         crate::isolate::hold_ids_if_exact();
         self.numbered = true;
         Ok(Ret::Unit)

@@ -10,6 +10,10 @@ use std::collections::BTreeSet;
 
 /// RLIM_INFINITY.
 pub const INF: u64 = u64::MAX;
+/// The soft RLIMIT_NOFILE an `fdtable` case starts with: small, so short cases reach EMFILE.
+pub const START_NOFILE: u64 = 64;
+/// The most the hard RLIMIT_NOFILE is at the start of an `fdtable` case.
+pub const MAX_NOFILE_HARD: u64 = 4096;
 
 /// One limit pair.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -40,10 +44,10 @@ impl Limits {
     /// The state `Op::FdTable` sets up in the case's process: RLIMIT_NOFILE 64 (hard 4096,
     /// or the inherited hard limit if lower), RLIMIT_MEMLOCK at its inherited hard limit.
     pub fn at_start(profile: &Profile) -> Limits {
-        let hard = profile.nofile_hard.min(4096);
+        let hard = profile.nofile_hard.min(MAX_NOFILE_HARD);
         Limits {
             nofile: Rlimit {
-                soft: 64.min(hard),
+                soft: START_NOFILE.min(hard),
                 hard,
             },
             memlock: Rlimit {
