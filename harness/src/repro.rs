@@ -440,6 +440,12 @@ fn op_code(world: &World, op: &Op) -> String {
                 "\tchar p[600], line[256]; int n = -1; snprintf(p, sizeof p, \"%s/cgroup.stat\", cgdir);\n\tFILE *f = fopen(p, \"r\");\n\twhile (f && fgets(line, sizeof line, f)) sscanf(line, \"nr_dying_descendants %d\", &n);\n\tif (f) fclose(f);\n\tif (n < 0) snprintf(out, sizeof out, \"ENOENT\"); else snprintf(out, sizeof out, \"ok count=%d\", n);"
             );
         }
+        Op::SettleDying { max } => {
+            let _ = writeln!(
+                c,
+                "\tchar p[600], line[256]; int n = -1; snprintf(p, sizeof p, \"%s/cgroup.stat\", cgdir);\n\tfor (int t = 0; t < 10000; t++) {{\n\t\tn = -1; FILE *f = fopen(p, \"r\");\n\t\twhile (f && fgets(line, sizeof line, f)) sscanf(line, \"nr_dying_descendants %d\", &n);\n\t\tif (f) fclose(f);\n\t\tif (n <= {max}) break;\n\t\tusleep(500);\n\t}}\n\tif (n < 0) snprintf(out, sizeof out, \"ENOENT\"); else snprintf(out, sizeof out, \"ok count=%d\", n);"
+            );
+        }
         Op::Pin { target } => {
             let _ = writeln!(
                 c,

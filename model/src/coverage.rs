@@ -142,6 +142,7 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
             ("rmdir", "ok"),
             ("rmdir", "ENOENT"),
             ("dying", "ok"),
+            ("settle_dying", "ok"),
             ("pin", "ok"),
             ("pin", "EEXIST"),
             ("pin", "EINVAL"),

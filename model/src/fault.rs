@@ -40,11 +40,17 @@ pub enum Fault {
     FdNumbersNotReused,
     /// A MAP_CREATE refused with EMFILE does not consume a map id.
     EmfileCreateKeepsNoId,
+    /// A widened set: a released map or program may still look alive, even after `settle`.
+    AliveEitherAfterSettle,
+    /// A widened set: `dying` never narrows, even once every pending release has been seen.
+    DyingNeverNarrows,
+    /// The model panics on FREEZE (a bug in the oracle itself must fail the run).
+    ModelPanicsAtFreeze,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 20] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -62,6 +68,9 @@ impl Fault {
         Fault::FdLimitIgnored,
         Fault::FdNumbersNotReused,
         Fault::EmfileCreateKeepsNoId,
+        Fault::AliveEitherAfterSettle,
+        Fault::DyingNeverNarrows,
+        Fault::ModelPanicsAtFreeze,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -73,6 +82,8 @@ impl Fault {
                 | Fault::PerfEntriesOutliveFile
                 | Fault::TemplateIgnoresMaxEntries
                 | Fault::ProgDoesNotHoldMaps
+                | Fault::AliveEitherAfterSettle
+                | Fault::DyingNeverNarrows
         )
     }
     /// The faults in the fd-table model (generation must include `fdtable` cases).
@@ -102,6 +113,9 @@ impl Fault {
             Fault::FdLimitIgnored => "fd-limit-ignored",
             Fault::FdNumbersNotReused => "fd-numbers-not-reused",
             Fault::EmfileCreateKeepsNoId => "emfile-create-keeps-no-id",
+            Fault::AliveEitherAfterSettle => "alive-either-after-settle",
+            Fault::DyingNeverNarrows => "dying-never-narrows",
+            Fault::ModelPanicsAtFreeze => "model-panics-at-freeze",
         }
     }
     /// Inverse of [`Fault::name`].
@@ -128,7 +142,7 @@ mod tests {
             assert!(!(f.is_handle_fault() && f.is_fd_fault()), "{f}");
         }
         assert_eq!(Fault::from_name("no-such-fault"), None);
-        assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 6);
+        assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 8);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 3);
     }
 }

@@ -237,9 +237,15 @@ fn rlimit(c: &Choice, soft: u64, hard: u64) -> Op {
     Op::SetRlimit { res, soft, hard }
 }
 
-/// One outcome the model allows, for advancing the generation-time world.
+/// One outcome the model allows, for advancing the generation-time world. A model that
+/// panics is a bug for the lockstep run to report with its script: here it predicts `lost`
+/// (which `apply` ignores), and the run meets the same panic.
 pub fn predict(world: &World, op: &Op) -> Outcome {
-    match world.allowed(op) {
+    let allowed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.allowed(op)));
+    let Ok(allowed) = allowed else {
+        return Ok(crate::Ret::Lost("the model panicked".into()));
+    };
+    match allowed {
         Allowed::Exactly(o) => o,
         Allowed::OneOf(set, _) => set[0].clone(),
         Allowed::AnyKeyExcept { .. } => Err(crate::Errno::ENOENT),

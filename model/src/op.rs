@@ -554,6 +554,12 @@ pub enum Op {
     },
     /// `nr_dying_descendants` of mapcheck's private cgroup parent.
     Dying,
+    /// `nr_dying_descendants` once it is at most `max`, waiting (at most 5 s) for css release
+    /// work: the end of a case settles removed cgroups this way, so one never freed is a leak.
+    SettleDying {
+        /// Wait until at most this many are dying.
+        max: u32,
+    },
     /// `BPF_OBJ_PIN` of the object behind `target`'s fd, in mapcheck's private bpffs, at a
     /// path named after `target`.
     Pin {
@@ -636,6 +642,7 @@ impl Op {
             Op::Rmdir { .. } => "rmdir",
             Op::OpenPerf { .. } => "perf_event",
             Op::Dying => "dying",
+            Op::SettleDying { .. } => "settle_dying",
             Op::Pin { .. } => "pin",
             Op::Unpin { .. } => "unpin",
             Op::GetPinned { .. } => "get_pinned",

@@ -385,27 +385,40 @@ impl fmt::Display for Allowed {
     }
 }
 
-/// A recorded outcome in a script (`=> ...`): either a full outcome or a bare `ok`.
+/// A recorded outcome in a script (`=> ...`). Every form but `any` pins what the kernel must
+/// return; `any` says explicitly that the kernel may choose (the model's set alone judges).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Expect {
-    /// Any success.
+    /// A bare `ok`: success with nothing to show (`ok` of an op that returns nothing), or a
+    /// full-state `check` whose contents the model compares.
     AnyOk,
     /// This exact outcome.
     Exactly(Outcome),
+    /// `ok entries=N`: a `check` of a value map that returned N entries.
+    Entries(usize),
+    /// `ok slots=N`: a `check` of an fd-holding map whose walk returned N keys.
+    Slots(usize),
+    /// `any`: whatever the model allows (a deferred release, a seed-dependent order).
+    Any,
 }
 
 impl Expect {
     /// Does the observed outcome match what the script recorded?
     pub fn matches(&self, o: &Outcome) -> bool {
-        match self {
-            Expect::AnyOk => o.is_ok(),
-            Expect::Exactly(x) => x == o,
+        match (self, o) {
+            (Expect::AnyOk, Ok(Ret::Unit | Ret::State(_) | Ret::Slots(_))) => true,
+            (Expect::Exactly(x), _) => x == o,
+            (Expect::Entries(n), Ok(Ret::State(s))) => s.len() == *n,
+            (Expect::Slots(n), Ok(Ret::Slots(s))) => s.slots.len() == *n,
+            (Expect::Any, _) => true,
+            _ => false,
         }
     }
-    /// What a report records for an observed outcome: states are too large to print.
+    /// What a script records for an observed outcome: states as their size.
     pub fn of(o: &Outcome) -> Expect {
         match o {
-            Ok(Ret::State(_) | Ret::Slots(_)) => Expect::AnyOk,
+            Ok(Ret::State(s)) => Expect::Entries(s.len()),
+            Ok(Ret::Slots(s)) => Expect::Slots(s.slots.len()),
             _ => Expect::Exactly(o.clone()),
         }
     }
@@ -416,6 +429,9 @@ impl fmt::Display for Expect {
         match self {
             Expect::AnyOk => write!(f, "ok"),
             Expect::Exactly(o) => write!(f, "{}", fmt_outcome(o)),
+            Expect::Entries(n) => write!(f, "ok entries={n}"),
+            Expect::Slots(n) => write!(f, "ok slots={n}"),
+            Expect::Any => write!(f, "any"),
         }
     }
 }
@@ -589,7 +605,18 @@ mod tests {
         );
         assert_eq!(e.to_string(), "ENOENT");
         assert_eq!(Expect::AnyOk.to_string(), "ok");
-        assert_eq!(Expect::of(&Ok(Ret::Slots(Slots::default()))), Expect::AnyOk);
+        assert_eq!(Expect::of(&Ok(Ret::Slots(Slots::default()))), Expect::Slots(0));
+        // A recorded size is compared; a bare `ok` is not any success.
+        let one = Ok(Ret::State(MapState {
+            key_size: 1,
+            value_size: 1,
+            keys: vec![1],
+            values: vec![2],
+            walk: None,
+        }));
+        assert!(Expect::Entries(1).matches(&one) && !Expect::Entries(999).matches(&one));
+        assert!(Expect::AnyOk.matches(&one) && !Expect::AnyOk.matches(&Ok(Ret::Alive(true))));
+        assert!(Expect::Any.matches(&Err(Errno::EPERM)));
         assert_eq!(Expect::of(&Ok(Ret::Count(2))).to_string(), "ok count=2");
     }
 }

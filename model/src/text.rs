@@ -106,6 +106,7 @@ impl fmt::Display for Op {
                 )
             }
             Op::Dying => write!(f, "dying"),
+            Op::SettleDying { max } => write!(f, "settle dying max={max}"),
             Op::Pin { target } => write!(f, "pin {target}"),
             Op::Unpin { target } => write!(f, "unpin {target}"),
             Op::GetPinned {
@@ -313,6 +314,15 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
         Op::IdGap {
             from: parse_handle(a)?,
             to: parse_handle(b)?,
+        }
+    } else if first == "settle" && words.get(1).map(String::as_str) == Some("dying") {
+        let kv = KeyValues::new(&words[2..])?;
+        kv.no_extra(&["max"])?;
+        let n = kv.get("max")?;
+        Op::SettleDying {
+            max: n
+                .parse()
+                .map_err(|_| ParseError(format!("bad count `{n}` in `max=`")))?,
         }
     } else if first == "rlimit" {
         let res = match words.get(1).map(String::as_str) {
@@ -594,6 +604,9 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
     let Some(first) = words.next() else {
         return err("expected an outcome after `=>`");
     };
+    if first == "any" && words.next().is_none() {
+        return Ok(Expect::Any);
+    }
     if first == "lost" {
         let why = s.trim_start().strip_prefix("lost").unwrap_or("").trim();
         return Ok(Expect::Exactly(Ok(Ret::Lost(why.to_string()))));
@@ -625,7 +638,18 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         Some(("id", "?")) => Ret::Id(None),
         Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
         Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
-        Some(("entries" | "slots", _)) => return Ok(Expect::AnyOk),
+        Some(("entries", n)) => {
+            return n
+                .parse()
+                .map(Expect::Entries)
+                .map_err(|_| ParseError(format!("bad entry count `{n}`")))
+        }
+        Some(("slots", n)) => {
+            return n
+                .parse()
+                .map(Expect::Slots)
+                .map_err(|_| ParseError(format!("bad slot count `{n}`")))
+        }
         None if payload == "alive" => Ret::Alive(true),
         None if payload == "gone" => Ret::Alive(false),
         _ => return err(format!("unknown outcome payload `{payload}`")),

@@ -257,12 +257,16 @@ impl World {
         }
         let cgroup_op = matches!(
             op,
-            Op::MakeCgroup { .. } | Op::OpenCgroup { .. } | Op::Rmdir { .. } | Op::Dying
+            Op::MakeCgroup { .. }
+                | Op::OpenCgroup { .. }
+                | Op::Rmdir { .. }
+                | Op::Dying
+                | Op::SettleDying { .. }
         );
         if !self.profile.cgroup2 && cgroup_op {
             return Err("no writable cgroup v2 mount here".into());
         }
-        if self.limits.is_some() && matches!(op, Op::Dying) {
+        if self.limits.is_some() && matches!(op, Op::Dying | Op::SettleDying { .. }) {
             return Err("`dying` reads a file, which needs a spare fd: not in an fdtable case".into());
         }
         if let Some(h) = op.creates() {
@@ -343,10 +347,7 @@ impl World {
                 if !matches!(target.kind, Kind::Map | Kind::Prog) {
                     return Err("alive and settle observe maps and programs (by id)".into());
                 }
-                let o = made(target)?;
-                if matches!(op, Op::Settle { .. }) && o.life == Life::Alive {
-                    return Err(format!("{target} is alive: settle would wait 5 s for nothing"));
-                }
+                made(target)?;
                 return Ok(());
             }
             Op::OpenCgroup { target, .. } | Op::Rmdir { target } => {
@@ -357,7 +358,7 @@ impl World {
                 return Ok(());
             }
             Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
-            Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying => return Ok(()),
+            Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying | Op::SettleDying { .. } => return Ok(()),
             Op::Pin { target } => return open(target),
             Op::Unpin { target } => {
                 return match self.used.contains(target) {
@@ -449,6 +450,15 @@ impl World {
 
     fn allowed_here(&self, op: &Op) -> Allowed {
         let one = |o: Outcome| Allowed::Exactly(o);
+        let either_alive = || {
+            Allowed::OneOf(
+                vec![Ok(Ret::Alive(true)), Ok(Ret::Alive(false))],
+                "fault alive-either-after-settle",
+            )
+        };
+        if self.has(Fault::ModelPanicsAtFreeze) && matches!(op, Op::Freeze { .. }) {
+            panic!("fault model-panics-at-freeze: the oracle itself fails");
+        }
         match op {
             Op::FdTable | Op::DropCap => one(Ok(Ret::Unit)),
             Op::SetRlimit { res, soft, hard } => {
@@ -500,9 +510,16 @@ impl World {
                     vec![Ok(Ret::Alive(true)), Ok(Ret::Alive(false))],
                     "released by deferred kernel work (bpf_map_free_deferred, prog_array_map_clear)",
                 ),
+                _ if self.has(Fault::AliveEitherAfterSettle) => either_alive(),
                 _ => one(Ok(Ret::Alive(false))),
             },
-            Op::Settle { .. } => one(Ok(Ret::Alive(false))),
+            Op::Settle { .. } if self.has(Fault::AliveEitherAfterSettle) => either_alive(),
+            // A held object is still there when the wait gives up (the generator never asks:
+            // it would wait the whole bound; a script may).
+            Op::Settle { target } => match self.object_of(*target).map(|o| o.life) {
+                Some(Life::Alive) => one(Ok(Ret::Alive(true))),
+                _ => one(Ok(Ret::Alive(false))),
+            },
             Op::OpenCgroup { handle, target, .. } => match self.object_of(*target).map(|o| &o.body) {
                 Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Fd(*handle))),
                 _ => one(Err(Errno::ENOENT)),
@@ -511,14 +528,25 @@ impl World {
                 Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Unit)),
                 _ => one(Err(Errno::ENOENT)),
             },
-            Op::Dying => {
-                let dying = |life: Life| {
-                    self.objects
-                        .values()
-                        .filter(|o| o.life == life && matches!(o.body, Body::Cgroup { removed: true }))
-                        .count() as u32
+            Op::SettleDying { max } => {
+                // The wait ends at `max` or after 5 s: a count above `sure` is a cgroup whose
+                // release never came, below `sure` one freed while referenced.
+                let (sure, maybe) = self.dying_counts();
+                let top = match self.has(Fault::DyingNeverNarrows) {
+                    true => sure + maybe,
+                    false => (*max).max(sure).min(sure + maybe),
                 };
-                let (sure, maybe) = (dying(Life::Alive), dying(Life::Pending));
+                if top == sure {
+                    one(Ok(Ret::Count(sure)))
+                } else {
+                    Allowed::OneOf(
+                        (sure..=top).map(|n| Ok(Ret::Count(n))).collect(),
+                        "the wait ends as soon as at most `max` cgroups are dying",
+                    )
+                }
+            }
+            Op::Dying => {
+                let (sure, maybe) = self.dying_counts();
                 if maybe == 0 {
                     one(Ok(Ret::Count(sure)))
                 } else {
@@ -533,6 +561,23 @@ impl World {
                 Err(e) => one(Err(e)),
             },
         }
+    }
+
+    /// Removed cgroups still referenced (dying for certain), and unreferenced ones whose
+    /// release (css release work after an RCU grace period) may not have come yet.
+    pub fn dying_counts(&self) -> (u32, u32) {
+        let dying = |life: Life| {
+            self.objects
+                .values()
+                .filter(|o| o.life == life && matches!(o.body, Body::Cgroup { removed: true }))
+                .count() as u32
+        };
+        (dying(Life::Alive), dying(Life::Pending))
+    }
+
+    /// Is a removed cgroup's release pending (so the end of a case settles it)?
+    pub fn dying_pending(&self) -> bool {
+        self.profile.cgroup2 && self.limits.is_none() && self.dying_counts().1 > 0
     }
 
     /// Does the kernel's outcome fall in the allowed set?
@@ -745,6 +790,17 @@ impl World {
                 }) = self.objects.get_mut(&obj)
                 {
                     *removed = true;
+                }
+            }
+            // Exactly the referenced ones are dying: every pending release has come (the
+            // kernel's choice is observed, so the set narrows).
+            Op::Dying | Op::SettleDying { .. }
+                if *ret == Ret::Count(self.dying_counts().0) && !self.has(Fault::DyingNeverNarrows) =>
+            {
+                for o in self.objects.values_mut() {
+                    if o.life == Life::Pending && matches!(o.body, Body::Cgroup { removed: true }) {
+                        o.life = Life::Gone;
+                    }
                 }
             }
             Op::Alive { target } | Op::Settle { target } if *ret == Ret::Alive(false) => {
@@ -1685,7 +1741,10 @@ mod tests {
             n: 0,
         };
         assert!(err(&w, Op::Alive { target: cg }).contains("maps and programs"));
-        assert!(err(&w, Op::Settle { target: h(0) }).contains("is alive"));
+        assert_eq!(
+            w.allowed(&Op::Settle { target: h(0) }),
+            Allowed::Exactly(Ok(Ret::Alive(true)))
+        );
         assert!(err(&w, Op::Alive { target: h(9) }).contains("never created"));
         assert!(err(&w, Op::Unpin { target: h(9) }).contains("never defined"));
         let mut mim = MapSpec::new(MapType::HashOfMaps, 4, 4, 2);

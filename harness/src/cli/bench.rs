@@ -166,6 +166,7 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     | Op::Rmdir { .. }
                     | Op::OpenPerf { .. }
                     | Op::Dying
+                    | Op::SettleDying { .. }
                     | Op::Pin { .. }
                     | Op::Unpin { .. }
                     | Op::GetPinned { .. }
