@@ -16,6 +16,10 @@ use std::path::PathBuf;
 /// relies on LOOKUP_BATCH alone.
 pub const WALK_LIMIT: u32 = 1 << 16;
 
+/// How long a deferred release may take (RCU grace periods and workqueues: microseconds to
+/// milliseconds on an idle machine).
+pub const SETTLE_BOUND: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// An fd number no process here ever has open: above every RLIMIT_NOFILE in use.
 const NEVER_OPENED: RawFd = 0x3fff_fff0;
 
@@ -63,6 +67,9 @@ pub struct Kernel<S: Sys = RealSys> {
     pub isolated: bool,
     /// After `fdtable`: every new fd's number is reported.
     numbered: bool,
+    /// How long `settle` waits for a deferred release (5 s; shorter while a search shrinks a
+    /// leak, whose every re-run would otherwise wait the whole bound).
+    pub settle_bound: std::time::Duration,
 }
 
 /// Removes the cgroup directories of mapcheck processes that no longer exist, now.
@@ -155,6 +162,7 @@ impl<S: Sys> Kernel<S> {
             cpus,
             isolated: false,
             numbered: false,
+            settle_bound: SETTLE_BOUND,
         })
     }
 
@@ -262,6 +270,12 @@ impl<S: Sys> Kernel<S> {
         Ok(Ret::Alive(self.sys.next_id(target.kind, id - 1) == Ok(id)))
     }
 
+    /// `nr_dying_descendants` of this case's cgroup directory.
+    fn dying(&mut self) -> Result<u32, Errno> {
+        let dir = self.cgroup_case_dir()?;
+        self.sys.dying_count(&dir)
+    }
+
     /// Performs one op; after `fdtable`, a new fd comes back with its number.
     pub fn exec(&mut self, op: &Op) -> Outcome {
         match self.exec_op(op) {
@@ -363,7 +377,7 @@ impl<S: Sys> Kernel<S> {
                 let start = std::time::Instant::now();
                 loop {
                     let o = self.alive(*target)?;
-                    if o == Ret::Alive(false) || start.elapsed() > std::time::Duration::from_secs(5) {
+                    if o == Ret::Alive(false) || start.elapsed() > self.settle_bound {
                         return Ok(o);
                     }
                     std::thread::sleep(std::time::Duration::from_micros(200));
@@ -440,15 +454,17 @@ impl<S: Sys> Kernel<S> {
                 let spec = self.made.get(target).and_then(|m| m.spec.clone());
                 self.opened(*handle, fd, spec, None)
             }
-            Op::Dying => {
-                let dir = self.cgroup_case_dir()?;
-                let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
-                let n = stat
-                    .lines()
-                    .find_map(|l| l.strip_prefix("nr_dying_descendants "))
-                    .and_then(|v| v.trim().parse().ok())
-                    .ok_or(Errno::EINVAL)?;
-                Ok(Ret::Count(n))
+            Op::Dying => Ok(Ret::Count(self.dying()?)),
+            Op::SettleDying { max } => {
+                // css release work runs after an RCU grace period: milliseconds; 5 s is the bound.
+                let start = std::time::Instant::now();
+                loop {
+                    let n = self.dying()?;
+                    if n <= *max || start.elapsed() > self.settle_bound {
+                        return Ok(Ret::Count(n));
+                    }
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
             }
             Op::Close { handle } => {
                 self.open.remove(handle);
@@ -604,6 +620,13 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
                 count,
             };
             let (got, err) = sys.lookup_batch(fd, &mut b);
+            // The kernel's count is checked against what was asked before it indexes
+            // anything: a larger one is a kernel answer no model allows.
+            if got > count {
+                return Ok(Ret::Lost(format!(
+                    "BPF_MAP_LOOKUP_BATCH returned count {got}, more than the {count} asked"
+                )));
+            }
             let got = got as usize;
             keys.extend_from_slice(&kb[..got * ks]);
             values.extend_from_slice(&vb[..got * vl]);

@@ -124,6 +124,9 @@ pub struct CaseRun {
     pub outcomes: Vec<Outcome>,
     /// The divergence, if any (the last executed op).
     pub divergence: Option<Divergence>,
+    /// The op (index into the case's ops) whose precondition failed, with why: the case's
+    /// ops stopped there (the end-of-case observations still ran).
+    pub stopped: Option<(usize, String)>,
 }
 
 /// Where ops run: the kernel in this process, or a case's own process (`isolate`).
@@ -223,10 +226,14 @@ pub fn run_routed<S: Sys>(
     }
 }
 
-/// Runs `ops` in lockstep from `world`, then (if `end_checks`) a `check` of every open map;
-/// stops at the first divergence. The kernel's fds are all closed afterwards.
+/// Runs `ops` in lockstep from `world`, then (if `end_checks`) the end-of-case observations
+/// (`end_of_case`); stops at the first divergence. A precondition that fails mid-case (the
+/// kernel took another allowed path than the script assumed) stops the ops and is reported in
+/// `CaseRun::stopped`, and the end-of-case observations still run. A panic anywhere (model,
+/// runner, a kernel answer that breaks an assumption) is a divergence whose outcome is `lost`.
+/// The backend is reset afterwards in every case, panic or not.
 pub fn run_case<B: Backend + ?Sized>(
-    mut world: World,
+    world: World,
     kernel: &mut B,
     ops: &[Op],
     end_checks: bool,
@@ -238,78 +245,255 @@ pub fn run_case<B: Backend + ?Sized>(
         executed: Vec::new(),
         outcomes: Vec::new(),
         divergence: None,
+        stopped: None,
     };
-    let mut step = |world: &mut World, op: &Op, run: &mut CaseRun| -> bool {
-        // Where the kernel took another allowed path than generation predicted (an ENOMEM
-        // create, say), later ops may no longer apply: the case ends there, agreeing.
-        if world.precondition(op).is_err() {
-            return false;
-        }
-        let allowed = world.allowed(op);
-        let observed = kernel.exec(op);
-        stats.record(world, op, &observed);
+    let mut world = world;
+    // The op being run, and how many ops had been executed when it started.
+    let mut current: Option<(Op, usize)> = None;
+    let caught = catch_panic(std::panic::AssertUnwindSafe(|| {
+        run_steps(
+            &mut world,
+            kernel,
+            ops,
+            end_checks,
+            stats,
+            seen,
+            &mut run,
+            &mut current,
+        )
+    }));
+    if let Err(msg) = caught {
+        // The op that was running is where the case failed; if the kernel had answered it
+        // (the panic came from the model's `admits` or `apply`), the answer is replaced.
+        let (op, start) = current.unwrap_or((Op::Dying, run.executed.len()));
+        run.executed.truncate(start);
+        run.outcomes.truncate(start);
+        let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!("panic: {msg}")));
         run.executed.push(op.clone());
         run.outcomes.push(observed.clone());
-        if !world.admits(op, &allowed, &observed) {
-            run.divergence = Some(Divergence {
-                index: run.executed.len() - 1,
-                op: op.clone(),
-                allowed,
-                observed,
-                world_before: world.clone(),
-            });
-            return false;
-        }
-        world.apply(op, &observed);
-        true
-    };
-    let mut ok = true;
-    for op in ops {
-        if let Some(s) = seen {
-            s.fetch_add(1, Ordering::Relaxed);
-        }
-        if !step(&mut world, op, &mut run) {
-            ok = false;
-            break;
-        }
-    }
-    if ok && end_checks {
-        // Full state of every open map, then the liveness of every map and program the case
-        // created: lifetimes are checked in every case, not only where generation asked.
-        let checks = world
-            .handles()
-            .filter(|h| h.kind == Kind::Map)
-            .map(|h| Op::Check {
-                map: FdRef::Handle(h),
-            });
-        let alive = world
-            .created
-            .keys()
-            .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
-            .map(|h| Op::Alive { target: *h });
-        // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back; a delete of every index
-        // (destructive, so only now) shows which slots the kernel still holds.
-        let probes = world.handles().filter_map(|h| {
-            let m = world.map(h)?;
-            let small = m.spec.max_entries <= 16 && world.fds[&h].write && !m.frozen;
-            let unreadable = matches!(m.spec.map_type, MapType::CgroupArray | MapType::PerfEventArray);
-            (small && unreadable).then(|| {
-                (0..m.spec.max_entries).map(move |i| Op::Delete {
-                    map: FdRef::Handle(h),
-                    key: i.to_le_bytes().to_vec(),
-                })
-            })
+        run.divergence = Some(Divergence {
+            index: run.executed.len() - 1,
+            op,
+            allowed: Allowed::OneOf(Vec::new(), "nothing: the model or the harness panicked"),
+            observed,
+            world_before: world,
         });
-        let end: Vec<Op> = checks.chain(alive).chain(probes.flatten()).collect();
-        for op in &end {
-            if !step(&mut world, op, &mut run) {
-                break;
-            }
-        }
     }
     kernel.reset();
     run
 }
+
+/// The body of `run_case`; `current` holds the op being run, for a panic's report.
+#[allow(clippy::too_many_arguments)]
+fn run_steps<B: Backend + ?Sized>(
+    world: &mut World,
+    kernel: &mut B,
+    ops: &[Op],
+    end_checks: bool,
+    stats: &mut Stats,
+    seen: Option<&AtomicUsize>,
+    run: &mut CaseRun,
+    current: &mut Option<(Op, usize)>,
+) {
+    // One op: false when the case must stop (divergence, or a precondition that fails).
+    let mut step =
+        |world: &mut World, op: &Op, run: &mut CaseRun, current: &mut Option<(Op, usize)>| -> bool {
+            *current = Some((op.clone(), run.executed.len()));
+            if let Err(why) = world.precondition(op) {
+                run.stopped = Some((run.executed.len(), why));
+                return false;
+            }
+            let allowed = world.allowed(op);
+            let observed = kernel.exec(op);
+            stats.record(world, op, &observed);
+            run.executed.push(op.clone());
+            run.outcomes.push(observed.clone());
+            if !world.admits(op, &allowed, &observed) {
+                run.divergence = Some(Divergence {
+                    index: run.executed.len() - 1,
+                    op: op.clone(),
+                    allowed,
+                    observed,
+                    world_before: world.clone(),
+                });
+                return false;
+            }
+            world.apply(op, &observed);
+            true
+        };
+    for op in ops {
+        if let Some(s) = seen {
+            s.fetch_add(1, Ordering::Relaxed);
+        }
+        if !step(world, op, run, current) {
+            break;
+        }
+    }
+    if run.divergence.is_some() || !end_checks {
+        return;
+    }
+    // The end-of-case ops are built one at a time: each settle changes what is pending.
+    let mut done = 0;
+    while let Some(op) = end_of_case(world, done) {
+        done += 1;
+        let before = run.stopped.take();
+        let ok = step(world, &op, run, current);
+        // An end-of-case op whose precondition fails is a harness bug: keep it visible.
+        if let Some((i, why)) = run.stopped.take() {
+            run.stopped = Some((i, format!("end-of-case `{}`: {why}", op.to_string().trim())));
+            break;
+        }
+        run.stopped = before;
+        if !ok {
+            return;
+        }
+    }
+    // Nondeterminism must narrow: once every release has settled, liveness and the dying
+    // count are single outcomes. A model still allowing a set here would let a kernel that
+    // never releases anything pass.
+    let cgroups = world.profile.cgroup2
+        && world.limits.is_none()
+        && world.created.keys().any(|h| h.kind == Kind::Cgroup);
+    let unsettled = world
+        .created
+        .keys()
+        .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
+        .map(|h| Op::Alive { target: *h })
+        .chain(cgroups.then_some(Op::Dying))
+        .find(|op| world.allowed(op).exactly().is_none());
+    if let Some(op) = unsettled {
+        // Not an op of the script (nothing runs): the divergence sits past its last op, so a
+        // replay meets it again at the end of the case.
+        let allowed = world.allowed(&op);
+        let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
+            "not run: the case has settled, yet the model still allows {allowed}: a set must narrow once releases settle"
+        )));
+        run.divergence = Some(Divergence {
+            index: run.executed.len(),
+            op,
+            allowed,
+            observed,
+            world_before: world.clone(),
+        });
+    }
+}
+
+/// The `n`th end-of-case observation of `world`, if any: the full state of every open map, a
+/// delete of every index of the unreadable fd arrays, the liveness of every map and program
+/// the case created (a release the model knows is pending is *settled*: it must come within
+/// the bound, or it is a leak), and removed cgroups settled the same way.
+pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
+    let checks = world
+        .handles()
+        .filter(|h| h.kind == Kind::Map)
+        .map(|h| Op::Check {
+            map: FdRef::Handle(h),
+        });
+    // Liveness: `alive` of a live object, `settle` of a pending one (it must go).
+    let lives = world
+        .created
+        .keys()
+        .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
+        .map(|h| match world.object_of(*h).map(|o| o.life) {
+            Some(mapcheck_model::world::Life::Pending) => Op::Settle { target: *h },
+            _ => Op::Alive { target: *h },
+        });
+    let dying = world.dying_pending().then(|| Op::SettleDying {
+        max: world.dying_counts().0,
+    });
+    // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back; a delete of every index
+    // (destructive, so only now) shows which slots the kernel still holds.
+    let probes = world.handles().filter_map(|h| {
+        let m = world.map(h)?;
+        let small = m.spec.max_entries <= 16 && world.fds[&h].write && !m.frozen;
+        let unreadable = matches!(m.spec.map_type, MapType::CgroupArray | MapType::PerfEventArray);
+        (small && unreadable).then(|| {
+            (0..m.spec.max_entries).map(move |i| Op::Delete {
+                map: FdRef::Handle(h),
+                key: i.to_le_bytes().to_vec(),
+            })
+        })
+    });
+    // Probes first: a delete can release a held object, whose release is then settled.
+    checks.chain(probes.flatten()).chain(lives).chain(dying).nth(n)
+}
+
+/// Runs `f`, turning a panic into `Err(message with its location)`. While it runs, this
+/// thread's panics are not printed (each is reported once, as a divergence, with its case).
+pub fn catch_panic<T>(f: impl FnOnce() -> T + std::panic::UnwindSafe) -> Result<T, String> {
+    let quiet = QuietPanics::new();
+    let r = std::panic::catch_unwind(f);
+    drop(quiet);
+    r.map_err(|_| {
+        PANIC_MSG
+            .with(|m| m.borrow_mut().take())
+            .unwrap_or_else(|| "a panic without a message".into())
+    })
+}
+
+/// While one lives, this thread's panics are recorded (`PANIC_MSG`) instead of printed: a
+/// search reports each as a divergence with its script (generation catches its own).
+pub struct QuietPanics;
+
+impl QuietPanics {
+    /// Starts a quiet scope (they nest).
+    pub fn new() -> QuietPanics {
+        install_panic_hook();
+        CAPTURING.with(|c| c.set(c.get() + 1));
+        QuietPanics
+    }
+}
+
+impl Default for QuietPanics {
+    fn default() -> Self {
+        QuietPanics::new()
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        CAPTURING.with(|c| c.set(c.get().saturating_sub(1)));
+        // A panic escaping the scope was caught by nobody: say it, as the default hook would.
+        if std::thread::panicking() && CAPTURING.with(|c| c.get()) == 0 {
+            if let Some(msg) = PANIC_MSG.with(|m| m.borrow_mut().take()) {
+                eprintln!("mapcheck panicked: {msg}");
+            }
+        }
+    }
+}
+
+thread_local! {
+    static CAPTURING: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static PANIC_MSG: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if CAPTURING.with(|c| c.get() > 0) {
+                let msg = info
+                    .payload()
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                let at = info
+                    .location()
+                    .map_or(String::new(), |l| format!(" at {}:{}", l.file(), l.line()));
+                // One line, so that the outcome prints and parses back as `lost panic: ...`.
+                let text = format!("{msg}{at}").replace(['\n', '\r'], " ");
+                PANIC_MSG.with(|m| *m.borrow_mut() = Some(text));
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// `settle`'s bound while shrinking (see `search`).
+const SHRINK_SETTLE_BOUND: Duration = Duration::from_millis(300);
 
 /// How to search.
 #[derive(Clone, Debug)]
@@ -374,6 +558,7 @@ pub fn search<S: Sys>(
     mut tick: impl FnMut(&Stats, u64),
 ) -> SearchResult {
     set_config(cfg.gen.clone());
+    let _quiet = QuietPanics::new();
     let start = Instant::now();
     let strategy = MapMachine::sequential_strategy(1..=cfg.max_ops);
     const CHUNK: u32 = 32;
@@ -405,6 +590,12 @@ pub fn search<S: Sys>(
         let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
         let r = runner.run(&strategy, |(state, ops, seen)| {
             let mut k = kernel.borrow_mut();
+            // Once a case failed, every run is a shrink step: a leak need not wait 5 s each
+            // time (the shrunk script is re-run with the full bound before it is reported).
+            k.settle_bound = match reported_raw.get() {
+                true => SHRINK_SETTLE_BOUND,
+                false => crate::kernel::SETTLE_BOUND,
+            };
             // An fdtable case was generated from the world after `fdtable`; it runs from the
             // base world with that op first, in its own process.
             let (start, ops) = match state.world.limits {
@@ -446,7 +637,9 @@ pub fn search<S: Sys>(
         if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
+            k.settle_bound = SHRINK_SETTLE_BOUND;
             let ops = minimize(&world, ops, &mut k, &mut st, Instant::now() + cfg.shrink_time);
+            k.settle_bound = crate::kernel::SETTLE_BOUND;
             let mut rerun = run_routed(world.clone(), &mut k, &ops, true, &mut st, None);
             // A divergence in the end-of-case observations: keep only the observation that
             // failed, if that alone still shows it.
@@ -604,7 +797,12 @@ pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
         .enumerate()
         .map(|(i, (op, o))| Step {
             op: op.clone(),
-            expect: Some(Expect::of(o)),
+            // A panic is no kernel outcome: the line records none (the `why` header has it),
+            // so a replay on a mended model compares nothing there.
+            expect: match o {
+                Ok(mapcheck_model::Ret::Lost(why)) if why.starts_with("panic: ") => None,
+                _ => Some(Expect::of(o)),
+            },
             line: i + 1,
         })
         .collect();

@@ -45,6 +45,12 @@ pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {
             }
         }
     }
+    if d.index >= n {
+        // A divergence past the last op: an end-of-case audit, not an op of the script.
+        s.push_str(&format!("  end of case: `{}`\n", d.op));
+        s.push_str(&format!("        model allowed:   {}\n", d.allowed));
+        s.push_str(&format!("        found:           {}\n", describe(&d.observed)));
+    }
     s.push_str(&format!("\nreplay: mapcheck replay {}\n", path.display()));
     s
 }

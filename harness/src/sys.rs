@@ -54,6 +54,14 @@ pub trait Sys {
     /// `BPF_MAP_LOOKUP_BATCH`: returns the count written, with the errno if the call failed
     /// (ENOENT at the end of the map still carries a partial count).
     fn lookup_batch(&mut self, fd: RawFd, b: &mut Batch<'_>) -> (u32, Option<Errno>);
+    /// `nr_dying_descendants` from `dir/cgroup.stat`.
+    fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
+        let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
+        stat.lines()
+            .find_map(|l| l.strip_prefix("nr_dying_descendants "))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or(Errno::EINVAL)
+    }
 }
 
 /// Buffers of one `BPF_MAP_LOOKUP_BATCH` call.

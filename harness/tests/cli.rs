@@ -37,6 +37,20 @@ fn bad_script_names_file_and_line() {
         text.contains("bad.case:3:") && text.contains("even number"),
         "{text}"
     );
+    // In a directory, one unreadable file does not stop the others: each gets its line.
+    if skip_without_kernel("bad_script_names_file_and_line (directory)") {
+        return;
+    }
+    std::fs::write(
+        dir.path().join("good.case"),
+        "# case: good\nm0 = create array key=4 value=8 entries=1 => ok fd=m0\nlookup m0 key=00000000 => ok value=0000000000000000\n",
+    )
+    .unwrap();
+    let (code, text) = mapcheck(&["replay", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("bad.case") && text.contains("UNREADABLE"), "{text}");
+    assert!(text.contains("good.case") && text.contains(" ok"), "{text}");
+    assert!(text.contains("1 passed, 1 failed"), "{text}");
 }
 
 #[test]

@@ -227,6 +227,10 @@ struct RunArgs {
 struct ReplayArgs {
     /// Case files or directories.
     paths: Vec<PathBuf>,
+    /// Print each script with the kernel's outcomes recorded (verdicts go to stderr): a run
+    /// turned into a pinned case. Lines where the kernel chose among allowed outcomes say so.
+    #[arg(long)]
+    record: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -562,16 +566,19 @@ fn cmd_repro(a: ReproArgs) -> CmdResult {
 }
 
 fn cmd_selftest(a: SelftestArgs) -> CmdResult {
+    use crate::selftest::Canary;
     let budget = duration_arg("--budget", &a.budget)?;
     let seed = parse_seed(&a.seed).ok_or_else(|| usage(format!("bad seed `{}`", a.seed)))?;
-    let faults = parse_faults(&Common {
-        faults: a.faults.clone(),
-    })?;
-    let faults = if faults.is_empty() {
-        Fault::ALL.to_vec()
-    } else {
-        faults
-    };
+    if a.faults.iter().any(|f| f == "list") {
+        let names: Vec<_> = Canary::all().iter().map(|c| c.name()).collect();
+        return Err(usage(format!("known faults: {}", names.join(", "))));
+    }
+    let faults: Vec<Canary> = a
+        .faults
+        .iter()
+        .map(|f| Canary::from_name(f).ok_or_else(|| usage(format!("unknown fault `{f}` (try --fault list)"))))
+        .collect::<Result<_, _>>()?;
+    let faults = if faults.is_empty() { Canary::all() } else { faults };
     need_kernel()?;
     let profile = env::detect_profile();
     let mut k = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
@@ -587,7 +594,7 @@ fn cmd_selftest(a: SelftestArgs) -> CmdResult {
             let _ = write_atomic(out, &format!("{}.case", f.name()), &found.case.to_text());
         }
         println!(
-            "  {:<30} {}",
+            "  {:<38} {}",
             f.name(),
             if row.ok() { "caught" } else { "NOT CAUGHT" }
         );
@@ -735,32 +742,66 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
                 .join(" ")
         )));
     }
-    let mut cases = Vec::new();
-    for f in &files {
-        cases.push(Case::load(f).map_err(|e| usage(e.to_string()))?);
+    // One unreadable file is one failed case: every other file is still replayed.
+    let cases: Vec<Result<Case, String>> = files
+        .iter()
+        .map(|f| Case::load(f).map_err(|e| e.to_string()))
+        .collect();
+    if cases.iter().all(Result::is_err) {
+        for e in cases.iter().filter_map(|c| c.as_ref().err()) {
+            eprintln!("{e}");
+        }
+        return Err(usage(format!(
+            "none of the {} case files could be read",
+            cases.len()
+        )));
     }
     need_kernel()?;
     let world = World::new(env::detect_profile(), faults);
     let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     let mut stats = Stats::default();
-    let mut bad = 0;
-    for c in &cases {
-        let v = corpus::replay(c, &world, &mut kernel, &mut stats);
-        let path = c.path.as_ref().map_or(String::new(), |p| p.display().to_string());
-        println!("{:<60} {}", path, v.summary());
-        if !matches!(v, Verdict::Pass) {
+    let (mut bad, mut unreadable) = (0, 0);
+    for (f, c) in files.iter().zip(&cases) {
+        let v = match c {
+            Err(e) => Verdict::Unreadable(e.clone()),
+            Ok(c) if a.record => {
+                let obs = corpus::replay_observed(c, &world, &mut kernel, &mut stats);
+                print!("{}", corpus::recorded_text(c, &obs));
+                obs.verdict
+            }
+            Ok(c) => corpus::replay(c, &world, &mut kernel, &mut stats),
+        };
+        let line = format!("{:<60} {}", f.display(), v.summary());
+        if a.record {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+        if matches!(v, Verdict::Unreadable(_)) {
+            unreadable += 1;
+        } else if !v.passed() {
             bad += 1;
         }
     }
-    println!(
+    let summary = format!(
         "replayed {} cases ({} ops) on {}: {} passed, {} failed",
         cases.len(),
         stats.ops,
         world.profile.release,
-        cases.len() - bad,
-        bad
+        cases.len() - bad - unreadable,
+        bad + unreadable
     );
-    Ok(if bad == 0 { exit::AGREE } else { exit::DIVERGENCE })
+    if a.record {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
+    // A failing case outranks an unreadable file; both are reported, every file replayed.
+    Ok(match (bad, unreadable) {
+        (0, 0) => exit::AGREE,
+        (0, _) => exit::USAGE,
+        _ => exit::DIVERGENCE,
+    })
 }
 
 fn cmd_amplify(a: AmplifyArgs) -> CmdResult {
