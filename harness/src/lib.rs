@@ -16,6 +16,7 @@ pub mod amplify;
 pub mod cli;
 pub mod corpus;
 pub mod env;
+pub mod faulty;
 pub mod fuzz;
 pub mod isolate;
 pub mod kernel;

@@ -1,18 +1,60 @@
-//! `mapcheck selftest`: every deliberate model fault (canary) switched on alone, each searched
-//! for with a small budget. The core idea: a checker is only as good as the bugs it catches,
-//! so the whole pipeline (generation, lockstep, shrinking, scripts) is checked against bugs
-//! whose presence is known.
+//! `mapcheck selftest`: every deliberate bug (canary) switched on alone, each searched for with
+//! a small budget: model faults (a wrong, a widened or a panicking oracle) and kernel faults (a
+//! faulty `Sys` under the real model). The core idea: a checker is only as good as the bugs it
+//! catches, so the whole pipeline is checked against bugs whose presence is known.
 
+use crate::faulty::{Faulty, KernelFault};
 use crate::kernel::Kernel;
 use crate::lockstep::{search, Found, SearchConfig};
+use crate::sys::RealSys;
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{Fault, MapType, Profile, World};
 use std::time::{Duration, Instant};
 
+/// A deliberate bug: in the model or in the kernel.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Canary {
+    /// A model fault.
+    Model(Fault),
+    /// A kernel fault (`crate::faulty`).
+    Kernel(KernelFault),
+}
+
+impl Canary {
+    /// Every canary: model faults, then kernel faults.
+    pub fn all() -> Vec<Canary> {
+        Fault::ALL
+            .into_iter()
+            .map(Canary::Model)
+            .chain(KernelFault::ALL.into_iter().map(Canary::Kernel))
+            .collect()
+    }
+    /// Its name (`kernel:` first for kernel faults).
+    pub fn name(self) -> &'static str {
+        match self {
+            Canary::Model(f) => f.name(),
+            Canary::Kernel(f) => f.name(),
+        }
+    }
+    /// Inverse of [`Canary::name`].
+    pub fn from_name(s: &str) -> Option<Canary> {
+        match s.starts_with("kernel:") {
+            true => KernelFault::from_name(s).map(Canary::Kernel),
+            false => Fault::from_name(s).map(Canary::Model),
+        }
+    }
+}
+
+impl std::fmt::Display for Canary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// How one canary fared.
 pub struct Row {
-    /// The fault.
-    pub fault: Fault,
+    /// The canary.
+    pub canary: Canary,
     /// What was found, if anything.
     pub found: Option<Found>,
     /// Time to catch (or the time spent looking).
@@ -66,9 +108,62 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
     (cfg, max_len)
 }
 
-/// Hunts one canary.
-pub fn run_one(fault: Fault, profile: &Profile, seed: u64, budget: Duration, k: &mut Kernel) -> Row {
-    let (cfg, max_len) = config_for(fault, profile, seed, budget);
+/// The search that hunts a kernel fault: the real model, the families the fault lives in,
+/// no fdtable cases (they run in processes of their own, on the real kernel).
+pub fn kernel_config_for(
+    fault: KernelFault,
+    profile: &Profile,
+    seed: u64,
+    budget: Duration,
+) -> (SearchConfig, usize) {
+    let gen = GenConfig {
+        world: World::new(profile.clone(), vec![]),
+        fd_table_pct: 0,
+        types: fault.types(),
+        ..GenConfig::default()
+    };
+    let cfg = SearchConfig {
+        seed,
+        cases: Some(20_000),
+        budget,
+        max_ops: 40,
+        gen,
+        record: false,
+        shrink_time: Duration::from_secs(20),
+    };
+    (cfg, 8)
+}
+
+/// Hunts one canary: a model fault on `k`, a kernel fault on a faulty backend of its own.
+pub fn run_one(canary: Canary, profile: &Profile, seed: u64, budget: Duration, k: &mut Kernel) -> Row {
+    match canary {
+        Canary::Model(f) => {
+            let (cfg, max_len) = config_for(f, profile, seed, budget);
+            hunt(canary, cfg, max_len, budget, k)
+        }
+        Canary::Kernel(f) => {
+            let (cfg, max_len) = kernel_config_for(f, profile, seed, budget);
+            match Kernel::with_sys(Faulty::new(RealSys, Some(f)), crate::env::possible_cpus()) {
+                Ok(mut fk) => hunt(canary, cfg, max_len, budget, &mut fk),
+                Err(_) => Row {
+                    canary,
+                    found: None,
+                    time: Duration::ZERO,
+                    cases: 0,
+                    max_len,
+                },
+            }
+        }
+    }
+}
+
+fn hunt<S: crate::sys::Sys>(
+    canary: Canary,
+    cfg: SearchConfig,
+    max_len: usize,
+    budget: Duration,
+    k: &mut Kernel<S>,
+) -> Row {
     let start = Instant::now();
     // A case limit bounds the search; the budget bounds it in time as well.
     let deadline = start + budget;
@@ -83,7 +178,7 @@ pub fn run_one(fault: Fault, profile: &Profile, seed: u64, budget: Duration, k: 
         cfg.budget = deadline.saturating_duration_since(Instant::now());
     };
     Row {
-        fault,
+        canary,
         time: start.elapsed(),
         cases: r.generated,
         found: r.found,
@@ -94,7 +189,7 @@ pub fn run_one(fault: Fault, profile: &Profile, seed: u64, budget: Duration, k: 
 /// The table `mapcheck selftest` prints.
 pub fn table(rows: &[Row]) -> String {
     let mut s = format!(
-        "{:<30} {:<8} {:>9} {:>9} {:>7}\n",
+        "{:<38} {:<8} {:>9} {:>9} {:>7}\n",
         "fault", "caught", "time", "cases", "shrunk"
     );
     for r in rows {
@@ -105,8 +200,8 @@ pub fn table(rows: &[Row]) -> String {
             None => ("MISSED", "-".to_string()),
         };
         s.push_str(&format!(
-            "{:<30} {:<8} {:>8.1}s {:>9} {:>7}\n",
-            r.fault.name(),
+            "{:<38} {:<8} {:>8.1}s {:>9} {:>7}\n",
+            r.canary.name(),
             caught,
             r.time.as_secs_f64(),
             r.cases,

@@ -3,9 +3,11 @@
 
 use mapcheck::corpus::{self, Case, Verdict};
 use mapcheck::env::{detect_profile, skip_without_kernel};
+use mapcheck::faulty::{Faulty, KernelFault};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{run_case, search, SearchConfig, Stats};
 use mapcheck::selftest;
+use mapcheck::sys::RealSys;
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{coverage, Fault, FdRef, MapSpec, MapType, Op, World};
 use std::path::PathBuf;
@@ -273,7 +275,13 @@ fn canaries(which: impl Fn(Fault) -> bool) {
     let mut failed = Vec::new();
     for (i, fault) in Fault::ALL.into_iter().enumerate().filter(|(_, f)| which(*f)) {
         let seed = mapcheck::fuzz::derive(0x5e1f, i as u64);
-        let row = selftest::run_one(fault, &p, seed, Duration::from_secs(240), &mut k);
+        let row = selftest::run_one(
+            selftest::Canary::Model(fault),
+            &p,
+            seed,
+            Duration::from_secs(240),
+            &mut k,
+        );
         if !row.ok() {
             failed.push(selftest::table(std::slice::from_ref(&row)));
             continue;
@@ -314,4 +322,116 @@ fn fd_table_canaries_are_caught_and_replayed() {
         return;
     }
     canaries(Fault::is_fd_fault);
+}
+
+/// Kernel canaries: each deliberate kernel bug (a faulty `Sys` under the real model) is caught
+/// by the search `selftest` runs, shrunk within its bound, and the written case diverges again
+/// when replayed on the same faulty kernel.
+#[test]
+fn kernel_canaries_are_caught_shrunk_and_replayed() {
+    if skip_without_kernel("kernel_canaries_are_caught_shrunk_and_replayed") {
+        return;
+    }
+    let p = detect_profile();
+    let mut k = Kernel::new().unwrap();
+    let mut failed = Vec::new();
+    for (i, fault) in KernelFault::ALL.into_iter().enumerate() {
+        let seed = mapcheck::fuzz::derive(0x5e1f, 100 + i as u64);
+        let row = selftest::run_one(
+            selftest::Canary::Kernel(fault),
+            &p,
+            seed,
+            Duration::from_secs(120),
+            &mut k,
+        );
+        let Some(found) = row.found.as_ref().filter(|_| row.ok()) else {
+            failed.push(selftest::table(std::slice::from_ref(&row)));
+            continue;
+        };
+        let mut fk =
+            Kernel::with_sys(Faulty::new(RealSys, Some(fault)), mapcheck::env::possible_cpus()).unwrap();
+        let back = Case::parse(&found.case.to_text(), std::path::Path::new("k.case")).unwrap();
+        let v = corpus::replay(&back, &world(vec![]), &mut fk, &mut Stats::default());
+        assert!(
+            !v.passed(),
+            "{fault}: the written case passes on the faulty kernel:\n{}",
+            back.to_text()
+        );
+    }
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
+}
+
+fn replay_text(text: &str, k: &mut Kernel<impl mapcheck::sys::Sys>) -> Verdict {
+    let case = Case::parse(text, std::path::Path::new("t.case")).unwrap();
+    corpus::replay(&case, &world(vec![]), k, &mut Stats::default())
+}
+
+/// Replay compares exactly: a recorded outcome the kernel did not give fails even where the
+/// model allows both; a case the kernel takes down another path fails at the line that no
+/// longer applies (it does not end "agreeing"); a recorded state size is compared.
+#[test]
+fn replay_fails_loudly_where_the_kernel_differs() {
+    if skip_without_kernel("replay_fails_loudly_where_the_kernel_differs") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    // The finding of cgroup-dir-fd-does-not-pin-removed-cgroup.case, recorded the other way.
+    let opposite = "c0 = mkcgroup => ok fd=c0\nrmdir c0 => ok\nsettle dying max=0 => ok count=1\n";
+    let v = replay_text(opposite, &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 3, .. }), "{}", v.summary());
+    // A state's recorded size.
+    let size = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\ncheck m0 => ok entries=999\n";
+    let v = replay_text(size, &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
+    let right = size.replace("999", "1");
+    assert!(replay_text(&right, &mut k).passed());
+    // A kernel whose inner map is never released: `any` lets line 6 be alive, so the
+    // fd_by_id of line 7 (which needs the release settled) no longer applies.
+    let mut fk = Kernel::with_sys(
+        Faulty::new(RealSys, Some(KernelFault::InnerMapNeverReleased)),
+        mapcheck::env::possible_cpus(),
+    )
+    .unwrap();
+    fk.settle_bound = Duration::from_millis(200);
+    let choice = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n\
+                  m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => ok fd=m1\n\
+                  update m1 key=00000000 value=fd:m0 => ok\n\
+                  close m0 => ok\n\
+                  close m1 => ok\n\
+                  alive m0 => any\n\
+                  m2 = fd_by_id m0 => ENOENT\n";
+    let v = replay_text(choice, &mut fk);
+    assert!(matches!(v, Verdict::Stopped { line: 7, .. }), "{}", v.summary());
+    // Settled first, the real kernel passes it; the faulty one diverges at the settle.
+    let settled = choice.replace("alive m0 => any", "settle m0 => ok gone");
+    let v = replay_text(&settled, &mut k);
+    assert!(v.passed(), "{}", v.summary());
+    let v = replay_text(&settled, &mut fk);
+    assert!(matches!(v, Verdict::Diverged { line: 6, .. }), "{}", v.summary());
+}
+
+/// A panic anywhere in a case (here the model's, through a canary fault) is a divergence
+/// with its script, shrunk, and the backend is reset: nothing is green about it.
+#[test]
+fn a_panicking_model_is_a_divergence_with_its_script() {
+    if skip_without_kernel("a_panicking_model_is_a_divergence_with_its_script") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    let row = selftest::run_one(
+        selftest::Canary::Model(Fault::ModelPanicsAtFreeze),
+        &detect_profile(),
+        7,
+        Duration::from_secs(60),
+        &mut k,
+    );
+    let found = row.found.as_ref().expect("the panic must be found");
+    assert!(
+        matches!(&found.divergence.observed, Ok(mapcheck_model::Ret::Lost(why)) if why.starts_with("panic: fault model-panics-at-freeze")),
+        "{:?}",
+        found.divergence.observed
+    );
+    assert!(matches!(found.divergence.op, Op::Freeze { .. }));
+    assert!(found.case.steps.len() <= 3, "{}", found.case.to_text());
+    assert_eq!(k.held(), 0, "the backend is reset after a panicking case");
 }
