@@ -157,7 +157,7 @@ fn a_closed_stdout_ends_quietly() {
     std::fs::write(&p, "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n").unwrap();
     let case = p.to_str().unwrap();
     assert_quiet_sigpipe(&["repro", "--c", case]);
-    if skip_without_kernel("a_closed_stdout_ends_quietly (replay)") {
+    if skip_without_kernel("a_closed_stdout_ends_quietly") {
         return;
     }
     assert_quiet_sigpipe(&["replay", case]);
