@@ -25,12 +25,12 @@ pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {
         .max()
         .unwrap_or(0);
     for (i, st) in case.steps.iter().enumerate() {
-        let got = st.expect.as_ref().map(|e| e.to_string()).unwrap_or_default();
-        s.push_str(&format!(
-            "  {:>2}/{n}: {:<width$}  => {got}\n",
-            i + 1,
-            st.op.to_string()
-        ));
+        // Each numbered line parses as a script line (`text::parse_line` skips the number).
+        let line = match &st.expect {
+            Some(e) => format!("{:<width$}  => {e}", st.op.to_string()),
+            None => st.op.to_string(),
+        };
+        s.push_str(&format!("  {:>2}/{n}: {line}\n", i + 1));
         if i == d.index {
             s.push_str(&format!("        model allowed:   {}\n", d.allowed));
             s.push_str(&format!("        kernel returned: {}\n", describe(&d.observed)));
@@ -68,7 +68,7 @@ pub fn one_line(d: &Divergence) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mapcheck_model::{Errno, Profile, World};
+    use mapcheck_model::{Allowed, Errno, Expect, Profile, Ret, World};
 
     /// At the failing op the report shows the model's view of the map it acts on: for an
     /// element op and for a close alike (a close that fails says which map was closed).
@@ -102,5 +102,71 @@ mod tests {
             before.contains(&world.describe(mapcheck_model::Handle::map(0))),
             "{r}"
         );
+    }
+
+    /// Every numbered line of a report, and every line of the case file written next to it,
+    /// parses back to its op and recorded outcome: any op, odd names and extreme numbers
+    /// included (a bare `ok` reads back as "any success", which is what it prints for).
+    #[test]
+    fn report_lines_and_case_files_parse_back() {
+        use crate::corpus::Step;
+        use mapcheck_model::text::{arb, parse_line};
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        let same = |got: &Option<Expect>, want: &Option<Expect>| {
+            got == want || (*want == Some(Expect::Exactly(Ok(Ret::Unit))) && *got == Some(Expect::AnyOk))
+        };
+        let steps = prop::collection::vec((arb::op(), prop::option::of(arb::outcome())), 1..8);
+        let mut runner = TestRunner::new(Config {
+            cases: 400,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&steps, |steps| {
+                let case = Case {
+                    name: "t".into(),
+                    header: vec![("seed".into(), "0x1".into())],
+                    steps: steps
+                        .iter()
+                        .enumerate()
+                        .map(|(i, (op, o))| Step {
+                            op: op.clone(),
+                            expect: o.as_ref().map(Expect::of),
+                            line: i + 1,
+                        })
+                        .collect(),
+                    path: None,
+                };
+                let last = steps.len() - 1;
+                let d = Divergence {
+                    index: last,
+                    op: steps[last].0.clone(),
+                    allowed: Allowed::Exactly(Ok(Ret::Unit)),
+                    observed: Err(Errno::EPERM),
+                    world_before: World::new(Profile::default(), vec![]),
+                };
+                let r = divergence(&case, &d, Path::new("t.case"));
+                let numbered: Vec<&str> = r
+                    .lines()
+                    .filter(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+                    .collect();
+                prop_assert_eq!(numbered.len(), steps.len(), "{}", r);
+                for (l, st) in numbered.iter().zip(&case.steps) {
+                    let (op, e) = parse_line(l).map_err(|e| TestCaseError::fail(format!("{l}: {e}")))?;
+                    prop_assert_eq!(&op, &st.op, "{}", l);
+                    prop_assert!(same(&e, &st.expect), "{}: {:?}", l, e);
+                }
+                let text = case.to_text();
+                let back = Case::parse(&text, Path::new("t.case"))
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(back.steps.len(), case.steps.len(), "{}", text);
+                for (b, st) in back.steps.iter().zip(&case.steps) {
+                    prop_assert_eq!(&b.op, &st.op, "{}", text);
+                    prop_assert!(same(&b.expect, &st.expect), "{}", text);
+                }
+                Ok(())
+            })
+            .unwrap();
     }
 }

@@ -15,7 +15,11 @@ fn mapcheck(args: &[&str]) -> (i32, String) {
 #[test]
 fn bad_usage_is_exit_2() {
     assert_eq!(mapcheck(&["run", "--budget", "soon"]).0, 2);
-    assert_eq!(mapcheck(&["run", "--map", "ringbuf"]).0, 2);
+    let (code, text) = mapcheck(&["run", "--map", "ringbuf"]);
+    assert_eq!(code, 2);
+    for w in mapcheck_model::text::map_type_words() {
+        assert!(text.contains(&w), "{w}: {text}");
+    }
     assert_eq!(mapcheck(&["frobnicate"]).0, 2);
     let (code, text) = mapcheck(&["run", "--fault", "nope"]);
     assert_eq!(code, 2);
@@ -126,4 +130,49 @@ fn selftest_prints_its_table_and_repro_writes_c() {
     );
     let (code, text) = mapcheck(&["repro", "--c", "/nonexistent.case"]);
     assert_eq!(code, 2, "{text}");
+}
+
+/// Runs mapcheck with stdout a pipe whose read end is already closed (`mapcheck ... | head -1`
+/// after head has gone): its first write fails with EPIPE.
+fn with_stdout_gone(args: &[&str]) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_mapcheck"))
+        .args(args)
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run mapcheck")
+}
+
+/// A reader that went away ends mapcheck as it ends a Unix tool: killed by SIGPIPE (after its
+/// own cleanup), no panic message, not exit 101.
+fn assert_quiet_sigpipe(args: &[&str]) {
+    use std::os::unix::process::ExitStatusExt;
+    let (code, text) = mapcheck(args);
+    assert_eq!(code, 0, "the command itself works: {text}");
+    assert!(!text.is_empty());
+    let out = with_stdout_gone(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+    assert_ne!(out.status.code(), Some(101), "{args:?}: {err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{args:?}: {:?} {err}",
+        out.status
+    );
+}
+
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("one.case");
+    std::fs::write(&p, "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n").unwrap();
+    let case = p.to_str().unwrap();
+    assert_quiet_sigpipe(&["repro", "--c", case]);
+    if skip_without_kernel("a_closed_stdout_ends_quietly") {
+        return;
+    }
+    assert_quiet_sigpipe(&["replay", case]);
 }

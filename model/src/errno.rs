@@ -20,6 +20,9 @@ macro_rules! errnos {
             pub fn parse(s: &str) -> Option<Errno> {
                 match s { $(stringify!($name) => return Some(Errno::$name),)* _ => {} }
                 let digits = s.strip_prefix('E').unwrap_or(s);
+                if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
                 digits.parse::<i32>().ok().filter(|n| *n > 0).map(Errno)
             }
         }

@@ -86,7 +86,8 @@ pub enum BadFd {
 impl BadFd {
     /// Every variant, for generation.
     pub const ALL: [BadFd; 3] = [BadFd::Closed, BadFd::NeverOpened, BadFd::NotBpf];
-    fn word(self) -> &'static str {
+    /// The word after `badfd:` in scripts.
+    pub fn word(self) -> &'static str {
         match self {
             BadFd::Closed => "closed",
             BadFd::NeverOpened => "never",
@@ -227,20 +228,21 @@ impl MapType {
             MapType::Other(n) => format!("type{n}"),
         }
     }
-    /// Inverse of [`MapType::word`].
+    /// Inverse of [`MapType::word`]: the named types are read from `word` itself, so the two
+    /// cannot disagree; `typeN` (digits only) is a raw number.
     pub fn from_word(w: &str) -> Option<MapType> {
-        Some(match w {
-            "hash" => MapType::Hash,
-            "array" => MapType::Array,
-            "percpu_hash" => MapType::PercpuHash,
-            "percpu_array" => MapType::PercpuArray,
-            "prog_array" => MapType::ProgArray,
-            "perf_event_array" => MapType::PerfEventArray,
-            "cgroup_array" => MapType::CgroupArray,
-            "array_of_maps" => MapType::ArrayOfMaps,
-            "hash_of_maps" => MapType::HashOfMaps,
-            _ => MapType::Other(w.strip_prefix("type")?.parse().ok()?),
-        })
+        if let Some(t) = MapType::MODELLED
+            .iter()
+            .chain(&MapType::HANDLE_MAPS)
+            .find(|t| t.word() == w)
+        {
+            return Some(*t);
+        }
+        let n = w.strip_prefix("type")?;
+        if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(MapType::Other(n.parse().ok()?))
     }
     /// Per-CPU types carry one value slot per possible CPU.
     pub fn is_percpu(self) -> bool {
@@ -417,6 +419,8 @@ pub enum Resource {
 }
 
 impl Resource {
+    /// Every limit, in the order scripts list them.
+    pub const ALL: [Resource; 2] = [Resource::Nofile, Resource::Memlock];
     /// The word in scripts.
     pub fn word(self) -> &'static str {
         match self {

@@ -24,7 +24,7 @@ impl fmt::Display for Op {
                     write!(f, " flags={}", map_flags_text(spec.map_flags))?;
                 }
                 if spec.numa_node != 0 {
-                    write!(f, " numa={}", spec.numa_node as i32)?;
+                    write!(f, " numa={}", numa_text(spec.numa_node))?;
                 }
                 if !spec.name.is_empty() {
                     write!(f, " name={}", quote(&spec.name))?;
@@ -183,11 +183,12 @@ fn map_flags_text(mut flags: u32) -> String {
     parts.join("|")
 }
 
-/// Quotes raw name bytes: printable ASCII as is, everything else as `\xNN`.
+/// Quotes raw name bytes: printable ASCII as is, everything else as `\xNN`; so are `"` and `\`
+/// (the quoting) and `=` (a name holding `=>` would split the line at the outcome).
 fn quote(b: &[u8]) -> String {
     let mut s = String::from("\"");
     for &c in b {
-        if c.is_ascii_graphic() && c != b'"' && c != b'\\' {
+        if c.is_ascii_graphic() && !matches!(c, b'"' | b'\\' | b'=') {
             s.push(c as char);
         } else {
             s.push_str(&format!("\\x{c:02x}"));
@@ -214,209 +215,379 @@ fn err<T>(msg: impl Into<String>) -> PResult<T> {
 }
 
 /// Parses one op line (comments already removed); returns the op and the recorded outcome.
+/// A step number as a divergence report prints it (`  3/5: `) may lead the line, so that
+/// report lines paste into a script as they are.
 pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
+    let line = strip_step_number(line);
     let (op_text, expect) = match line.split_once("=>") {
         Some((a, b)) => (a.trim(), Some(parse_expect(b.trim())?)),
         None => (line.trim(), None),
     };
-    // Quoted names never hold spaces (the textual form escapes them), so words split cleanly.
-    let words: Vec<String> = op_text.split_whitespace().map(str::to_string).collect();
-    let Some(first) = words.first() else {
-        return err("expected an op");
-    };
-    let op = if words.get(1).map(String::as_str) == Some("=") {
-        let handle = parse_handle(first)?;
-        let rest = words.get(3..).unwrap_or_default();
-        let want = |k: Kind| {
-            if handle.kind == k {
-                Ok(())
-            } else {
-                err(format!(
-                    "`{handle}` names a {:?}; this op creates a {k:?} (handle `{}{}`)",
-                    handle.kind,
-                    k.letter(),
-                    handle.n
-                ))
-            }
-        };
-        let flag = |w: &str| rest.iter().any(|x| x == w);
-        match words.get(2).map(String::as_str) {
-            Some("create") => {
-                want(Kind::Map)?;
-                parse_create(handle, rest)?
-            }
-            Some("load") => {
-                want(Kind::Prog)?;
-                let t = rest.first().ok_or_else(|| ParseError("expected a program type after `load`".into()))?;
-                let prog_type = ProgType::from_word(t).ok_or_else(|| {
-                    ParseError(format!("unknown program type `{t}` (socket_filter, sched_cls, xdp)"))
-                })?;
-                let uses = match rest.iter().find_map(|w| w.strip_prefix("uses=")) {
-                    Some(list) => list.split(',').map(parse_ref).collect::<PResult<Vec<_>>>()?,
-                    None => Vec::new(),
-                };
-                let attach = match rest.iter().find_map(|w| w.strip_prefix("attach=")) {
-                    Some(a) => a.parse().map_err(|_| ParseError(format!("bad attach=`{a}`")))?,
-                    None => 0,
-                };
-                Op::LoadProg { handle, spec: ProgSpec { prog_type, xdp_frags: flag("frags"), attach }, uses }
-            }
-            Some("fd_by_id") => {
-                let target = parse_handle(rest.first().map_or("", String::as_str))?;
-                if target.kind != handle.kind {
-                    return err(format!("`{handle} = fd_by_id {target}`: both handles must be of one kind"));
-                }
-                let kv = KeyValues::new(&rest[1..])?;
-                kv.no_extra(&["flags"])?;
-                let open_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
-                Op::FdById { handle, target, open_flags }
-            }
-            Some("get_pinned") => {
-                let target = parse_handle(rest.first().map_or("", String::as_str))?;
-                let kv = KeyValues::new(&rest[1..])?;
-                kv.no_extra(&["flags"])?;
-                let file_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
-                Op::GetPinned { handle, target, file_flags }
-            }
-            Some("mkcgroup") => {
-                want(Kind::Cgroup)?;
-                Op::MakeCgroup { handle }
-            }
-            Some("open_cgroup") => {
-                want(Kind::Cgroup)?;
-                let target = parse_handle(rest.first().map_or("", String::as_str))?;
-                Op::OpenCgroup { handle, target, path: flag("path") }
-            }
-            Some("perf_event") => {
-                want(Kind::Perf)?;
-                Op::OpenPerf { handle, inherit: flag("inherit") }
-            }
-            other => {
-                return err(format!(
-                    "expected create, load, fd_by_id, mkcgroup, open_cgroup or perf_event after `{first} =`, found `{}`",
-                    other.unwrap_or("")
-                ))
-            }
-        }
-    } else if first == "dying" {
-        Op::Dying
-    } else if first == "fdtable" {
-        Op::FdTable
-    } else if first == "dropcap" {
-        if words.get(1).map(String::as_str) != Some("sys_resource") {
-            return err("expected `dropcap sys_resource`");
-        }
-        Op::DropCap
-    } else if first == "idgap" {
-        let (Some(a), Some(b)) = (words.get(1), words.get(2)) else {
-            return err("expected `idgap <map> <map>`");
-        };
-        Op::IdGap {
-            from: parse_handle(a)?,
-            to: parse_handle(b)?,
-        }
-    } else if first == "settle" && words.get(1).map(String::as_str) == Some("dying") {
-        let kv = KeyValues::new(&words[2..])?;
-        kv.no_extra(&["max"])?;
-        let n = kv.get("max")?;
-        Op::SettleDying {
-            max: n
-                .parse()
-                .map_err(|_| ParseError(format!("bad count `{n}` in `max=`")))?,
-        }
-    } else if first == "rlimit" {
-        let res = match words.get(1).map(String::as_str) {
-            Some("nofile") => Resource::Nofile,
-            Some("memlock") => Resource::Memlock,
-            _ => return err("expected `rlimit nofile|memlock soft=N hard=N`"),
-        };
-        let kv = KeyValues::new(&words[2..])?;
-        kv.no_extra(&["soft", "hard"])?;
-        Op::SetRlimit {
-            res,
-            soft: parse_limit(kv.get("soft")?)?,
-            hard: parse_limit(kv.get("hard")?)?,
-        }
-    } else {
-        let Some(target) = words.get(1) else {
-            return err(format!("`{first}` needs a map"));
-        };
-        let kv = KeyValues::new(&words[2..])?;
-        let op = match first.as_str() {
-            "update" => Op::Update {
-                map: parse_ref(target)?,
-                key: kv.bytes("key")?,
-                value: match kv.get("value")?.strip_prefix("fd:") {
-                    Some(r) => Value::Fd(parse_ref(r)?),
-                    None => Value::Bytes(kv.bytes("value")?),
-                },
-                flags: kv.elem_flags()?,
-            },
-            "lookup" => Op::Lookup {
-                map: parse_ref(target)?,
-                key: kv.bytes("key")?,
-                flags: kv.elem_flags()?,
-            },
-            "delete" => Op::Delete {
-                map: parse_ref(target)?,
-                key: kv.bytes("key")?,
-            },
-            "next_key" => Op::GetNextKey {
-                map: parse_ref(target)?,
-                key: match kv.get("key")? {
-                    "NULL" => None,
-                    k => Some(parse_hex(k)?),
-                },
-            },
-            "lookup_and_delete" => Op::LookupAndDelete {
-                map: parse_ref(target)?,
-                key: kv.bytes("key")?,
-                flags: kv.elem_flags()?,
-            },
-            "freeze" => Op::Freeze {
-                map: parse_ref(target)?,
-            },
-            "check" => Op::Check {
-                map: parse_ref(target)?,
-            },
-            "close" => Op::Close {
-                handle: parse_handle(target)?,
-            },
-            "alive" => Op::Alive {
-                target: parse_handle(target)?,
-            },
-            "settle" => Op::Settle {
-                target: parse_handle(target)?,
-            },
-            "rmdir" => Op::Rmdir {
-                target: parse_handle(target)?,
-            },
-            "pin" => Op::Pin {
-                target: parse_handle(target)?,
-            },
-            "unpin" => Op::Unpin {
-                target: parse_handle(target)?,
-            },
-            other => {
-                return err(format!(
-                    "unknown op `{other}`; expected one of update, lookup, delete, next_key, \
-                     lookup_and_delete, freeze, check, close, alive, settle, rmdir, dying, pin, unpin"
-                ))
-            }
-        };
-        kv.no_extra(&["key", "value", "flags"])?;
-        op
-    };
-    Ok((op, expect))
+    Ok((parse_op(op_text)?, expect))
 }
 
-fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
+/// `  3/5: op...` -> `op...`; any other line is returned as it is (ops hold no `N/M:`).
+fn strip_step_number(line: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    match line.trim_start().split_once(':') {
+        Some((n, rest)) if n.split_once('/').is_some_and(|(a, b)| digits(a) && digits(b)) => rest,
+        _ => line,
+    }
+}
+
+/// Reads the words after an op's own word (for `h = WORD`, also the handle it binds).
+type PlainParser = fn(&[&str]) -> PResult<Op>;
+type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
+
+/// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
+/// dispatches on and its error messages list, so that an op cannot be missing from either.
+const PLAIN_OPS: [(&str, PlainParser); 18] = [
+    ("update", p_update),
+    ("lookup", p_lookup),
+    ("delete", p_delete),
+    ("next_key", p_next_key),
+    ("lookup_and_delete", p_lookup_and_delete),
+    ("freeze", |a| {
+        Ok(Op::Freeze {
+            map: parse_ref(one_arg("freeze <map>", a)?)?,
+        })
+    }),
+    ("check", |a| {
+        Ok(Op::Check {
+            map: parse_ref(one_arg("check <map>", a)?)?,
+        })
+    }),
+    ("close", |a| {
+        Ok(Op::Close {
+            handle: parse_handle(one_arg("close <handle>", a)?)?,
+        })
+    }),
+    ("alive", |a| {
+        Ok(Op::Alive {
+            target: parse_handle(one_arg("alive <handle>", a)?)?,
+        })
+    }),
+    ("settle", |a| match a {
+        ["dying", rest @ ..] => match rest {
+            [m] if m.starts_with("max=") => {
+                let n = &m[4..];
+                Ok(Op::SettleDying {
+                    max: n
+                        .parse()
+                        .map_err(|_| ParseError(format!("bad count `{n}` in `max=`")))?,
+                })
+            }
+            _ => err("expected `settle dying max=N`"),
+        },
+        _ => Ok(Op::Settle {
+            target: parse_handle(one_arg("settle <handle>", a)?)?,
+        }),
+    }),
+    ("rmdir", |a| {
+        Ok(Op::Rmdir {
+            target: parse_handle(one_arg("rmdir <cgroup>", a)?)?,
+        })
+    }),
+    ("pin", |a| {
+        Ok(Op::Pin {
+            target: parse_handle(one_arg("pin <handle>", a)?)?,
+        })
+    }),
+    ("unpin", |a| {
+        Ok(Op::Unpin {
+            target: parse_handle(one_arg("unpin <handle>", a)?)?,
+        })
+    }),
+    ("dying", |a| no_args("dying", a).map(|_| Op::Dying)),
+    ("fdtable", |a| no_args("fdtable", a).map(|_| Op::FdTable)),
+    ("rlimit", p_rlimit),
+    ("dropcap", |a| match a {
+        ["sys_resource"] => Ok(Op::DropCap),
+        _ => err(format!(
+            "expected `dropcap sys_resource`, found `dropcap {}`",
+            a.join(" ")
+        )),
+    }),
+    ("idgap", |a| match a {
+        [from, to] => Ok(Op::IdGap {
+            from: parse_handle(from)?,
+            to: parse_handle(to)?,
+        }),
+        _ => err(format!(
+            "expected `idgap <map> <map>`, found `idgap {}`",
+            a.join(" ")
+        )),
+    }),
+];
+
+/// The ops that bind a new handle: `h = WORD ...`.
+const BINDING_OPS: [(&str, BindingParser); 7] = [
+    ("create", p_create),
+    ("load", p_load),
+    ("fd_by_id", p_fd_by_id),
+    ("get_pinned", p_get_pinned),
+    ("mkcgroup", |h, a| {
+        want(h, Kind::Cgroup)?;
+        no_args("mkcgroup", a).map(|_| Op::MakeCgroup { handle: h })
+    }),
+    ("open_cgroup", |h, a| {
+        want(h, Kind::Cgroup)?;
+        let (target, path) = match a {
+            [t] => (t, false),
+            [t, "path"] => (t, true),
+            _ => {
+                return err(format!(
+                    "expected `{h} = open_cgroup <cgroup> [path]`, found `{}`",
+                    a.join(" ")
+                ))
+            }
+        };
+        Ok(Op::OpenCgroup {
+            handle: h,
+            target: parse_handle(target)?,
+            path,
+        })
+    }),
+    ("perf_event", |h, a| {
+        want(h, Kind::Perf)?;
+        let inherit = bare_option("perf_event", "inherit", a)?;
+        Ok(Op::OpenPerf { handle: h, inherit })
+    }),
+];
+
+/// Every op word a script may use: the plain ops, then the ones written `h = WORD`.
+pub fn op_words() -> impl Iterator<Item = &'static str> {
+    PLAIN_OPS
+        .iter()
+        .map(|(w, _)| *w)
+        .chain(BINDING_OPS.iter().map(|(w, _)| *w))
+}
+
+/// Every map type word `create` takes by name (a raw number is written `typeN`).
+pub fn map_type_words() -> Vec<String> {
+    MapType::MODELLED
+        .iter()
+        .chain(&MapType::HANDLE_MAPS)
+        .map(|t| t.word())
+        .collect()
+}
+
+fn parse_op(text: &str) -> PResult<Op> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let Some(&first) = words.first() else {
+        return err("expected an op");
+    };
+    let binding: Vec<&str> = BINDING_OPS.iter().map(|(w, _)| *w).collect();
+    if words.get(1) == Some(&"=") {
+        let handle = parse_handle(first)?;
+        let word = words.get(2).copied().unwrap_or("");
+        return match BINDING_OPS.iter().find(|(w, _)| *w == word) {
+            Some((_, p)) => p(handle, &words[3..]),
+            None => err(format!(
+                "expected one of {} after `{first} =`, found `{word}`",
+                binding.join(", ")
+            )),
+        };
+    }
+    if let Some((_, p)) = PLAIN_OPS.iter().find(|(w, _)| *w == first) {
+        return p(&words[1..]);
+    }
+    if binding.contains(&first) {
+        return err(format!(
+            "`{first}` makes a new handle: write it `h = {first} ...` (e.g. `m0 = create ...`)"
+        ));
+    }
+    let plain: Vec<&str> = PLAIN_OPS.iter().map(|(w, _)| *w).collect();
+    err(format!(
+        "unknown op `{first}`; expected one of {}, or `h = ` one of {}",
+        plain.join(", "),
+        binding.join(", ")
+    ))
+}
+
+/// Exactly one positional argument.
+fn one_arg<'a>(usage: &str, args: &[&'a str]) -> PResult<&'a str> {
+    match args {
+        [a] => Ok(a),
+        _ => err(format!("expected `{usage}`, found {} arguments", args.len())),
+    }
+}
+
+fn no_args(op: &str, args: &[&str]) -> PResult<()> {
+    match args {
+        [] => Ok(()),
+        _ => err(format!("`{op}` takes no arguments, found `{}`", args.join(" "))),
+    }
+}
+
+/// An optional bare word (`inherit`): present, absent, or an error for anything else.
+fn bare_option(op: &str, word: &str, args: &[&str]) -> PResult<bool> {
+    match args {
+        [] => Ok(false),
+        [w] if *w == word => Ok(true),
+        _ => err(format!("`{op}` takes only `{word}`, found `{}`", args.join(" "))),
+    }
+}
+
+fn want(handle: Handle, k: Kind) -> PResult<()> {
+    if handle.kind == k {
+        return Ok(());
+    }
+    err(format!(
+        "`{handle}` names a {:?}; this op creates a {k:?} (handle `{}{}`)",
+        handle.kind,
+        k.letter(),
+        handle.n
+    ))
+}
+
+/// `<map> name=value...` with only the `known` names.
+fn map_and_fields<'a>(op: &str, args: &[&'a str], known: &[&str]) -> PResult<(FdRef, KeyValues<'a>)> {
+    let Some((target, rest)) = args.split_first() else {
+        return err(format!("`{op}` needs a map"));
+    };
+    let kv = KeyValues::new(rest)?;
+    kv.no_extra(known)?;
+    Ok((parse_ref(target)?, kv))
+}
+
+fn p_update(a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields("update", a, &["key", "value", "flags"])?;
+    let value = match kv.get("value")?.strip_prefix("fd:") {
+        Some(r) => Value::Fd(parse_ref(r)?),
+        None => Value::Bytes(kv.bytes("value")?),
+    };
+    Ok(Op::Update {
+        map,
+        key: kv.bytes("key")?,
+        value,
+        flags: kv.elem_flags()?,
+    })
+}
+
+fn p_lookup(a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields("lookup", a, &["key", "flags"])?;
+    Ok(Op::Lookup {
+        map,
+        key: kv.bytes("key")?,
+        flags: kv.elem_flags()?,
+    })
+}
+
+fn p_delete(a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields("delete", a, &["key"])?;
+    Ok(Op::Delete {
+        map,
+        key: kv.bytes("key")?,
+    })
+}
+
+fn p_next_key(a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields("next_key", a, &["key"])?;
+    let key = match kv.get("key")? {
+        "NULL" => None,
+        k => Some(parse_hex(k)?),
+    };
+    Ok(Op::GetNextKey { map, key })
+}
+
+fn p_lookup_and_delete(a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields("lookup_and_delete", a, &["key", "flags"])?;
+    Ok(Op::LookupAndDelete {
+        map,
+        key: kv.bytes("key")?,
+        flags: kv.elem_flags()?,
+    })
+}
+
+fn p_rlimit(a: &[&str]) -> PResult<Op> {
+    let usage = || {
+        let words: Vec<&str> = Resource::ALL.iter().map(|r| r.word()).collect();
+        ParseError(format!("expected `rlimit {} soft=N hard=N`", words.join("|")))
+    };
+    let (w, rest) = a.split_first().ok_or_else(usage)?;
+    let res = Resource::ALL
+        .into_iter()
+        .find(|r| r.word() == *w)
+        .ok_or_else(usage)?;
+    let kv = KeyValues::new(rest)?;
+    kv.no_extra(&["soft", "hard"])?;
+    Ok(Op::SetRlimit {
+        res,
+        soft: parse_limit(kv.get("soft")?)?,
+        hard: parse_limit(kv.get("hard")?)?,
+    })
+}
+
+fn p_load(handle: Handle, a: &[&str]) -> PResult<Op> {
+    want(handle, Kind::Prog)?;
+    let types: Vec<&str> = ProgType::ALL.iter().map(|t| t.word()).collect();
+    let Some((t, rest)) = a.split_first() else {
+        return err(format!(
+            "expected a program type after `load` ({})",
+            types.join(", ")
+        ));
+    };
+    let prog_type = ProgType::from_word(t)
+        .ok_or_else(|| ParseError(format!("unknown program type `{t}` ({})", types.join(", "))))?;
+    let (bare, fields): (Vec<&str>, Vec<&str>) = rest.iter().partition(|w| !w.contains('='));
+    let xdp_frags = bare_option("load", "frags", &bare)?;
+    let kv = KeyValues::new(&fields)?;
+    kv.no_extra(&["uses", "attach"])?;
+    let uses = match kv.opt("uses") {
+        Some(list) => list.split(',').map(parse_ref).collect::<PResult<Vec<_>>>()?,
+        None => Vec::new(),
+    };
+    let attach = kv.opt("attach").map_or(Ok(0), |a| parse_u32("attach", a))?;
+    Ok(Op::LoadProg {
+        handle,
+        spec: ProgSpec {
+            prog_type,
+            xdp_frags,
+            attach,
+        },
+        uses,
+    })
+}
+
+fn p_fd_by_id(handle: Handle, a: &[&str]) -> PResult<Op> {
+    let target = parse_handle(a.first().copied().unwrap_or(""))?;
+    if target.kind != handle.kind {
+        return err(format!(
+            "`{handle} = fd_by_id {target}`: both handles must be of one kind"
+        ));
+    }
+    let kv = KeyValues::new(&a[1..])?;
+    kv.no_extra(&["flags"])?;
+    let open_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
+    Ok(Op::FdById {
+        handle,
+        target,
+        open_flags,
+    })
+}
+
+fn p_get_pinned(handle: Handle, a: &[&str]) -> PResult<Op> {
+    let target = parse_handle(a.first().copied().unwrap_or(""))?;
+    let kv = KeyValues::new(&a[1..])?;
+    kv.no_extra(&["flags"])?;
+    let file_flags = kv.opt("flags").map_or(Ok(0), parse_map_flags)?;
+    Ok(Op::GetPinned {
+        handle,
+        target,
+        file_flags,
+    })
+}
+
+fn p_create(handle: Handle, words: &[&str]) -> PResult<Op> {
+    want(handle, Kind::Map)?;
     let Some(t) = words.first() else {
         return err("expected a map type after `create`");
     };
     let map_type = MapType::from_word(t).ok_or_else(|| {
         ParseError(format!(
-            "unknown map type `{t}` (array, percpu_array, hash, percpu_hash, typeN)"
+            "unknown map type `{t}` ({}, or typeN for a raw number)",
+            map_type_words().join(", ")
         ))
     })?;
     let kv = KeyValues::new(&words[1..])?;
@@ -428,23 +599,34 @@ fn parse_create(handle: Handle, words: &[String]) -> PResult<Op> {
         spec.map_flags = parse_map_flags(f)?;
     }
     if let Some(n) = kv.opt("numa") {
-        // -1 is NUMA_NO_NODE; the field is a u32 in bpf_attr.
-        let v = parse_i64(n)?;
-        if !(-1..=u32::MAX as i64).contains(&v) {
-            return err(format!("`numa={n}` is out of range"));
-        }
-        spec.numa_node = v as u32;
+        spec.numa_node = parse_numa(n)?;
     }
     if let Some(n) = kv.opt("name") {
         spec.name = unquote(n)?;
     }
     if let Some(x) = kv.opt("extra") {
-        spec.map_extra = parse_i64(x)? as u64;
+        spec.map_extra = parse_u64(x)?;
     }
     if let Some(i) = kv.opt("inner") {
         spec.inner = Some(parse_ref(i)?);
     }
     Ok(Op::CreateMap { handle, spec })
+}
+
+/// NUMA_NO_NODE (`u32::MAX` in bpf_attr's u32 `numa_node`) is written `-1`.
+fn numa_text(n: u32) -> String {
+    if n == u32::MAX {
+        "-1".into()
+    } else {
+        n.to_string()
+    }
+}
+
+fn parse_numa(s: &str) -> PResult<u32> {
+    if s == "-1" {
+        return Ok(u32::MAX);
+    }
+    parse_u32("numa", s)
 }
 
 /// RLIM_INFINITY is written `inf`.
@@ -464,12 +646,16 @@ fn parse_limit(w: &str) -> PResult<u64> {
         .map_err(|_| ParseError(format!("expected a number or `inf`, found `{w}`")))
 }
 
-/// A handle as scripts write it: `m0`, `p1`, `c2`, `e3`.
+/// A handle as scripts write it: `m0`, `p1`, `c2`, `e3` (digits only: no sign).
 pub fn parse_handle(w: &str) -> PResult<Handle> {
     let mut chars = w.chars();
     let kind = chars.next().and_then(Kind::from_letter);
-    match (kind, chars.as_str().parse::<u32>()) {
-        (Some(kind), Ok(n)) => Ok(Handle { kind, n }),
+    let digits = chars.as_str();
+    let n = Some(digits)
+        .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u32>().ok());
+    match (kind, n) {
+        (Some(kind), Some(n)) => Ok(Handle { kind, n }),
         _ => err(format!(
             "expected a handle like `m0`, `p1`, `c2` or `e3`, found `{w}`"
         )),
@@ -478,9 +664,10 @@ pub fn parse_handle(w: &str) -> PResult<Handle> {
 
 fn parse_ref(w: &str) -> PResult<FdRef> {
     if let Some(b) = w.strip_prefix("badfd:") {
-        return BadFd::from_word(b)
-            .map(FdRef::Bad)
-            .ok_or_else(|| ParseError(format!("unknown bad fd `{b}` (closed, never, file)")));
+        return BadFd::from_word(b).map(FdRef::Bad).ok_or_else(|| {
+            let words: Vec<&str> = BadFd::ALL.iter().map(|b| b.word()).collect();
+            ParseError(format!("unknown bad fd `{b}` ({})", words.join(", ")))
+        });
     }
     parse_handle(w).map(FdRef::Handle)
 }
@@ -500,25 +687,42 @@ pub fn parse_hex(s: &str) -> PResult<Vec<u8>> {
         .collect()
 }
 
-fn parse_i64(s: &str) -> PResult<i64> {
-    let r = match s.strip_prefix("0x") {
-        Some(h) => i64::from_str_radix(h, 16),
-        None => s.parse(),
+/// A u64 in decimal or `0x` hex, as the printers write every number; a sign is an error.
+fn parse_u64(s: &str) -> PResult<u64> {
+    let (digits, radix) = match s.strip_prefix("0x") {
+        Some(h) => (h, 16),
+        None => (s, 10),
     };
-    r.map_err(|_| ParseError(format!("expected a number, found `{s}`")))
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return err(format!("expected a number (decimal or 0x hex), found `{s}`"));
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| ParseError(format!("`{s}` does not fit in 64 bits")))
 }
 
+fn parse_u32(field: &str, s: &str) -> PResult<u32> {
+    u32::try_from(parse_u64(s)?).map_err(|_| ParseError(format!("`{field}={s}` does not fit in 32 bits")))
+}
+
+/// `A|B|0x100`: names from MAP_FLAG_NAMES or numbers; the field is a u32 in bpf_attr.
 fn parse_map_flags(s: &str) -> PResult<u32> {
     let mut v = 0u32;
     for part in s.split('|') {
         v |= match MAP_FLAG_NAMES.iter().find(|(_, n)| *n == part) {
             Some((bit, _)) => *bit,
-            None => parse_i64(part).map_err(|_| ParseError(format!("unknown map flag `{part}`")))? as u32,
+            None if part.starts_with(|c: char| c.is_ascii_digit()) => parse_u32("flags", part)?,
+            None => {
+                let names: Vec<&str> = MAP_FLAG_NAMES.iter().map(|(_, n)| *n).collect();
+                return err(format!(
+                    "unknown map flag `{part}` ({}, or a number)",
+                    names.join(", ")
+                ));
+            }
         };
     }
     Ok(v)
 }
 
+/// `NOEXIST|F_LOCK|0x8`: the element commands' u64 `flags`.
 fn parse_elem_flags(s: &str) -> PResult<u64> {
     let mut v = 0u64;
     for part in s.split('|') {
@@ -527,7 +731,12 @@ fn parse_elem_flags(s: &str) -> PResult<u64> {
             "NOEXIST" => NOEXIST,
             "EXIST" => EXIST,
             "F_LOCK" => F_LOCK,
-            _ => parse_i64(part).map_err(|_| ParseError(format!("unknown element flag `{part}`")))? as u64,
+            _ if part.starts_with(|c: char| c.is_ascii_digit()) => parse_u64(part)?,
+            _ => {
+                return err(format!(
+                    "unknown element flag `{part}` (ANY, NOEXIST, EXIST, F_LOCK, or a number)"
+                ))
+            }
         };
     }
     Ok(v)
@@ -558,10 +767,11 @@ fn unquote(s: &str) -> PResult<Vec<u8>> {
 struct KeyValues<'a>(Vec<(&'a str, &'a str)>);
 
 impl<'a> KeyValues<'a> {
-    fn new(words: &'a [String]) -> PResult<Self> {
-        let mut v = Vec::new();
+    fn new(words: &[&'a str]) -> PResult<Self> {
+        let mut v: Vec<(&str, &str)> = Vec::new();
         for w in words {
             match w.split_once('=') {
+                Some((k, _)) if v.iter().any(|(n, _)| *n == k) => return err(format!("`{k}=` given twice")),
                 Some((k, val)) => v.push((k, val)),
                 None => return err(format!("expected `name=value`, found `{w}`")),
             }
@@ -577,12 +787,8 @@ impl<'a> KeyValues<'a> {
     fn bytes(&self, k: &str) -> PResult<Vec<u8>> {
         parse_hex(self.get(k)?)
     }
-    fn num(&self, k: &str) -> PResult<i64> {
-        parse_i64(self.get(k)?)
-    }
     fn u32(&self, k: &str) -> PResult<u32> {
-        let n = self.num(k)?;
-        u32::try_from(n).map_err(|_| ParseError(format!("`{k}={n}` does not fit in 32 bits")))
+        parse_u32(k, self.get(k)?)
     }
     fn elem_flags(&self) -> PResult<u64> {
         self.opt("flags").map_or(Ok(ANY), parse_elem_flags)
@@ -612,13 +818,13 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         return Ok(Expect::Exactly(Ok(Ret::Lost(why.to_string()))));
     }
     if first != "ok" {
-        return Errno::parse(first)
-            .map(|e| Expect::Exactly(Err(e)))
-            .ok_or_else(|| {
-                ParseError(format!(
-                    "expected `ok` or an errno name like ENOENT, found `{first}`"
-                ))
-            });
+        let e = Errno::parse(first).ok_or_else(|| {
+            ParseError(format!(
+                "expected `ok` or an errno name like ENOENT, found `{first}`"
+            ))
+        })?;
+        no_more_words(&mut words)?;
+        return Ok(Expect::Exactly(Err(e)));
     }
     let Some(payload) = words.next() else {
         return Ok(Expect::AnyOk);
@@ -639,22 +845,233 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
         Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
         Some(("entries", n)) => {
-            return n
+            let n = n
                 .parse()
-                .map(Expect::Entries)
-                .map_err(|_| ParseError(format!("bad entry count `{n}`")))
+                .map_err(|_| ParseError(format!("bad entry count `{n}`")))?;
+            no_more_words(&mut words)?;
+            return Ok(Expect::Entries(n));
         }
         Some(("slots", n)) => {
-            return n
+            let n = n
                 .parse()
-                .map(Expect::Slots)
-                .map_err(|_| ParseError(format!("bad slot count `{n}`")))
+                .map_err(|_| ParseError(format!("bad slot count `{n}`")))?;
+            no_more_words(&mut words)?;
+            return Ok(Expect::Slots(n));
         }
         None if payload == "alive" => Ret::Alive(true),
         None if payload == "gone" => Ret::Alive(false),
         _ => return err(format!("unknown outcome payload `{payload}`")),
     };
+    no_more_words(&mut words)?;
     Ok(Expect::Exactly(Ok(ret)))
+}
+
+/// An outcome is one or two words: anything after them is a mistake, not a comment.
+fn no_more_words<'a>(words: &mut impl Iterator<Item = &'a str>) -> PResult<()> {
+    match words.next() {
+        Some(w) => err(format!("unexpected `{w}` after the outcome")),
+        None => Ok(()),
+    }
+}
+
+/// Strategies for any op and any outcome the printers can be handed, extremes and odd names
+/// included: the round-trip tests here and in the harness (report lines, case files) use them.
+#[cfg(feature = "proptest")]
+pub mod arb {
+    use crate::errno::Errno;
+    use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
+    use crate::outcome::{MapState, Outcome, Ret, Slot, Slots};
+    use proptest::prelude::*;
+
+    /// A u32 biased to its edges.
+    pub fn num32() -> impl Strategy<Value = u32> + Clone {
+        prop_oneof![Just(0), Just(u32::MAX), Just(1 << 31), 0..70u32, any::<u32>()]
+    }
+
+    /// A u64 biased to its edges (flags: every bit, one bit, the sign bit).
+    pub fn num64() -> impl Strategy<Value = u64> + Clone {
+        prop_oneof![
+            Just(0),
+            Just(u64::MAX),
+            Just(1 << 63),
+            (0..64u32).prop_map(|b| 1u64 << b),
+            0..16u64,
+            any::<u64>()
+        ]
+    }
+
+    fn handle_of(kind: Kind) -> impl Strategy<Value = Handle> + Clone {
+        num32().prop_map(move |n| Handle { kind, n })
+    }
+
+    /// A handle of any kind.
+    pub fn handle() -> impl Strategy<Value = Handle> + Clone {
+        (
+            prop::sample::select(vec![Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf]),
+            num32(),
+        )
+            .prop_map(|(kind, n)| Handle { kind, n })
+    }
+
+    fn fd_ref() -> impl Strategy<Value = FdRef> + Clone {
+        prop_oneof![
+            handle().prop_map(FdRef::Handle),
+            prop::sample::select(BadFd::ALL.to_vec()).prop_map(FdRef::Bad)
+        ]
+    }
+
+    fn bytes() -> impl Strategy<Value = Vec<u8>> + Clone {
+        prop::collection::vec(any::<u8>(), 0..24)
+    }
+
+    /// Name bytes: anything, with the characters the textual form treats specially made likely.
+    pub fn name() -> impl Strategy<Value = Vec<u8>> + Clone {
+        let special = b"\"\\=>#|,: \t\n\r\x00\x7f\x80\xe9\xff".to_vec();
+        prop::collection::vec(prop_oneof![any::<u8>(), prop::sample::select(special)], 0..20)
+    }
+
+    fn map_type() -> impl Strategy<Value = MapType> + Clone {
+        let named: Vec<MapType> = MapType::MODELLED
+            .iter()
+            .chain(&MapType::HANDLE_MAPS)
+            .copied()
+            .collect();
+        prop_oneof![prop::sample::select(named), num32().prop_map(MapType::Other)]
+    }
+
+    fn spec() -> impl Strategy<Value = MapSpec> {
+        (
+            map_type(),
+            (num32(), num32(), num32(), num32(), num32()),
+            name(),
+            num64(),
+            prop::option::of(fd_ref()),
+        )
+            .prop_map(|(t, (k, v, e, flags, numa), name, extra, inner)| {
+                let mut s = MapSpec::new(t, k, v, e);
+                s.map_flags = flags;
+                s.numa_node = numa;
+                s.name = name;
+                s.map_extra = extra;
+                s.inner = inner;
+                s
+            })
+    }
+
+    /// Any op, every variant, any field values the types allow (fd_by_id binds a handle of
+    /// its target's kind: the parser refuses anything else).
+    pub fn op() -> BoxedStrategy<Op> {
+        let m = || handle_of(Kind::Map);
+        let value = prop_oneof![bytes().prop_map(Value::Bytes), fd_ref().prop_map(Value::Fd)];
+        let prog = (
+            prop::sample::select(ProgType::ALL.to_vec()),
+            any::<bool>(),
+            num32(),
+        )
+            .prop_map(|(prog_type, xdp_frags, attach)| ProgSpec {
+                prog_type,
+                xdp_frags,
+                attach,
+            });
+        let res = prop::sample::select(Resource::ALL.to_vec());
+        prop_oneof![
+            (m(), spec()).prop_map(|(handle, spec)| Op::CreateMap { handle, spec }),
+            (fd_ref(), bytes(), value, num64()).prop_map(|(map, key, value, flags)| Op::Update {
+                map,
+                key,
+                value,
+                flags
+            }),
+            (fd_ref(), bytes(), num64()).prop_map(|(map, key, flags)| Op::Lookup { map, key, flags }),
+            (fd_ref(), bytes()).prop_map(|(map, key)| Op::Delete { map, key }),
+            (fd_ref(), prop::option::of(bytes())).prop_map(|(map, key)| Op::GetNextKey { map, key }),
+            (fd_ref(), bytes(), num64()).prop_map(|(map, key, flags)| Op::LookupAndDelete {
+                map,
+                key,
+                flags
+            }),
+            fd_ref().prop_map(|map| Op::Freeze { map }),
+            handle().prop_map(|handle| Op::Close { handle }),
+            fd_ref().prop_map(|map| Op::Check { map }),
+            (handle_of(Kind::Prog), prog, prop::collection::vec(fd_ref(), 0..4))
+                .prop_map(|(handle, spec, uses)| Op::LoadProg { handle, spec, uses }),
+            (handle(), num32(), num32()).prop_map(|(target, n, open_flags)| Op::FdById {
+                handle: Handle { kind: target.kind, n },
+                target,
+                open_flags
+            }),
+            handle().prop_map(|target| Op::Alive { target }),
+            handle().prop_map(|target| Op::Settle { target }),
+            handle_of(Kind::Cgroup).prop_map(|handle| Op::MakeCgroup { handle }),
+            (handle_of(Kind::Cgroup), handle(), any::<bool>())
+                .prop_map(|(handle, target, path)| Op::OpenCgroup { handle, target, path }),
+            handle().prop_map(|target| Op::Rmdir { target }),
+            (handle_of(Kind::Perf), any::<bool>())
+                .prop_map(|(handle, inherit)| Op::OpenPerf { handle, inherit }),
+            Just(Op::Dying),
+            num32().prop_map(|max| Op::SettleDying { max }),
+            handle().prop_map(|target| Op::Pin { target }),
+            handle().prop_map(|target| Op::Unpin { target }),
+            (handle(), handle(), num32()).prop_map(|(handle, target, file_flags)| Op::GetPinned {
+                handle,
+                target,
+                file_flags
+            }),
+            Just(Op::FdTable),
+            (res, num64(), num64()).prop_map(|(res, soft, hard)| Op::SetRlimit { res, soft, hard }),
+            Just(Op::DropCap),
+            (handle(), handle()).prop_map(|(from, to)| Op::IdGap { from, to }),
+        ]
+        .boxed()
+    }
+
+    /// An errno: every named one, unnamed numbers (`E524` is named, `E999` is not), extremes.
+    pub fn errno() -> impl Strategy<Value = Errno> + Clone {
+        prop_oneof![
+            (1..140i32).prop_map(Errno),
+            prop::sample::select(vec![512, 524, 999, 4242, i32::MAX]).prop_map(Errno),
+            (1..=i32::MAX).prop_map(Errno),
+        ]
+    }
+
+    /// A reason a case process gives for a lost outcome: one line of printable text (a
+    /// reason is the rest of the line after `lost`, so it cannot hold a newline or ` #`).
+    fn reason() -> impl Strategy<Value = String> {
+        prop::collection::vec(
+            prop::sample::select((b' '..=b'~').filter(|c| *c != b'#').collect::<Vec<u8>>()),
+            1..30,
+        )
+        .prop_map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .prop_filter("a reason has words", |s| !s.is_empty())
+    }
+
+    /// Any outcome, every `Ret` variant.
+    pub fn outcome() -> BoxedStrategy<Outcome> {
+        let state = (0..4usize, 0..6usize).prop_map(|(k, n)| MapState {
+            key_size: k.max(1),
+            value_size: 1,
+            keys: vec![0; k.max(1) * n],
+            values: vec![0; n],
+            walk: None,
+        });
+        let slots = prop::collection::vec((bytes(), Just(Slot::Empty)), 0..4)
+            .prop_map(|slots| Slots { slots, walk_ok: true });
+        prop_oneof![
+            Just(Ok(Ret::Unit)),
+            handle().prop_map(|h| Ok(Ret::Fd(h))),
+            (handle(), num32()).prop_map(|(h, n)| Ok(Ret::FdAt(h, n))),
+            reason().prop_map(|r| Ok(Ret::Lost(r))),
+            bytes().prop_map(|b| Ok(Ret::Value(b))),
+            bytes().prop_map(|b| Ok(Ret::Key(b))),
+            state.prop_map(|s| Ok(Ret::State(s))),
+            prop::option::of(handle()).prop_map(|h| Ok(Ret::Id(h))),
+            any::<bool>().prop_map(|a| Ok(Ret::Alive(a))),
+            num32().prop_map(|n| Ok(Ret::Count(n))),
+            slots.prop_map(|s| Ok(Ret::Slots(s))),
+            errno().prop_map(Err),
+        ]
+        .boxed()
+    }
 }
 
 #[cfg(test)]
@@ -771,7 +1188,19 @@ mod tests {
             Op::Close {
                 handle: Handle::cgroup(1),
             },
+            Op::Delete {
+                map: FdRef::Handle(Handle::map(0)),
+                key: vec![0; 4],
+            },
+            Op::Freeze {
+                map: FdRef::Handle(Handle::map(0)),
+            },
+            Op::Check {
+                map: FdRef::Handle(Handle::map(0)),
+            },
         ];
+        let kinds: std::collections::BTreeSet<&str> = ops.iter().map(Op::kind).collect();
+        assert_eq!(kinds, op_words().collect(), "one sample per op word");
         for op in ops {
             let text = op.to_string();
             let (back, _) = parse_line(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -820,6 +1249,275 @@ mod tests {
         assert!(parse_line("m0 =").is_err());
         let (_, exp) = parse_line("delete m0 key=00000000 => E524").unwrap();
         assert_eq!(exp, Some(Expect::Exactly(Err(Errno::ENOTSUPP))));
+    }
+
+    /// Both error lists come from the tables the parser dispatches on: every word listed
+    /// parses, and every op variant's word is listed.
+    #[test]
+    fn every_listed_word_parses() {
+        let e = parse_line("frobnicate m0").unwrap_err();
+        for w in op_words() {
+            assert!(
+                e.0.contains(&format!(" {w},")) || e.0.ends_with(&format!(" {w}")),
+                "{w}: {e}"
+            );
+        }
+        for (w, _) in PLAIN_OPS {
+            let as_op = parse_line(w).err().map(|e| e.0).unwrap_or_default();
+            assert!(
+                !as_op.contains("unknown op"),
+                "`{w}` is listed but not dispatched: {as_op}"
+            );
+        }
+        for (w, _) in BINDING_OPS {
+            let bound = parse_line(&format!("m0 = {w}"))
+                .err()
+                .map(|e| e.0)
+                .unwrap_or_default();
+            assert!(
+                !bound.contains("expected one of"),
+                "`{w}` is listed but not dispatched: {bound}"
+            );
+        }
+        for w in ["fdtable", "rlimit", "dropcap", "idgap", "get_pinned"] {
+            assert!(op_words().any(|x| x == w), "{w}");
+        }
+        let e = parse_line("m0 = create ringbuf key=4 value=4 entries=1").unwrap_err();
+        let types = map_type_words();
+        assert_eq!(types.len(), 9);
+        for w in &types {
+            assert!(e.0.contains(w.as_str()), "{w}: {e}");
+            let (op, _) = parse_line(&format!("m0 = create {w} key=4 value=4 entries=1")).unwrap();
+            let Op::CreateMap { spec, .. } = op else {
+                panic!("{w}")
+            };
+            assert_eq!(&spec.map_type.word(), w);
+        }
+        assert_eq!(MapType::from_word("type2"), Some(MapType::Other(2)));
+        assert_eq!(MapType::from_word("type+2"), None);
+        let e = parse_line("m0 = frobnicate").unwrap_err();
+        for w in [
+            "create",
+            "load",
+            "fd_by_id",
+            "get_pinned",
+            "mkcgroup",
+            "open_cgroup",
+            "perf_event",
+        ] {
+            assert!(e.0.contains(w), "{w}: {e}");
+        }
+        let e = parse_line("create array key=4 value=4 entries=1").unwrap_err();
+        assert!(e.0.contains("m0 = create"), "{e}");
+    }
+
+    /// A u64 field takes any u64 in hex or decimal; a u32 field refuses what does not fit
+    /// instead of truncating it.
+    #[test]
+    fn numbers_take_their_whole_range_and_no_more() {
+        let flags = |line: &str| match parse_line(line).map(|(op, _)| op) {
+            Ok(Op::Update { flags, .. } | Op::Lookup { flags, .. }) => Ok(flags),
+            Ok(op) => panic!("{op:?}"),
+            Err(e) => Err(e.0),
+        };
+        let u = "update m0 key=00 value=00 flags=";
+        assert_eq!(flags(&format!("{u}0xffffffffffffffff")), Ok(u64::MAX));
+        assert_eq!(flags(&format!("{u}18446744073709551615")), Ok(u64::MAX));
+        assert_eq!(flags(&format!("{u}0x3|F_LOCK|0xfffffffffffffff8")), Ok(u64::MAX));
+        assert_eq!(flags("lookup m0 key=00 flags=0x8000000000000000"), Ok(1 << 63));
+        assert!(flags(&format!("{u}0x10000000000000000"))
+            .unwrap_err()
+            .contains("64 bits"));
+        assert!(flags(&format!("{u}-1"))
+            .unwrap_err()
+            .contains("unknown element flag"));
+        assert!(flags(&format!("{u}+1")).is_err());
+        let create = |f: &str| parse_line(&format!("m0 = create hash key=4 value=4 entries=1 {f}"));
+        assert!(create("flags=0x100000000").unwrap_err().0.contains("32 bits"));
+        assert!(create("flags=4294967296").unwrap_err().0.contains("32 bits"));
+        assert!(create("flags=NO_PREALLOC|BOGUS")
+            .unwrap_err()
+            .0
+            .contains("NO_PREALLOC, NO_COMMON_LRU"));
+        assert!(create("entries=1").unwrap_err().0.contains("given twice"));
+        for (field, v) in [
+            ("numa", "2147483648"),
+            ("numa", "-1"),
+            ("extra", "0xffffffffffffffff"),
+        ] {
+            let (op, _) = create(&format!("{field}={v}")).unwrap();
+            assert_eq!(parse_line(&op.to_string()).unwrap().0, op, "{op}");
+        }
+        assert!(create("numa=-2").is_err());
+        let mut spec = MapSpec::new(MapType::Hash, u32::MAX, u32::MAX, u32::MAX);
+        spec.map_flags = u32::MAX;
+        spec.numa_node = 1 << 31;
+        spec.map_extra = u64::MAX;
+        let op = Op::CreateMap {
+            handle: Handle::map(u32::MAX),
+            spec,
+        };
+        assert_eq!(parse_line(&op.to_string()).unwrap().0, op, "{op}");
+    }
+
+    /// Words the parser used to skip over (or, for a handle, read past) are errors now.
+    #[test]
+    fn stray_words_are_errors() {
+        for line in [
+            "close m0 key=00",
+            "freeze m0 flags=EXIST",
+            "delete m0 key=00 flags=EXIST",
+            "check m0 m1",
+            "dying now",
+            "fdtable 1",
+            "idgap m0 m1 m2",
+            "dropcap sys_resource sys_admin",
+            "e0 = perf_event inheritt",
+            "p0 = load xdp frag",
+            "p0 = load xdp frags frags",
+            "c1 = open_cgroup c0 pth",
+            "c0 = mkcgroup c1",
+            "close m+1",
+            "update m0 key=00 value=00 => ok value=01 junk",
+            "update m0 key=00 value=00 => ENOENT junk",
+            "update m0 key=00 value=00 => E+5",
+            "update m0 key=00 value=00 => E",
+        ] {
+            assert!(parse_line(line).is_err(), "{line}");
+        }
+    }
+
+    /// The step number a report prints is skipped; nothing else that looks like it is.
+    #[test]
+    fn report_step_numbers_are_skipped() {
+        let (op, e) = parse_line("   3/12: freeze m8                 => EPERM").unwrap();
+        assert_eq!(
+            op,
+            Op::Freeze {
+                map: FdRef::Handle(Handle::map(8))
+            }
+        );
+        assert_eq!(e, Some(Expect::Exactly(Err(Errno::EPERM))));
+        assert!(parse_line("3/: freeze m8").is_err());
+        assert!(parse_line("a/1: freeze m8").is_err());
+        let (op, _) = parse_line("update badfd:closed key=00 value=fd:m0").unwrap();
+        assert_eq!(op.map_ref(), Some(FdRef::Bad(BadFd::Closed)));
+    }
+
+    /// The outcome the printer's text reads back as: a bare `ok` (Unit) is "any success" by
+    /// design, and a full state prints only its size, so neither compares more than that.
+    #[cfg(feature = "proptest")]
+    fn read_back(o: &crate::Outcome) -> Expect {
+        match o {
+            Ok(Ret::Unit) => Expect::AnyOk,
+            Ok(Ret::State(s)) => Expect::Entries(s.len()),
+            Ok(Ret::Slots(s)) => Expect::Slots(s.slots.len()),
+            _ => Expect::Exactly(o.clone()),
+        }
+    }
+
+    /// Every op of every variant, with extreme numbers and odd names, prints to a line that
+    /// parses back to the same op; the same for every outcome and recorded expectation.
+    #[cfg(feature = "proptest")]
+    #[test]
+    fn anything_printed_parses_back() {
+        use crate::outcome::fmt_outcome;
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+        use std::cell::RefCell;
+        let seen = RefCell::new(std::collections::BTreeSet::new());
+        let mut runner = TestRunner::new(Config {
+            cases: 6000,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        runner
+            .run(&(arb::op(), arb::outcome()), |(op, o)| {
+                // `settle dying` is the `settle` word's second form.
+                seen.borrow_mut().insert(match op.kind() {
+                    "settle_dying" => "settle",
+                    k => k,
+                });
+                let line = format!("{op} => {}", fmt_outcome(&o));
+                let (back, expect) =
+                    parse_line(&line).map_err(|e| TestCaseError::fail(format!("{line}: {e}")))?;
+                prop_assert_eq!(&back, &op, "{}", line);
+                prop_assert_eq!(expect.as_ref(), Some(&read_back(&o)), "{}", line);
+                prop_assert!(read_back(&o).matches(&o), "{}", line);
+                let recorded = Expect::of(&o);
+                let again = parse_expect(&recorded.to_string()).map_err(|e| TestCaseError::fail(e.0))?;
+                prop_assert!(again == recorded || again == Expect::AnyOk, "{}", recorded);
+                prop_assert!(again.matches(&o), "{}", recorded);
+                Ok(())
+            })
+            .unwrap();
+        let all: std::collections::BTreeSet<&str> = op_words().collect();
+        assert_eq!(*seen.borrow(), all, "every op variant was generated");
+    }
+
+    /// What the generator produces for each family, handle maps and fdtable cases included,
+    /// prints to lines that parse back (the case process reads its ops this way).
+    #[cfg(feature = "proptest")]
+    #[test]
+    fn generated_ops_parse_back() {
+        use crate::gen::{set_config, GenConfig, MapMachine};
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        use proptest_state_machine::ReferenceStateMachine;
+        let all: Vec<MapType> = MapType::MODELLED
+            .iter()
+            .chain(&MapType::HANDLE_MAPS)
+            .copied()
+            .collect();
+        let kinds = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        for (types, fdtable, sequential) in [
+            (MapType::MODELLED.to_vec(), 0, false),
+            (all.clone(), 0, false),
+            (all.clone(), 60, false),
+            (all, 0, true),
+        ] {
+            set_config(GenConfig {
+                types,
+                fd_table_pct: fdtable,
+                sequential,
+                invalid_create_pct: 40,
+                bad_fd_pct: 10,
+                ..GenConfig::default()
+            });
+            let mut runner = TestRunner::new(Config {
+                cases: 300,
+                failure_persistence: None,
+                ..Config::default()
+            });
+            runner
+                .run(&MapMachine::sequential_strategy(1..=40usize), |(_, ops, _)| {
+                    for op in ops {
+                        kinds.borrow_mut().insert(op.kind());
+                        let text = op.to_string();
+                        match parse_line(&text) {
+                            Ok((back, _)) if back == op => {}
+                            other => return Err(TestCaseError::fail(format!("{text}: {other:?}"))),
+                        }
+                    }
+                    Ok(())
+                })
+                .unwrap();
+        }
+        set_config(GenConfig::default());
+        // Every op kind the generator has (lockstep adds `fdtable` itself; `alive` and
+        // `settle` need a created object's life, both come up).
+        for k in [
+            "create",
+            "update",
+            "lookup",
+            "load",
+            "rlimit",
+            "idgap",
+            "dropcap",
+            "get_pinned",
+            "settle",
+        ] {
+            assert!(kinds.borrow().contains(k), "{k} not generated: {kinds:?}");
+        }
     }
 
     /// Any line a person could type (a valid line cut short, or with a script word or an odd

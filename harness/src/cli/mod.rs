@@ -251,8 +251,44 @@ struct BenchArgs {
     seed: String,
 }
 
-/// Entry point of the binary.
+/// Entry point of the binary. A reader that went away (`mapcheck replay | head -1`) ends it as
+/// it ends a Unix tool, by SIGPIPE, but only after unwinding: the kernel objects, cgroups,
+/// mounts and case processes a command holds are released by their `Drop`s first.
 pub fn main() -> ExitCode {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_broken_pipe(info.payload()) {
+            default_hook(info)
+        }
+    }));
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(dispatch)) {
+        Ok(code) => code,
+        Err(p) if is_broken_pipe(&*p) => die_of_sigpipe(),
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+/// The panic of `print!` on a closed stdout (std ignores SIGPIPE, so a write sees EPIPE).
+fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to std") && msg.ends_with(&format!("(os error {})", libc::EPIPE))
+}
+
+fn die_of_sigpipe() -> ExitCode {
+    // SAFETY: restores the default action of one signal and raises it; no memory is touched.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::raise(libc::SIGPIPE);
+    }
+    // Not reached; the shell's status for a SIGPIPE death.
+    ExitCode::from(128 + libc::SIGPIPE as u8)
+}
+
+fn dispatch() -> ExitCode {
     if let Ok(me) = std::env::current_exe() {
         crate::isolate::set_exe(me);
     }
@@ -342,10 +378,8 @@ fn parse_types(names: &[String]) -> Result<Vec<MapType>, (u8, String)> {
             MapType::from_word(n)
                 .filter(|t| MapType::MODELLED.contains(t) || t.holds_fds())
                 .ok_or_else(|| {
-                    usage(format!(
-                        "unknown map family `{n}` (array, percpu_array, hash, percpu_hash, prog_array, \
-                         perf_event_array, cgroup_array, array_of_maps, hash_of_maps)"
-                    ))
+                    let words = mapcheck_model::text::map_type_words();
+                    usage(format!("unknown map family `{n}` ({})", words.join(", ")))
                 })
         })
         .collect()
