@@ -274,8 +274,13 @@ pub fn run_case<B: Backend + ?Sized>(
         }
     }
     if ok && end_checks {
-        // Full state of every open map, then the liveness of every map and program the case
-        // created: lifetimes are checked in every case, not only where generation asked.
+        // What the kernel says each open map fd refers to (its id resolves to the creating
+        // handle), the full state of every open map, then the liveness of every map and
+        // program the case created: lifetimes are checked in every case, not only where
+        // generation asked.
+        let infos = world.handles().filter(|h| h.kind == Kind::Map).map(|h| Op::Info {
+            map: FdRef::Handle(h),
+        });
         let checks = world
             .handles()
             .filter(|h| h.kind == Kind::Map)
@@ -291,7 +296,7 @@ pub fn run_case<B: Backend + ?Sized>(
         // (destructive, so only now) shows which slots the kernel still holds.
         let probes = world.handles().filter_map(|h| {
             let m = world.map(h)?;
-            let small = m.spec.max_entries <= 16 && world.fds[&h].write && !m.frozen;
+            let small = m.spec.max_entries <= 256 && world.fds[&h].write && !m.frozen;
             let unreadable = matches!(m.spec.map_type, MapType::CgroupArray | MapType::PerfEventArray);
             (small && unreadable).then(|| {
                 (0..m.spec.max_entries).map(move |i| Op::Delete {
@@ -300,7 +305,7 @@ pub fn run_case<B: Backend + ?Sized>(
                 })
             })
         });
-        let end: Vec<Op> = checks.chain(alive).chain(probes.flatten()).collect();
+        let end: Vec<Op> = infos.chain(checks).chain(alive).chain(probes.flatten()).collect();
         for op in &end {
             if !step(&mut world, op, &mut run) {
                 break;

@@ -40,11 +40,13 @@ pub enum Fault {
     FdNumbersNotReused,
     /// A MAP_CREATE refused with EMFILE does not consume a map id.
     EmfileCreateKeepsNoId,
+    /// `info` reports BPF_F_RDONLY / BPF_F_WRONLY in map_flags (the kernel strips them).
+    InfoKeepsAccessFlags,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 18] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -62,6 +64,7 @@ impl Fault {
         Fault::FdLimitIgnored,
         Fault::FdNumbersNotReused,
         Fault::EmfileCreateKeepsNoId,
+        Fault::InfoKeepsAccessFlags,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -102,6 +105,7 @@ impl Fault {
             Fault::FdLimitIgnored => "fd-limit-ignored",
             Fault::FdNumbersNotReused => "fd-numbers-not-reused",
             Fault::EmfileCreateKeepsNoId => "emfile-create-keeps-no-id",
+            Fault::InfoKeepsAccessFlags => "info-keeps-access-flags",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -5,7 +5,7 @@
 use crate::errno::Errno;
 use crate::op::flags::{ANY, EXIST, F_LOCK, MAP_FLAG_NAMES, NOEXIST};
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
-use crate::outcome::{hex, Expect, Ret};
+use crate::outcome::{hex, Expect, MapInfo, Ret};
 use std::fmt;
 
 impl fmt::Display for Op {
@@ -61,6 +61,7 @@ impl fmt::Display for Op {
             }
             Op::Freeze { map } => write!(f, "freeze {map}"),
             Op::Close { handle } => write!(f, "close {handle}"),
+            Op::Info { map } => write!(f, "info {map}"),
             Op::Check { map } => write!(f, "check {map}"),
             Op::LoadProg { handle, spec, uses } => {
                 write!(f, "{handle} = load {}", spec.prog_type.word())?;
@@ -183,7 +184,7 @@ fn map_flags_text(mut flags: u32) -> String {
 }
 
 /// Quotes raw name bytes: printable ASCII as is, everything else as `\xNN`.
-fn quote(b: &[u8]) -> String {
+pub(crate) fn quote(b: &[u8]) -> String {
     let mut s = String::from("\"");
     for &c in b {
         if c.is_ascii_graphic() && c != b'"' && c != b'\\' {
@@ -369,6 +370,9 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
             "check" => Op::Check {
                 map: parse_ref(target)?,
             },
+            "info" => Op::Info {
+                map: parse_ref(target)?,
+            },
             "close" => Op::Close {
                 handle: parse_handle(target)?,
             },
@@ -390,7 +394,7 @@ pub fn parse_line(line: &str) -> PResult<(Op, Option<Expect>)> {
             other => {
                 return err(format!(
                     "unknown op `{other}`; expected one of update, lookup, delete, next_key, \
-                     lookup_and_delete, freeze, check, close, alive, settle, rmdir, dying, pin, unpin"
+                     lookup_and_delete, freeze, check, info, close, alive, settle, rmdir, dying, pin, unpin"
                 ))
             }
         };
@@ -622,8 +626,18 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
             Some(_) => return err(format!("expected `num=N` after `fd={h}`")),
             None => Ret::Fd(parse_handle(h)?),
         },
-        Some(("id", "?")) => Ret::Id(None),
-        Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
+        Some(("id", h)) => {
+            let id = match h {
+                "?" => None,
+                h => Some(parse_handle(h)?),
+            };
+            let rest: Vec<String> = words.map(str::to_string).collect();
+            if rest.is_empty() {
+                Ret::Id(id)
+            } else {
+                Ret::Info(parse_info(id, &rest)?)
+            }
+        }
         Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
         Some(("entries" | "slots", _)) => return Ok(Expect::AnyOk),
         None if payload == "alive" => Ret::Alive(true),
@@ -631,6 +645,23 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         _ => return err(format!("unknown outcome payload `{payload}`")),
     };
     Ok(Expect::Exactly(Ok(ret)))
+}
+
+/// The rest of `ok id=m0 type=hash key=4 value=8 entries=16 flags=0x0 name="abc" [extra=N]`.
+fn parse_info(id: Option<Handle>, words: &[String]) -> PResult<MapInfo> {
+    let kv = KeyValues::new(words)?;
+    kv.no_extra(&["type", "key", "value", "entries", "flags", "name", "extra"])?;
+    let t = kv.get("type")?;
+    Ok(MapInfo {
+        id,
+        map_type: MapType::from_word(t).ok_or_else(|| ParseError(format!("unknown map type `{t}`")))?,
+        key_size: kv.u32("key")?,
+        value_size: kv.u32("value")?,
+        max_entries: kv.u32("entries")?,
+        map_flags: kv.u32("flags")?,
+        name: unquote(kv.get("name")?)?,
+        map_extra: kv.opt("extra").map_or(Ok(0), parse_i64)? as u64,
+    })
 }
 
 #[cfg(test)]
@@ -747,6 +778,12 @@ mod tests {
             Op::Close {
                 handle: Handle::cgroup(1),
             },
+            Op::Info {
+                map: FdRef::Handle(Handle::map(4)),
+            },
+            Op::Info {
+                map: FdRef::Bad(BadFd::NeverOpened),
+            },
         ];
         for op in ops {
             let text = op.to_string();
@@ -771,6 +808,26 @@ mod tests {
             Ok(Ret::Alive(true)),
             Ok(Ret::Alive(false)),
             Ok(Ret::Count(3)),
+            Ok(Ret::Info(MapInfo {
+                id: Some(Handle::map(2)),
+                map_type: MapType::PercpuHash,
+                key_size: 4,
+                value_size: 12,
+                max_entries: 16,
+                map_flags: flags::NO_PREALLOC | flags::ZERO_SEED,
+                name: b"a.b\0x y\xe9".to_vec(),
+                map_extra: 0,
+            })),
+            Ok(Ret::Info(MapInfo {
+                id: None,
+                map_type: MapType::Other(99),
+                key_size: 0,
+                value_size: 0,
+                max_entries: u32::MAX,
+                map_flags: 0x8000_0000,
+                name: Vec::new(),
+                map_extra: 0x1_0000_0000,
+            })),
             Err(Errno::ENOTSUPP),
             Err(Errno(4242)),
         ];
