@@ -611,7 +611,7 @@ pub fn c_program(case: &Case, world: &World) -> Result<String, String> {
     prog.push_str(PRELUDE);
     let _ = writeln!(
         prog,
-        "\nint main(void)\n{{\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\tnotbpf_fd = open(\"/dev/null\", O_RDONLY | O_CLOEXEC);\n\tclosed_fd = dup(notbpf_fd); close(closed_fd);\n\tcgroup_setup();\n{body}\tcleanup();\n\tif (mfail) printf(\"%d mismatch(es) with the model\\n\", mfail);\n\treturn mfail ? 1 : 0;\n}}"
+        "\nint main(void)\n{{\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\tnotbpf_fd = open(\"/dev/null\", O_RDONLY | O_CLOEXEC);\n\t/* A closed number high in the table, as the backend takes it: the lowest free one would be the next map's. */\n\tstruct rlimit nr; getrlimit(RLIMIT_NOFILE, &nr); int base = nr.rlim_cur - 1 < 4096 ? (int)nr.rlim_cur - 1 : 4096;\n\tclosed_fd = fcntl(notbpf_fd, F_DUPFD_CLOEXEC, base); close(closed_fd);\n\tcgroup_setup();\n{body}\tcleanup();\n\tif (mfail) printf(\"%d mismatch(es) with the model\\n\", mfail);\n\treturn mfail ? 1 : 0;\n}}"
     );
     Ok(prog)
 }
