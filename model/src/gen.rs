@@ -342,7 +342,7 @@ const HANDLE_KINDS: [(u8, &str); 19] = [
     (3, "pin"),
     (2, "unpin"),
     (2, "get_pinned"),
-    (4, "info"),
+    (2, "info"),
 ];
 
 impl View {
