@@ -2,7 +2,7 @@
 //! The core idea: a checker earns trust by catching broken *kernels*, not only broken models,
 //! so `selftest` runs the lockstep against each of these and must catch and shrink every one.
 
-use crate::sys::{Batch, Sys};
+use crate::sys::{Batch, MapInfoRaw, Sys};
 use mapcheck_model::{Errno, Kind, MapSpec, MapType, ProgSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -32,11 +32,13 @@ pub enum KernelFault {
     /// GET_NEXT_KEY at the end of a hash says E2BIG where the model allows a set
     /// (any other key, or ENOENT).
     WrongErrnoInSet,
+    /// close(2) of a map fd fails with EIO (the fd is closed all the same).
+    CloseFails,
 }
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 10] = [
+    pub const ALL: [KernelFault; 11] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -47,6 +49,7 @@ impl KernelFault {
         KernelFault::BatchCountTooLarge,
         KernelFault::PercpuSlotDropped,
         KernelFault::WrongErrnoInSet,
+        KernelFault::CloseFails,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -62,6 +65,7 @@ impl KernelFault {
             KernelFault::BatchCountTooLarge => "kernel:batch-count-too-large",
             KernelFault::PercpuSlotDropped => "kernel:percpu-slot-dropped",
             KernelFault::WrongErrnoInSet => "kernel:wrong-errno-in-set",
+            KernelFault::CloseFails => "kernel:close-fails",
         }
     }
 
@@ -144,6 +148,8 @@ impl<S: Sys> Faulty<S> {
 
     /// Remembers which map a new fd refers to.
     fn note_map_fd(&mut self, fd: &OwnedFd) -> Option<u32> {
+        // A new fd starts its own count: the fault repeats the same way in every run.
+        self.first_calls.remove(&fd.as_raw_fd());
         let id = self.inner.obj_id(Kind::Map, fd.as_raw_fd()).ok()?;
         self.fd_ids.insert(fd.as_raw_fd(), id);
         Some(id)
@@ -164,6 +170,17 @@ impl<S: Sys> Sys for Faulty<S> {
     }
     fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno> {
         self.inner.obj_id(kind, fd)
+    }
+    fn map_info(&mut self, fd: RawFd) -> Result<MapInfoRaw, Errno> {
+        self.inner.map_info(fd)
+    }
+    fn close(&mut self, fd: OwnedFd) -> Result<(), Errno> {
+        let map = self.fd_ids.remove(&fd.as_raw_fd()).is_some();
+        let r = self.inner.close(fd);
+        if map && self.on(KernelFault::CloseFails) {
+            return Err(Errno::EIO);
+        }
+        r
     }
     fn fd_by_id(&mut self, kind: Kind, id: u32, open_flags: u32) -> Result<OwnedFd, Errno> {
         let mut id = id;

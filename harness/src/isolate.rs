@@ -5,9 +5,9 @@
 
 use crate::kernel::Kernel;
 use crate::lockstep::Backend;
-use mapcheck_model::outcome::{hex, Slot, Slots};
+use mapcheck_model::outcome::{hex, MapInfo, Slot, Slots};
 use mapcheck_model::text::{parse_handle, parse_hex, parse_line};
-use mapcheck_model::{Errno, MapState, Op, Outcome, Ret};
+use mapcheck_model::{Errno, MapState, MapType, Op, Outcome, Ret};
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
@@ -394,6 +394,17 @@ pub fn encode(o: &Outcome) -> String {
             t
         }
         Ok(Ret::Lost(why)) => format!("lost {why}"),
+        Ok(Ret::Info(i)) => format!(
+            "info {} {} {} {} {} {} {} {}",
+            i.id.map_or("-".into(), |x| x.to_string()),
+            i.map_type.raw(),
+            i.key_size,
+            i.value_size,
+            i.max_entries,
+            i.map_flags,
+            h(&i.name),
+            i.map_extra
+        ),
     }
 }
 
@@ -454,6 +465,19 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
             }
             Ok(Ret::Slots(Slots { slots, walk_ok }))
         }
+        "info" => Ok(Ret::Info(MapInfo {
+            id: match next()? {
+                "-" => None,
+                s => Some(handle(s)?),
+            },
+            map_type: MapType::from_raw(num(next()?)? as u32),
+            key_size: num(next()?)? as u32,
+            value_size: num(next()?)? as u32,
+            max_entries: num(next()?)? as u32,
+            map_flags: num(next()?)? as u32,
+            name: bytes(next()?)?,
+            map_extra: num(next()?)?,
+        })),
         "lost" => Ok(Ret::Lost(line.strip_prefix("lost ").unwrap_or("").to_string())),
         _ => return Err(bad()),
     })
@@ -502,6 +526,26 @@ mod tests {
                 walk_ok: false,
             })),
             Ok(Ret::Lost("the case process died (signal: 6)".into())),
+            Ok(Ret::Info(MapInfo {
+                id: Some(Handle::map(1)),
+                map_type: MapType::PercpuArray,
+                key_size: 4,
+                value_size: 12,
+                max_entries: 3,
+                map_flags: 0x400,
+                name: b"a\0b".to_vec(),
+                map_extra: u64::MAX,
+            })),
+            Ok(Ret::Info(MapInfo {
+                id: None,
+                map_type: MapType::Other(0xa5a5_a5a5),
+                key_size: 0,
+                value_size: 0,
+                max_entries: 0,
+                map_flags: 0,
+                name: vec![],
+                map_extra: 0,
+            })),
         ];
         for o in all {
             assert_eq!(decode(&encode(&o)), Ok(o.clone()), "{}", encode(&o));

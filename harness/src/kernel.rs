@@ -2,9 +2,9 @@
 //! The core idea: every fd lives in an `OwnedFd` keyed by its handle, so dropping the backend
 //! (on success, divergence or panic) closes everything it created.
 
-use crate::sys::{Batch, RealSys, Sys};
+use crate::sys::{Batch, RealSys, Sys, POISON};
 use mapcheck_model::limits;
-use mapcheck_model::outcome::{Slot, Slots};
+use mapcheck_model::outcome::{MapInfo, Slot, Slots};
 use mapcheck_model::{
     BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Resource, Ret, Value,
 };
@@ -168,7 +168,11 @@ impl<S: Sys> Kernel<S> {
 
     /// Closes every fd this backend holds and removes the case's cgroup directories.
     pub fn reset(&mut self) {
-        self.open.clear();
+        // Through the seam, like `close`; no op asked for these, so their results are not
+        // outcomes (and the fd is gone either way).
+        for (_, o) in std::mem::take(&mut self.open) {
+            let _ = self.sys.close(o.fd);
+        }
         for p in self.pins.drain(..) {
             let _ = self.sys.unlink(&p);
         }
@@ -467,8 +471,21 @@ impl<S: Sys> Kernel<S> {
                 }
             }
             Op::Close { handle } => {
-                self.open.remove(handle);
-                Ok(Ret::Unit)
+                let o = self.open.remove(handle).ok_or(Errno::EBADF)?;
+                self.sys.close(o.fd).map(|_| Ret::Unit)
+            }
+            Op::Info { map } => {
+                let i = self.sys.map_info(self.raw(*map))?;
+                Ok(Ret::Info(MapInfo {
+                    id: self.resolve(Kind::Map, i.id),
+                    map_type: MapType::from_raw(i.map_type),
+                    key_size: i.key_size,
+                    value_size: i.value_size,
+                    max_entries: i.max_entries,
+                    map_flags: i.map_flags,
+                    name: MapInfo::name_of(&i.name),
+                    map_extra: i.map_extra,
+                }))
             }
             _ => self.element(op),
         }
@@ -518,21 +535,21 @@ impl<S: Sys> Kernel<S> {
                     .map(|_| Ret::Unit)
             }
             Op::Lookup { key, flags, .. } => {
-                let mut v = vec![0u8; vl.max(4)];
+                let mut v = vec![POISON; vl.max(4)];
                 self.sys.lookup(fd, &pad(key, ks), &mut v, *flags)?;
                 v.truncate(vl);
                 Ok(value_ret(self, v))
             }
             Op::Delete { key, .. } => self.sys.delete(fd, &pad(key, ks)).map(|_| Ret::Unit),
             Op::GetNextKey { key, .. } => {
-                let mut next = vec![0u8; ks.max(1)];
+                let mut next = vec![POISON; ks.max(1)];
                 let k = key.as_ref().map(|k| pad(k, ks));
                 self.sys.next_key(fd, k.as_deref(), &mut next)?;
                 next.truncate(ks);
                 Ok(Ret::Key(next))
             }
             Op::LookupAndDelete { key, flags, .. } => {
-                let mut v = vec![0u8; vl.max(4)];
+                let mut v = vec![POISON; vl.max(4)];
                 self.sys.lookup_and_delete(fd, &pad(key, ks), &mut v, *flags)?;
                 v.truncate(vl);
                 Ok(value_ret(self, v))
@@ -553,7 +570,7 @@ impl<S: Sys> Kernel<S> {
         let mut cur: Option<Vec<u8>> = None;
         let mut walk_ok = true;
         for _ in 0..(2 * spec.max_entries as usize + 2) {
-            let mut next = vec![0u8; ks];
+            let mut next = vec![POISON; ks];
             match self.sys.next_key(fd, cur.as_deref(), &mut next) {
                 Ok(()) => {
                     if keys.contains(&next) {
@@ -569,7 +586,7 @@ impl<S: Sys> Kernel<S> {
         }
         let mut slots = Vec::with_capacity(keys.len());
         for k in keys {
-            let mut v = vec![0u8; 4];
+            let mut v = vec![POISON; 4];
             let slot = match self.sys.lookup(fd, &k, &mut v, 0) {
                 Ok(()) => Slot::Id(
                     id_kind.and_then(|kind| self.resolve(kind, u32::from_le_bytes([v[0], v[1], v[2], v[3]]))),
@@ -609,9 +626,9 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
         let mut cursor: Option<Vec<u8>> = None;
         loop {
             let n = count as usize;
-            let mut kb = vec![0u8; n * ks];
-            let mut vb = vec![0u8; n * vl];
-            let mut out = vec![0u8; tok];
+            let mut kb = vec![POISON; n * ks];
+            let mut vb = vec![POISON; n * vl];
+            let mut out = vec![POISON; tok];
             let mut b = Batch {
                 in_batch: cursor.as_deref(),
                 out_batch: &mut out,
@@ -646,7 +663,7 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
             // A walk longer than twice the capacity is a kernel loop; stop and let the
             // comparison report it.
             for _ in 0..(2 * max as usize + 2) {
-                let mut next = vec![0u8; ks];
+                let mut next = vec![POISON; ks];
                 match sys.next_key(fd, cur.as_deref(), &mut next) {
                     Ok(()) => {
                         walk.extend_from_slice(&next);
@@ -670,37 +687,89 @@ mod tests {
     use mapcheck_model::{MapType, World};
     use std::collections::VecDeque;
 
-    /// Answers element calls from a script of results; creates hand out /dev/null fds.
+    /// Answers element calls from a script of results; creates hand out /dev/null fds and
+    /// remember which map (id, attributes) each fd stands for. Switches make it a wrong
+    /// kernel in one way each.
     #[derive(Default)]
     struct Fake {
         answers: VecDeque<Result<(), Errno>>,
         batches: VecDeque<(u32, Option<Errno>)>,
         batch_counts: Vec<u32>,
         ids: u32,
+        /// The map behind each fd this fake handed out: (id, attributes).
+        maps: BTreeMap<RawFd, (u32, MapSpec)>,
+        /// close(2) fails with EIO.
+        close_fails: bool,
+        /// GET_FD_BY_ID hands out an fd on another map than the id names.
+        by_id_other_map: bool,
+        /// LOOKUP says ok without writing the value buffer.
+        lookup_writes_nothing: bool,
+        /// LOOKUP_BATCH returns these keys (zero values), then ENOENT.
+        batch_keys: Option<Vec<u32>>,
+        /// GET_NEXT_KEY walks these keys, then ENOENT.
+        walk: Vec<u32>,
     }
 
     impl Fake {
         fn next(&mut self) -> Result<(), Errno> {
             self.answers.pop_front().unwrap_or(Ok(()))
         }
+        fn fd_on(&mut self, id: u32, spec: MapSpec) -> OwnedFd {
+            let fd: OwnedFd = std::fs::File::open("/dev/null").expect("/dev/null").into();
+            self.maps.insert(fd.as_raw_fd(), (id, spec));
+            fd
+        }
     }
 
     impl Sys for Fake {
-        fn map_create(&mut self, _: &MapSpec, _: RawFd) -> Result<OwnedFd, Errno> {
-            Ok(std::fs::File::open("/dev/null").expect("/dev/null").into())
+        fn map_create(&mut self, spec: &MapSpec, _: RawFd) -> Result<OwnedFd, Errno> {
+            self.ids += 1;
+            Ok(self.fd_on(self.ids, spec.clone()))
         }
         fn prog_load(&mut self, _: &mapcheck_model::ProgSpec, _: &[RawFd]) -> Result<OwnedFd, Errno> {
             Err(Errno::EPERM)
         }
-        fn obj_id(&mut self, _: Kind, _: RawFd) -> Result<u32, Errno> {
-            self.ids += 1;
-            Ok(self.ids)
+        fn map_info(&mut self, fd: RawFd) -> Result<crate::sys::MapInfoRaw, Errno> {
+            let (id, s) = self.maps.get(&fd).ok_or(Errno::EBADFD)?;
+            let mut name = [0u8; 16];
+            let n = s.name.iter().position(|b| *b == 0).unwrap_or(s.name.len());
+            name[..n].copy_from_slice(&s.name[..n]);
+            Ok(crate::sys::MapInfoRaw {
+                map_type: s.map_type.raw(),
+                id: *id,
+                key_size: s.key_size,
+                value_size: s.value_size,
+                max_entries: s.max_entries,
+                map_flags: s.map_flags & !(mapcheck_model::op::flags::FD_ACCESS),
+                name,
+                map_extra: s.map_extra,
+                ..crate::sys::MapInfoRaw::poisoned()
+            })
         }
-        fn fd_by_id(&mut self, _: Kind, _: u32, _: u32) -> Result<OwnedFd, Errno> {
-            Err(Errno::ENOENT)
+        fn close(&mut self, fd: OwnedFd) -> Result<(), Errno> {
+            self.maps.remove(&fd.as_raw_fd());
+            drop(fd);
+            if self.close_fails {
+                return Err(Errno::EIO);
+            }
+            Ok(())
         }
-        fn next_id(&mut self, _: Kind, _: u32) -> Result<u32, Errno> {
-            Err(Errno::ENOENT)
+        fn obj_id(&mut self, _: Kind, fd: RawFd) -> Result<u32, Errno> {
+            self.maps.get(&fd).map(|m| m.0).ok_or(Errno::EBADFD)
+        }
+        fn fd_by_id(&mut self, _: Kind, id: u32, _: u32) -> Result<OwnedFd, Errno> {
+            let pick = self
+                .maps
+                .values()
+                .find(|(i, _)| (*i == id) != self.by_id_other_map)
+                .cloned();
+            let (id, spec) = pick.ok_or(Errno::ENOENT)?;
+            Ok(self.fd_on(id, spec))
+        }
+        fn next_id(&mut self, _: Kind, start: u32) -> Result<u32, Errno> {
+            // A map lives while an fd holds it (nothing else holds one in these tests).
+            let live = self.maps.values().map(|m| m.0).filter(|i| *i > start);
+            live.min().ok_or(Errno::ENOENT)
         }
         fn perf_open(&mut self, _: bool) -> Result<OwnedFd, Errno> {
             Err(Errno::EPERM)
@@ -733,14 +802,25 @@ mod tests {
             self.next()
         }
         fn lookup(&mut self, _: RawFd, _: &[u8], v: &mut [u8], _: u64) -> Result<(), Errno> {
-            v.fill(0);
+            if !self.lookup_writes_nothing {
+                v.fill(0);
+            }
             self.next()
         }
         fn delete(&mut self, _: RawFd, _: &[u8]) -> Result<(), Errno> {
             self.next()
         }
-        fn next_key(&mut self, _: RawFd, _: Option<&[u8]>, _: &mut [u8]) -> Result<(), Errno> {
-            Err(Errno::ENOENT)
+        fn next_key(&mut self, _: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
+            let at = match key {
+                None => 0,
+                Some(k) => {
+                    let k = u32::from_le_bytes(k[..4].try_into().expect("4-byte key"));
+                    1 + self.walk.iter().position(|w| *w == k).ok_or(Errno::ENOENT)?
+                }
+            };
+            let n = self.walk.get(at).ok_or(Errno::ENOENT)?;
+            next[..4].copy_from_slice(&n.to_le_bytes());
+            Ok(())
         }
         fn lookup_and_delete(&mut self, _: RawFd, _: &[u8], _: &mut [u8], _: u64) -> Result<(), Errno> {
             self.next()
@@ -750,6 +830,14 @@ mod tests {
         }
         fn lookup_batch(&mut self, _: RawFd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
             self.batch_counts.push(b.count);
+            if let Some(keys) = self.batch_keys.take() {
+                for (i, k) in keys.iter().enumerate() {
+                    b.keys[4 * i..4 * i + 4].copy_from_slice(&k.to_le_bytes());
+                }
+                let vl = b.values.len() / b.count.max(1) as usize;
+                b.values[..keys.len() * vl].fill(0);
+                return (keys.len() as u32, Some(Errno::ENOENT));
+            }
             self.batches.pop_front().unwrap_or((0, Some(Errno::ENOENT)))
         }
     }
@@ -827,5 +915,122 @@ mod tests {
         // Any other batch error is the check's outcome.
         f.batches.push_back((0, Some(Errno::EPERM)));
         assert_eq!(dump(&mut f, fd.as_raw_fd(), Some(&spec), 2), Err(Errno::EPERM));
+    }
+
+    fn m(n: u32) -> FdRef {
+        FdRef::Handle(Handle::map(n))
+    }
+
+    fn run(fake: Fake, ops: &[Op], end_checks: bool) -> Option<crate::lockstep::Divergence> {
+        let mut k = Kernel::with_sys(fake, 2).unwrap();
+        let run = run_case(
+            World::default(),
+            &mut k,
+            ops,
+            end_checks,
+            &mut Stats::default(),
+            None,
+        );
+        assert_eq!(k.held(), 0);
+        assert!(k.sys.maps.is_empty(), "every fd went back through Sys::close");
+        run.divergence
+    }
+
+    fn parse(lines: &[&str]) -> Vec<Op> {
+        lines
+            .iter()
+            .map(|l| mapcheck_model::text::parse_line(l).unwrap().0)
+            .collect()
+    }
+
+    /// close(2)'s result is an outcome: a kernel whose close fails is a divergence.
+    #[test]
+    fn a_failing_close_is_caught() {
+        let ops = parse(&["m0 = create array key=4 value=8 entries=4", "close m0"]);
+        assert!(
+            run(Fake::default(), &ops, true).is_none(),
+            "a close that works agrees"
+        );
+        let fails = Fake {
+            close_fails: true,
+            ..Fake::default()
+        };
+        let d = run(fails, &ops, true).expect("the failed close must diverge");
+        assert_eq!((d.index, d.observed), (1, Err(Errno::EIO)));
+    }
+
+    /// An fd from GET_FD_BY_ID that refers to another map is caught by `info`, whether the
+    /// script asks or only the end-of-case checks do.
+    #[test]
+    fn fd_by_id_of_another_map_is_caught_by_info() {
+        let ops = parse(&[
+            "m0 = create array key=4 value=8 entries=4 name=\"first\"",
+            "m1 = create hash key=4 value=8 entries=4",
+            "m2 = fd_by_id m0",
+            "info m2",
+        ]);
+        assert!(
+            run(Fake::default(), &ops, false).is_none(),
+            "the right map agrees"
+        );
+        let wrong = || Fake {
+            by_id_other_map: true,
+            ..Fake::default()
+        };
+        let d = run(wrong(), &ops, false).expect("another map's info must diverge");
+        assert_eq!(d.index, 3);
+        let Ok(Ret::Info(i)) = &d.observed else {
+            panic!("{:?}", d.observed)
+        };
+        assert_eq!((i.id, i.map_type), (Some(Handle::map(1)), MapType::Hash));
+        let d = run(wrong(), &ops[..3], true).expect("the end-of-case info must catch it");
+        assert_eq!(d.op, Op::Info { map: m(2) });
+    }
+
+    /// Output buffers start poisoned: a lookup that says ok without writing is not zeroes.
+    #[test]
+    fn lookup_without_writing_is_caught_by_poison() {
+        let ops = parse(&[
+            "m0 = create array key=4 value=8 entries=4",
+            "lookup m0 key=00000000",
+        ]);
+        assert!(
+            run(Fake::default(), &ops, false).is_none(),
+            "a written zero value agrees"
+        );
+        let lazy = Fake {
+            lookup_writes_nothing: true,
+            ..Fake::default()
+        };
+        let d = run(lazy, &ops, false).expect("the unwritten buffer must diverge");
+        assert_eq!((d.index, d.observed), (1, Ok(Ret::Value(vec![POISON; 8]))));
+    }
+
+    /// An ARRAY walk is 0, 1, ..., max_entries - 1 in order: one that skips, stops early or
+    /// reorders (each key still once, which the sorted comparison used to accept) diverges.
+    #[test]
+    fn array_walk_that_skips_or_reorders_is_caught() {
+        let ops = parse(&["m0 = create array key=4 value=8 entries=4", "check m0"]);
+        let with_walk = |walk: &[u32]| Fake {
+            batch_keys: Some(vec![0, 1, 2, 3]),
+            walk: walk.to_vec(),
+            ..Fake::default()
+        };
+        assert!(
+            run(with_walk(&[0, 1, 2, 3]), &ops, false).is_none(),
+            "the kernel's order agrees"
+        );
+        for bad in [
+            &[0, 2, 1, 3][..],
+            &[0, 1, 3],
+            &[0, 1, 2],
+            &[1, 2, 3, 0],
+            &[0, 1, 2, 3, 0],
+        ] {
+            let d = run(with_walk(bad), &ops, false).unwrap_or_else(|| panic!("walk {bad:?} must diverge"));
+            assert_eq!(d.index, 1, "{bad:?}");
+            let why = d.allowed.explain(&d.observed).unwrap_or_default();
+            assert!(why.contains("not 0..4 in order"), "{bad:?}: {why}");
+        }
     }
 }

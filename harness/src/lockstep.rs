@@ -378,11 +378,17 @@ fn run_steps<B: Backend + ?Sized>(
     }
 }
 
-/// The `n`th end-of-case observation of `world`, if any: the full state of every open map, a
+/// The `n`th end-of-case observation of `world`, if any: `info` and the full state of every
+/// open map, a
 /// delete of every index of the unreadable fd arrays, the liveness of every map and program
 /// the case created (a release the model knows is pending is *settled*: it must come within
 /// the bound, or it is a leak), and removed cgroups settled the same way.
 pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
+    // What the kernel says each open map fd refers to (its id resolves to the creating
+    // handle, so an fd of another object shows), then the full state of every open map.
+    let infos = world.handles().filter(|h| h.kind == Kind::Map).map(|h| Op::Info {
+        map: FdRef::Handle(h),
+    });
     let checks = world
         .handles()
         .filter(|h| h.kind == Kind::Map)
@@ -405,7 +411,7 @@ pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
     // (destructive, so only now) shows which slots the kernel still holds.
     let probes = world.handles().filter_map(|h| {
         let m = world.map(h)?;
-        let small = m.spec.max_entries <= 16 && world.fds[&h].write && !m.frozen;
+        let small = m.spec.max_entries <= 256 && world.fds[&h].write && !m.frozen;
         let unreadable = matches!(m.spec.map_type, MapType::CgroupArray | MapType::PerfEventArray);
         (small && unreadable).then(|| {
             (0..m.spec.max_entries).map(move |i| Op::Delete {
@@ -415,7 +421,12 @@ pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
         })
     });
     // Probes first: a delete can release a held object, whose release is then settled.
-    checks.chain(probes.flatten()).chain(lives).chain(dying).nth(n)
+    infos
+        .chain(checks)
+        .chain(probes.flatten())
+        .chain(lives)
+        .chain(dying)
+        .nth(n)
 }
 
 /// Runs `f`, turning a panic into `Err(message with its location)`. While it runs, this

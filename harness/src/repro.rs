@@ -16,6 +16,7 @@ const PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,36 @@ static void cgroup_setup(void) {
 static void bpffs_setup(void) {
 	if (bpffs[strlen(bpffs) - 1] != 'X') return;
 	if (!mkdtemp(bpffs) || mount("bpf", bpffs, "bpf", 0, NULL)) perror("bpffs");
+}
+
+static const char *tname(unsigned t) {
+	static char b[16];
+	switch (t) {
+	case 1: return "hash"; case 2: return "array"; case 3: return "prog_array";
+	case 4: return "perf_event_array"; case 5: return "percpu_hash"; case 6: return "percpu_array";
+	case 8: return "cgroup_array"; case 12: return "array_of_maps"; case 13: return "hash_of_maps";
+	}
+	snprintf(b, sizeof b, "type%u", t);
+	return b;
+}
+
+/* BPF_OBJ_GET_INFO_BY_FD of a map into a poisoned buffer up to map_extra (6.18 reads `hash`
+ * back from the buffer), printed as the script syntax prints it. */
+static void map_info(int fd) {
+	struct bpf_map_info i; memset(&i, 0xa5, sizeof i);
+	union bpf_attr a; memset(&a, 0, sizeof a);
+	a.info.bpf_fd = fd; a.info.info_len = offsetof(struct bpf_map_info, map_extra) + 8; a.info.info = (uintptr_t)&i;
+	if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a)) { result(-1); return; }
+	char nm[80] = ""; int end = 16;
+	while (end > 0 && !i.name[end - 1]) end--;
+	for (int k = 0; k < end; k++) {
+		unsigned char ch = i.name[k];
+		if (ch > 0x20 && ch < 0x7f && ch != '"' && ch != '\\') sprintf(nm + strlen(nm), "%c", ch);
+		else sprintf(nm + strlen(nm), "\\x%02x", ch);
+	}
+	int n = snprintf(out, sizeof out, "ok id=%s type=%s key=%u value=%u entries=%u flags=0x%x name=\"%s\"",
+		handle_of(0, i.id), tname(i.type), i.key_size, i.value_size, i.max_entries, i.map_flags, nm);
+	if (i.map_extra) snprintf(out + n, sizeof out - n, " extra=0x%llx", (unsigned long long)i.map_extra);
 }
 
 static void pin_path(char *p, int kind, int n) { sprintf(p, "%s/%c%d", bpffs, kl[kind], n); }
@@ -347,6 +378,9 @@ fn op_code(world: &World, op: &Op) -> String {
         }
         Op::Close { handle } => {
             let _ = writeln!(c, "\tresult(close({}));", fd_expr(FdRef::Handle(*handle)));
+        }
+        Op::Info { map } => {
+            let _ = writeln!(c, "\tmap_info({});", fd_expr(*map));
         }
         Op::LoadProg { handle, spec, uses } => {
             let _ = writeln!(
@@ -583,7 +617,7 @@ pub fn c_program(case: &Case, world: &World) -> Result<String, String> {
     prog.push_str(PRELUDE);
     let _ = writeln!(
         prog,
-        "\nint main(void)\n{{\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\tnotbpf_fd = open(\"/dev/null\", O_RDONLY | O_CLOEXEC);\n\tclosed_fd = dup(notbpf_fd); close(closed_fd);\n\tcgroup_setup();\n{body}\tcleanup();\n\tif (mfail) printf(\"%d mismatch(es) with the model\\n\", mfail);\n\treturn mfail ? 1 : 0;\n}}"
+        "\nint main(void)\n{{\n\tsetvbuf(stdout, NULL, _IOLBF, 0);\n\tnotbpf_fd = open(\"/dev/null\", O_RDONLY | O_CLOEXEC);\n\t/* A closed number high in the table, as the backend takes it: the lowest free one would be the next map's. */\n\tstruct rlimit nr; getrlimit(RLIMIT_NOFILE, &nr); int base = nr.rlim_cur - 1 < 4096 ? (int)nr.rlim_cur - 1 : 4096;\n\tclosed_fd = fcntl(notbpf_fd, F_DUPFD_CLOEXEC, base); close(closed_fd);\n\tcgroup_setup();\n{body}\tcleanup();\n\tif (mfail) printf(\"%d mismatch(es) with the model\\n\", mfail);\n\treturn mfail ? 1 : 0;\n}}"
     );
     Ok(prog)
 }

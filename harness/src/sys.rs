@@ -4,7 +4,7 @@
 
 use mapcheck_model::{Errno, Kind, MapSpec, ProgSpec};
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 /// Every syscall the kernel backend makes.
@@ -14,6 +14,11 @@ pub trait Sys {
     /// `BPF_PROG_LOAD` of `r1 = <map>` (ld_imm64 BPF_PSEUDO_MAP_FD) for each map fd, then
     /// `r0 = 0; exit`.
     fn prog_load(&mut self, spec: &ProgSpec, maps: &[RawFd]) -> Result<OwnedFd, Errno>;
+    /// `BPF_OBJ_GET_INFO_BY_FD` of a map fd: the `bpf_map_info` fields up to `map_extra`,
+    /// read into a poisoned buffer (a field the kernel does not write shows the poison).
+    fn map_info(&mut self, fd: RawFd) -> Result<MapInfoRaw, Errno>;
+    /// close(2), with its result (the fd is gone either way).
+    fn close(&mut self, fd: OwnedFd) -> Result<(), Errno>;
     /// The object id behind a map or program fd (`BPF_OBJ_GET_INFO_BY_FD`).
     fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno>;
     /// `BPF_{MAP,PROG}_GET_FD_BY_ID`.
@@ -61,6 +66,76 @@ pub trait Sys {
             .find_map(|l| l.strip_prefix("nr_dying_descendants "))
             .and_then(|v| v.trim().parse().ok())
             .ok_or(Errno::EINVAL)
+    }
+}
+
+/// What every output buffer holds before the syscall, so that a kernel saying "ok" without
+/// writing it shows up as these bytes, not as plausible zeroes.
+pub const POISON: u8 = 0xa5;
+
+/// The `struct bpf_map_info` prefix up to `map_extra` (include/uapi/linux/bpf.h): 88 bytes,
+/// short of 6.18's `hash` / `hash_size`, which the kernel reads back from the buffer
+/// (`bpf_map_get_info_by_fd`: poison there would ask for a hash).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapInfoRaw {
+    /// `type`.
+    pub map_type: u32,
+    /// `id`.
+    pub id: u32,
+    /// `key_size`.
+    pub key_size: u32,
+    /// `value_size`.
+    pub value_size: u32,
+    /// `max_entries`.
+    pub max_entries: u32,
+    /// `map_flags`.
+    pub map_flags: u32,
+    /// `name`.
+    pub name: [u8; 16],
+    /// `ifindex`.
+    pub ifindex: u32,
+    /// `btf_vmlinux_value_type_id`.
+    pub btf_vmlinux_value_type_id: u32,
+    /// `netns_dev`.
+    pub netns_dev: u64,
+    /// `netns_ino`.
+    pub netns_ino: u64,
+    /// `btf_id`.
+    pub btf_id: u32,
+    /// `btf_key_type_id`.
+    pub btf_key_type_id: u32,
+    /// `btf_value_type_id`.
+    pub btf_value_type_id: u32,
+    /// `btf_vmlinux_id`.
+    pub btf_vmlinux_id: u32,
+    /// `map_extra`.
+    pub map_extra: u64,
+}
+
+impl MapInfoRaw {
+    /// Every byte `POISON`.
+    pub fn poisoned() -> MapInfoRaw {
+        let w = u32::from_ne_bytes([POISON; 4]);
+        let d = u64::from_ne_bytes([POISON; 8]);
+        MapInfoRaw {
+            map_type: w,
+            id: w,
+            key_size: w,
+            value_size: w,
+            max_entries: w,
+            map_flags: w,
+            name: [POISON; 16],
+            ifindex: w,
+            btf_vmlinux_value_type_id: w,
+            netns_dev: d,
+            netns_ino: d,
+            btf_id: w,
+            btf_key_type_id: w,
+            btf_value_type_id: w,
+            btf_vmlinux_id: w,
+            map_extra: d,
+        }
     }
 }
 
@@ -212,6 +287,25 @@ impl Sys for RealSys {
             )
         };
         owned_neg(fd)
+    }
+
+    fn map_info(&mut self, fd: RawFd) -> Result<MapInfoRaw, Errno> {
+        let mut info = MapInfoRaw::poisoned();
+        let mut len = std::mem::size_of::<MapInfoRaw>() as u32;
+        // SAFETY: info is plain data, live for the call, and `len` says its size.
+        ret(unsafe {
+            libbpf_sys::bpf_obj_get_info_by_fd(fd, (&mut info as *mut MapInfoRaw).cast(), &mut len)
+        })?;
+        Ok(info)
+    }
+
+    fn close(&mut self, fd: OwnedFd) -> Result<(), Errno> {
+        let raw = fd.into_raw_fd();
+        // SAFETY: `raw` was owned and is used no more; close(2) releases it even on EINTR/EIO.
+        if unsafe { libc::close(raw) } < 0 {
+            return Err(last_errno());
+        }
+        Ok(())
     }
 
     fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno> {
@@ -491,7 +585,38 @@ pub fn drop_cap_sys_resource() -> Result<(), Errno> {
 
 #[cfg(test)]
 mod tests {
+    use super::MapInfoRaw;
     use libbpf_sys as uapi;
+
+    /// The poisoned info buffer is the header's `bpf_map_info` up to `map_extra`, field for
+    /// field, and stops where `hash` begins.
+    #[test]
+    fn map_info_prefix_is_the_headers() {
+        use std::mem::offset_of;
+        assert_eq!(
+            std::mem::size_of::<MapInfoRaw>(),
+            offset_of!(uapi::bpf_map_info, hash)
+        );
+        assert_eq!(offset_of!(MapInfoRaw, id), offset_of!(uapi::bpf_map_info, id));
+        assert_eq!(
+            offset_of!(MapInfoRaw, map_flags),
+            offset_of!(uapi::bpf_map_info, map_flags)
+        );
+        assert_eq!(offset_of!(MapInfoRaw, name), offset_of!(uapi::bpf_map_info, name));
+        assert_eq!(
+            offset_of!(MapInfoRaw, netns_dev),
+            offset_of!(uapi::bpf_map_info, netns_dev)
+        );
+        assert_eq!(
+            offset_of!(MapInfoRaw, map_extra),
+            offset_of!(uapi::bpf_map_info, map_extra)
+        );
+        let p = MapInfoRaw::poisoned();
+        assert_eq!(
+            (p.id, p.map_extra, p.name[15]),
+            (0xa5a5_a5a5, 0xa5a5_a5a5_a5a5_a5a5, 0xa5)
+        );
+    }
     use mapcheck_model::op::flags;
     use mapcheck_model::{Errno, MapType, ProgType};
 

@@ -51,9 +51,13 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
     // A generator that stops producing some op or outcome is caught here.
     let mut rows: Vec<String> = types.iter().map(|t| t.word()).collect();
     rows.extend(["badfd", "objects", "fdtable"].map(String::from));
-    let (hit, all, _) = r.stats.coverage(&w.profile, &rows);
+    let (hit, all, missing) = r.stats.coverage(&w.profile, &rows);
     eprintln!("coverage {hit}/{all}");
-    assert!(hit * 100 >= all * 96, "coverage {hit}/{all} below 96%");
+    assert!(
+        hit * 100 >= all * 96,
+        "coverage {hit}/{all} below 96%; missing {}",
+        missing.join(" ")
+    );
     // And the catalogue knows every cell the run saw (a catalogue that lost a row or a
     // cell is caught here).
     for (f, op, o) in r.stats.cells.keys() {

@@ -67,6 +67,7 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         "percpu-array-padding-roundtrips.case",
         "frozen-writes-eperm.case",
         "bad-fds.case",
+        "info-readback.case",
         "handles/prog-array-lookup-returns-id.case",
         "handles/map-in-map-keeps-inner-alive.case",
         "handles/pins-are-user-references.case",

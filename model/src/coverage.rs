@@ -28,6 +28,7 @@ fn fd_map_cells(family: &str) -> Vec<(&'static str, &'static str)> {
         ("freeze", "ok"),
         ("freeze", "EPERM"),
         ("close", "ok"),
+        ("info", "ok"),
         ("check", "ok"),
         ("check", "EPERM"),
     ];
@@ -78,6 +79,7 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
         ("freeze", "ok"),
         ("freeze", "EPERM"),
         ("close", "ok"),
+        ("info", "ok"),
         ("check", "ok"),
         ("check", "EPERM"),
         ("create", "ok"),
@@ -124,6 +126,9 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
                 v.push((op, "EBADF"));
                 v.push((op, "EINVAL"));
             }
+            // bpf_obj_get_info_by_fd says EBADFD where the others say EBADF (a closed or
+            // never-opened number; an O_PATH cgroup fd).
+            v.extend([("info", "EBADFD"), ("info", "EINVAL")]);
         }
         "objects" => v.extend([
             ("load", "ok"),
@@ -193,6 +198,8 @@ mod tests {
             has(&root, "cgroup_array", "update", "ENOENT") && !has(&root, "prog_array", "update", "ENOENT")
         );
         assert!(has(&root, "badfd", "freeze", "EBADF") && has(&root, "nonmap", "check", "EINVAL"));
+        assert!(has(&root, "badfd", "info", "EBADFD") && !has(&root, "badfd", "info", "EBADF"));
+        assert!(has(&root, "hash", "info", "ok") && has(&root, "cgroup_array", "info", "ok"));
         assert!(has(&root, "type27", "create", "EINVAL") && has(&root, "invalid_type", "create", "EINVAL"));
         assert!(has(&root, "fdtable", "idgap", "ok") && cells("nothing", &root).is_empty());
         assert!(

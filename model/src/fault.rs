@@ -46,11 +46,13 @@ pub enum Fault {
     DyingNeverNarrows,
     /// The model panics on FREEZE (a bug in the oracle itself must fail the run).
     ModelPanicsAtFreeze,
+    /// `info` reports BPF_F_RDONLY / BPF_F_WRONLY in map_flags (the kernel strips them).
+    InfoKeepsAccessFlags,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 20] = [
+    pub const ALL: [Fault; 21] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -71,6 +73,7 @@ impl Fault {
         Fault::AliveEitherAfterSettle,
         Fault::DyingNeverNarrows,
         Fault::ModelPanicsAtFreeze,
+        Fault::InfoKeepsAccessFlags,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -116,6 +119,7 @@ impl Fault {
             Fault::AliveEitherAfterSettle => "alive-either-after-settle",
             Fault::DyingNeverNarrows => "dying-never-narrows",
             Fault::ModelPanicsAtFreeze => "model-panics-at-freeze",
+            Fault::InfoKeepsAccessFlags => "info-keeps-access-flags",
         }
     }
     /// Inverse of [`Fault::name`].

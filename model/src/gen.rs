@@ -299,7 +299,7 @@ struct View {
 
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
 /// kinds only where handle maps are generated.
-const KINDS: [(u8, &str); 9] = [
+const KINDS: [(u8, &str); 10] = [
     (18, "lookup"),
     (30, "update"),
     (10, "delete"),
@@ -309,10 +309,11 @@ const KINDS: [(u8, &str); 9] = [
     (15, "create"),
     (2, "freeze"),
     (4, "close"),
+    (4, "info"),
 ];
 /// In an `fdtable` case: many fd-creating ops and closes, rlimit changes that reach EMFILE
 /// in a few ops, and id gaps.
-const FD_KINDS: [(u8, &str); 13] = [
+const FD_KINDS: [(u8, &str); 14] = [
     (6, "lookup"),
     (6, "update"),
     (25, "create"),
@@ -326,8 +327,9 @@ const FD_KINDS: [(u8, &str); 13] = [
     (2, "get_pinned"),
     (2, "alive"),
     (2, "check"),
+    (3, "info"),
 ];
-const HANDLE_KINDS: [(u8, &str); 18] = [
+const HANDLE_KINDS: [(u8, &str); 19] = [
     (14, "lookup"),
     (22, "update"),
     (7, "delete"),
@@ -346,6 +348,7 @@ const HANDLE_KINDS: [(u8, &str); 18] = [
     (3, "pin"),
     (2, "unpin"),
     (2, "get_pinned"),
+    (2, "info"),
 ];
 
 impl View {
@@ -561,7 +564,13 @@ impl View {
                 handle: all[c.t as usize % all.len()],
             };
         }
-        let m = &self.maps[c.t as usize % self.maps.len()];
+        // `info` mostly reads the newest map fd: the one a create, fd_by_id or get_pinned just
+        // made, whose object the kernel must report.
+        let newest = self.maps.iter().max_by_key(|m| m.handle.n);
+        let m = match newest {
+            Some(m) if kind == "info" && !c.fs.is_multiple_of(4) => m,
+            _ => &self.maps[c.t as usize % self.maps.len()],
+        };
         let map = if (c.t as u32 * 100 / 256) < self.cfg.bad_fd_pct as u32 {
             // A bad fd, or (where there are any) a program, cgroup or perf fd.
             match self.others.get(c.kr as usize % (2 * self.others.len()).max(1)) {
@@ -617,6 +626,13 @@ impl View {
                 flags: lookup_flags(c.fs),
             },
             "check" => Op::Check { map },
+            // A program fd would answer with bpf_prog_info: a bad fd instead.
+            "info" => Op::Info {
+                map: match map {
+                    FdRef::Handle(h) if h.kind == Kind::Prog => FdRef::Bad(BadFd::ALL[c.ks as usize % 3]),
+                    _ => map,
+                },
+            },
             _ => Op::Freeze { map },
         }
     }

@@ -228,6 +228,14 @@ impl MapType {
             MapType::Other(n) => format!("type{n}"),
         }
     }
+    /// Inverse of [`MapType::raw`] (what `bpf_map_info.type` reports).
+    pub fn from_raw(n: u32) -> MapType {
+        MapType::MODELLED
+            .into_iter()
+            .chain(MapType::HANDLE_MAPS)
+            .find(|t| t.raw() == n)
+            .unwrap_or(MapType::Other(n))
+    }
     /// Inverse of [`MapType::word`]: the named types are read from `word` itself, so the two
     /// cannot disagree; `typeN` (digits only) is a raw number.
     pub fn from_word(w: &str) -> Option<MapType> {
@@ -488,6 +496,12 @@ pub enum Op {
         /// The map fd.
         map: FdRef,
     },
+    /// `BPF_OBJ_GET_INFO_BY_FD` of a map fd (`struct bpf_map_info`): what the kernel says
+    /// the object behind the fd is.
+    Info {
+        /// The fd (a map, another kind of fd, or a bad one).
+        map: FdRef,
+    },
     /// `close(2)` of the handle's fd.
     Close {
         /// The handle to close.
@@ -620,7 +634,8 @@ impl Op {
             | Op::GetNextKey { map, .. }
             | Op::LookupAndDelete { map, .. }
             | Op::Freeze { map }
-            | Op::Check { map } => Some(*map),
+            | Op::Check { map }
+            | Op::Info { map } => Some(*map),
             Op::Close { handle } => Some(FdRef::Handle(*handle)),
             _ => None,
         }
@@ -636,6 +651,7 @@ impl Op {
             Op::LookupAndDelete { .. } => "lookup_and_delete",
             Op::Freeze { .. } => "freeze",
             Op::Close { .. } => "close",
+            Op::Info { .. } => "info",
             Op::Check { .. } => "check",
             Op::LoadProg { .. } => "load",
             Op::FdById { .. } => "fd_by_id",

@@ -3,7 +3,7 @@
 //! non-singleton set says why the kernel is allowed to choose.
 
 use crate::errno::Errno;
-use crate::op::Handle;
+use crate::op::{Handle, MapType};
 use std::fmt;
 
 /// What the kernel hands back on success.
@@ -34,6 +34,61 @@ pub enum Ret {
     /// A full-state observation of an fd-holding map: the GET_NEXT_KEY walk, and per walked
     /// key what LOOKUP said.
     Slots(Slots),
+    /// What `BPF_OBJ_GET_INFO_BY_FD` said about a map (`Op::Info`).
+    Info(MapInfo),
+}
+
+/// The fields of `struct bpf_map_info` the model predicts; the id is resolved to the handle
+/// that created the map, as for `Ret::Id`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct MapInfo {
+    /// `id`, resolved (`None`: an id no object of this case has).
+    pub id: Option<Handle>,
+    /// `type`.
+    pub map_type: MapType,
+    /// `key_size`.
+    pub key_size: u32,
+    /// `value_size`.
+    pub value_size: u32,
+    /// `max_entries`.
+    pub max_entries: u32,
+    /// `map_flags`.
+    pub map_flags: u32,
+    /// `name`: the 16 bytes with trailing NULs dropped (a byte after a NUL stays visible).
+    pub name: Vec<u8>,
+    /// `map_extra`.
+    pub map_extra: u64,
+}
+
+impl MapInfo {
+    /// The 16 raw name bytes as `name` holds them: trailing NULs dropped.
+    pub fn name_of(raw: &[u8]) -> Vec<u8> {
+        let end = raw.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+        raw[..end].to_vec()
+    }
+}
+
+impl fmt::Display for MapInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            Some(h) => write!(f, "id={h}")?,
+            None => write!(f, "id=?")?,
+        }
+        write!(
+            f,
+            " type={} key={} value={} entries={} flags={:#x} name={}",
+            self.map_type.word(),
+            self.key_size,
+            self.value_size,
+            self.max_entries,
+            self.map_flags,
+            crate::text::quote(&self.name)
+        )?;
+        if self.map_extra != 0 {
+            write!(f, " extra={:#x}", self.map_extra)?;
+        }
+        Ok(())
+    }
 }
 
 /// What one LOOKUP of an fd-holding map's key showed.
@@ -119,6 +174,15 @@ impl MapState {
         }
         st
     }
+    /// Is the walk exactly the indices 0, 1, ..., `max_entries - 1` in order, as
+    /// `array_map_get_next_key` (kernel/bpf/arraymap.c) hands them out? No walk (a map too
+    /// large for one syscall per key) is judged by the batch alone.
+    pub fn walk_is_array_order(&self, max_entries: u32) -> bool {
+        let Some(walk) = &self.walk else { return true };
+        self.key_size == 4
+            && walk.len() == 4 * max_entries as usize
+            && walk.chunks(4).zip(0u32..).all(|(k, i)| k == i.to_le_bytes())
+    }
     /// Does the walk visit exactly the keys of `self`, each once?
     pub fn walk_visits_each_key_once(&self) -> bool {
         let Some(walk) = &self.walk else { return true };
@@ -151,6 +215,7 @@ pub fn fmt_outcome(o: &Outcome) -> String {
         Ok(Ret::Alive(false)) => "ok gone".into(),
         Ok(Ret::Count(n)) => format!("ok count={n}"),
         Ok(Ret::Slots(s)) => format!("ok slots={}", s.slots.len()),
+        Ok(Ret::Info(i)) => format!("ok {i}"),
     }
 }
 
@@ -227,7 +292,7 @@ impl Allowed {
                     got.key_size == 4
                         && got.value_size == *value_len
                         && got.len() == *max_entries as usize
-                        && got.walk_visits_each_key_once()
+                        && got.walk_is_array_order(*max_entries)
                         && array_matches(got, *max_entries, written)
                 }
                 _ => false,
@@ -273,6 +338,21 @@ impl Allowed {
                     ))
                 }
                 _ => {}
+            }
+        }
+        if let Allowed::ArrayState { max_entries, .. } = self {
+            if !got.walk_is_array_order(*max_entries) {
+                let walk = got.walk.as_deref().unwrap_or_default();
+                let shown: Vec<String> = walk.chunks(got.key_size.max(1)).take(8).map(hex).collect();
+                return Some(format!(
+                    "GET_NEXT_KEY walk is not 0..{max_entries} in order: {}{}",
+                    shown.join(","),
+                    if walk.len() > 8 * got.key_size.max(1) {
+                        ",..."
+                    } else {
+                        ""
+                    }
+                ));
             }
         }
         if !got.walk_visits_each_key_once() {
@@ -366,7 +446,7 @@ impl fmt::Display for Allowed {
                 max_entries, written, ..
             } => write!(
                 f,
-                "ok entries={max_entries} ({} non-zero, each index once in the GET_NEXT_KEY walk)",
+                "ok entries={max_entries} ({} non-zero, GET_NEXT_KEY walk 0..{max_entries} in order)",
                 written.len()
             ),
             Allowed::Slots(want) => {
@@ -618,5 +698,33 @@ mod tests {
         assert!(Expect::AnyOk.matches(&one) && !Expect::AnyOk.matches(&Ok(Ret::Alive(true))));
         assert!(Expect::Any.matches(&Err(Errno::EPERM)));
         assert_eq!(Expect::of(&Ok(Ret::Count(2))).to_string(), "ok count=2");
+    }
+
+    /// An ARRAY's walk is its indices in order; the sorted comparison hash maps get would
+    /// accept a reordered one.
+    #[test]
+    fn array_walks_must_be_in_index_order() {
+        let st = |walk: &[u32]| MapState {
+            key_size: 4,
+            value_size: 1,
+            keys: (0..3u32).flat_map(|i| i.to_le_bytes()).collect(),
+            values: vec![0; 3],
+            walk: Some(walk.iter().flat_map(|i| i.to_le_bytes()).collect()),
+        };
+        assert!(st(&[0, 1, 2]).walk_is_array_order(3));
+        assert!(st(&[0, 2, 1]).walk_visits_each_key_once() && !st(&[0, 2, 1]).walk_is_array_order(3));
+        assert!(!st(&[0, 1]).walk_is_array_order(3) && !st(&[0, 1, 2, 0]).walk_is_array_order(3));
+        let arr = Allowed::ArrayState {
+            max_entries: 3,
+            value_len: 1,
+            written: BTreeMap::new(),
+        };
+        assert!(arr.admits(&Ok(Ret::State(st(&[0, 1, 2]))), &|_| false));
+        assert!(!arr.admits(&Ok(Ret::State(st(&[0, 2, 1]))), &|_| false));
+        let why = arr.explain(&Ok(Ret::State(st(&[1, 0, 2])))).unwrap();
+        assert_eq!(
+            why,
+            "GET_NEXT_KEY walk is not 0..3 in order: 01000000,00000000,02000000"
+        );
     }
 }

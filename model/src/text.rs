@@ -5,7 +5,7 @@
 use crate::errno::Errno;
 use crate::op::flags::{ANY, EXIST, F_LOCK, MAP_FLAG_NAMES, NOEXIST};
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
-use crate::outcome::{hex, Expect, Ret};
+use crate::outcome::{hex, Expect, MapInfo, Ret};
 use std::fmt;
 
 impl fmt::Display for Op {
@@ -61,6 +61,7 @@ impl fmt::Display for Op {
             }
             Op::Freeze { map } => write!(f, "freeze {map}"),
             Op::Close { handle } => write!(f, "close {handle}"),
+            Op::Info { map } => write!(f, "info {map}"),
             Op::Check { map } => write!(f, "check {map}"),
             Op::LoadProg { handle, spec, uses } => {
                 write!(f, "{handle} = load {}", spec.prog_type.word())?;
@@ -185,7 +186,7 @@ fn map_flags_text(mut flags: u32) -> String {
 
 /// Quotes raw name bytes: printable ASCII as is, everything else as `\xNN`; so are `"` and `\`
 /// (the quoting) and `=` (a name holding `=>` would split the line at the outcome).
-fn quote(b: &[u8]) -> String {
+pub(crate) fn quote(b: &[u8]) -> String {
     let mut s = String::from("\"");
     for &c in b {
         if c.is_ascii_graphic() && !matches!(c, b'"' | b'\\' | b'=') {
@@ -241,7 +242,7 @@ type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
 
 /// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
 /// dispatches on and its error messages list, so that an op cannot be missing from either.
-const PLAIN_OPS: [(&str, PlainParser); 18] = [
+const PLAIN_OPS: [(&str, PlainParser); 19] = [
     ("update", p_update),
     ("lookup", p_lookup),
     ("delete", p_delete),
@@ -255,6 +256,11 @@ const PLAIN_OPS: [(&str, PlainParser); 18] = [
     ("check", |a| {
         Ok(Op::Check {
             map: parse_ref(one_arg("check <map>", a)?)?,
+        })
+    }),
+    ("info", |a| {
+        Ok(Op::Info {
+            map: parse_ref(one_arg("info <map>", a)?)?,
         })
     }),
     ("close", |a| {
@@ -841,8 +847,18 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
             Some(_) => return err(format!("expected `num=N` after `fd={h}`")),
             None => Ret::Fd(parse_handle(h)?),
         },
-        Some(("id", "?")) => Ret::Id(None),
-        Some(("id", h)) => Ret::Id(Some(parse_handle(h)?)),
+        Some(("id", h)) => {
+            let id = match h {
+                "?" => None,
+                h => Some(parse_handle(h)?),
+            };
+            let rest: Vec<&str> = words.by_ref().collect();
+            if rest.is_empty() {
+                Ret::Id(id)
+            } else {
+                Ret::Info(parse_info(id, &rest)?)
+            }
+        }
         Some(("count", n)) => Ret::Count(n.parse().map_err(|_| ParseError(format!("bad count `{n}`")))?),
         Some(("entries", n)) => {
             let n = n
@@ -993,6 +1009,7 @@ pub mod arb {
             fd_ref().prop_map(|map| Op::Freeze { map }),
             handle().prop_map(|handle| Op::Close { handle }),
             fd_ref().prop_map(|map| Op::Check { map }),
+            fd_ref().prop_map(|map| Op::Info { map }),
             (handle_of(Kind::Prog), prog, prop::collection::vec(fd_ref(), 0..4))
                 .prop_map(|(handle, spec, uses)| Op::LoadProg { handle, spec, uses }),
             (handle(), num32(), num32()).prop_map(|(target, n, open_flags)| Op::FdById {
@@ -1045,6 +1062,31 @@ pub mod arb {
         .prop_filter("a reason has words", |s| !s.is_empty())
     }
 
+    /// A map's info, with the numbers at their edges and any name.
+    fn info() -> impl Strategy<Value = crate::outcome::MapInfo> {
+        (
+            prop::option::of(handle()),
+            map_type(),
+            (num32(), num32(), num32(), num32()),
+            name(),
+            num64(),
+        )
+            .prop_map(
+                |(id, map_type, (key_size, value_size, max_entries, map_flags), name, map_extra)| {
+                    crate::outcome::MapInfo {
+                        id,
+                        map_type,
+                        key_size,
+                        value_size,
+                        max_entries,
+                        map_flags,
+                        name,
+                        map_extra,
+                    }
+                },
+            )
+    }
+
     /// Any outcome, every `Ret` variant.
     pub fn outcome() -> BoxedStrategy<Outcome> {
         let state = (0..4usize, 0..6usize).prop_map(|(k, n)| MapState {
@@ -1068,10 +1110,28 @@ pub mod arb {
             any::<bool>().prop_map(|a| Ok(Ret::Alive(a))),
             num32().prop_map(|n| Ok(Ret::Count(n))),
             slots.prop_map(|s| Ok(Ret::Slots(s))),
+            info().prop_map(|i| Ok(Ret::Info(i))),
             errno().prop_map(Err),
         ]
         .boxed()
     }
+}
+
+/// The rest of `ok id=m0 type=hash key=4 value=8 entries=16 flags=0x0 name="abc" [extra=N]`.
+fn parse_info(id: Option<Handle>, words: &[&str]) -> PResult<MapInfo> {
+    let kv = KeyValues::new(words)?;
+    kv.no_extra(&["type", "key", "value", "entries", "flags", "name", "extra"])?;
+    let t = kv.get("type")?;
+    Ok(MapInfo {
+        id,
+        map_type: MapType::from_word(t).ok_or_else(|| ParseError(format!("unknown map type `{t}`")))?,
+        key_size: kv.u32("key")?,
+        value_size: kv.u32("value")?,
+        max_entries: kv.u32("entries")?,
+        map_flags: kv.u32("flags")?,
+        name: unquote(kv.get("name")?)?,
+        map_extra: kv.opt("extra").map_or(Ok(0), parse_u64)?,
+    })
 }
 
 #[cfg(test)]
@@ -1198,6 +1258,12 @@ mod tests {
             Op::Check {
                 map: FdRef::Handle(Handle::map(0)),
             },
+            Op::Info {
+                map: FdRef::Handle(Handle::map(4)),
+            },
+            Op::Info {
+                map: FdRef::Bad(BadFd::NeverOpened),
+            },
         ];
         let kinds: std::collections::BTreeSet<&str> = ops.iter().map(Op::kind).collect();
         assert_eq!(kinds, op_words().collect(), "one sample per op word");
@@ -1224,6 +1290,26 @@ mod tests {
             Ok(Ret::Alive(true)),
             Ok(Ret::Alive(false)),
             Ok(Ret::Count(3)),
+            Ok(Ret::Info(MapInfo {
+                id: Some(Handle::map(2)),
+                map_type: MapType::PercpuHash,
+                key_size: 4,
+                value_size: 12,
+                max_entries: 16,
+                map_flags: flags::NO_PREALLOC | flags::ZERO_SEED,
+                name: b"a.b\0x y\xe9".to_vec(),
+                map_extra: 0,
+            })),
+            Ok(Ret::Info(MapInfo {
+                id: None,
+                map_type: MapType::Other(99),
+                key_size: 0,
+                value_size: 0,
+                max_entries: u32::MAX,
+                map_flags: 0x8000_0000,
+                name: Vec::new(),
+                map_extra: 0x1_0000_0000,
+            })),
             Err(Errno::ENOTSUPP),
             Err(Errno(4242)),
         ];

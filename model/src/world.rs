@@ -12,7 +12,7 @@ use crate::maps::hash::{self, HashMap};
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
-use crate::outcome::{hex, Allowed, Outcome, Ret};
+use crate::outcome::{hex, Allowed, MapInfo, Outcome, Ret};
 use crate::profile::{MemAccounting, Profile};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -323,6 +323,16 @@ impl World {
                 return Ok(());
             }
             Op::Close { handle } => return open(handle),
+            // A program fd answers with a `bpf_prog_info`, which the model does not predict.
+            Op::Info { map } => {
+                fdref_ok(map)?;
+                return match map {
+                    FdRef::Handle(h) if h.kind == Kind::Prog => Err(format!(
+                        "`info {h}`: info reads map fds; a program's is bpf_prog_info"
+                    )),
+                    _ => Ok(()),
+                };
+            }
             Op::FdById { handle, target, .. } => {
                 if !matches!(handle.kind, Kind::Map | Kind::Prog) {
                     return Err("fd_by_id is for maps and programs".into());
@@ -468,6 +478,7 @@ impl World {
             Op::IdGap { from, to } => one(Ok(Ret::Count(self.id_ord[to] - self.id_ord[from]))),
             Op::CreateMap { handle, spec } => self.create(*handle, spec),
             Op::Close { .. } => one(Ok(Ret::Unit)),
+            Op::Info { map } => one(self.info(*map)),
             Op::LoadProg { handle, spec, uses } => one(self.load(*handle, spec, uses)),
             Op::MakeCgroup { handle } | Op::OpenPerf { handle, .. } => one(Ok(Ret::Fd(*handle))),
             // bpf_obj_pin_user: bpf_fd_probe_obj tries map, program and link and answers
@@ -1091,6 +1102,45 @@ impl World {
                 }
             }
         }
+    }
+
+    /// `bpf_obj_get_info_by_fd` (kernel/bpf/syscall.c): no file is EBADFD, not EBADF (an
+    /// O_PATH fd is none to `fdget`); a map goes to `bpf_map_get_info_by_fd`; a file that is no
+    /// program, map, BTF or link is EINVAL. No access mode is checked, and frozen is not shown.
+    fn info(&self, r: FdRef) -> Outcome {
+        let fd = match r {
+            FdRef::Bad(BadFd::NotBpf) => return Err(Errno::EINVAL),
+            FdRef::Bad(_) => return Err(Errno::EBADFD),
+            FdRef::Handle(h) => self.fds.get(&h).ok_or(Errno::EBADFD)?,
+        };
+        if fd.path {
+            return Err(Errno::EBADFD);
+        }
+        let obj = &self.objects[&fd.obj];
+        let Body::Map(m) = &obj.body else {
+            return Err(Errno::EINVAL);
+        };
+        let s = &m.spec;
+        // bpf_map_get_info_by_fd copies the attributes bpf_map_init_from_attr kept:
+        // map_flags without the fd-side RDONLY/WRONLY (bpf_map_flags_retain_permanent), the
+        // name as bpf_obj_name_cpy left it (up to the first NUL, zero after), value_size as
+        // given (not the per-CPU stride), max_entries unrounded for every modelled type.
+        let access = if self.has(Fault::InfoKeepsAccessFlags) {
+            0
+        } else {
+            RDONLY | WRONLY
+        };
+        let upto = s.name.iter().position(|b| *b == 0).unwrap_or(s.name.len());
+        Ok(Ret::Info(MapInfo {
+            id: Some(obj.creator),
+            map_type: s.map_type,
+            key_size: s.key_size,
+            value_size: s.value_size,
+            max_entries: s.max_entries,
+            map_flags: s.map_flags & !access,
+            name: s.name[..upto].to_vec(),
+            map_extra: s.map_extra,
+        }))
     }
 
     /// `bpf_map_get_fd_by_id` / `bpf_prog_get_fd_by_id`: open_flags first, then the id.
@@ -1865,5 +1915,50 @@ mod tests {
             let d = w.describe(h(0));
             assert_eq!(d.ends_with(" ...}"), i == 8, "{d}");
         }
+    }
+
+    /// `info` reports the object behind the fd (an fd by id or a pin names its creator),
+    /// with the fd-side access flags stripped and the name cut at its first NUL; bad and
+    /// non-map fds fail as `bpf_obj_get_info_by_fd` says.
+    #[test]
+    fn info_reports_the_object_behind_the_fd() {
+        let run_script = |faults: Vec<Fault>| {
+            let mut w = World::new(Profile::default(), faults);
+            for line in [
+                "m0 = create hash key=4 value=8 entries=16 flags=RDONLY|NO_PREALLOC name=\"ab\\x00cd\"",
+                "m1 = fd_by_id m0 flags=WRONLY",
+                "p0 = load socket_filter",
+                "c0 = mkcgroup",
+                "c1 = open_cgroup c0 path",
+            ] {
+                let (op, _) = crate::text::parse_line(line).unwrap();
+                let o = crate::gen::predict(&w, &op);
+                assert!(o.is_ok(), "{line}");
+                w.apply(&op, &o);
+            }
+            w
+        };
+        let w = run_script(vec![]);
+        let info = |w: &World, r: FdRef| w.allowed(&Op::Info { map: r }).exactly().cloned().unwrap();
+        let got = info(&w, FdRef::Handle(h(1)));
+        assert_eq!(
+            crate::outcome::fmt_outcome(&got),
+            "ok id=m0 type=hash key=4 value=8 entries=16 flags=0x1 name=\"ab\""
+        );
+        assert_eq!(info(&w, FdRef::Bad(BadFd::Closed)), Err(Errno::EBADFD));
+        assert_eq!(info(&w, FdRef::Bad(BadFd::NeverOpened)), Err(Errno::EBADFD));
+        assert_eq!(info(&w, FdRef::Bad(BadFd::NotBpf)), Err(Errno::EINVAL));
+        assert_eq!(info(&w, FdRef::Handle(Handle::cgroup(0))), Err(Errno::EINVAL));
+        assert_eq!(info(&w, FdRef::Handle(Handle::cgroup(1))), Err(Errno::EBADFD));
+        let prog = Op::Info {
+            map: FdRef::Handle(Handle::prog(0)),
+        };
+        assert!(w.precondition(&prog).unwrap_err().contains("bpf_prog_info"));
+        // The canary keeps RDONLY: its answer must differ, or selftest tests nothing.
+        let faulty = run_script(vec![Fault::InfoKeepsAccessFlags]);
+        let Ok(Ret::Info(i)) = info(&faulty, FdRef::Handle(h(0))) else {
+            panic!("info of a map")
+        };
+        assert_eq!(i.map_flags, RDONLY | NO_PREALLOC);
     }
 }

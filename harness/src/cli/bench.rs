@@ -157,6 +157,9 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                             f.take();
                         }
                     }
+                    Op::Info { map } => {
+                        let _ = RealSys.map_info(fd(&fds, map));
+                    }
                     // The bench mix is value maps only: no programs, cgroups or perf events.
                     Op::LoadProg { .. }
                     | Op::FdById { .. }

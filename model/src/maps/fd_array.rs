@@ -75,15 +75,20 @@ impl Template {
         }
     }
 
-    /// `bpf_map_meta_equal`: type, sizes and flags; max_entries only for a plain ARRAY
-    /// template without BPF_F_INNER_MAP.
+    /// `bpf_map_meta_equal`: type, sizes and flags; `array_map_meta_equal` (kernel/bpf/
+    /// arraymap.c) adds max_entries for an ARRAY template without BPF_F_INNER_MAP, and for
+    /// every PERCPU_ARRAY one (which cannot carry that flag): 6.18 refuses an inner
+    /// PERCPU_ARRAY of another size with EINVAL (handles/percpu-array-template-max-entries).
     pub fn accepts(&self, inner: &Template) -> bool {
         let sizes = self.map_type == inner.map_type
             && self.key_size == inner.key_size
             && self.value_size == inner.value_size
             && self.map_flags == inner.map_flags;
-        let must_match_size =
-            self.map_type == MapType::Array && self.map_flags & crate::op::flags::INNER_MAP == 0;
+        let must_match_size = match self.map_type {
+            MapType::Array => self.map_flags & crate::op::flags::INNER_MAP == 0,
+            MapType::PercpuArray => true,
+            _ => false,
+        };
         sizes && (!must_match_size || self.max_entries == inner.max_entries)
     }
 }
