@@ -40,11 +40,18 @@ pub enum Fault {
     FdNumbersNotReused,
     /// A MAP_CREATE refused with EMFILE does not consume a map id.
     EmfileCreateKeepsNoId,
+    /// Hash elements are linked at the tail of their bucket (the kernel links at the head:
+    /// `hlist_nulls_add_head_rcu`), which a BPF_F_ZERO_SEED map's order shows.
+    HashOrderTailInsert,
+    /// GET_NEXT_KEY of a hash may give any present key but the one passed in, and a `check`
+    /// walk any order: the model before the order was modelled. It only widens the allowed
+    /// set, so only a kernel that misorders can catch it (not a selftest canary).
+    HashNextKeyAny,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 17] = [
+    pub const ALL: [Fault; 19] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -62,6 +69,8 @@ impl Fault {
         Fault::FdLimitIgnored,
         Fault::FdNumbersNotReused,
         Fault::EmfileCreateKeepsNoId,
+        Fault::HashOrderTailInsert,
+        Fault::HashNextKeyAny,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -81,6 +90,11 @@ impl Fault {
             self,
             Fault::FdLimitIgnored | Fault::FdNumbersNotReused | Fault::EmfileCreateKeepsNoId
         )
+    }
+    /// Faults that only widen what the model allows: a correct kernel never shows them, so
+    /// `selftest` leaves them out (a unit test shows what each admits that the model refuses).
+    pub fn widens(self) -> bool {
+        matches!(self, Fault::HashNextKeyAny)
     }
     /// The name used on the command line (`--fault`).
     pub fn name(self) -> &'static str {
@@ -102,6 +116,8 @@ impl Fault {
             Fault::FdLimitIgnored => "fd-limit-ignored",
             Fault::FdNumbersNotReused => "fd-numbers-not-reused",
             Fault::EmfileCreateKeepsNoId => "emfile-create-keeps-no-id",
+            Fault::HashOrderTailInsert => "hash-order-tail-insert",
+            Fault::HashNextKeyAny => "hash-next-key-any",
         }
     }
     /// Inverse of [`Fault::name`].
@@ -130,5 +146,9 @@ mod tests {
         assert_eq!(Fault::from_name("no-such-fault"), None);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 6);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 3);
+        assert_eq!(
+            Fault::ALL.iter().filter(|f| f.widens()).collect::<Vec<_>>(),
+            [&Fault::HashNextKeyAny]
+        );
     }
 }
