@@ -50,6 +50,10 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         gen.types = vec![MapType::Array, MapType::Hash];
         gen.fd_table_pct = 100;
         (3_000, 8, 20)
+    } else if fault == Fault::HashOrderTailInsert {
+        // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
+        gen.types = MapType::MODELLED.to_vec();
+        (4_000, 4, 30)
     } else {
         gen.types = MapType::MODELLED.to_vec();
         (4_000, 3, 30)

@@ -675,6 +675,48 @@ mod tests {
         );
     }
 
+    /// A walk rule refuses the first step that leaves it: an exact order anywhere (also a
+    /// walk too short or too long), observed links only where they were observed.
+    #[test]
+    fn walk_rules_name_the_first_step_they_refuse() {
+        let w = |keys: &[u8]| keys.iter().map(|k| vec![*k]).collect::<Vec<_>>();
+        let refused = |rule: &Walk, keys: &[u8]| rule.first_refused(w(keys).iter().map(Vec::as_slice));
+        let exact = Walk::Exact(w(&[2, 1]));
+        assert_eq!(refused(&exact, &[2, 1]), None);
+        assert_eq!(refused(&exact, &[1, 2]), Some((0, Some(vec![2]))));
+        assert_eq!(refused(&exact, &[2]), Some((1, Some(vec![1]))));
+        assert_eq!(refused(&exact, &[2, 1, 3]), Some((2, None)));
+        let links = Walk::Links(Links::from([
+            (Some(vec![1]), Some(vec![3])),
+            (Some(vec![3]), None),
+        ]));
+        assert_eq!(refused(&links, &[2, 1, 3]), None);
+        assert_eq!(refused(&links, &[1, 2, 3]), Some((1, Some(vec![3]))));
+        assert_eq!(
+            refused(&links, &[2, 3, 1]),
+            Some((2, None)),
+            "3 was seen to be last"
+        );
+        assert_eq!(refused(&Walk::default(), &[3, 1, 2]), None);
+        // A Slots observation is held to its rule too, and the report says where.
+        let want = vec![(vec![1], Slot::Empty), (vec![2], Slot::Empty)];
+        let got = |walk: &[u8]| {
+            Ok(Ret::Slots(Slots {
+                slots: want.clone(),
+                walk_ok: true,
+                walk: w(walk),
+            }))
+        };
+        let slots = Allowed::Slots(want.clone(), Walk::Exact(w(&[1, 2])));
+        let none = |_: &[u8]| false;
+        assert!(slots.admits(&got(&[1, 2]), &none));
+        assert!(!slots.admits(&got(&[2, 1]), &none));
+        assert_eq!(
+            slots.explain(&got(&[2, 1])).unwrap(),
+            "GET_NEXT_KEY walk step 0 (after NULL): model key 01, kernel key 02"
+        );
+    }
+
     #[test]
     fn expectations_match_and_print() {
         assert!(Expect::AnyOk.matches(&Ok(Ret::Unit)) && !Expect::AnyOk.matches(&Err(Errno::EPERM)));

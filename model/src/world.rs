@@ -876,9 +876,8 @@ impl World {
             (Op::Check { .. }, Ok(Ret::State(MapState { walk: Some(w), .. }))) => {
                 order.observe_walk(w.chunks(key_size.max(1)))
             }
-            (Op::Check { .. }, Ok(Ret::Slots(s))) if s.walk_ok => {
-                order.observe_walk(s.walk.iter().map(Vec::as_slice))
-            }
+            // (`admits` took this walk only if it visited each key once.)
+            (Op::Check { .. }, Ok(Ret::Slots(s))) => order.observe_walk(s.walk.iter().map(Vec::as_slice)),
             _ => {}
         }
     }

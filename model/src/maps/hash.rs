@@ -381,3 +381,368 @@ impl HashMap {
         Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{FdRef, Handle, MapType, Op, Value};
+    use crate::world::{MapData, World};
+
+    fn k(i: u32) -> Vec<u8> {
+        i.to_le_bytes().to_vec()
+    }
+    fn key(o: &Outcome) -> Option<u32> {
+        match o {
+            Ok(Ret::Key(k)) => Some(u32::from_le_bytes(k[..4].try_into().unwrap())),
+            _ => None,
+        }
+    }
+    /// The keys an `AnyKeyExcept` admits among `present` (sorted), and whether it may end.
+    fn admitted(a: &Allowed, present: &[u32]) -> (Vec<u32>, bool) {
+        let is = |x: &[u8]| present.iter().any(|p| k(*p) == x);
+        let keys = present
+            .iter()
+            .copied()
+            .filter(|p| a.admits(&Ok(Ret::Key(k(*p))), &is))
+            .collect();
+        (keys, a.admits(&Err(Errno::ENOENT), &is))
+    }
+    fn walk(o: &HashOrder) -> Vec<u32> {
+        // Follow next_key from NULL as the kernel would, asking only for exact answers.
+        let mut out = Vec::new();
+        let mut at: Option<Vec<u8>> = None;
+        while let Allowed::Exactly(o) = o.next_key(at.as_deref(), false) {
+            let Some(x) = key(&o) else { break };
+            out.push(x);
+            at = Some(k(x));
+        }
+        out
+    }
+
+    /// Observed answers narrow the set to one and every reordering forgets them.
+    #[test]
+    fn successor_memory_narrows_and_clears() {
+        let mut o = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        let all = [1, 2, 3];
+        assert_eq!(admitted(&o.next_key(None, false), &all), (vec![1, 2, 3], false));
+        o.observe(None, Some(&k(2)));
+        assert_eq!(o.next_key(None, false), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        // 2 is first: it cannot follow 1, nor itself follow itself.
+        assert_eq!(admitted(&o.next_key(Some(&k(1)), false), &all), (vec![3], true));
+        assert_eq!(
+            admitted(&o.next_key(Some(&k(2)), false), &all),
+            (vec![1, 3], false)
+        );
+        o.observe(Some(&k(2)), Some(&k(3)));
+        // NULL, 2, 3 so far: 3 cannot be last (1 is left), and 2 cannot come back.
+        assert_eq!(admitted(&o.next_key(Some(&k(3)), false), &all), (vec![1], false));
+        // 1 must come after 3: it cannot lead to 2 or 3 (both have predecessors), only end.
+        assert_eq!(admitted(&o.next_key(Some(&k(1)), false), &all), (vec![], true));
+        o.observe(Some(&k(3)), Some(&k(1)));
+        o.observe(Some(&k(1)), None);
+        assert_eq!(walk(&o), vec![2, 3, 1]);
+        // An update of a present key relinks it in a HASH: everything is open again.
+        let mut moved = o.clone();
+        moved.update(&k(3), false);
+        assert!(moved.links().is_empty());
+        assert_eq!(
+            admitted(&moved.next_key(None, false), &all),
+            (vec![1, 2, 3], false)
+        );
+        // A delete too.
+        let mut deleted = o.clone();
+        deleted.remove(&k(1));
+        assert!(deleted.links().is_empty());
+        // An in-place update (PERCPU_HASH) keeps the order and what was seen of it.
+        let mut pcpu = HashOrder::new(false, 8, true);
+        for i in all {
+            pcpu.update(&k(i), false);
+        }
+        pcpu.observe_walk([k(2), k(3), k(1)].iter().map(Vec::as_slice));
+        pcpu.update(&k(3), false);
+        assert_eq!(walk(&pcpu), vec![2, 3, 1]);
+        pcpu.update(&k(4), false);
+        assert!(pcpu.links().is_empty(), "a new key is linked in");
+    }
+
+    /// The links stay one permutation: a chain from NULL may only reach ENOENT through
+    /// every key, and a known chain that covers all keys must be where NULL leads.
+    #[test]
+    fn links_close_only_into_one_permutation() {
+        let mut o = HashOrder::new(false, 8, false);
+        o.update(&k(1), false);
+        o.update(&k(2), false);
+        o.observe(Some(&k(1)), Some(&k(2)));
+        o.observe(Some(&k(2)), None);
+        // 1, 2, ENOENT is known; NULL can only lead to 1.
+        assert_eq!(admitted(&o.next_key(None, false), &[1, 2]), (vec![1], false));
+        let mut p = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            p.update(&k(i), false);
+        }
+        p.observe(Some(&k(3)), None);
+        // NULL -> 3 would end the walk with 1 and 2 unvisited.
+        assert_eq!(
+            admitted(&p.next_key(None, false), &[1, 2, 3]),
+            (vec![1, 2], false)
+        );
+        // 1 -> 2 -> 3 would not close a cycle; 1 -> 1 would.
+        assert_eq!(
+            admitted(&p.next_key(Some(&k(1)), false), &[1, 2, 3]),
+            (vec![2, 3], false)
+        );
+        p.observe(Some(&k(1)), Some(&k(2)));
+        assert_eq!(
+            admitted(&p.next_key(Some(&k(2)), false), &[1, 2, 3]),
+            (vec![3], false)
+        );
+        assert_eq!(
+            p.next_key(Some(&k(3)), false),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+        // 1 -> 2 -> 3 -> ENOENT is known: NULL can only lead to 1.
+        assert_eq!(admitted(&p.next_key(None, false), &[1, 2, 3]), (vec![1], false));
+        // An empty map ends at once, whatever was asked.
+        let e = HashOrder::new(false, 8, false);
+        assert_eq!(e.next_key(None, false), Allowed::Exactly(Err(Errno::ENOENT)));
+        assert_eq!(
+            e.next_key(Some(&k(1)), true),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+    }
+
+    /// `goto find_first_elem`: a key the map lacks starts over like NULL, in what is allowed
+    /// and in what is remembered.
+    #[test]
+    fn a_missing_key_is_null() {
+        let mut o = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        assert_eq!(o.next_key(Some(&k(9)), false), o.next_key(None, false));
+        o.observe(Some(&k(9)), Some(&k(3)));
+        assert_eq!(o.next_key(None, false), Allowed::Exactly(Ok(Ret::Key(k(3)))));
+        assert_eq!(
+            o.next_key(Some(&k(7)), false),
+            Allowed::Exactly(Ok(Ret::Key(k(3))))
+        );
+        let z = {
+            let mut z = HashOrder::new(true, 4, false);
+            z.update(&k(1), false);
+            z
+        };
+        assert_eq!(z.next_key(Some(&k(5)), false), z.next_key(None, false));
+    }
+
+    /// Zero seed, u32 keys (jhash2, seed 0; buckets from jhash's tests): with 4 buckets
+    /// 0->0, 1->3, 2->2, 3->3, 4->1; with 8, 1->3, 2->2, 3->7. Each bucket from its newest.
+    #[test]
+    fn zero_seed_order_by_hand() {
+        let mut o = HashOrder::new(true, 4, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        assert_eq!(walk(&o), vec![2, 3, 1], "bucket 2, then bucket 3 from its head");
+        assert_eq!(
+            o.walk_rule(false),
+            Walk::Exact(vec![k(2), k(3), k(1)]),
+            "a check walk must be this"
+        );
+        o.update(&k(1), false);
+        assert_eq!(
+            walk(&o),
+            vec![2, 1, 3],
+            "an updated HASH key moves to its bucket's head"
+        );
+        o.remove(&k(1));
+        assert_eq!(walk(&o), vec![2, 3]);
+        o.update(&k(1), false);
+        o.update(&k(0), false);
+        o.update(&k(4), false);
+        assert_eq!(walk(&o), vec![0, 4, 2, 1, 3]);
+        assert_eq!(
+            o.next_key(Some(&k(3)), false),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+        // max_entries 5..8: eight buckets, so 3 leaves 1's bucket.
+        let mut eight = HashOrder::new(true, 5, false);
+        for i in [1, 2, 3] {
+            eight.update(&k(i), false);
+        }
+        assert_eq!(walk(&eight), vec![2, 1, 3]);
+        // PERCPU_HASH updates in place.
+        let mut pcpu = HashOrder::new(true, 4, true);
+        for i in [1, 2, 3, 1] {
+            pcpu.update(&k(i), false);
+        }
+        assert_eq!(walk(&pcpu), vec![2, 3, 1]);
+        // The hash-order-tail-insert fault links at the tail: another order.
+        let mut tail = HashOrder::new(true, 4, false);
+        for i in [1, 2, 3] {
+            tail.update(&k(i), true);
+        }
+        assert_eq!(walk(&tail), vec![2, 1, 3]);
+    }
+
+    /// The hash-next-key-any fault is the old loose model: it admits answers the kernel's
+    /// order rules out (so a kernel that misorders would pass it, and not the exact model).
+    #[test]
+    fn the_loose_fault_admits_what_the_exact_order_refuses() {
+        let mut o = HashOrder::new(true, 4, false);
+        for i in [1, 3] {
+            o.update(&k(i), false);
+        }
+        // Bucket 3 holds 3 (newest) then 1.
+        let exact = o.next_key(None, false);
+        let loose = o.next_key(None, true);
+        assert_eq!(exact, Allowed::Exactly(Ok(Ret::Key(k(3)))));
+        let present = |x: &[u8]| x == k(1) || x == k(3);
+        assert!(loose.admits(&Ok(Ret::Key(k(1))), &present));
+        assert!(!exact.admits(&Ok(Ret::Key(k(1))), &present));
+        assert!(o
+            .next_key(Some(&k(3)), true)
+            .admits(&Err(Errno::ENOENT), &present));
+        assert!(!o
+            .next_key(Some(&k(3)), false)
+            .admits(&Err(Errno::ENOENT), &present));
+        let misordered = [k(1), k(3)];
+        assert!(o
+            .walk_rule(true)
+            .first_refused(misordered.iter().map(Vec::as_slice))
+            .is_none());
+        assert_eq!(
+            o.walk_rule(false)
+                .first_refused(misordered.iter().map(Vec::as_slice)),
+            Some((0, Some(k(3))))
+        );
+        // Random seed: a remembered answer is exact; the fault forgets it.
+        let mut r = HashOrder::new(false, 4, false);
+        r.update(&k(1), false);
+        r.update(&k(3), false);
+        r.observe(None, Some(&k(1)));
+        assert!(!r.next_key(None, false).admits(&Ok(Ret::Key(k(3))), &present));
+        assert!(r.next_key(None, true).admits(&Ok(Ret::Key(k(3))), &present));
+    }
+
+    /// Through `World`: next_key and check answers are remembered; failed ops and lookups
+    /// keep the memory, successful writes clear it; HASH_OF_MAPS has the same order.
+    #[test]
+    fn the_world_records_answers_and_forgets_them_on_writes() {
+        let mut w = World::default();
+        let m = FdRef::Handle(Handle::map(0));
+        let mut spec = crate::op::MapSpec::new(MapType::Hash, 4, 1, 4);
+        w.apply(
+            &Op::CreateMap {
+                handle: Handle::map(0),
+                spec: spec.clone(),
+            },
+            &Ok(Ret::Fd(Handle::map(0))),
+        );
+        let upd = |i: u32| Op::Update {
+            map: m,
+            key: k(i),
+            value: Value::Bytes(vec![1]),
+            flags: 0,
+        };
+        for i in [1, 2] {
+            w.apply(&upd(i), &Ok(Ret::Unit));
+        }
+        let links = |w: &World| match &w.map(Handle::map(0)).unwrap().data {
+            MapData::Hash(hm) => hm.order.links().len(),
+            _ => unreachable!(),
+        };
+        let first = Op::GetNextKey { map: m, key: None };
+        w.apply(&first, &Ok(Ret::Key(k(2))));
+        assert_eq!(w.allowed(&first), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        let missing = Op::GetNextKey {
+            map: m,
+            key: Some(k(9)),
+        };
+        assert_eq!(w.allowed(&missing), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        w.apply(&upd(3), &Err(Errno::E2BIG));
+        w.apply(
+            &Op::Lookup {
+                map: m,
+                key: k(1),
+                flags: 0,
+            },
+            &Ok(Ret::Value(vec![1])),
+        );
+        assert_eq!(links(&w), 1, "a failed update and a lookup reorder nothing");
+        w.apply(&upd(2), &Ok(Ret::Unit));
+        assert_eq!(links(&w), 0, "HASH relinks an updated key");
+        let check = Op::Check { map: m };
+        let state = |walk: &[u32]| MapState {
+            key_size: 4,
+            value_size: 1,
+            keys: [k(1), k(2)].concat(),
+            values: vec![1, 1],
+            walk: Some(walk.iter().flat_map(|i| k(*i)).collect()),
+        };
+        let a = w.allowed(&check);
+        assert!(w.admits(&check, &a, &Ok(Ret::State(state(&[1, 2])))));
+        assert!(w.admits(&check, &a, &Ok(Ret::State(state(&[2, 1])))));
+        w.apply(&check, &Ok(Ret::State(state(&[1, 2]))));
+        assert_eq!(links(&w), 3);
+        let a = w.allowed(&check);
+        assert!(
+            !w.admits(&check, &a, &Ok(Ret::State(state(&[2, 1])))),
+            "the walk must repeat"
+        );
+        assert!(a
+            .explain(&Ok(Ret::State(state(&[2, 1]))))
+            .unwrap()
+            .contains("step 0"));
+        let after = |i: u32| Op::GetNextKey {
+            map: m,
+            key: Some(k(i)),
+        };
+        assert_eq!(w.allowed(&after(2)), Allowed::Exactly(Err(Errno::ENOENT)));
+        w.apply(&Op::Delete { map: m, key: k(1) }, &Ok(Ret::Unit));
+        assert_eq!(links(&w), 0);
+        // HASH_OF_MAPS: a slot update relinks only before 6.16.
+        for in_place in [true, false] {
+            let mut w = World::default();
+            w.profile.fd_htab_update_in_place = in_place;
+            spec = crate::op::MapSpec::new(MapType::Array, 4, 4, 1);
+            w.apply(
+                &Op::CreateMap {
+                    handle: Handle::map(0),
+                    spec: spec.clone(),
+                },
+                &Ok(Ret::Fd(Handle::map(0))),
+            );
+            let mut outer = crate::op::MapSpec::new(MapType::HashOfMaps, 4, 4, 4);
+            outer.map_flags = ZERO_SEED;
+            outer.inner = Some(m);
+            let o = FdRef::Handle(Handle::map(1));
+            w.apply(
+                &Op::CreateMap {
+                    handle: Handle::map(1),
+                    spec: outer,
+                },
+                &Ok(Ret::Fd(Handle::map(1))),
+            );
+            for i in [1, 3, 1] {
+                let op = Op::Update {
+                    map: o,
+                    key: k(i),
+                    value: Value::Fd(m),
+                    flags: 0,
+                };
+                assert_eq!(w.allowed(&op), Allowed::Exactly(Ok(Ret::Unit)));
+                w.apply(&op, &Ok(Ret::Unit));
+            }
+            let first = w.allowed(&Op::GetNextKey { map: o, key: None });
+            let want = if in_place { 3 } else { 1 };
+            assert_eq!(
+                first,
+                Allowed::Exactly(Ok(Ret::Key(k(want)))),
+                "in place: {in_place}"
+            );
+        }
+    }
+}
