@@ -45,15 +45,19 @@ fn has_cap(bit: u32) -> bool {
 /// The memory accounting dialect by release: memcg accounting of BPF memory replaced
 /// RLIMIT_MEMLOCK in 5.11 ("bpf: Eliminate rlimit-based memory accounting for bpf maps").
 pub fn mem_accounting(release: &str) -> MemAccounting {
-    let mut nums = release
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|s| s.parse::<u32>().ok());
-    let (major, minor) = (nums.next().unwrap_or(0), nums.next().unwrap_or(0));
-    if (major, minor) >= (5, 11) {
+    if release_at_least(release, 5, 11) {
         MemAccounting::Memcg
     } else {
         MemAccounting::Rlimit
     }
+}
+
+/// Is `release` (`uname -r`) at least major.minor?
+pub fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
+    let mut nums = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|s| s.parse::<u32>().ok());
+    (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (major, minor)
 }
 
 /// The profile of the running kernel.
@@ -64,6 +68,8 @@ pub fn detect_profile() -> Profile {
     p.cap_sys_admin = has_cap(21);
     p.cap_sys_resource = has_cap(24);
     p.mem_accounting = mem_accounting(&p.release);
+    // "bpf: Support atomic update for htab of maps" (6.16).
+    p.fd_htab_update_in_place = release_at_least(&p.release, 6, 16);
     p.nofile_hard = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1 << 20, |(_, h)| h);
     p.memlock_hard = rlimit::getrlimit(rlimit::Resource::MEMLOCK).map_or(u64::MAX, |(_, h)| h);
     p.nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")

@@ -381,7 +381,14 @@ pub fn encode(o: &Outcome) -> String {
         Ok(Ret::Alive(a)) => format!("alive {}", *a as u8),
         Ok(Ret::Count(n)) => format!("count {n}"),
         Ok(Ret::Slots(s)) => {
-            let mut t = format!("slots {}", s.walk_ok as u8);
+            // The walk in visit order (comma-separated keys, `-` for none), then the slots.
+            let walk: Vec<String> = s.walk.iter().map(|k| h(k)).collect();
+            let walk = if walk.is_empty() {
+                "-".into()
+            } else {
+                walk.join(",")
+            };
+            let mut t = format!("slots {} {walk}", s.walk_ok as u8);
             for (k, slot) in &s.slots {
                 let v = match slot {
                     Slot::Empty => "e".to_string(),
@@ -452,6 +459,10 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
         "count" => Ok(Ret::Count(num(next()?)? as u32)),
         "slots" => {
             let walk_ok = next()? == "1";
+            let walk = match next()? {
+                "-" => Vec::new(),
+                s => s.split(',').map(bytes).collect::<Result<Vec<_>, _>>()?,
+            };
             let mut slots = Vec::new();
             for item in w {
                 let (k, v) = item.split_once(':').ok_or_else(bad)?;
@@ -463,7 +474,7 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
                 };
                 slots.push((bytes(k)?, slot));
             }
-            Ok(Ret::Slots(Slots { slots, walk_ok }))
+            Ok(Ret::Slots(Slots { slots, walk_ok, walk }))
         }
         "info" => Ok(Ret::Info(MapInfo {
             id: match next()? {
@@ -524,7 +535,9 @@ mod tests {
                     (vec![3, 0, 0, 0], Slot::Unreadable),
                 ],
                 walk_ok: false,
+                walk: vec![vec![3, 0, 0, 0], vec![0; 4]],
             })),
+            Ok(Ret::Slots(Slots::default())),
             Ok(Ret::Lost("the case process died (signal: 6)".into())),
             Ok(Ret::Info(MapInfo {
                 id: Some(Handle::map(1)),

@@ -584,6 +584,7 @@ impl<S: Sys> Kernel<S> {
                 Err(e) => return Err(e),
             }
         }
+        let walk = keys.clone();
         let mut slots = Vec::with_capacity(keys.len());
         for k in keys {
             let mut v = vec![POISON; 4];
@@ -598,7 +599,7 @@ impl<S: Sys> Kernel<S> {
             slots.push((k, slot));
         }
         slots.sort();
-        Ok(Ret::Slots(Slots { slots, walk_ok }))
+        Ok(Ret::Slots(Slots { slots, walk_ok, walk }))
     }
 }
 

@@ -127,6 +127,8 @@ pub struct CaseRun {
     /// The op (index into the case's ops) whose precondition failed, with why: the case's
     /// ops stopped there (the end-of-case observations still ran).
     pub stopped: Option<(usize, String)>,
+    /// How many of `executed` are the case's own ops (the rest are end-of-case ops).
+    pub own: usize,
 }
 
 /// Where ops run: the kernel in this process, or a case's own process (`isolate`).
@@ -246,6 +248,7 @@ pub fn run_case<B: Backend + ?Sized>(
         outcomes: Vec::new(),
         divergence: None,
         stopped: None,
+        own: 0,
     };
     let mut world = world;
     // The op being run, and how many ops had been executed when it started.
@@ -329,10 +332,12 @@ fn run_steps<B: Backend + ?Sized>(
             break;
         }
     }
+    run.own = run.executed.len();
     if run.divergence.is_some() || !end_checks {
         return;
     }
     // The end-of-case ops are built one at a time: each settle changes what is pending.
+    let end_start = run.executed.len();
     let mut done = 0;
     while let Some(op) = end_of_case(world, done) {
         done += 1;
@@ -354,19 +359,30 @@ fn run_steps<B: Backend + ?Sized>(
     let cgroups = world.profile.cgroup2
         && world.limits.is_none()
         && world.created.keys().any(|h| h.kind == Kind::Cgroup);
+    // The same holds for an order once it is seen: after a full `check` walk the first key
+    // of the map is known.
+    let walked: Vec<Op> = run.executed[end_start..]
+        .iter()
+        .zip(&run.outcomes[end_start..])
+        .filter_map(|(op, o)| match (op, o) {
+            (Op::Check { map }, Ok(_)) => Some(Op::GetNextKey { map: *map, key: None }),
+            _ => None,
+        })
+        .collect();
     let unsettled = world
         .created
         .keys()
         .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
         .map(|h| Op::Alive { target: *h })
         .chain(cgroups.then_some(Op::Dying))
+        .chain(walked)
         .find(|op| world.allowed(op).exactly().is_none());
     if let Some(op) = unsettled {
         // Not an op of the script (nothing runs): the divergence sits past its last op, so a
         // replay meets it again at the end of the case.
         let allowed = world.allowed(&op);
         let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
-            "not run: the case has settled, yet the model still allows {allowed}: a set must narrow once releases settle"
+            "not run: every release has settled and every map was walked, yet the model still allows {allowed}: a set must narrow once the kernel's choice is seen"
         )));
         run.divergence = Some(Divergence {
             index: run.executed.len(),
@@ -776,8 +792,12 @@ pub fn preconditions_hold(world: &World, ops: &[Op]) -> bool {
 /// Turns an executed case into a script: each op annotated with what the kernel did.
 pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
     let d = run.divergence.as_ref();
+    // An end-of-case audit's divergence comes back when the case's own ops are replayed
+    // (replay runs the end-of-case ops itself): those alone are the script.
+    let audit = d.is_some_and(|d| d.index >= run.executed.len());
+    let n = if audit { run.own } else { run.executed.len() };
     let mut text = String::new();
-    for op in &run.executed {
+    for op in &run.executed[..n] {
         text.push_str(&op.to_string());
     }
     let name = format!("found-{:016x}", fnv(text.as_bytes()));
@@ -804,6 +824,7 @@ pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
     let steps = run
         .executed
         .iter()
+        .take(n)
         .zip(&run.outcomes)
         .enumerate()
         .map(|(i, (op, o))| Step {

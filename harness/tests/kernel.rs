@@ -273,8 +273,8 @@ fn canaries(which: impl Fn(Fault) -> bool) {
     let mut k = Kernel::new().unwrap();
     let p = detect_profile();
     let mut failed = Vec::new();
-    for (i, fault) in Fault::ALL.into_iter().enumerate().filter(|(_, f)| which(*f)) {
-        let seed = mapcheck::fuzz::derive(0x5e1f, i as u64);
+    for fault in Fault::ALL.into_iter().filter(|f| which(*f)) {
+        let seed = selftest::seed_for(0x5e1f, selftest::Canary::Model(fault));
         let row = selftest::run_one(
             selftest::Canary::Model(fault),
             &p,
@@ -335,8 +335,8 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
     let p = detect_profile();
     let mut k = Kernel::new().unwrap();
     let mut failed = Vec::new();
-    for (i, fault) in KernelFault::ALL.into_iter().enumerate() {
-        let seed = mapcheck::fuzz::derive(0x5e1f, 100 + i as u64);
+    for fault in KernelFault::ALL {
+        let seed = selftest::seed_for(0x5e1f, selftest::Canary::Kernel(fault));
         let row = selftest::run_one(
             selftest::Canary::Kernel(fault),
             &p,

@@ -48,11 +48,18 @@ pub enum Fault {
     ModelPanicsAtFreeze,
     /// `info` reports BPF_F_RDONLY / BPF_F_WRONLY in map_flags (the kernel strips them).
     InfoKeepsAccessFlags,
+    /// Hash elements are linked at the tail of their bucket (the kernel links at the head:
+    /// `hlist_nulls_add_head_rcu`), which a BPF_F_ZERO_SEED map's order shows.
+    HashOrderTailInsert,
+    /// GET_NEXT_KEY of a hash may give any present key but the one passed in, and a `check`
+    /// walk any order: the model before the order was modelled. It only widens the allowed
+    /// set: caught because a walked map's order must be known at the end of a case.
+    HashNextKeyAny,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 21] = [
+    pub const ALL: [Fault; 23] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -74,6 +81,8 @@ impl Fault {
         Fault::DyingNeverNarrows,
         Fault::ModelPanicsAtFreeze,
         Fault::InfoKeepsAccessFlags,
+        Fault::HashOrderTailInsert,
+        Fault::HashNextKeyAny,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -94,6 +103,14 @@ impl Fault {
         matches!(
             self,
             Fault::FdLimitIgnored | Fault::FdNumbersNotReused | Fault::EmfileCreateKeepsNoId
+        )
+    }
+    /// Faults that only widen what the model allows: no kernel outcome diverges from them, so
+    /// they are caught where a set must have narrowed (the end-of-case audit in the runner).
+    pub fn widens(self) -> bool {
+        matches!(
+            self,
+            Fault::HashNextKeyAny | Fault::AliveEitherAfterSettle | Fault::DyingNeverNarrows
         )
     }
     /// The name used on the command line (`--fault`).
@@ -120,6 +137,8 @@ impl Fault {
             Fault::DyingNeverNarrows => "dying-never-narrows",
             Fault::ModelPanicsAtFreeze => "model-panics-at-freeze",
             Fault::InfoKeepsAccessFlags => "info-keeps-access-flags",
+            Fault::HashOrderTailInsert => "hash-order-tail-insert",
+            Fault::HashNextKeyAny => "hash-next-key-any",
         }
     }
     /// Inverse of [`Fault::name`].
@@ -148,5 +167,13 @@ mod tests {
         assert_eq!(Fault::from_name("no-such-fault"), None);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 8);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 3);
+        assert_eq!(
+            Fault::ALL.iter().filter(|f| f.widens()).collect::<Vec<_>>(),
+            [
+                &Fault::AliveEitherAfterSettle,
+                &Fault::DyingNeverNarrows,
+                &Fault::HashNextKeyAny
+            ]
+        );
     }
 }

@@ -249,7 +249,7 @@ pub fn predict(world: &World, op: &Op) -> Outcome {
         Allowed::Exactly(o) => o,
         Allowed::OneOf(set, _) => set[0].clone(),
         Allowed::AnyKeyExcept { .. } => Err(crate::Errno::ENOENT),
-        Allowed::State(_) | Allowed::ArrayState { .. } | Allowed::Slots(_) => Ok(crate::Ret::Unit),
+        Allowed::State(..) | Allowed::ArrayState { .. } | Allowed::Slots(..) => Ok(crate::Ret::Unit),
     }
 }
 
@@ -268,6 +268,8 @@ struct MapView {
     spec: MapSpec,
     value_len: usize,
     recent: Vec<Vec<u8>>,
+    /// Hash-shaped maps: a few present keys, to walk GET_NEXT_KEY from.
+    present: Vec<Vec<u8>>,
     /// Map-in-map: the type of its inner template.
     inner_type: Option<MapType>,
     /// fd arrays: how many slots from index 0 are filled without a hole.
@@ -303,7 +305,7 @@ const KINDS: [(u8, &str); 10] = [
     (18, "lookup"),
     (30, "update"),
     (10, "delete"),
-    (10, "next_key"),
+    (14, "next_key"),
     (6, "lookup_and_delete"),
     (5, "check"),
     (15, "create"),
@@ -333,7 +335,7 @@ const HANDLE_KINDS: [(u8, &str); 19] = [
     (14, "lookup"),
     (22, "update"),
     (7, "delete"),
-    (5, "next_key"),
+    (7, "next_key"),
     (2, "lookup_and_delete"),
     (5, "check"),
     (10, "create"),
@@ -358,6 +360,13 @@ impl View {
             .handles()
             .filter_map(|h| {
                 let spec = w.map(h)?.spec.clone();
+                let present = match &w.map(h)?.data {
+                    crate::world::MapData::Hash(hm) => hm.entries.keys().take(8).cloned().collect(),
+                    crate::world::MapData::Fds(f) if !f.is_array() => {
+                        f.slots.keys().take(8).cloned().collect()
+                    }
+                    _ => Vec::new(),
+                };
                 let (inner_type, filled) = match &w.map(h)?.data {
                     crate::world::MapData::Fds(f) => (
                         f.template.as_ref().map(|t| t.map_type),
@@ -372,6 +381,7 @@ impl View {
                     value_len: w.value_len(&spec),
                     spec,
                     recent: s.recent.get(&h).cloned().unwrap_or_default(),
+                    present,
                     inner_type,
                     filled,
                 })
@@ -616,9 +626,17 @@ impl View {
                 }
             }
             "delete" => Op::Delete { map, key },
+            // NULL, a key the map lacks (both start the walk over), a present key (the next
+            // step), or the usual key choice; the small choice space repeats questions on an
+            // unchanged map, whose answers must repeat.
             "next_key" => Op::GetNextKey {
                 map,
-                key: if c.fs.is_multiple_of(4) { None } else { Some(key) },
+                key: match (c.fs % 8, m.present.is_empty()) {
+                    (0 | 1, _) => None,
+                    (2, _) => Some(fill_index(c.kr | 1 << 40, m.spec.key_size as usize)),
+                    (3..=5, false) => Some(m.present[(c.kr as usize) % m.present.len()].clone()),
+                    _ => Some(key),
+                },
             },
             "lookup_and_delete" => Op::LookupAndDelete {
                 map,
@@ -862,13 +880,19 @@ impl View {
             (MapType::Array, 4) => MMAPABLE,
             (MapType::Array, 5) => INNER_MAP,
             (MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps, 4) => NO_PREALLOC,
-            (MapType::Hash | MapType::PercpuHash, 5) => ZERO_SEED,
+            (MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps, 5) => ZERO_SEED,
             (MapType::Hash | MapType::Array, 6) => {
                 spec.numa_node = 0;
                 NUMA_NODE
             }
             _ => 0,
         };
+        // A third of the hashes with seed 0, whose GET_NEXT_KEY order the model computes
+        // (where CAP_SYS_ADMIN lets them be created).
+        let hash = matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps);
+        if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
+            spec.map_flags |= ZERO_SEED;
+        }
         if t.is_map_in_map() {
             // The template: an open value map (most runs), else a bad fd.
             // The template: an open map (most runs), else another fd or a bad one.

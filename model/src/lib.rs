@@ -9,6 +9,7 @@ pub mod errno;
 pub mod fault;
 #[cfg(feature = "proptest")]
 pub mod gen;
+pub mod jhash;
 pub mod limits;
 pub mod maps;
 pub mod op;

@@ -4,6 +4,7 @@
 
 use crate::errno::Errno;
 use crate::op::{Handle, MapType};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// What the kernel hands back on success.
@@ -109,6 +110,55 @@ pub struct Slots {
     pub slots: Vec<(Vec<u8>, Slot)>,
     /// False if the walk visited a key twice or looped.
     pub walk_ok: bool,
+    /// The keys in the order GET_NEXT_KEY visited them (HASH_OF_MAPS order is checked).
+    pub walk: Vec<Vec<u8>>,
+}
+
+/// Observed GET_NEXT_KEY links of a hash map: `from` (None: NULL) to `to` (None: ENOENT).
+pub type Links = BTreeMap<Option<Vec<u8>>, Option<Vec<u8>>>;
+
+/// What a full-state check requires of the GET_NEXT_KEY walk beyond visiting each key once.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Walk {
+    /// An order consistent with the links observed since the last reordering (none: any
+    /// order): a random-seed hash (`htab_map_get_next_key` over buckets of a per-map seed).
+    Links(Links),
+    /// Exactly this order: a BPF_F_ZERO_SEED hash, whose buckets the model computes.
+    Exact(Vec<Vec<u8>>),
+}
+
+impl Default for Walk {
+    fn default() -> Walk {
+        Walk::Links(Links::new())
+    }
+}
+
+impl Walk {
+    /// The first step of `walk` (a sequence of keys, NULL before and ENOENT after) that this
+    /// rule refuses, as (index, what the model wanted there); `None` if it admits the walk.
+    pub fn first_refused<'a>(
+        &self,
+        walk: impl Iterator<Item = &'a [u8]>,
+    ) -> Option<(usize, Option<Vec<u8>>)> {
+        let mut prev: Option<&[u8]> = None;
+        let mut i = 0;
+        let mut walk = walk.map(Some).chain(std::iter::once(None));
+        loop {
+            let next = walk.next()?;
+            let want = match self {
+                Walk::Links(l) => l.get(&prev.map(<[u8]>::to_vec)).cloned(),
+                Walk::Exact(w) => Some(w.get(i).cloned()),
+            };
+            if let Some(want) = want {
+                if want.as_deref() != next {
+                    return Some((i, want));
+                }
+            }
+            let n = next?;
+            prev = Some(n);
+            i += 1;
+        }
+    }
 }
 
 /// The contents of a map as seen through the syscall interface, flat so that a 1M-entry map
@@ -234,21 +284,23 @@ pub fn hex(b: &[u8]) -> String {
 pub enum Allowed {
     /// Exactly this outcome.
     Exactly(Outcome),
-    /// Any present key except `after`, or ENOENT when `may_end`: hash iteration order depends on
-    /// a per-map random seed (`htab_map_get_next_key` walks buckets of `jhash(key, seed)`).
+    /// Any present key but these, or ENOENT when `may_end`: hash iteration order depends on
+    /// a per-map random seed (`htab_map_get_next_key` walks buckets of `jhash(key, seed)`);
+    /// `except` holds the key passed in and every key the observed links rule out.
     AnyKeyExcept {
-        /// The key that was passed in (present in the map), which cannot come back.
-        after: Option<Vec<u8>>,
+        /// Keys that cannot come back.
+        except: BTreeSet<Vec<u8>>,
         /// Whether ENOENT (end of iteration) is possible.
         may_end: bool,
     },
-    /// Exactly these entries, with the walk a permutation of their keys (each once): hash
-    /// order is seed-dependent, so only the set is specified.
-    State(MapState),
+    /// Exactly these entries, with the walk a permutation of their keys (each once) that the
+    /// walk rule admits.
+    State(MapState, Walk),
     /// Any of these outcomes; `why` names the kernel path that makes the choice.
     OneOf(Vec<Outcome>, &'static str),
-    /// An fd-holding map's full state: exactly these slots (sorted), walk each key once.
-    Slots(Vec<(Vec<u8>, Slot)>),
+    /// An fd-holding map's full state: exactly these slots (sorted), walk each key once, in
+    /// an order the walk rule admits.
+    Slots(Vec<(Vec<u8>, Slot)>, Walk),
     /// An array's full state without materialising it: every index below `max_entries` once,
     /// with the written value or zeroes.
     ArrayState {
@@ -266,23 +318,29 @@ impl Allowed {
     pub fn admits(&self, o: &Outcome, present: &dyn Fn(&[u8]) -> bool) -> bool {
         match self {
             Allowed::Exactly(x) => x == o,
-            Allowed::AnyKeyExcept { after, may_end } => match o {
+            Allowed::AnyKeyExcept { except, may_end } => match o {
                 Err(e) => *may_end && *e == Errno::ENOENT,
-                Ok(Ret::Key(k)) => Some(k) != after.as_ref() && present(k),
+                Ok(Ret::Key(k)) => !except.contains(k) && present(k),
                 Ok(_) => false,
             },
-            Allowed::State(want) => match o {
+            Allowed::State(want, rule) => match o {
                 Ok(Ret::State(got)) => {
                     got.key_size == want.key_size
                         && got.value_size == want.value_size
                         && got.keys == want.keys
                         && got.values == want.values
                         && got.walk_visits_each_key_once()
+                        && got
+                            .walk
+                            .as_ref()
+                            .is_none_or(|w| rule.first_refused(w.chunks(got.key_size.max(1))).is_none())
                 }
                 _ => false,
             },
             Allowed::OneOf(set, _) => set.contains(o),
-            Allowed::Slots(want) => matches!(o, Ok(Ret::Slots(got)) if got.walk_ok && got.slots == *want),
+            Allowed::Slots(want, rule) => matches!(o, Ok(Ret::Slots(got))
+                if got.walk_ok && got.slots == *want
+                    && rule.first_refused(got.walk.iter().map(Vec::as_slice)).is_none()),
             Allowed::ArrayState {
                 max_entries,
                 value_len,
@@ -301,7 +359,7 @@ impl Allowed {
     }
     /// Where a full-state observation differs from the allowed state, in one line.
     pub fn explain(&self, o: &Outcome) -> Option<String> {
-        if let (Allowed::Slots(want), Ok(Ret::Slots(got))) = (self, o) {
+        if let (Allowed::Slots(want, rule), Ok(Ret::Slots(got))) = (self, o) {
             if !got.walk_ok {
                 return Some("the GET_NEXT_KEY walk visited a key twice".into());
             }
@@ -310,12 +368,15 @@ impl Allowed {
                 Some(((k, w), (_, g))) => {
                     format!("key {}: model {}, kernel {}", hex(k), slot_text(w), slot_text(g))
                 }
-                None => format!("model has {} keys, kernel {}", want.len(), got.slots.len()),
+                None if want.len() != got.slots.len() => {
+                    format!("model has {} keys, kernel {}", want.len(), got.slots.len())
+                }
+                None => walk_text(rule, got.walk.iter().map(Vec::as_slice), &got.walk)?,
             });
         }
         let Ok(Ret::State(got)) = o else { return None };
         let want_size = match self {
-            Allowed::State(want) => want.value_size,
+            Allowed::State(want, _) => want.value_size,
             Allowed::ArrayState { value_len, .. } => *value_len,
             _ => return None,
         };
@@ -362,6 +423,12 @@ impl Allowed {
                 got.len()
             ));
         }
+        if let (Allowed::State(want, rule), Some(w)) = (self, &got.walk) {
+            if want.keys == got.keys {
+                let keys: Vec<Vec<u8>> = w.chunks(got.key_size.max(1)).map(<[u8]>::to_vec).collect();
+                return walk_text(rule, keys.iter().map(Vec::as_slice), &keys);
+            }
+        }
         Some(format!(
             "the kernel returned {} entries; the model has keys the kernel lacks",
             got.len()
@@ -371,7 +438,7 @@ impl Allowed {
     /// The value a full-state `Allowed` expects under key `k`, if the key should be present.
     fn expected_value(&self, k: &[u8]) -> Option<Vec<u8>> {
         match self {
-            Allowed::State(want) => {
+            Allowed::State(want, _) => {
                 let i = want.find(k)?;
                 Some(want.entry(i).1.to_vec())
             }
@@ -413,6 +480,21 @@ fn array_matches(got: &MapState, max: u32, written: &std::collections::BTreeMap<
     })
 }
 
+/// Where a walk leaves the walk rule, in one line.
+fn walk_text<'a>(rule: &Walk, walk: impl Iterator<Item = &'a [u8]>, keys: &[Vec<u8>]) -> Option<String> {
+    let (i, want) = rule.first_refused(walk)?;
+    let step = |k: Option<&Vec<u8>>| k.map_or("ENOENT".to_string(), |k| format!("key {}", hex(k)));
+    let after = match i {
+        0 => "NULL".to_string(),
+        _ => format!("key {}", hex(&keys[i - 1])),
+    };
+    Some(format!(
+        "GET_NEXT_KEY walk step {i} (after {after}): model {}, kernel {}",
+        step(want.as_ref()),
+        step(keys.get(i))
+    ))
+}
+
 fn slot_text(s: &Slot) -> String {
     match s {
         Slot::Empty => "empty".into(),
@@ -426,10 +508,11 @@ impl fmt::Display for Allowed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Allowed::Exactly(o) => write!(f, "{}", fmt_outcome(o)),
-            Allowed::AnyKeyExcept { after, may_end } => {
+            Allowed::AnyKeyExcept { except, may_end } => {
                 write!(f, "ok key=<any present key")?;
-                if let Some(a) = after {
-                    write!(f, " but {}", hex(a))?;
+                if !except.is_empty() {
+                    let but: Vec<String> = except.iter().map(|k| hex(k)).collect();
+                    write!(f, " but {}", but.join(", "))?;
                 }
                 write!(f, ">")?;
                 if *may_end {
@@ -437,10 +520,16 @@ impl fmt::Display for Allowed {
                 }
                 Ok(())
             }
-            Allowed::State(e) => write!(
+            Allowed::State(e, Walk::Exact(_)) => write!(
                 f,
-                "ok entries={} (each key once in the GET_NEXT_KEY walk)",
+                "ok entries={} (the GET_NEXT_KEY walk in the zero-seed bucket order)",
                 e.len()
+            ),
+            Allowed::State(e, Walk::Links(l)) => write!(
+                f,
+                "ok entries={} (each key once in the GET_NEXT_KEY walk, {} observed links kept)",
+                e.len(),
+                l.len()
             ),
             Allowed::ArrayState {
                 max_entries, written, ..
@@ -449,7 +538,7 @@ impl fmt::Display for Allowed {
                 "ok entries={max_entries} ({} non-zero, GET_NEXT_KEY walk 0..{max_entries} in order)",
                 written.len()
             ),
-            Allowed::Slots(want) => {
+            Allowed::Slots(want, _) => {
                 let shown: Vec<String> = want
                     .iter()
                     .filter(|(_, s)| *s != Slot::Empty)
@@ -519,7 +608,7 @@ impl fmt::Display for Expect {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, BTreeSet};
 
     fn state(keys: &[u8], values: &[u8], walk: Option<&[u8]>) -> MapState {
         MapState {
@@ -552,7 +641,7 @@ mod tests {
     fn admits_each_kind_of_set() {
         let present = |k: &[u8]| k == [1] || k == [2];
         let any = Allowed::AnyKeyExcept {
-            after: Some(vec![1]),
+            except: BTreeSet::from([vec![1]]),
             may_end: false,
         };
         assert!(any.admits(&Ok(Ret::Key(vec![2])), &present));
@@ -566,13 +655,13 @@ mod tests {
             "the walk cannot end yet"
         );
         let end = Allowed::AnyKeyExcept {
-            after: None,
+            except: BTreeSet::new(),
             may_end: true,
         };
         assert!(end.admits(&Err(Errno::ENOENT), &present));
         assert!(!end.admits(&Err(Errno::EINVAL), &present));
         let want = state(&[1, 2], &[5, 6], None);
-        let st = Allowed::State(want.clone());
+        let st = Allowed::State(want.clone(), Walk::default());
         assert!(st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 6], Some(&[2, 1])))), &present));
         assert!(!st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 7], None))), &present));
         assert!(!st.admits(&Ok(Ret::State(state(&[1, 2], &[5, 6], Some(&[2, 2])))), &present));
@@ -610,7 +699,7 @@ mod tests {
 
     #[test]
     fn explain_names_the_first_difference() {
-        let st = Allowed::State(state(&[1, 2], &[5, 6], None));
+        let st = Allowed::State(state(&[1, 2], &[5, 6], None), Walk::default());
         let got = |k: &[u8], v: &[u8], w: Option<&[u8]>| Ok(Ret::State(state(k, v, w)));
         let e = |o| st.explain(&o).unwrap();
         assert_eq!(
@@ -658,8 +747,14 @@ mod tests {
             "key 00000000: model value 00, kernel value 07"
         );
         assert_eq!(Allowed::Exactly(Ok(Ret::Unit)).explain(&Ok(Ret::Unit)), None);
-        let slots = Allowed::Slots(vec![(vec![0], Slot::Empty)]);
-        let got_slots = |s: Vec<(Vec<u8>, Slot)>, walk_ok| Ok(Ret::Slots(Slots { slots: s, walk_ok }));
+        let slots = Allowed::Slots(vec![(vec![0], Slot::Empty)], Walk::default());
+        let got_slots = |s: Vec<(Vec<u8>, Slot)>, walk_ok| {
+            Ok(Ret::Slots(Slots {
+                slots: s,
+                walk_ok,
+                walk: Vec::new(),
+            }))
+        };
         assert!(slots
             .explain(&got_slots(vec![], false))
             .unwrap()
@@ -673,6 +768,48 @@ mod tests {
         assert_eq!(
             slots.explain(&got_slots(vec![], true)).unwrap(),
             "model has 1 keys, kernel 0"
+        );
+    }
+
+    /// A walk rule refuses the first step that leaves it: an exact order anywhere (also a
+    /// walk too short or too long), observed links only where they were observed.
+    #[test]
+    fn walk_rules_name_the_first_step_they_refuse() {
+        let w = |keys: &[u8]| keys.iter().map(|k| vec![*k]).collect::<Vec<_>>();
+        let refused = |rule: &Walk, keys: &[u8]| rule.first_refused(w(keys).iter().map(Vec::as_slice));
+        let exact = Walk::Exact(w(&[2, 1]));
+        assert_eq!(refused(&exact, &[2, 1]), None);
+        assert_eq!(refused(&exact, &[1, 2]), Some((0, Some(vec![2]))));
+        assert_eq!(refused(&exact, &[2]), Some((1, Some(vec![1]))));
+        assert_eq!(refused(&exact, &[2, 1, 3]), Some((2, None)));
+        let links = Walk::Links(Links::from([
+            (Some(vec![1]), Some(vec![3])),
+            (Some(vec![3]), None),
+        ]));
+        assert_eq!(refused(&links, &[2, 1, 3]), None);
+        assert_eq!(refused(&links, &[1, 2, 3]), Some((1, Some(vec![3]))));
+        assert_eq!(
+            refused(&links, &[2, 3, 1]),
+            Some((2, None)),
+            "3 was seen to be last"
+        );
+        assert_eq!(refused(&Walk::default(), &[3, 1, 2]), None);
+        // A Slots observation is held to its rule too, and the report says where.
+        let want = vec![(vec![1], Slot::Empty), (vec![2], Slot::Empty)];
+        let got = |walk: &[u8]| {
+            Ok(Ret::Slots(Slots {
+                slots: want.clone(),
+                walk_ok: true,
+                walk: w(walk),
+            }))
+        };
+        let slots = Allowed::Slots(want.clone(), Walk::Exact(w(&[1, 2])));
+        let none = |_: &[u8]| false;
+        assert!(slots.admits(&got(&[1, 2]), &none));
+        assert!(!slots.admits(&got(&[2, 1]), &none));
+        assert_eq!(
+            slots.explain(&got(&[2, 1])).unwrap(),
+            "GET_NEXT_KEY walk step 0 (after NULL): model key 01, kernel key 02"
         );
     }
 

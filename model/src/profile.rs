@@ -32,6 +32,10 @@ pub struct Profile {
     /// and round_up(value_size, 8) of each CPU's chunk, so that lookup returns them
     /// (`copy_map_value_long` in `bpf_percpu_array_update` / `pcpu_copy_value`, 6.18).
     pub percpu_padding_roundtrips: bool,
+    /// HASH_OF_MAPS replaces a present key's inner map in place (`bpf_fd_htab_map_update_elem`
+    /// through `htab_map_update_elem_in_place`, "bpf: Support atomic update for htab of maps",
+    /// 6.16); before, the update linked a new element at the bucket head like HASH.
+    pub fd_htab_update_in_place: bool,
     /// The largest max_entries a HASH accepts: `htab_map_alloc` refuses with E2BIG when
     /// `roundup_pow_of_two(max_entries)` buckets of 16 bytes overflow a u32 (2^27 on 64-bit).
     pub hash_max_entries: u32,
@@ -61,6 +65,7 @@ impl Profile {
             cap_sys_admin: true,
             refreeze_errno: Errno::EPERM,
             percpu_padding_roundtrips: true,
+            fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
             bpffs: true,
             cgroup2: true,

@@ -1096,8 +1096,11 @@ pub mod arb {
             values: vec![0; n],
             walk: None,
         });
-        let slots = prop::collection::vec((bytes(), Just(Slot::Empty)), 0..4)
-            .prop_map(|slots| Slots { slots, walk_ok: true });
+        let slots = prop::collection::vec((bytes(), Just(Slot::Empty)), 0..4).prop_map(|slots| Slots {
+            walk: slots.iter().map(|(k, _)| k.clone()).collect(),
+            slots,
+            walk_ok: true,
+        });
         prop_oneof![
             Just(Ok(Ret::Unit)),
             handle().prop_map(|h| Ok(Ret::Fd(h))),

@@ -8,11 +8,11 @@ use crate::fault::Fault;
 use crate::limits::{memlock_pages, Limits};
 use crate::maps::array::{self, ArrayMap};
 use crate::maps::fd_array::{FdMap, Held, Owner, Template};
-use crate::maps::hash::{self, HashMap};
+use crate::maps::hash::{self, HashMap, HashOrder};
 use crate::maps::{percpu_store, percpu_stride};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
-use crate::outcome::{hex, Allowed, MapInfo, Outcome, Ret};
+use crate::outcome::{hex, Allowed, MapInfo, MapState, Outcome, Ret};
 use crate::profile::{MemAccounting, Profile};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -683,8 +683,10 @@ impl World {
             }
             _ => {}
         }
+        self.observe_order(op, o);
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
+        let faults = self.faults.clone();
         match op {
             Op::CreateMap { handle, spec } => {
                 let value_len = self.value_len(spec);
@@ -693,11 +695,12 @@ impl World {
                         Some(FdRef::Handle(h)) => self.map(h).map(|m| Template::of(&m.spec)),
                         _ => None,
                     };
-                    MapData::Fds(FdMap::new(spec, template))
+                    MapData::Fds(FdMap::new(spec, template, self.profile.fd_htab_update_in_place))
                 } else if spec.map_type.is_array() {
                     MapData::Array(ArrayMap::new(spec.max_entries, value_len))
                 } else {
-                    MapData::Hash(HashMap::new(spec.max_entries, value_len))
+                    let order = HashOrder::of(spec, self.profile.fd_htab_update_in_place);
+                    MapData::Hash(HashMap::with_order(spec.max_entries, value_len, order))
                 };
                 let charged = match self.profile.mem_accounting {
                     MemAccounting::Rlimit => memlock_pages(self.alloc_estimate(spec)),
@@ -845,6 +848,9 @@ impl World {
                 match (&mut m.data, value) {
                     (MapData::Fds(f), _) => {
                         if let Some(obj) = held {
+                            if let Some(order) = &mut f.order {
+                                order.update(key, faults.contains(&Fault::HashOrderTailInsert));
+                            }
                             f.slots.insert(key.clone(), Held { obj, file });
                             if let (MapType::ProgArray, None, Some(p)) = (f.map_type, f.owner, prog) {
                                 f.owner = Some(Owner::of(&p));
@@ -858,7 +864,7 @@ impl World {
                         };
                         match data {
                             MapData::Array(a) => a.store(key, stored),
-                            MapData::Hash(hm) => hm.store(key, stored),
+                            MapData::Hash(hm) => hm.store(key, stored, &faults),
                             MapData::Fds(_) => {}
                         }
                     }
@@ -876,6 +882,9 @@ impl World {
             } => match self.map_mut(*h).map(|m| &mut m.data) {
                 Some(MapData::Hash(hm)) => hm.remove(key),
                 Some(MapData::Fds(f)) => {
+                    if let Some(order) = &mut f.order {
+                        order.remove(key);
+                    }
                     f.slots.remove(key);
                     if f.slots.is_empty() && reset_owner {
                         f.owner = None;
@@ -904,6 +913,39 @@ impl World {
         };
         if drops {
             self.recompute_liveness();
+        }
+    }
+
+    /// Remembers what a hash's GET_NEXT_KEY or `check` walk showed, until the order changes:
+    /// the same question must get the same answer (`htab_map_get_next_key` reads bucket
+    /// lists that only updates and deletes relink).
+    fn observe_order(&mut self, op: &Op, o: &Outcome) {
+        let (Op::GetNextKey {
+            map: FdRef::Handle(h),
+            ..
+        }
+        | Op::Check {
+            map: FdRef::Handle(h),
+        }) = op
+        else {
+            return;
+        };
+        let Some(m) = self.map_mut(*h) else { return };
+        let key_size = m.spec.key_size as usize;
+        let order = match &mut m.data {
+            MapData::Hash(hm) => &mut hm.order,
+            MapData::Fds(FdMap { order: Some(o), .. }) => o,
+            _ => return,
+        };
+        match (op, o) {
+            (Op::GetNextKey { key, .. }, Ok(Ret::Key(to))) => order.observe(key.as_deref(), Some(to)),
+            (Op::GetNextKey { key, .. }, Err(Errno::ENOENT)) => order.observe(key.as_deref(), None),
+            (Op::Check { .. }, Ok(Ret::State(MapState { walk: Some(w), .. }))) => {
+                order.observe_walk(w.chunks(key_size.max(1)))
+            }
+            // (`admits` took this walk only if it visited each key once.)
+            (Op::Check { .. }, Ok(Ret::Slots(s))) => order.observe_walk(s.walk.iter().map(Vec::as_slice)),
+            _ => {}
         }
     }
 
@@ -1356,16 +1398,12 @@ impl World {
                 perm(can_read)?;
                 Ok(match data {
                     MapData::Array(a) => Allowed::Exactly(a.next_key(key.as_deref(), faults)),
-                    MapData::Hash(hm) => hm.next_key(key.as_deref()),
+                    MapData::Hash(hm) => hm.next_key(key.as_deref(), faults),
                     // The fd arrays iterate like arrays, occupancy ignored; HASH_OF_MAPS like a hash.
                     MapData::Fds(f) if f.is_array() => {
                         Allowed::Exactly(ArrayMap::new(f.max_entries, 0).next_key(key.as_deref(), faults))
                     }
-                    MapData::Fds(f) => {
-                        let mut shape = HashMap::new(f.max_entries, 0);
-                        shape.entries = f.slots.keys().map(|k| (k.clone(), Vec::new())).collect();
-                        shape.next_key(key.as_deref())
-                    }
+                    MapData::Fds(f) => f.next_key(self, key.as_deref()),
                 })
             }
             (Op::LookupAndDelete { key, flags, .. }, data) => {
@@ -1389,7 +1427,7 @@ impl World {
                 perm(can_read)?;
                 Ok(match data {
                     MapData::Array(a) => a.state(),
-                    MapData::Hash(hm) => hm.state(m.spec.key_size as usize),
+                    MapData::Hash(hm) => hm.state(m.spec.key_size as usize, faults),
                     MapData::Fds(f) => f.state(self),
                 })
             }

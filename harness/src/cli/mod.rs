@@ -622,8 +622,8 @@ fn cmd_selftest(a: SelftestArgs) -> CmdResult {
         a.budget
     );
     let mut rows = Vec::new();
-    for (i, f) in faults.iter().enumerate() {
-        let row = crate::selftest::run_one(*f, &profile, crate::fuzz::derive(seed, i as u64), budget, &mut k);
+    for f in &faults {
+        let row = crate::selftest::run_one(*f, &profile, crate::selftest::seed_for(seed, *f), budget, &mut k);
         if let (Some(out), Some(found)) = (&a.out, &row.found) {
             let _ = write_atomic(out, &format!("{}.case", f.name()), &found.case.to_text());
         }

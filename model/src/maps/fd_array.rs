@@ -6,11 +6,11 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::hash::HashMap;
+use crate::maps::hash::{HashMap, HashOrder};
 use crate::op::flags::{ANY, FD_ACCESS};
 use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
-use crate::outcome::{Allowed, Outcome, Ret, Slot};
+use crate::outcome::{Allowed, Outcome, Ret, Slot, Walk};
 use crate::world::{Body, World};
 use std::collections::BTreeMap;
 
@@ -108,12 +108,16 @@ pub struct FdMap {
     pub template: Option<Template>,
     /// PERF_EVENT_ARRAY with BPF_F_PRESERVE_ELEMS: entries outlive their map file.
     pub preserve: bool,
+    /// HASH_OF_MAPS only: the GET_NEXT_KEY order of the slots' keys.
+    pub order: Option<Box<HashOrder>>,
 }
 
 impl FdMap {
-    /// An empty fd-holding map.
-    pub fn new(spec: &MapSpec, template: Option<Template>) -> FdMap {
+    /// An empty fd-holding map (`fd_htab_in_place`: `Profile::fd_htab_update_in_place`).
+    pub fn new(spec: &MapSpec, template: Option<Template>, fd_htab_in_place: bool) -> FdMap {
         FdMap {
+            order: (spec.map_type == MapType::HashOfMaps)
+                .then(|| Box::new(HashOrder::of(spec, fd_htab_in_place))),
             map_type: spec.map_type,
             max_entries: spec.max_entries,
             slots: BTreeMap::new(),
@@ -235,9 +239,20 @@ impl FdMap {
         } else {
             self.slots.keys().cloned().collect()
         };
+        // The arrays walk 0..max_entries (`array_map_get_next_key`); HASH_OF_MAPS its buckets.
+        let walk = match &self.order {
+            Some(o) => o.walk_rule(w.has(Fault::HashNextKeyAny)),
+            None => Walk::Exact(keys.clone()),
+        };
         let mut slots: Vec<(Vec<u8>, Slot)> = keys.into_iter().map(|k| (k.clone(), slot(&k))).collect();
         slots.sort();
-        Allowed::Slots(slots)
+        Allowed::Slots(slots, walk)
+    }
+
+    /// GET_NEXT_KEY of HASH_OF_MAPS (`htab_map_get_next_key`), as for a value hash.
+    pub fn next_key(&self, w: &World, key: Option<&[u8]>) -> Allowed {
+        let order = self.order.as_ref().expect("HASH_OF_MAPS has an order");
+        order.next_key(key, w.has(Fault::HashNextKeyAny))
     }
 }
 

@@ -1,14 +1,15 @@
-//! HASH and PERCPU_HASH: sparse and bounded by max_entries; iteration order depends on a
-//! per-map random seed, so GET_NEXT_KEY is modelled as a set of allowed keys
-//! (kernel/bpf/hashtab.c).
+//! HASH and PERCPU_HASH: sparse and bounded by max_entries. GET_NEXT_KEY walks buckets of
+//! `htab_map_hash(key, seed)`, each from its head (kernel/bpf/hashtab.c): exact with
+//! BPF_F_ZERO_SEED, else a set narrowed by every link observed since the order last changed.
 
 use crate::errno::Errno;
 use crate::fault::Fault;
+use crate::jhash::htab_map_hash;
 use crate::maps::percpu_stride;
 use crate::op::flags::*;
 use crate::op::MapSpec;
-use crate::outcome::{Allowed, MapState, Outcome, Ret};
-use std::collections::BTreeMap;
+use crate::outcome::{Allowed, Links, MapState, Outcome, Ret, Walk};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `HTAB_CREATE_FLAG_MASK` (kernel/bpf/hashtab.c).
 const CREATE_FLAGS: u32 = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | FD_ACCESS | PROG_ACCESS | ZERO_SEED;
@@ -69,6 +70,211 @@ pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
     }
 }
 
+/// The GET_NEXT_KEY order of a hash-shaped map (HASH, PERCPU_HASH, HASH_OF_MAPS).
+/// `htab_map_get_next_key`: the next element of the key's bucket list, else the head of the
+/// next non-empty bucket; NULL or a key the map lacks starts at the first bucket.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct HashOrder {
+    /// `n_buckets` of a BPF_F_ZERO_SEED map (`hashrnd = 0` in `htab_map_alloc`), where the
+    /// bucket of every key is known; `None` under a random seed.
+    zero_seed_buckets: Option<u32>,
+    /// An update of a present key keeps its element (`htab_map_update_elem_in_place`:
+    /// PERCPU_HASH, HASH_OF_MAPS since 6.16) instead of linking a new one at the head.
+    in_place: bool,
+    /// Every present key's place: (bucket, rank), rank ascending from the bucket's head.
+    place: BTreeMap<Vec<u8>, (u32, u64)>,
+    /// The same by place: the walk order (meaningful with a zero seed).
+    by_place: BTreeMap<(u32, u64), Vec<u8>>,
+    /// Elements linked so far; each new head ranks below everything linked before it.
+    linked: u64,
+    /// What GET_NEXT_KEY and `check` walks answered since the order last changed.
+    links: Links,
+}
+
+impl HashOrder {
+    /// The order of an empty map: `n_buckets = roundup_pow_of_two(max_entries)`
+    /// (`htab_map_alloc`; max_entries above 2^31 never gets here).
+    pub fn new(zero_seed: bool, max_entries: u32, in_place: bool) -> HashOrder {
+        let n_buckets = max_entries.max(1).checked_next_power_of_two().unwrap_or(1 << 31);
+        HashOrder {
+            zero_seed_buckets: zero_seed.then_some(n_buckets),
+            in_place,
+            place: BTreeMap::new(),
+            by_place: BTreeMap::new(),
+            linked: 0,
+            links: Links::new(),
+        }
+    }
+
+    /// The order of a map created with `spec`: ZERO_SEED from its flags; in place for
+    /// PERCPU_HASH, and for HASH_OF_MAPS where the kernel has `fd_htab_in_place`.
+    pub fn of(spec: &MapSpec, fd_htab_in_place: bool) -> HashOrder {
+        use crate::op::MapType;
+        let in_place = match spec.map_type {
+            MapType::PercpuHash => true,
+            MapType::HashOfMaps => fd_htab_in_place,
+            _ => false,
+        };
+        HashOrder::new(spec.map_flags & ZERO_SEED != 0, spec.max_entries, in_place)
+    }
+
+    /// Is `key` present?
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.place.contains_key(key)
+    }
+
+    /// The observed links (for reports and tests).
+    pub fn links(&self) -> &Links {
+        &self.links
+    }
+
+    /// A successful update. `htab_map_update_elem` links a new element at the head of the
+    /// key's bucket (`hlist_nulls_add_head_rcu`) and unlinks the old one, so a present key
+    /// moves to the head; an in-place update leaves the order alone. `tail` is the
+    /// `hash-order-tail-insert` fault.
+    pub fn update(&mut self, key: &[u8], tail: bool) {
+        if self.in_place && self.contains(key) {
+            return;
+        }
+        if let Some(p) = self.place.remove(key) {
+            self.by_place.remove(&p);
+        }
+        let bucket = match self.zero_seed_buckets {
+            Some(n) => htab_map_hash(key, 0) & (n - 1),
+            None => 0,
+        };
+        self.linked += 1;
+        let rank = if tail { self.linked } else { u64::MAX - self.linked };
+        self.place.insert(key.to_vec(), (bucket, rank));
+        self.by_place.insert((bucket, rank), key.to_vec());
+        self.links.clear();
+    }
+
+    /// A successful delete or lookup_and_delete (`hlist_nulls_del_rcu`).
+    pub fn remove(&mut self, key: &[u8]) {
+        if let Some(p) = self.place.remove(key) {
+            self.by_place.remove(&p);
+        }
+        self.links.clear();
+    }
+
+    /// Where GET_NEXT_KEY starts from: a key the map lacks restarts like NULL
+    /// (`goto find_first_elem` in `htab_map_get_next_key`).
+    fn from(&self, key: Option<&[u8]>) -> Option<Vec<u8>> {
+        key.filter(|k| self.contains(k)).map(<[u8]>::to_vec)
+    }
+
+    /// GET_NEXT_KEY's allowed outcomes. With a zero seed, the element after `from` in
+    /// (bucket, rank) order; else what was observed from the same start, or any key (or
+    /// ENOENT) that keeps the observed links a prefix of one permutation. `loose` is the
+    /// `hash-next-key-any` fault: any present key but the one passed in.
+    pub fn next_key(&self, key: Option<&[u8]>, loose: bool) -> Allowed {
+        let from = self.from(key);
+        let to = if loose {
+            return match from {
+                _ if self.place.is_empty() => Allowed::Exactly(Err(Errno::ENOENT)),
+                Some(k) => Allowed::AnyKeyExcept {
+                    except: BTreeSet::from([k]),
+                    may_end: true,
+                },
+                None => Allowed::AnyKeyExcept {
+                    except: BTreeSet::new(),
+                    may_end: false,
+                },
+            };
+        } else if self.zero_seed_buckets.is_some() {
+            let start = from.as_ref().and_then(|k| self.place.get(k));
+            let mut after = match start {
+                Some(p) => self
+                    .by_place
+                    .range((std::ops::Bound::Excluded(*p), std::ops::Bound::Unbounded)),
+                None => self.by_place.range(..),
+            };
+            after.next().map(|(_, k)| k.clone())
+        } else if let Some(to) = self.links.get(&from) {
+            to.clone()
+        } else if self.place.is_empty() {
+            None
+        } else {
+            return self.open(from);
+        };
+        Allowed::Exactly(to.map(Ret::Key).ok_or(Errno::ENOENT))
+    }
+
+    /// Under a random seed, an unobserved step from `from`. The links are chains; the answer
+    /// must not give a key a second predecessor (nor make it first), close a cycle, or
+    /// close a chain from NULL to ENOENT that leaves keys out.
+    fn open(&self, from: Option<Vec<u8>>) -> Allowed {
+        let n = self.place.len();
+        let back: BTreeMap<&Option<Vec<u8>>, &Option<Vec<u8>>> =
+            self.links.iter().map(|(f, t)| (t, f)).collect();
+        // The head of `from`'s chain and how many keys lead from it to `from`, inclusive
+        // (bounded by the link count, in case a generation-time world holds odd links).
+        // (`back` maps a target to its source; as a target None is ENOENT, as a source NULL.)
+        let (mut head, mut before) = (&from, usize::from(from.is_some()));
+        for _ in 0..=self.links.len() {
+            match back.get(head) {
+                Some(p) if head.is_some() => {
+                    head = p;
+                    before += usize::from(p.is_some());
+                }
+                _ => break,
+            }
+        }
+        let from_null = head.is_none();
+        // A chain from `y` that reaches ENOENT, and its key count.
+        let to_end = |y: &Vec<u8>| {
+            let (mut at, mut count) = (Some(y.clone()), 0);
+            for _ in 0..=self.links.len() {
+                match at {
+                    None => return Some(count),
+                    Some(_) => count += 1,
+                }
+                at = self.links.get(&at)?.clone();
+            }
+            None
+        };
+        let mut except: BTreeSet<Vec<u8>> = from.iter().cloned().collect();
+        let mentioned = self.links.iter().flat_map(|(f, t)| [f, t]).flatten();
+        for y in mentioned {
+            let refused = back.contains_key(&Some(y.clone()))
+                || head.as_ref() == Some(y)
+                || (from_null && to_end(y).is_some_and(|c| before + c != n));
+            if refused {
+                except.insert(y.clone());
+            }
+        }
+        let may_end = from.is_some() && !back.contains_key(&None) && (!from_null || before == n);
+        Allowed::AnyKeyExcept { except, may_end }
+    }
+
+    /// Records a GET_NEXT_KEY answer (`to`: None for ENOENT) from `key`.
+    pub fn observe(&mut self, key: Option<&[u8]>, to: Option<&[u8]>) {
+        let from = self.from(key);
+        self.links.insert(from, to.map(<[u8]>::to_vec));
+    }
+
+    /// Records a whole walk from NULL to ENOENT.
+    pub fn observe_walk<'a>(&mut self, walk: impl Iterator<Item = &'a [u8]>) {
+        let mut prev: Option<Vec<u8>> = None;
+        for k in walk {
+            self.links.insert(prev, Some(k.to_vec()));
+            prev = Some(k.to_vec());
+        }
+        self.links.insert(prev, None);
+    }
+
+    /// What a `check` walk must look like (`loose`: the `hash-next-key-any` fault, which
+    /// asks only for each key once).
+    pub fn walk_rule(&self, loose: bool) -> Walk {
+        match self.zero_seed_buckets {
+            _ if loose => Walk::default(),
+            Some(_) => Walk::Exact(self.by_place.values().cloned().collect()),
+            None => Walk::Links(self.links.clone()),
+        }
+    }
+}
+
 /// The contents of one hash map.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct HashMap {
@@ -78,15 +284,23 @@ pub struct HashMap {
     pub value_len: usize,
     /// The present keys and their values as a lookup returns them.
     pub entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The GET_NEXT_KEY order of `entries`' keys (boxed: maps are many, orders large).
+    pub order: Box<HashOrder>,
 }
 
 impl HashMap {
-    /// An empty hash map.
+    /// An empty hash map under a random seed, moving updated keys to the head.
     pub fn new(max_entries: u32, value_len: usize) -> HashMap {
+        HashMap::with_order(max_entries, value_len, HashOrder::new(false, max_entries, false))
+    }
+
+    /// An empty hash map with this order.
+    pub fn with_order(max_entries: u32, value_len: usize, order: HashOrder) -> HashMap {
         HashMap {
             max_entries,
             value_len,
             entries: BTreeMap::new(),
+            order: Box::new(order),
         }
     }
 
@@ -122,7 +336,9 @@ impl HashMap {
     }
 
     /// Stores an accepted update.
-    pub fn store(&mut self, key: &[u8], stored: Vec<u8>) {
+    pub fn store(&mut self, key: &[u8], stored: Vec<u8>, faults: &[Fault]) {
+        self.order
+            .update(key, faults.contains(&Fault::HashOrderTailInsert));
         self.entries.insert(key.to_vec(), stored);
     }
 
@@ -137,23 +353,13 @@ impl HashMap {
 
     /// Removes a key after an accepted delete or lookup_and_delete.
     pub fn remove(&mut self, key: &[u8]) {
+        self.order.remove(key);
         self.entries.remove(key);
     }
 
-    /// `htab_map_get_next_key`: a NULL or missing key restarts at the first non-empty bucket;
-    /// a present key yields the next element in its bucket or the next bucket, else ENOENT.
-    pub fn next_key(&self, key: Option<&[u8]>) -> Allowed {
-        match key {
-            Some(k) if self.entries.contains_key(k) => Allowed::AnyKeyExcept {
-                after: Some(k.to_vec()),
-                may_end: true,
-            },
-            _ if self.entries.is_empty() => Allowed::Exactly(Err(Errno::ENOENT)),
-            _ => Allowed::AnyKeyExcept {
-                after: None,
-                may_end: false,
-            },
-        }
+    /// `htab_map_get_next_key`: see [`HashOrder::next_key`].
+    pub fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
+        self.order.next_key(key, faults.contains(&Fault::HashNextKeyAny))
     }
 
     /// `htab_map_lookup_and_delete_elem`: the value, then the key is gone; missing is ENOENT.
@@ -162,7 +368,7 @@ impl HashMap {
     }
 
     /// Every present entry, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
-    pub fn state(&self, key_size: usize) -> Allowed {
+    pub fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed {
         let mut st = MapState {
             key_size,
             value_size: self.value_len,
@@ -172,6 +378,371 @@ impl HashMap {
             st.keys.extend_from_slice(k);
             st.values.extend_from_slice(v);
         }
-        Allowed::State(st)
+        Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{FdRef, Handle, MapType, Op, Value};
+    use crate::world::{MapData, World};
+
+    fn k(i: u32) -> Vec<u8> {
+        i.to_le_bytes().to_vec()
+    }
+    fn key(o: &Outcome) -> Option<u32> {
+        match o {
+            Ok(Ret::Key(k)) => Some(u32::from_le_bytes(k[..4].try_into().unwrap())),
+            _ => None,
+        }
+    }
+    /// The keys an `AnyKeyExcept` admits among `present` (sorted), and whether it may end.
+    fn admitted(a: &Allowed, present: &[u32]) -> (Vec<u32>, bool) {
+        let is = |x: &[u8]| present.iter().any(|p| k(*p) == x);
+        let keys = present
+            .iter()
+            .copied()
+            .filter(|p| a.admits(&Ok(Ret::Key(k(*p))), &is))
+            .collect();
+        (keys, a.admits(&Err(Errno::ENOENT), &is))
+    }
+    fn walk(o: &HashOrder) -> Vec<u32> {
+        // Follow next_key from NULL as the kernel would, asking only for exact answers.
+        let mut out = Vec::new();
+        let mut at: Option<Vec<u8>> = None;
+        while let Allowed::Exactly(o) = o.next_key(at.as_deref(), false) {
+            let Some(x) = key(&o) else { break };
+            out.push(x);
+            at = Some(k(x));
+        }
+        out
+    }
+
+    /// Observed answers narrow the set to one and every reordering forgets them.
+    #[test]
+    fn successor_memory_narrows_and_clears() {
+        let mut o = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        let all = [1, 2, 3];
+        assert_eq!(admitted(&o.next_key(None, false), &all), (vec![1, 2, 3], false));
+        o.observe(None, Some(&k(2)));
+        assert_eq!(o.next_key(None, false), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        // 2 is first: it cannot follow 1, nor itself follow itself.
+        assert_eq!(admitted(&o.next_key(Some(&k(1)), false), &all), (vec![3], true));
+        assert_eq!(
+            admitted(&o.next_key(Some(&k(2)), false), &all),
+            (vec![1, 3], false)
+        );
+        o.observe(Some(&k(2)), Some(&k(3)));
+        // NULL, 2, 3 so far: 3 cannot be last (1 is left), and 2 cannot come back.
+        assert_eq!(admitted(&o.next_key(Some(&k(3)), false), &all), (vec![1], false));
+        // 1 must come after 3: it cannot lead to 2 or 3 (both have predecessors), only end.
+        assert_eq!(admitted(&o.next_key(Some(&k(1)), false), &all), (vec![], true));
+        o.observe(Some(&k(3)), Some(&k(1)));
+        o.observe(Some(&k(1)), None);
+        assert_eq!(walk(&o), vec![2, 3, 1]);
+        // An update of a present key relinks it in a HASH: everything is open again.
+        let mut moved = o.clone();
+        moved.update(&k(3), false);
+        assert!(moved.links().is_empty());
+        assert_eq!(
+            admitted(&moved.next_key(None, false), &all),
+            (vec![1, 2, 3], false)
+        );
+        // A delete too.
+        let mut deleted = o.clone();
+        deleted.remove(&k(1));
+        assert!(deleted.links().is_empty());
+        // An in-place update (PERCPU_HASH) keeps the order and what was seen of it.
+        let mut pcpu = HashOrder::new(false, 8, true);
+        for i in all {
+            pcpu.update(&k(i), false);
+        }
+        pcpu.observe_walk([k(2), k(3), k(1)].iter().map(Vec::as_slice));
+        pcpu.update(&k(3), false);
+        assert_eq!(walk(&pcpu), vec![2, 3, 1]);
+        pcpu.update(&k(4), false);
+        assert!(pcpu.links().is_empty(), "a new key is linked in");
+    }
+
+    /// The links stay one permutation: a chain from NULL may only reach ENOENT through
+    /// every key, and a known chain that covers all keys must be where NULL leads.
+    #[test]
+    fn links_close_only_into_one_permutation() {
+        let mut o = HashOrder::new(false, 8, false);
+        o.update(&k(1), false);
+        o.update(&k(2), false);
+        o.observe(Some(&k(1)), Some(&k(2)));
+        o.observe(Some(&k(2)), None);
+        // 1, 2, ENOENT is known; NULL can only lead to 1.
+        assert_eq!(admitted(&o.next_key(None, false), &[1, 2]), (vec![1], false));
+        let mut p = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            p.update(&k(i), false);
+        }
+        p.observe(Some(&k(3)), None);
+        // NULL -> 3 would end the walk with 1 and 2 unvisited.
+        assert_eq!(
+            admitted(&p.next_key(None, false), &[1, 2, 3]),
+            (vec![1, 2], false)
+        );
+        // 1 -> 2 -> 3 would not close a cycle; 1 -> 1 would.
+        assert_eq!(
+            admitted(&p.next_key(Some(&k(1)), false), &[1, 2, 3]),
+            (vec![2, 3], false)
+        );
+        p.observe(Some(&k(1)), Some(&k(2)));
+        assert_eq!(
+            admitted(&p.next_key(Some(&k(2)), false), &[1, 2, 3]),
+            (vec![3], false)
+        );
+        assert_eq!(
+            p.next_key(Some(&k(3)), false),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+        // 1 -> 2 -> 3 -> ENOENT is known: NULL can only lead to 1.
+        assert_eq!(admitted(&p.next_key(None, false), &[1, 2, 3]), (vec![1], false));
+        // An empty map ends at once, whatever was asked.
+        let e = HashOrder::new(false, 8, false);
+        assert_eq!(e.next_key(None, false), Allowed::Exactly(Err(Errno::ENOENT)));
+        assert_eq!(
+            e.next_key(Some(&k(1)), true),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+    }
+
+    /// `goto find_first_elem`: a key the map lacks starts over like NULL, in what is allowed
+    /// and in what is remembered.
+    #[test]
+    fn a_missing_key_is_null() {
+        let mut o = HashOrder::new(false, 8, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        assert_eq!(o.next_key(Some(&k(9)), false), o.next_key(None, false));
+        o.observe(Some(&k(9)), Some(&k(3)));
+        assert_eq!(o.next_key(None, false), Allowed::Exactly(Ok(Ret::Key(k(3)))));
+        assert_eq!(
+            o.next_key(Some(&k(7)), false),
+            Allowed::Exactly(Ok(Ret::Key(k(3))))
+        );
+        let z = {
+            let mut z = HashOrder::new(true, 4, false);
+            z.update(&k(1), false);
+            z
+        };
+        assert_eq!(z.next_key(Some(&k(5)), false), z.next_key(None, false));
+    }
+
+    /// Zero seed, u32 keys (jhash2, seed 0; buckets from jhash's tests): with 4 buckets
+    /// 0->0, 1->3, 2->2, 3->3, 4->1; with 8, 1->3, 2->2, 3->7. Each bucket from its newest.
+    #[test]
+    fn zero_seed_order_by_hand() {
+        let mut o = HashOrder::new(true, 4, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        assert_eq!(walk(&o), vec![2, 3, 1], "bucket 2, then bucket 3 from its head");
+        assert_eq!(
+            o.walk_rule(false),
+            Walk::Exact(vec![k(2), k(3), k(1)]),
+            "a check walk must be this"
+        );
+        o.update(&k(1), false);
+        assert_eq!(
+            walk(&o),
+            vec![2, 1, 3],
+            "an updated HASH key moves to its bucket's head"
+        );
+        o.remove(&k(1));
+        assert_eq!(walk(&o), vec![2, 3]);
+        o.update(&k(1), false);
+        o.update(&k(0), false);
+        o.update(&k(4), false);
+        assert_eq!(walk(&o), vec![0, 4, 2, 1, 3]);
+        assert_eq!(
+            o.next_key(Some(&k(3)), false),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+        // max_entries 5..8: eight buckets, so 3 leaves 1's bucket.
+        let mut eight = HashOrder::new(true, 5, false);
+        for i in [1, 2, 3] {
+            eight.update(&k(i), false);
+        }
+        assert_eq!(walk(&eight), vec![2, 1, 3]);
+        // PERCPU_HASH updates in place.
+        let mut pcpu = HashOrder::new(true, 4, true);
+        for i in [1, 2, 3, 1] {
+            pcpu.update(&k(i), false);
+        }
+        assert_eq!(walk(&pcpu), vec![2, 3, 1]);
+        // The hash-order-tail-insert fault links at the tail: another order.
+        let mut tail = HashOrder::new(true, 4, false);
+        for i in [1, 2, 3] {
+            tail.update(&k(i), true);
+        }
+        assert_eq!(walk(&tail), vec![2, 1, 3]);
+    }
+
+    /// The hash-next-key-any fault is the old loose model: it admits answers the kernel's
+    /// order rules out (so a kernel that misorders would pass it, and not the exact model).
+    #[test]
+    fn the_loose_fault_admits_what_the_exact_order_refuses() {
+        let mut o = HashOrder::new(true, 4, false);
+        for i in [1, 3] {
+            o.update(&k(i), false);
+        }
+        // Bucket 3 holds 3 (newest) then 1.
+        let exact = o.next_key(None, false);
+        let loose = o.next_key(None, true);
+        assert_eq!(exact, Allowed::Exactly(Ok(Ret::Key(k(3)))));
+        let present = |x: &[u8]| x == k(1) || x == k(3);
+        assert!(loose.admits(&Ok(Ret::Key(k(1))), &present));
+        assert!(!exact.admits(&Ok(Ret::Key(k(1))), &present));
+        assert!(o
+            .next_key(Some(&k(3)), true)
+            .admits(&Err(Errno::ENOENT), &present));
+        assert!(!o
+            .next_key(Some(&k(3)), false)
+            .admits(&Err(Errno::ENOENT), &present));
+        let misordered = [k(1), k(3)];
+        assert!(o
+            .walk_rule(true)
+            .first_refused(misordered.iter().map(Vec::as_slice))
+            .is_none());
+        assert_eq!(
+            o.walk_rule(false)
+                .first_refused(misordered.iter().map(Vec::as_slice)),
+            Some((0, Some(k(3))))
+        );
+        // Random seed: a remembered answer is exact; the fault forgets it.
+        let mut r = HashOrder::new(false, 4, false);
+        r.update(&k(1), false);
+        r.update(&k(3), false);
+        r.observe(None, Some(&k(1)));
+        assert!(!r.next_key(None, false).admits(&Ok(Ret::Key(k(3))), &present));
+        assert!(r.next_key(None, true).admits(&Ok(Ret::Key(k(3))), &present));
+    }
+
+    /// Through `World`: next_key and check answers are remembered; failed ops and lookups
+    /// keep the memory, successful writes clear it; HASH_OF_MAPS has the same order.
+    #[test]
+    fn the_world_records_answers_and_forgets_them_on_writes() {
+        let mut w = World::default();
+        let m = FdRef::Handle(Handle::map(0));
+        let mut spec = crate::op::MapSpec::new(MapType::Hash, 4, 1, 4);
+        w.apply(
+            &Op::CreateMap {
+                handle: Handle::map(0),
+                spec: spec.clone(),
+            },
+            &Ok(Ret::Fd(Handle::map(0))),
+        );
+        let upd = |i: u32| Op::Update {
+            map: m,
+            key: k(i),
+            value: Value::Bytes(vec![1]),
+            flags: 0,
+        };
+        for i in [1, 2] {
+            w.apply(&upd(i), &Ok(Ret::Unit));
+        }
+        let links = |w: &World| match &w.map(Handle::map(0)).unwrap().data {
+            MapData::Hash(hm) => hm.order.links().len(),
+            _ => unreachable!(),
+        };
+        let first = Op::GetNextKey { map: m, key: None };
+        w.apply(&first, &Ok(Ret::Key(k(2))));
+        assert_eq!(w.allowed(&first), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        let missing = Op::GetNextKey {
+            map: m,
+            key: Some(k(9)),
+        };
+        assert_eq!(w.allowed(&missing), Allowed::Exactly(Ok(Ret::Key(k(2)))));
+        w.apply(&upd(3), &Err(Errno::E2BIG));
+        w.apply(
+            &Op::Lookup {
+                map: m,
+                key: k(1),
+                flags: 0,
+            },
+            &Ok(Ret::Value(vec![1])),
+        );
+        assert_eq!(links(&w), 1, "a failed update and a lookup reorder nothing");
+        w.apply(&upd(2), &Ok(Ret::Unit));
+        assert_eq!(links(&w), 0, "HASH relinks an updated key");
+        let check = Op::Check { map: m };
+        let state = |walk: &[u32]| MapState {
+            key_size: 4,
+            value_size: 1,
+            keys: [k(1), k(2)].concat(),
+            values: vec![1, 1],
+            walk: Some(walk.iter().flat_map(|i| k(*i)).collect()),
+        };
+        let a = w.allowed(&check);
+        assert!(w.admits(&check, &a, &Ok(Ret::State(state(&[1, 2])))));
+        assert!(w.admits(&check, &a, &Ok(Ret::State(state(&[2, 1])))));
+        w.apply(&check, &Ok(Ret::State(state(&[1, 2]))));
+        assert_eq!(links(&w), 3);
+        let a = w.allowed(&check);
+        assert!(
+            !w.admits(&check, &a, &Ok(Ret::State(state(&[2, 1])))),
+            "the walk must repeat"
+        );
+        assert!(a
+            .explain(&Ok(Ret::State(state(&[2, 1]))))
+            .unwrap()
+            .contains("step 0"));
+        let after = |i: u32| Op::GetNextKey {
+            map: m,
+            key: Some(k(i)),
+        };
+        assert_eq!(w.allowed(&after(2)), Allowed::Exactly(Err(Errno::ENOENT)));
+        w.apply(&Op::Delete { map: m, key: k(1) }, &Ok(Ret::Unit));
+        assert_eq!(links(&w), 0);
+        // HASH_OF_MAPS: a slot update relinks only before 6.16.
+        for in_place in [true, false] {
+            let mut w = World::default();
+            w.profile.fd_htab_update_in_place = in_place;
+            spec = crate::op::MapSpec::new(MapType::Array, 4, 4, 1);
+            w.apply(
+                &Op::CreateMap {
+                    handle: Handle::map(0),
+                    spec: spec.clone(),
+                },
+                &Ok(Ret::Fd(Handle::map(0))),
+            );
+            let mut outer = crate::op::MapSpec::new(MapType::HashOfMaps, 4, 4, 4);
+            outer.map_flags = ZERO_SEED;
+            outer.inner = Some(m);
+            let o = FdRef::Handle(Handle::map(1));
+            w.apply(
+                &Op::CreateMap {
+                    handle: Handle::map(1),
+                    spec: outer,
+                },
+                &Ok(Ret::Fd(Handle::map(1))),
+            );
+            for i in [1, 3, 1] {
+                let op = Op::Update {
+                    map: o,
+                    key: k(i),
+                    value: Value::Fd(m),
+                    flags: 0,
+                };
+                assert_eq!(w.allowed(&op), Allowed::Exactly(Ok(Ret::Unit)));
+                w.apply(&op, &Ok(Ret::Unit));
+            }
+            let first = w.allowed(&Op::GetNextKey { map: o, key: None });
+            let want = if in_place { 3 } else { 1 };
+            assert_eq!(
+                first,
+                Allowed::Exactly(Ok(Ret::Key(k(want)))),
+                "in place: {in_place}"
+            );
+        }
     }
 }
