@@ -604,7 +604,12 @@ pub fn run(exe: &Path, a: &FuzzArgs) -> std::io::Result<Summary> {
                 w.last_line = Instant::now();
                 handle_line(w, &line, &mut ledger);
             }
-            let hung = !w.done && w.inflight.is_some() && w.last_line.elapsed() > a.case_timeout;
+            // Silence is a hang within the budget; after it, the end's grace period decides
+            // (a hang that began before the end is killed at most `case_timeout` later).
+            let hung = !w.done
+                && w.inflight.is_some()
+                && w.last_line.elapsed() > a.case_timeout
+                && (start.elapsed() <= a.budget || stopping.is_some());
             if !(eof || hung || overdue.is_some()) {
                 continue;
             }
@@ -912,4 +917,234 @@ pub fn to_junit(s: &Summary, rows: &[String]) -> String {
     report
         .to_string()
         .expect("quick-junit writes into memory, which does not fail")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mapcheck_model::{Errno, Fault, Profile};
+
+    /// The divergence at the last op of `text`, the model following its own predictions up to
+    /// it, with `observed` from the kernel.
+    fn divergence(text: &str, faults: Vec<Fault>, observed: mapcheck_model::Outcome) -> Divergence {
+        let ops = Case::parse(text, Path::new("t.case")).unwrap().ops();
+        let mut world = World::new(Profile::default(), faults);
+        let (last, before) = ops.split_last().unwrap();
+        for op in before {
+            let o = world.allowed(op).exactly().cloned().expect("deterministic");
+            world.apply(op, &o);
+        }
+        Divergence {
+            index: before.len(),
+            op: last.clone(),
+            allowed: world.allowed(last),
+            observed,
+            world_before: world,
+        }
+    }
+
+    /// The signature before this change: family/op:first word of the outcome.
+    fn old_signature(d: &Divergence) -> String {
+        let o = fmt_outcome(&d.observed);
+        format!(
+            "{}/{}:{}",
+            family_of(&d.world_before, &d.op),
+            d.op.kind(),
+            o.split(' ').next().unwrap()
+        )
+    }
+
+    const CREATE: &str = "m0 = create array key=4 value=8 entries=1\n";
+
+    /// Two bugs the old signature merged: an update the canary fault allows and an update out
+    /// of bounds, both answered EEXIST.
+    fn two_bugs() -> (Divergence, Divergence) {
+        let a = divergence(
+            &format!("{CREATE}update m0 key=00000000 value=0000000000000000 flags=NOEXIST\n"),
+            vec![Fault::ArrayNoexistSucceeds],
+            Err(Errno::EEXIST),
+        );
+        let b = divergence(
+            &format!("{CREATE}update m0 key=05000000 value=0000000000000000\n"),
+            vec![],
+            Err(Errno::EEXIST),
+        );
+        (a, b)
+    }
+
+    fn save(dir: &Path, name: &str, sig: &str) -> PathBuf {
+        let text = format!("# case: {name}\n# signature: {sig}\n{CREATE}");
+        write_atomic(dir, &format!("{name}.case"), &text).unwrap()
+    }
+
+    fn ledger(corpus: BTreeMap<String, PathBuf>) -> Ledger {
+        Ledger {
+            corpus,
+            findings: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn different_divergences_with_one_old_signature_are_both_kept_and_new() {
+        let (a, b) = two_bugs();
+        assert_eq!(old_signature(&a), old_signature(&b), "the premise");
+        let (sa, sb) = (signature(&a), signature(&b));
+        assert_ne!(sa, sb);
+        assert_eq!(sa, "array/update: allowed ok; observed EEXIST");
+        assert_eq!(sb, "array/update: allowed E2BIG; observed EEXIST");
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = ledger(BTreeMap::new());
+        let (pa, pb) = (save(dir.path(), "a", &sa), save(dir.path(), "b", &sb));
+        l.report(0, pa.clone(), "divergence", false);
+        l.report(1, pb.clone(), "divergence", false);
+        assert_eq!(l.findings.len(), 2);
+        assert!(l.findings.iter().all(|f| f.new && f.duplicates == 0));
+        assert!(pa.exists() && pb.exists());
+        // Only an identical signature is a duplicate: counted on the kept one, file removed.
+        let pc = save(dir.path(), "c", &sa);
+        l.report(1, pc.clone(), "divergence", false);
+        assert_eq!(l.findings.len(), 2);
+        assert_eq!((l.findings[0].path.clone(), l.findings[0].duplicates), (pa, 1));
+        assert!(!pc.exists());
+        let s = summary(l.findings);
+        assert_eq!(s.duplicates(), 1);
+        let j: JsonSummary = serde_json::from_str(&to_json(&s)).unwrap();
+        assert_eq!((j.divergences, j.new, j.duplicates), (2, 2, 1));
+        assert_eq!(j.findings[0].duplicates, 1);
+    }
+
+    #[test]
+    fn the_signature_round_trips_through_a_header_line() {
+        let (a, _) = two_bugs();
+        let mut d = a.clone();
+        d.observed = Ok(mapcheck_model::Ret::Lost("died\n\x1b[31m (signal)  ".into()));
+        let sig = signature(&d);
+        assert!(!sig.contains('\n') && !sig.contains('\x1b'), "{sig}");
+        let text = format!("# signature: {sig}\n{CREATE}");
+        let case = Case::parse(&text, Path::new("t.case")).unwrap();
+        assert_eq!(case.get("signature"), Some(sig.as_str()));
+        assert_eq!(header_signature(&text), Some(sig));
+    }
+
+    #[test]
+    fn only_a_signed_corpus_case_outside_out_makes_a_finding_known() {
+        let corpus = tempfile::tempdir().unwrap();
+        let out = corpus.path().join("found");
+        std::fs::create_dir_all(corpus.path().join("array")).unwrap();
+        let kept = save(
+            &corpus.path().join("array"),
+            "kept",
+            "array/update: allowed ok; observed EEXIST",
+        );
+        // An earlier run's finding in --out (inside the corpus tree, like regressions/found).
+        save(&out, "earlier", "array/update: allowed E2BIG; observed EEXIST");
+        // The same script without the header.
+        std::fs::write(corpus.path().join("unsigned.case"), CREATE).unwrap();
+        let known = corpus_signatures(&[corpus.path().to_path_buf()], &out);
+        assert_eq!(known.len(), 1, "{known:?}");
+        let mut l = ledger(known);
+        let run = tempfile::tempdir().unwrap();
+        l.report(
+            0,
+            save(run.path(), "x", "array/update: allowed ok; observed EEXIST"),
+            "divergence",
+            false,
+        );
+        l.report(
+            0,
+            save(run.path(), "y", "array/update: allowed E2BIG; observed EEXIST"),
+            "divergence",
+            false,
+        );
+        l.report(
+            0,
+            save(run.path(), "z", "array/update: allowed ENOENT; observed EEXIST"),
+            "divergence",
+            false,
+        );
+        let new: Vec<bool> = l.findings.iter().map(|f| f.new).collect();
+        assert_eq!(new, [false, true, true]);
+        assert_eq!(l.findings[0].known_as.as_deref(), Some(kept.as_path()));
+    }
+
+    fn summary(findings: Vec<Finding>) -> Summary {
+        Summary {
+            seed: 7,
+            worker_seeds: vec![1, 2],
+            elapsed: Duration::from_millis(1500),
+            stats: Stats::default(),
+            findings,
+            errors: vec!["worker 1 died \x1b[31mred\x1b[0m \x01 in no case".into()],
+            interrupted: false,
+            coverage: (1, 2, vec!["array/update:E2BIG".into()]),
+        }
+    }
+
+    fn failures(xml: &str) -> Vec<(String, String, String)> {
+        let doc = roxmltree::Document::parse(xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+        doc.descendants()
+            .filter(|n| n.has_tag_name("failure") || n.has_tag_name("error"))
+            .map(|n| {
+                let tc = n.parent().unwrap();
+                (
+                    tc.attribute("name").unwrap().to_string(),
+                    n.attribute("message").unwrap_or("").to_string(),
+                    n.text().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn control_characters_in_names_survive_json_and_junit() {
+        let script = "# case: odd\n# signature: array/create: allowed ok fd=m0; observed EINVAL\n\
+                      m0 = create array key=4 value=4 entries=1 name=\"\\x01\\x1b\" => EINVAL\n";
+        let case = Case::parse(script, Path::new("odd.case")).unwrap();
+        match &case.steps[0].op {
+            Op::CreateMap { spec, .. } => assert_eq!(spec.name, b"\x01\x1b"),
+            op => panic!("{op}"),
+        }
+        // A raw control character where a script never has one, to see it escaped, not lost.
+        let raw = format!("# why: \x1b[1mbold\x1b[0m\r\n{script}");
+        let f = |path: &str, script: &str| Finding {
+            path: PathBuf::from(path),
+            signature: header_signature(script).unwrap(),
+            kind: "divergence".into(),
+            worker: 0,
+            new: true,
+            known_as: None,
+            flaky: false,
+            duplicates: 0,
+            script: script.into(),
+        };
+        let mut g = f("out/odd\x07.case", &raw);
+        g.signature.push_str(" (raw)");
+        let s = summary(vec![f("out/odd.case", script), g]);
+        let j: JsonSummary = serde_json::from_str(&to_json(&s)).unwrap();
+        assert_eq!(j.findings[0].script, script);
+        assert_eq!(j.findings[1].script, raw);
+        assert_eq!(j.findings[1].path, "out/odd\x07.case");
+        assert_eq!(j.errors, s.errors);
+        let xml = to_junit(&s, &["array".to_string(), "badfd".to_string()]);
+        let fs = failures(&xml);
+        assert_eq!(fs.len(), 3, "{xml}");
+        assert_eq!(fs[0].2, script, "the script comes back as written");
+        let back = Case::parse(&fs[0].2, Path::new("back.case")).unwrap();
+        assert_eq!(back.ops(), case.ops());
+        assert_eq!(fs[1].2, xml_safe(&raw));
+        assert!(
+            fs[1].2.contains("\\u{1b}[1mbold") && fs[1].2.contains("\\r\n"),
+            "{}",
+            fs[1].2
+        );
+        assert!(fs[1].1.contains("odd\\u{7}.case"), "{}", fs[1].1);
+        assert!(
+            fs[2].1.contains("\\u{1b}[31mred") && fs[2].1.contains("\\u{1}"),
+            "{}",
+            fs[2].1
+        );
+        // The row without a finding passes.
+        assert!(xml.contains("name=\"badfd\""), "{xml}");
+    }
 }
