@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The nightly fuzz job. `mapcheck fuzz` on every core for MAPCHECK_BUDGET (default 10m),
 # seeded from MAPCHECK_SEED or else the commit (so a rerun of the same commit repeats the
-# search), then a replay of every case it found. Exit 1 when anything new was found, 0
-# otherwise. Artifacts go to MAPCHECK_ARTIFACTS (default nightly-out/): fuzz.log,
-# summary.json, junit.xml, replay.log and the found cases (also left in regressions/found/).
+# search), then a replay of every case in regressions/found/. Exit 1 when anything new was
+# found (no corpus case has its signature); otherwise a replay that fails (a found case that
+# still diverges, or one that cannot be read or run) fails the job with its exit status.
+# Artifacts go to MAPCHECK_ARTIFACTS (default nightly-out/): fuzz.log, summary.json,
+# junit.xml, replay.log and the found cases (also left in regressions/found/), kept whatever
+# the outcome.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/setup.sh
@@ -23,13 +26,20 @@ echo "nightly: commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')  see
 status=0
 "$bin" fuzz --budget "$budget" --seed "$MAPCHECK_SEED" --out regressions/found \
     --json "$art/summary.json" --junit "$art/junit.xml" 2>&1 | tee "$art/fuzz.log" || status=${PIPESTATUS[0]}
-# Every found case, new and old, replayed: the log shows whether each still reproduces.
+# Every found case, new and old, replayed: the log shows whether each still reproduces, and a
+# failing replay fails the job.
+replay=0
 if compgen -G "regressions/found/*.case" >/dev/null; then
-    "$bin" replay regressions/found 2>&1 | tee "$art/replay.log" || true
     cp regressions/found/*.case "$art/"
+    "$bin" replay regressions/found 2>&1 | tee "$art/replay.log" || replay=${PIPESTATUS[0]}
 fi
 case $status in
-    0) echo "nightly: nothing new" ;;
+    0) ;;
     1) echo "nightly: NEW findings; scripts in $art/ (and regressions/found/)"; exit 1 ;;
     *) echo "nightly: fuzz failed to run (exit $status)"; exit "$status" ;;
 esac
+if [ "$replay" -ne 0 ]; then
+    echo "nightly: nothing new, but the replay of regressions/found/ failed (exit $replay): see $art/replay.log"
+    exit "$replay"
+fi
+echo "nightly: nothing new"

@@ -158,8 +158,8 @@ fn stopping() -> bool {
 
 /// Sees each case's ops before they run.
 pub type CaseHook = Box<dyn FnMut(&[Op])>;
-/// Sees the first failing case of a search, unshrunk.
-pub type FailureHook = Box<dyn FnMut(&Case)>;
+/// Sees the first failing case of a search, unshrunk, with its divergence.
+pub type FailureHook = Box<dyn FnMut(&Case, &Divergence)>;
 
 /// Observers of a search, for `fuzz` workers: every case before it runs (a hang or crash
 /// then still has its script), and every failing case before it is shrunk (so that a kill
@@ -648,7 +648,7 @@ pub fn search<S: Sys>(
                     if !reported_raw.replace(true) {
                         HOOKS.with(|h| {
                             if let Some(f) = h.borrow_mut().on_failure.as_mut() {
-                                f(&case_from_run(&run, &start, cfg.seed))
+                                f(&case_from_run(&run, &start, cfg.seed), d)
                             }
                         });
                     }

@@ -96,6 +96,10 @@ struct FuzzArgs {
     /// Where findings are written.
     #[arg(long, default_value = "regressions/found")]
     out: PathBuf,
+    /// The corpus (repeatable): a finding is known, not new, only if a case here (outside
+    /// --out) has its `# signature:` header.
+    #[arg(long, default_value = "regressions")]
+    corpus: Vec<PathBuf>,
     /// Write the JSON summary here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -105,7 +109,8 @@ struct FuzzArgs {
     /// A status line this often.
     #[arg(long, default_value = "5s")]
     status_every: String,
-    /// A worker silent this long in the middle of a case is killed and reported.
+    /// A worker silent this long in the middle of a case is killed and reported; also the time
+    /// workers get after the budget to finish their case.
     #[arg(long, default_value = "120s")]
     case_timeout: String,
     /// Every segment with the default generation (no swarm weights): for measuring.
@@ -529,6 +534,7 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
         jobs,
         segment,
         out: a.out.clone(),
+        corpus: a.corpus.clone(),
         worker_args,
         status_every,
         case_timeout,
@@ -547,8 +553,11 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
         s.stats.cases as f64 / s.elapsed.as_secs_f64().max(1e-9),
         s.findings.len(),
         s.findings.iter().filter(|f| f.new).count(),
-        s.duplicates
+        s.duplicates()
     );
+    for e in &s.errors {
+        println!("worker failure: {e}");
+    }
     if !missing.is_empty() {
         println!("cells not hit: {}", missing.join(" "));
     }
@@ -570,6 +579,8 @@ fn cmd_fuzz(a: FuzzArgs) -> CmdResult {
     write(&a.junit, crate::fuzz::to_junit(&s, &args.rows))?;
     Ok(if s.findings.iter().any(|f| f.new) {
         exit::DIVERGENCE
+    } else if !s.errors.is_empty() {
+        exit::ENVIRONMENT
     } else {
         exit::AGREE
     })
