@@ -43,6 +43,15 @@ fn corpus_replays_clean() {
             "{}: every case needs a `# why:` line",
             f.display()
         );
+        // A choice is said explicitly (`=> any`), never left implicit by recording nothing.
+        for st in &case.steps {
+            assert!(
+                st.expect.is_some(),
+                "{}:{}: record the outcome, or `any` where the kernel may choose",
+                f.display(),
+                st.line
+            );
+        }
         let v = corpus::replay(&case, &w, &mut k, &mut stats);
         if !matches!(v, Verdict::Pass) {
             failures.push(format!("{}: {}", f.display(), v.summary()));

@@ -1,0 +1,106 @@
+//! Corpus mutation: every recorded outcome in `regressions/` is replaced by another outcome the
+//! op could plausibly give (another errno, another value or key, alive for gone, another count),
+//! and replay must fail for each edit. Lines the script marks `any` are choices and are left
+//! alone. The score is printed; anything below 100 % names the lines that still pass.
+
+use mapcheck::corpus::{self, Case};
+use mapcheck::env::{detect_profile, skip_without_kernel};
+use mapcheck::kernel::Kernel;
+use mapcheck::lockstep::Stats;
+use mapcheck_model::{Errno, Expect, Ret, World};
+use std::path::PathBuf;
+
+/// Another outcome for the same op: the smallest edit that changes what is recorded.
+fn mutate(e: &Expect) -> Option<Expect> {
+    let other_errno = |x: Errno| {
+        if x == Errno::ENOENT {
+            Errno::EINVAL
+        } else {
+            Errno::ENOENT
+        }
+    };
+    let flip = |v: &[u8]| {
+        let mut v = v.to_vec();
+        match v.first_mut() {
+            Some(b) => *b ^= 1,
+            None => v.push(1),
+        }
+        v
+    };
+    Some(match e {
+        Expect::Any => return None,
+        Expect::AnyOk => Expect::Exactly(Err(Errno::EPERM)),
+        Expect::Entries(n) => Expect::Entries(n + 1),
+        Expect::Slots(n) => Expect::Slots(n + 1),
+        Expect::Exactly(Err(x)) => Expect::Exactly(Err(other_errno(*x))),
+        Expect::Exactly(Ok(r)) => Expect::Exactly(Ok(match r {
+            Ret::Unit => return Some(Expect::Exactly(Err(Errno::EPERM))),
+            Ret::Fd(_) => return Some(Expect::Exactly(Err(Errno::EINVAL))),
+            Ret::FdAt(h, n) => Ret::FdAt(*h, n + 1),
+            Ret::Lost(_) => return Some(Expect::Exactly(Err(Errno::EINVAL))),
+            Ret::Value(v) => Ret::Value(flip(v)),
+            Ret::Key(k) => Ret::Key(flip(k)),
+            Ret::Id(Some(_)) => Ret::Id(None),
+            Ret::Id(None) => return Some(Expect::Exactly(Err(Errno::ENOENT))),
+            Ret::Alive(a) => Ret::Alive(!a),
+            Ret::Count(n) => Ret::Count(n + 1),
+            Ret::Info(i) => {
+                let mut i = i.clone();
+                i.map_flags ^= 1;
+                Ret::Info(i)
+            }
+            Ret::State(_) | Ret::Slots(_) => return Some(Expect::Exactly(Err(Errno::EPERM))),
+        })),
+    })
+}
+
+#[test]
+fn every_recorded_outcome_is_pinned_by_replay() {
+    if skip_without_kernel("every_recorded_outcome_is_pinned_by_replay") {
+        return;
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions");
+    let world = World::new(detect_profile(), vec![]);
+    let mut k = Kernel::new().unwrap();
+    let mut stats = Stats::default();
+    let (mut edits, mut caught, mut choices) = (0, 0, 0);
+    let mut survivors = Vec::new();
+    for f in corpus::collect(&[root]).unwrap() {
+        let case = Case::load(&f).unwrap_or_else(|e| panic!("{e}"));
+        for i in 0..case.steps.len() {
+            let Some(rec) = &case.steps[i].expect else {
+                continue;
+            };
+            let Some(m) = mutate(rec) else {
+                choices += 1;
+                continue;
+            };
+            let mut edited = case.clone();
+            edited.steps[i].expect = Some(m.clone());
+            edits += 1;
+            let v = corpus::replay(&edited, &world, &mut k, &mut stats);
+            if v.passed() {
+                survivors.push(format!(
+                    "{}:{}: `{}` => {m} still passes",
+                    f.display(),
+                    case.steps[i].line,
+                    case.steps[i].op
+                ));
+            } else {
+                caught += 1;
+            }
+        }
+    }
+    let pct = 100.0 * caught as f64 / edits.max(1) as f64;
+    println!("corpus mutation: {caught} of {edits} edited outcomes fail replay ({pct:.1} %); {choices} choice lines (`any`) left alone");
+    assert!(
+        edits > 500,
+        "the corpus should record hundreds of outcomes, found {edits}"
+    );
+    assert!(
+        survivors.is_empty(),
+        "edits replay did not catch:\n{}",
+        survivors.join("\n")
+    );
+    assert_eq!(k.held(), 0);
+}
