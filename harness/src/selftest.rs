@@ -90,7 +90,12 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         fd_table_pct: 0,
         ..GenConfig::default()
     };
-    let (cases, max_len, shrink) = if fault.is_handle_fault() {
+    let (cases, max_len, shrink) = if fault == Fault::TemplateIgnoresMaxEntries {
+        // The families it lives in: map-in-maps and the arrays they hold (each case pays an
+        // RCU grace period to settle its inner maps, so a wide search is slow to reach it).
+        gen.types = vec![MapType::ArrayOfMaps, MapType::HashOfMaps, MapType::Array];
+        (60_000, 12, 15)
+    } else if fault.is_handle_fault() {
         gen.types = MapType::HANDLE_MAPS.to_vec();
         gen.types.push(MapType::Array);
         (60_000, 12, 15)
