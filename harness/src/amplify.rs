@@ -240,7 +240,7 @@ pub fn serve_child(n: u32, bpffs: &Path) -> ExitCode {
     // SAFETY: first thing in this process of our own: fds from 3 up are only what whoever
     // started us left open, and nothing here uses them.
     unsafe { crate::sys::close_fds(3, u32::MAX) };
-    crate::isolate::keep_lock_fd_high();
+    crate::idlock::keep_lock_fd_high();
     let _ = libbpf_rs::num_possible_cpus();
     let line = match rlimit::getrlimit(rlimit::Resource::NOFILE)
         .and_then(|(_, hard)| rlimit::setrlimit(rlimit::Resource::NOFILE, n as u64, hard))

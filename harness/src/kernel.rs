@@ -72,6 +72,23 @@ pub struct Kernel<S: Sys = RealSys> {
     pub settle_bound: std::time::Duration,
 }
 
+/// Where ops run: the kernel in this process, or a case's own process (`isolate`).
+pub trait Backend {
+    /// Performs one op.
+    fn exec(&mut self, op: &Op) -> Outcome;
+    /// Releases everything the case made.
+    fn reset(&mut self);
+}
+
+impl<S: Sys> Backend for Kernel<S> {
+    fn exec(&mut self, op: &Op) -> Outcome {
+        Kernel::exec(self, op)
+    }
+    fn reset(&mut self) {
+        Kernel::reset(self)
+    }
+}
+
 /// Removes the cgroup directories of mapcheck processes that no longer exist, now.
 pub fn remove_stale_cgroups_now() {
     if let Some(mnt) = crate::env::cgroup2_mount() {
@@ -303,7 +320,7 @@ impl<S: Sys> Kernel<S> {
         let (_, nofile_hard) = rlimit::getrlimit(R::NOFILE).map_err(io)?;
         let (_, memlock_hard) = rlimit::getrlimit(R::MEMLOCK).map_err(io)?;
         let hard = nofile_hard.min(limits::MAX_NOFILE_HARD);
-        if hard <= 951 || crate::isolate::lock_fd() < 950 {
+        if hard <= 951 || crate::idlock::lock_fd() < 950 {
             return Ok(Ret::Lost(format!(
                 "a hard RLIMIT_NOFILE of {nofile_hard} leaves no room above fd 950 for the id lock"
             )));
@@ -332,7 +349,7 @@ impl<S: Sys> Kernel<S> {
         unsafe { crate::sys::close_fds(3, 899) };
         rlimit::setrlimit(R::MEMLOCK, memlock_hard, memlock_hard).map_err(io)?;
         rlimit::setrlimit(R::NOFILE, limits::START_NOFILE.min(hard), hard).map_err(io)?;
-        crate::isolate::hold_ids_if_exact();
+        crate::idlock::hold_ids_if_exact();
         self.numbered = true;
         Ok(Ret::Unit)
     }

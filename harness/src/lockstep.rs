@@ -4,7 +4,7 @@
 //! divergences travel as values (no panics, so no backtrace per shrink step).
 
 use crate::corpus::{Case, Step};
-use crate::kernel::Kernel;
+use crate::kernel::{Backend, Kernel};
 use crate::sys::Sys;
 use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
 use mapcheck_model::outcome::fmt_outcome;
@@ -129,23 +129,6 @@ pub struct CaseRun {
     pub stopped: Option<(usize, String)>,
     /// How many of `executed` are the case's own ops (the rest are end-of-case ops).
     pub own: usize,
-}
-
-/// Where ops run: the kernel in this process, or a case's own process (`isolate`).
-pub trait Backend {
-    /// Performs one op.
-    fn exec(&mut self, op: &Op) -> Outcome;
-    /// Releases everything the case made.
-    fn reset(&mut self);
-}
-
-impl<S: Sys> Backend for Kernel<S> {
-    fn exec(&mut self, op: &Op) -> Outcome {
-        Kernel::exec(self, op)
-    }
-    fn reset(&mut self) {
-        Kernel::reset(self)
-    }
 }
 
 /// Set (by a signal handler, say) to make `search` stop at the next chunk and cut shrinking

@@ -2,10 +2,18 @@
 //! the failing op what the model allowed and what the kernel returned; then the replay command.
 //! The core idea: the report is printed only after the case is safely on disk.
 
-use crate::corpus::{describe, Case};
+use crate::corpus::Case;
 use crate::lockstep::Divergence;
 use mapcheck_model::outcome::fmt_outcome;
 use std::path::Path;
+
+/// An outcome with the raw number for errors: `EEXIST (17)`.
+pub fn describe(o: &mapcheck_model::Outcome) -> String {
+    match o {
+        Err(e) => format!("{e:?}"),
+        ok => fmt_outcome(ok),
+    }
+}
 
 /// The full text of a divergence report.
 pub fn divergence(case: &Case, d: &Divergence, path: &Path) -> String {

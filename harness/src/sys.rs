@@ -223,7 +223,7 @@ fn cpath(p: &Path) -> Result<CString, Errno> {
 
 impl Sys for RealSys {
     fn map_create(&mut self, spec: &MapSpec, inner_fd: RawFd) -> Result<OwnedFd, Errno> {
-        let _ids = crate::isolate::IdLock::shared();
+        let _ids = crate::idlock::IdLock::shared();
         // Raw syscall, not libbpf's bpf_map_create: that one truncates names to 15 bytes plus a
         // NUL, drops them when its feature probe fails, and loads probe programs first.
         let mut attr = MapCreateAttr {

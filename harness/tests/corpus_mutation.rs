@@ -7,6 +7,7 @@ use mapcheck::corpus::{self, Case};
 use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::Stats;
+use mapcheck::replay;
 use mapcheck_model::{Errno, Expect, Ret, World};
 use std::path::PathBuf;
 
@@ -78,7 +79,7 @@ fn every_recorded_outcome_is_pinned_by_replay() {
             let mut edited = case.clone();
             edited.steps[i].expect = Some(m.clone());
             edits += 1;
-            let v = corpus::replay(&edited, &world, &mut k, &mut stats);
+            let v = replay::replay(&edited, &world, &mut k, &mut stats);
             if v.passed() {
                 survivors.push(format!(
                     "{}:{}: `{}` => {m} still passes",

@@ -3,10 +3,11 @@
 //! its own binary because the crash and hang hooks are set through the environment, which
 //! every child of this process inherits.
 
-use mapcheck::corpus::{self, Case, Verdict};
+use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{search, SearchConfig, Stats};
+use mapcheck::replay::{self, Verdict};
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{MapType, Ret, World};
 use std::path::PathBuf;
@@ -55,20 +56,20 @@ fn crashed_and_hung_case_processes_are_reported_with_their_script() {
     let mut stats = Stats::default();
     let c = case("emfile-create-consumes-an-id.case");
     assert!(matches!(
-        corpus::replay(&c, &w, &mut k, &mut stats),
+        replay::replay(&c, &w, &mut k, &mut stats),
         Verdict::Pass
     ));
 
     // A crash at the last op: the divergence is that op, with the exit status.
     std::env::set_var("MAPCHECK_CHILD_HOOK", "crash:idgap");
-    let why = lost_reason(&corpus::replay(&c, &w, &mut k, &mut stats));
+    let why = lost_reason(&replay::replay(&c, &w, &mut k, &mut stats));
     assert!(why.contains("died") && why.contains("signal"), "{why}");
 
     // A hang: killed after the per-op timeout, reported, nothing left running.
     std::env::set_var("MAPCHECK_CHILD_HOOK", "hang:idgap");
     std::env::set_var("MAPCHECK_CHILD_TIMEOUT_MS", "1500");
     let t = Instant::now();
-    let why = lost_reason(&corpus::replay(&c, &w, &mut k, &mut stats));
+    let why = lost_reason(&replay::replay(&c, &w, &mut k, &mut stats));
     assert!(why.contains("hung"), "{why}");
     assert!(t.elapsed() < Duration::from_secs(20), "{:?}", t.elapsed());
     assert_eq!(live_children(), Vec::<u32>::new());
@@ -104,7 +105,7 @@ fn crashed_and_hung_case_processes_are_reported_with_their_script() {
     std::env::remove_var("MAPCHECK_CHILD_TIMEOUT_MS");
     assert_eq!(live_children(), Vec::<u32>::new());
     assert!(matches!(
-        corpus::replay(&c, &w, &mut k, &mut stats),
+        replay::replay(&c, &w, &mut k, &mut stats),
         Verdict::Pass
     ));
     // The killed children's bpffs mounts were removed by the parent.

@@ -1,11 +1,12 @@
 //! Tests against the running kernel. Without CAP_BPF each test prints why it skips; with
 //! MAPCHECK_REQUIRE_KERNEL=1 (set by .ci/run) a missing kernel fails instead.
 
-use mapcheck::corpus::{self, Case, Verdict};
+use mapcheck::corpus::{self, Case};
 use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::faulty::{Faulty, KernelFault};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{run_case, search, SearchConfig, Stats};
+use mapcheck::replay::{self, Verdict};
 use mapcheck::selftest;
 use mapcheck::sys::RealSys;
 use mapcheck_model::gen::GenConfig;
@@ -52,7 +53,7 @@ fn corpus_replays_clean() {
                 st.line
             );
         }
-        let v = corpus::replay(&case, &w, &mut k, &mut stats);
+        let v = replay::replay(&case, &w, &mut k, &mut stats);
         if !matches!(v, Verdict::Pass) {
             failures.push(format!("{}: {}", f.display(), v.summary()));
         }
@@ -107,13 +108,13 @@ fn written_case_reproduces(fault: Fault, case: &Case, dir: &std::path::Path, k: 
     let path = corpus::write_atomic(dir, &format!("{fault}.case"), &case.to_text()).unwrap();
     let back = Case::load(&path).unwrap();
     let mut stats = Stats::default();
-    let v = corpus::replay(&back, &world(vec![fault]), k, &mut stats);
+    let v = replay::replay(&back, &world(vec![fault]), k, &mut stats);
     assert!(
         matches!(v, Verdict::Diverged { .. }),
         "fault {fault}: replay under the fault: {}",
         v.summary()
     );
-    let v = corpus::replay(&back, &world(vec![]), k, &mut stats);
+    let v = replay::replay(&back, &world(vec![]), k, &mut stats);
     assert!(
         matches!(v, Verdict::Pass),
         "fault {fault}: replay under the real model: {}",
@@ -360,7 +361,7 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
         let mut fk =
             Kernel::with_sys(Faulty::new(RealSys, Some(fault)), mapcheck::env::possible_cpus()).unwrap();
         let back = Case::parse(&found.case.to_text(), std::path::Path::new("k.case")).unwrap();
-        let v = corpus::replay(&back, &world(vec![]), &mut fk, &mut Stats::default());
+        let v = replay::replay(&back, &world(vec![]), &mut fk, &mut Stats::default());
         assert!(
             !v.passed(),
             "{fault}: the written case passes on the faulty kernel:\n{}",
@@ -372,7 +373,7 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
 
 fn replay_text(text: &str, k: &mut Kernel<impl mapcheck::sys::Sys>) -> Verdict {
     let case = Case::parse(text, std::path::Path::new("t.case")).unwrap();
-    corpus::replay(&case, &world(vec![]), k, &mut Stats::default())
+    replay::replay(&case, &world(vec![]), k, &mut Stats::default())
 }
 
 /// Replay compares exactly: a recorded outcome the kernel did not give fails even where the

@@ -7,6 +7,7 @@ use mapcheck::corpus::{self, Case};
 use mapcheck::env::{cgroup2_mount, detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{search, SearchConfig, Stats};
+use mapcheck::replay;
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{MapType, World};
 use std::collections::BTreeSet;
@@ -83,7 +84,7 @@ fn nothing_is_left_alive_or_on_disk() {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions");
         let mut stats = Stats::default();
         for f in corpus::collect(&[dir]).unwrap() {
-            corpus::replay(&Case::load(&f).unwrap(), &world, &mut k, &mut stats);
+            replay::replay(&Case::load(&f).unwrap(), &world, &mut k, &mut stats);
         }
         assert!(stats.ops > 300, "the corpus replay ran");
     }

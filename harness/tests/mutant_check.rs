@@ -2,10 +2,11 @@
 //! then a short seeded search over every family (fdtable cases included) that must agree with
 //! the kernel and reach most outcome cells. A mutant survives only if all of it passes.
 
-use mapcheck::corpus::{self, Case, Verdict};
+use mapcheck::corpus::{self, Case};
 use mapcheck::env::{detect_profile, skip_without_kernel};
 use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{search, SearchConfig, Stats};
+use mapcheck::replay::{self, Verdict};
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{coverage, MapType, World};
 use std::path::PathBuf;
@@ -22,7 +23,7 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions");
     for f in corpus::collect(&[root]).unwrap() {
         let case = Case::load(&f).unwrap_or_else(|e| panic!("{e}"));
-        let v = corpus::replay(&case, &w, &mut k, &mut stats);
+        let v = replay::replay(&case, &w, &mut k, &mut stats);
         assert!(matches!(v, Verdict::Pass), "{}: {}", f.display(), v.summary());
     }
     let types: Vec<MapType> = MapType::MODELLED

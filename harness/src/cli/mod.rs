@@ -2,10 +2,11 @@
 //! The core idea: exit 0 agree, 1 divergence, 2 bad usage or input, 3 environment; each
 //! non-zero exit comes with a one-line explanation.
 
-use crate::corpus::{self, write_atomic, Case, Verdict};
+use crate::corpus::{self, write_atomic, Case};
 use crate::env;
 use crate::kernel::Kernel;
 use crate::lockstep::{search, SearchConfig, Stats};
+use crate::replay::{self, Verdict};
 use crate::report;
 use clap::{Args, Parser, Subcommand};
 use mapcheck_model::coverage;
@@ -810,11 +811,11 @@ fn cmd_replay(a: ReplayArgs) -> CmdResult {
         let v = match c {
             Err(e) => Verdict::Unreadable(e.clone()),
             Ok(c) if a.record => {
-                let obs = corpus::replay_observed(c, &world, &mut kernel, &mut stats);
-                print!("{}", corpus::recorded_text(c, &obs));
+                let obs = replay::replay_observed(c, &world, &mut kernel, &mut stats);
+                print!("{}", replay::recorded_text(c, &obs));
                 obs.verdict
             }
-            Ok(c) => corpus::replay(c, &world, &mut kernel, &mut stats),
+            Ok(c) => replay::replay(c, &world, &mut kernel, &mut stats),
         };
         let line = format!("{:<60} {}", f.display(), v.summary());
         if a.record {

@@ -1,0 +1,237 @@
+//! Replay: a case script run in lockstep against the kernel, every recorded outcome compared
+//! exactly (`any` alone leaves the choice to the model). The core idea: a replay fails loudly
+//! wherever the kernel differs from the script or the model, and says at which line and how.
+
+use crate::corpus::Case;
+use crate::kernel::Kernel;
+use crate::lockstep::{run_routed, Divergence, Stats};
+use crate::report::describe;
+use crate::sys::Sys;
+use mapcheck_model::gen::predict;
+use mapcheck_model::{Allowed, Expect, Op, Outcome, World};
+
+/// The result of replaying one case.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Model and kernel agree on every op, the kernel did exactly what the script recorded,
+    /// and the end-of-case observations (state, liveness, settled releases) agree.
+    Pass,
+    /// The model does not accept the script (a precondition fails before anything runs).
+    Stale {
+        /// Line of the op.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The kernel produced an outcome the model does not allow (at `line`, or at an
+    /// end-of-case observation when `line` is 0).
+    Diverged {
+        /// Line of the op (0: an end-of-case observation).
+        line: usize,
+        /// The divergence.
+        divergence: Box<Divergence>,
+    },
+    /// The kernel did something the model allows but the script did not record.
+    Mismatch {
+        /// Line of the op.
+        line: usize,
+        /// The op.
+        op: Box<Op>,
+        /// What the script recorded.
+        recorded: Expect,
+        /// What the kernel did.
+        observed: Outcome,
+        /// What the model allowed there.
+        allowed: Box<Allowed>,
+    },
+    /// The kernel took another allowed path than the script assumed, and a later op no longer
+    /// applies: the rest of the script did not run.
+    Stopped {
+        /// Line of the op that could not run.
+        line: usize,
+        /// Why.
+        reason: String,
+    },
+    /// The script could not be read (file and line in the message).
+    Unreadable(String),
+}
+
+impl Verdict {
+    /// Did the case pass?
+    pub fn passed(&self) -> bool {
+        matches!(self, Verdict::Pass)
+    }
+
+    /// One line for the replay summary.
+    pub fn summary(&self) -> String {
+        let at = |line: &usize| match line {
+            0 => "at the end of the case".to_string(),
+            l => format!("at line {l}"),
+        };
+        match self {
+            Verdict::Pass => "ok".into(),
+            Verdict::Stale { line, reason } => format!("STALE at line {line}: {reason}"),
+            Verdict::Diverged { line, divergence: d } => format!(
+                "DIVERGED {}: `{}`: model allowed {}, kernel returned {}{}",
+                at(line),
+                d.op,
+                d.allowed,
+                describe(&d.observed),
+                d.allowed.explain(&d.observed).map_or(String::new(), |w| format!(" ({w})"))
+            ),
+            Verdict::Mismatch { line, op, recorded, observed, allowed } => {
+                let set = if allowed.exactly().is_some() {
+                    "model agrees with the kernel".to_string()
+                } else {
+                    format!("the model allows {allowed}: if the kernel may choose here, record `any`")
+                };
+                format!(
+                    "MISMATCH at line {line}: `{op}`: script recorded {recorded}, kernel returned {} ({set})",
+                    describe(observed)
+                )
+            }
+            Verdict::Stopped { line, reason } => format!(
+                "STOPPED at line {line}: the kernel took another path than the script recorded, and this op no longer applies: {reason}"
+            ),
+            Verdict::Unreadable(e) => format!("UNREADABLE: {e}"),
+        }
+    }
+}
+
+/// Checks the script against the model alone: every op's precondition must hold.
+pub fn stale(case: &Case, world: &World) -> Option<(usize, String)> {
+    let mut w = world.clone();
+    for st in &case.steps {
+        if let Err(reason) = w.precondition(&st.op) {
+            return Some((st.line, reason));
+        }
+        // Past a choice the script does not record, which path the kernel takes is for the
+        // run to see (a later op that no longer applies is reported as STOPPED there).
+        if !matches!(st.expect, Some(Expect::Exactly(_))) && w.allowed(&st.op).exactly().is_none() {
+            return None;
+        }
+        // Follow the recorded outcome, so later ops see the world the recording saw (whether
+        // this model allows that outcome is for the run to say, not a reason to call the
+        // script stale).
+        let o = match &st.expect {
+            Some(Expect::Exactly(o)) => o.clone(),
+            _ => predict(&w, &st.op),
+        };
+        w.apply(&st.op, &o);
+    }
+    None
+}
+
+/// What a replay observed, op by op: the kernel's outcome and what the model allowed.
+pub struct Observed {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// (step index, kernel outcome, model's allowed set) for every op that ran.
+    pub outcomes: Vec<(usize, Outcome, Allowed)>,
+}
+
+/// Replays one case in lockstep from `world`, end-of-case observations included.
+pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats: &mut Stats) -> Verdict {
+    replay_observed(case, world, kernel, stats).verdict
+}
+
+/// `replay`, keeping what the kernel returned for each op (`replay --record`).
+pub fn replay_observed<S: Sys>(
+    case: &Case,
+    world: &World,
+    kernel: &mut Kernel<S>,
+    stats: &mut Stats,
+) -> Observed {
+    let mut out = Observed {
+        verdict: Verdict::Pass,
+        outcomes: Vec::new(),
+    };
+    // A model that panics here panics in the run too, which reports it with its line.
+    let stale = crate::lockstep::catch_panic(std::panic::AssertUnwindSafe(|| stale(case, world)));
+    if let Ok(Some((line, reason))) = stale {
+        out.verdict = Verdict::Stale { line, reason };
+        return out;
+    }
+    let ops = case.ops();
+    let run = run_routed(world.clone(), kernel, &ops, true, stats, None);
+    // Every op the script names that ran, with the set the model allowed for it.
+    let mut w = world.clone();
+    for (i, observed) in run.outcomes.iter().enumerate().take(ops.len()) {
+        if let Some(d) = run.divergence.as_ref().filter(|d| d.index == i) {
+            out.outcomes.push((i, observed.clone(), d.allowed.clone()));
+            break;
+        }
+        // The run got past this op, so the model answered it without a panic.
+        out.outcomes.push((i, observed.clone(), w.allowed(&ops[i])));
+        w.apply(&ops[i], observed);
+    }
+    let line_of = |i: usize| case.steps.get(i).map_or(0, |s| s.line);
+    // Recorded outcomes are compared exactly, up to the first failure of any kind, in script
+    // order; `any` alone leaves the choice to the model's set.
+    for (i, observed, allowed) in &out.outcomes {
+        let st = &case.steps[*i];
+        let Some(rec) = &st.expect else { continue };
+        let diverged_here = run.divergence.as_ref().is_some_and(|d| d.index == *i);
+        if !diverged_here && !rec.matches(observed) {
+            out.verdict = Verdict::Mismatch {
+                line: st.line,
+                op: Box::new(st.op.clone()),
+                recorded: rec.clone(),
+                observed: observed.clone(),
+                allowed: Box::new(allowed.clone()),
+            };
+            return out;
+        }
+    }
+    // The first failure in script order: a stop comes before the end-of-case observations.
+    let stop_first = match (&run.stopped, &run.divergence) {
+        (Some((i, _)), Some(d)) => *i <= d.index,
+        (stopped, _) => stopped.is_some(),
+    };
+    if let (true, Some((i, reason))) = (stop_first, run.stopped) {
+        out.verdict = Verdict::Stopped {
+            line: line_of(i),
+            reason,
+        };
+    } else if let Some(d) = run.divergence {
+        out.verdict = Verdict::Diverged {
+            line: line_of(d.index),
+            divergence: Box::new(d),
+        };
+    }
+    out
+}
+
+/// The script with the kernel's observed outcomes recorded (`replay --record`): every op that
+/// ran gets what the kernel returned, except lines the script marks `any`; where the model
+/// allowed more than one outcome the line says so in a comment, so that a person decides
+/// whether to pin the kernel's choice or write `any`.
+pub fn recorded_text(case: &Case, obs: &Observed) -> String {
+    let mut s = String::new();
+    for (k, v) in &case.header {
+        s.push_str(&format!("# {k}: {v}\n"));
+    }
+    for (i, st) in case.steps.iter().enumerate() {
+        s.push_str(&st.op.to_string());
+        match obs.outcomes.iter().find(|(j, _, _)| *j == i) {
+            Some(_) if st.expect == Some(Expect::Any) => s.push_str(" => any"),
+            Some((_, o, allowed)) => {
+                s.push_str(&format!(" => {}", Expect::of(o)));
+                if matches!(allowed, Allowed::OneOf(..) | Allowed::AnyKeyExcept { .. }) {
+                    s.push_str(&format!("  # the kernel chose; the model allows {allowed}"));
+                }
+            }
+            None => {
+                if let Some(e) = &st.expect {
+                    s.push_str(&format!(" => {e}"));
+                }
+                s.push_str("  # did not run");
+            }
+        }
+        s.push('\n');
+    }
+    if !obs.verdict.passed() {
+        s.push_str(&format!("# replay: {}\n", obs.verdict.summary()));
+    }
+    s
+}
