@@ -180,9 +180,90 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
     v.into_iter().map(|(op, o)| (op, o.to_string())).collect()
 }
 
+/// Outcomes of a row that the kernel can give but no run here reaches, each with why: shown
+/// as unreachable beside the coverage table, not left out silently and not counted.
+pub fn unreachable(family: &str, profile: &Profile) -> Vec<(&'static str, &'static str, &'static str)> {
+    let mut v = Vec::new();
+    let value = matches!(family, "array" | "percpu_array" | "hash" | "percpu_hash");
+    if value
+        || matches!(
+            family,
+            "prog_array" | "perf_event_array" | "cgroup_array" | "array_of_maps" | "hash_of_maps"
+        )
+    {
+        // map_freeze: EBUSY while map->writecnt is held, i.e. a writable mmap of the map.
+        v.push((
+            "freeze",
+            "EBUSY",
+            "only with a writable mmap of the map, which mapcheck never makes",
+        ));
+    }
+    if value {
+        v.push((
+            "create",
+            "ENOMEM",
+            "allowed above a 1 GiB allocation, which the generator never asks for (nor forces the allocator to fail)",
+        ));
+        if profile.mem_accounting == crate::profile::MemAccounting::Memcg {
+            v.push((
+                "create",
+                "EPERM",
+                "RLIMIT_MEMLOCK refuses maps only before 5.11 (bpf_charge_memlock); this kernel charges the memory cgroup",
+            ));
+        }
+    }
+    if matches!(family, "hash" | "percpu_hash") && profile.cap_sys_admin {
+        // htab_map_alloc_check: BPF_F_ZERO_SEED without CAP_SYS_ADMIN.
+        v.retain(|c| c.0 != "create" || c.1 != "EPERM");
+        v.push((
+            "create",
+            "EPERM",
+            "BPF_F_ZERO_SEED is refused only without CAP_SYS_ADMIN, which this process has",
+        ));
+    }
+    // A cell another path reaches is in the catalogue, not here (cells are op and errno).
+    let reachable = cells(family, profile);
+    v.retain(|(op, o, _)| !reachable.iter().any(|(c, co)| c == op && co == o));
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Unreachable cells are never in the catalogue (they would count as missed), and they
+    /// follow the profile: ZERO_SEED's EPERM is reachable exactly without CAP_SYS_ADMIN.
+    #[test]
+    fn unreachable_cells_are_apart_from_the_catalogue() {
+        let mut p = Profile::default();
+        for cap in [true, false] {
+            p.cap_sys_admin = cap;
+            for fam in [
+                "array",
+                "percpu_array",
+                "hash",
+                "percpu_hash",
+                "prog_array",
+                "hash_of_maps",
+            ] {
+                let cat = cells(fam, &p);
+                for (op, o, why) in unreachable(fam, &p) {
+                    assert!(!why.is_empty());
+                    assert!(
+                        !cat.iter().any(|(c, co)| *c == op && co == o),
+                        "{fam}/{op}:{o} both"
+                    );
+                }
+            }
+            let eperm = unreachable("hash", &p)
+                .iter()
+                .any(|c| c.0 == "create" && c.1 == "EPERM");
+            assert_eq!(eperm, cap, "cap_sys_admin {cap}");
+            assert!(unreachable("array", &p)
+                .iter()
+                .any(|c| c.0 == "create" && c.1 == "ENOMEM"));
+        }
+    }
 
     #[test]
     fn rows_follow_the_profile_and_the_family() {
