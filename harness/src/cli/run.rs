@@ -160,6 +160,13 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     );
     let families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
     let (mut hit_all, mut all) = (0, 0);
+    // Cells no run here can reach, with why: shown, never counted as hit or missed.
+    let mut unreachable: std::collections::BTreeMap<(&str, &str, &str), Vec<String>> = Default::default();
+    for fam in &families {
+        for (op, o, why) in coverage::unreachable(fam, &world.profile) {
+            unreachable.entry((op, o, why)).or_default().push(fam.clone());
+        }
+    }
     for fam in families {
         let cells = coverage::cells(&fam, &world.profile);
         let hit: Vec<_> = cells.iter().filter(|(op, o)| st.observed(&fam, op, o)).collect();
@@ -186,6 +193,12 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         all,
         100.0 * hit_all as f64 / all.max(1) as f64
     );
+    if !unreachable.is_empty() {
+        println!("unreachable here (not counted):");
+        for ((op, o, why), fams) in &unreachable {
+            println!("  {op}:{o} ({}): {why}", fams.join(", "));
+        }
+    }
     let extra: Vec<String> = st
         .cells
         .keys()
