@@ -326,10 +326,23 @@ fn run_steps<B: Backend + ?Sized>(
         done += 1;
         let before = run.stopped.take();
         let ok = step(world, &op, run, current);
-        // An end-of-case op whose precondition fails is a harness bug: keep it visible.
-        if let Some((i, why)) = run.stopped.take() {
-            run.stopped = Some((i, format!("end-of-case `{}`: {why}", op.to_string().trim())));
-            break;
+        // An end-of-case op the model refuses is a harness bug: a divergence, so that a
+        // search fails on it too (a stop alone ends a generated case quietly).
+        if let Some((_, why)) = run.stopped.take() {
+            let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
+                "not run: the model refuses this end-of-case op: {why}"
+            )));
+            run.executed.push(op.clone());
+            run.outcomes.push(observed.clone());
+            run.divergence = Some(Divergence {
+                index: run.executed.len() - 1,
+                op,
+                allowed: Allowed::OneOf(Vec::new(), "nothing: an end-of-case op must apply"),
+                observed,
+                world_before: world.clone(),
+            });
+            run.stopped = before;
+            return;
         }
         run.stopped = before;
         if !ok {
