@@ -1,0 +1,133 @@
+//! Replay's verdicts, each pinned: STALE before anything runs (following the recorded
+//! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
+//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), and `--record`'s text.
+
+use mapcheck::corpus::Case;
+use mapcheck::env::{detect_profile, skip_without_kernel};
+use mapcheck::faulty::{Faulty, KernelFault};
+use mapcheck::kernel::Kernel;
+use mapcheck::lockstep::Stats;
+use mapcheck::replay::{self, Verdict};
+use mapcheck::sys::{RealSys, Sys};
+use mapcheck_model::{Fault, World};
+use std::path::Path;
+use std::time::Duration;
+
+fn case(text: &str) -> Case {
+    Case::parse(text, Path::new("t.case")).unwrap()
+}
+
+fn run<S: Sys>(text: &str, faults: Vec<Fault>, k: &mut Kernel<S>) -> Verdict {
+    replay::replay(
+        &case(text),
+        &World::new(detect_profile(), faults),
+        k,
+        &mut Stats::default(),
+    )
+}
+
+const CREATE: &str = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n";
+
+#[test]
+fn stale_follows_the_recording_and_stops_at_a_choice() {
+    if skip_without_kernel("stale_follows_the_recording_and_stops_at_a_choice") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    // An undefined handle after a bare `ok`: stale at its line, before anything runs.
+    let text = format!(
+        "{CREATE}update m0 key=00000000 value=0100000000000000 => ok\nlookup m9 key=00000000 => ENOENT\n"
+    );
+    let v = run(&text, vec![], &mut k);
+    assert!(matches!(v, Verdict::Stale { line: 3, .. }), "{}", v.summary());
+    // The recording says the create failed: m0 never exists, so line 2 is stale.
+    let text = "m0 = create array key=4 value=8 entries=2 => EINVAL\nlookup m0 key=00000000 => ENOENT\n";
+    let v = run(text, vec![], &mut k);
+    assert!(matches!(v, Verdict::Stale { line: 2, .. }), "{}", v.summary());
+    // Past `any` the path is the kernel's to choose: never stale (the run decides).
+    let text = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n\
+                m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => ok fd=m1\n\
+                update m1 key=00000000 value=fd:m0 => ok\n\
+                close m0 => ok\n\
+                close m1 => ok\n\
+                alive m0 => any\n\
+                m2 = fd_by_id m0 => ENOENT\n";
+    let v = run(text, vec![], &mut k);
+    assert!(!matches!(v, Verdict::Stale { .. }), "{}", v.summary());
+    // On a kernel that never releases the inner map, line 7 no longer applies: STOPPED there,
+    // reported before the end-of-case leak it precedes.
+    let mut fk = Kernel::with_sys(
+        Faulty::new(RealSys, Some(KernelFault::InnerMapNeverReleased)),
+        mapcheck::env::possible_cpus(),
+    )
+    .unwrap();
+    fk.settle_bound = Duration::from_millis(100);
+    let v = run(text, vec![], &mut fk);
+    assert!(matches!(v, Verdict::Stopped { line: 7, .. }), "{}", v.summary());
+}
+
+#[test]
+fn the_first_failure_in_script_order_is_reported() {
+    if skip_without_kernel("the_first_failure_in_script_order_is_reported") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    // Line 2 records a wrong value; line 3 diverges under the model fault: line 2 first.
+    let text = format!(
+        "{CREATE}lookup m0 key=00000000 => ok value=0100000000000000\n\
+         update m0 key=00000000 value=0100000000000000 flags=NOEXIST => EEXIST\n"
+    );
+    let v = run(&text, vec![Fault::ArrayNoexistSucceeds], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
+    // Recorded right, the divergence itself is the verdict, at its line.
+    let right = text.replace("ok value=0100000000000000", "ok value=0000000000000000");
+    let v = run(&right, vec![Fault::ArrayNoexistSucceeds], &mut k);
+    assert!(matches!(v, Verdict::Diverged { line: 3, .. }), "{}", v.summary());
+    assert!(run(&right, vec![], &mut k).passed());
+}
+
+#[test]
+fn record_fills_in_the_kernels_outcomes() {
+    if skip_without_kernel("record_fills_in_the_kernels_outcomes") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    let world = World::new(detect_profile(), vec![]);
+    let text = "# case: r\n\
+                m0 = create hash key=4 value=8 entries=4 => ok fd=m0\n\
+                update m0 key=01000000 value=0100000000000000\n\
+                next_key m0 key=NULL\n\
+                lookup m0 key=01000000 => any\n\
+                check m0 => ok\n";
+    let c = case(text);
+    let obs = replay::replay_observed(&c, &world, &mut k, &mut Stats::default());
+    assert!(obs.verdict.passed(), "{}", obs.verdict.summary());
+    let out = replay::recorded_text(&c, &obs);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "# case: r");
+    assert_eq!(lines[2], "update m0 key=01000000 value=0100000000000000 => ok");
+    // A key chosen under a random seed: recorded, with the set named for a person to judge.
+    assert!(
+        lines[3].starts_with("next_key m0 key=NULL => ok key=01000000  # the kernel chose"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[4], "lookup m0 key=01000000 => any",
+        "a choice the script made stays"
+    );
+    assert_eq!(lines[5], "check m0 => ok entries=1");
+    assert!(!out.contains("# replay:"), "{out}");
+    // What it writes reads back and replays clean; a failing replay says so at the end.
+    let back = case(&out);
+    assert!(replay::replay(&back, &world, &mut k, &mut Stats::default()).passed());
+    let bad = case(&out.replace("=> ok entries=1", "=> ok entries=2"));
+    let obs = replay::replay_observed(&bad, &world, &mut k, &mut Stats::default());
+    let out = replay::recorded_text(&bad, &obs);
+    assert!(
+        out.lines()
+            .last()
+            .unwrap()
+            .starts_with("# replay: MISMATCH at line 6"),
+        "{out}"
+    );
+}
