@@ -5,7 +5,8 @@
 #   MAPCHECK_MUTANTS_SHARD=k/n   run one round-robin shard (a sample) instead of all mutants
 #   MAPCHECK_MUTANTS_JOBS=N      parallel build/test jobs (default 1)
 #   MAPCHECK_MUTANTS_FILES="..." mutate only these globs under model/src (default: all), e.g.
-#                                "world.rs limits.rs maps/*.rs" for the oracle alone
+#                                "world.rs limits.rs maps/*.rs" for the oracle alone, or
+#                                harness paths: "harness/src/replay.rs harness/src/lockstep.rs"
 # Writes mutants.out/ (cargo-mutants' report) and mutants.out/summary.txt; a missed mutant
 # that is not listed in ci/mutants-accepted.txt fails the script.
 set -euo pipefail
@@ -13,7 +14,11 @@ cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 files=()
 set -f  # the globs are for cargo-mutants, not the shell
-for f in ${MAPCHECK_MUTANTS_FILES:-"**"}; do files+=(--file "model/src/$f"); done
+# A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
+# anything else is under model/src.
+for f in ${MAPCHECK_MUTANTS_FILES:-"**"}; do
+    case "$f" in harness/*|model/*) files+=(--file "$f") ;; *) files+=(--file "model/src/$f") ;; esac
+done
 set +f
 args=("${files[@]}"
       --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600)
@@ -24,7 +29,7 @@ fi
 export MAPCHECK_REQUIRE_KERNEL=1
 # cargo-mutants' own baseline would run only the mutated package's tests: check the
 # unmutated tree with the real test set instead, then skip its baseline.
-cargo test --workspace --lib --test mutant_check
+cargo test --workspace --lib --test mutant_check --test corpus_mutation --test replay_verdicts
 status=0
 cargo mutants "${args[@]}" || status=$?
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
