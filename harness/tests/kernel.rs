@@ -293,7 +293,9 @@ fn canaries(which: impl Fn(Fault) -> bool) {
             &mut k,
         );
         if !row.ok() {
-            failed.push(selftest::table(std::slice::from_ref(&row)));
+            // The case too, so that a flaky or long catch can be looked at.
+            let script = row.found.as_ref().map_or(String::new(), |f| f.case.to_text());
+            failed.push(format!("{}{script}", selftest::table(std::slice::from_ref(&row))));
             continue;
         }
         let found = row.found.as_ref().unwrap();
@@ -355,7 +357,9 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
             &mut k,
         );
         let Some(found) = row.found.as_ref().filter(|_| row.ok()) else {
-            failed.push(selftest::table(std::slice::from_ref(&row)));
+            // The case too, so that a flaky or long catch can be looked at.
+            let script = row.found.as_ref().map_or(String::new(), |f| f.case.to_text());
+            failed.push(format!("{}{script}", selftest::table(std::slice::from_ref(&row))));
             continue;
         };
         let mut fk =
