@@ -137,6 +137,23 @@ pub fn remove_stale_bpffs() {
     }
 }
 
+/// The mountinfo lines of mapcheck bpffs mounts whose process no longer exists (what
+/// `remove_stale_bpffs` clears; tests assert that none is left).
+pub fn dead_bpffs_mounts() -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    info.lines()
+        .filter(|l| {
+            let pid = l
+                .split_whitespace()
+                .nth(4)
+                .and_then(|m| m.rsplit('/').next())
+                .and_then(bpffs_pid);
+            pid.is_some_and(|p| !std::path::Path::new("/proc").join(p).exists())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 /// Can this process mount a private bpf filesystem (CAP_SYS_ADMIN, mount namespace rules)?
 fn can_mount_bpffs() -> bool {
     let Ok(dir) = bpffs_dir() else {

@@ -324,13 +324,9 @@ fn a_hang_at_the_end_of_the_budget_is_reported_lost() {
     assert!(log.contains("FOUND by worker 0: lost/hang"), "{log}");
     // The worker and its hung case process are gone, and so are their mounts and cgroups.
     assert_eq!(marked_left(&mark), Vec::<String>::new());
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for line in mounts.lines().filter(|l| l.contains("mapcheck-bpffs-")) {
-        let pid = line
-            .split("mapcheck-bpffs-")
-            .nth(1)
-            .and_then(|r| r.split('-').next())
-            .unwrap();
-        assert!(Path::new("/proc").join(pid).exists(), "left mounted: {line}");
-    }
+    assert_eq!(
+        mapcheck::env::dead_bpffs_mounts(),
+        Vec::<String>::new(),
+        "left mounted"
+    );
 }

@@ -109,16 +109,9 @@ fn crashed_and_hung_case_processes_are_reported_with_their_script() {
         Verdict::Pass
     ));
     // The killed children's bpffs mounts were removed by the parent.
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    for line in mounts.lines().filter(|l| l.contains("mapcheck-bpffs-")) {
-        let pid = line
-            .split("mapcheck-bpffs-")
-            .nth(1)
-            .and_then(|r| r.split('-').next())
-            .unwrap();
-        assert!(
-            std::path::Path::new("/proc").join(pid).exists(),
-            "a dead process's bpffs is still mounted: {line}"
-        );
-    }
+    assert_eq!(
+        mapcheck::env::dead_bpffs_mounts(),
+        Vec::<String>::new(),
+        "a dead process's bpffs is still mounted"
+    );
 }

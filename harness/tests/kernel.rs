@@ -375,55 +375,6 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
     assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
-fn replay_text(text: &str, k: &mut Kernel<impl mapcheck::sys::Sys>) -> Verdict {
-    let case = Case::parse(text, std::path::Path::new("t.case")).unwrap();
-    replay::replay(&case, &world(vec![]), k, &mut Stats::default())
-}
-
-/// Replay compares exactly: a recorded outcome the kernel did not give fails even where the
-/// model allows both; a case the kernel takes down another path fails at the line that no
-/// longer applies (it does not end "agreeing"); a recorded state size is compared.
-#[test]
-fn replay_fails_loudly_where_the_kernel_differs() {
-    if skip_without_kernel("replay_fails_loudly_where_the_kernel_differs") {
-        return;
-    }
-    let mut k = Kernel::new().unwrap();
-    // The finding of cgroup-dir-fd-does-not-pin-removed-cgroup.case, recorded the other way.
-    let opposite = "c0 = mkcgroup => ok fd=c0\nrmdir c0 => ok\nsettle dying max=0 => ok count=1\n";
-    let v = replay_text(opposite, &mut k);
-    assert!(matches!(v, Verdict::Mismatch { line: 3, .. }), "{}", v.summary());
-    // A state's recorded size.
-    let size = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\ncheck m0 => ok entries=999\n";
-    let v = replay_text(size, &mut k);
-    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
-    let right = size.replace("999", "1");
-    assert!(replay_text(&right, &mut k).passed());
-    // A kernel whose inner map is never released: `any` lets line 6 be alive, so the
-    // fd_by_id of line 7 (which needs the release settled) no longer applies.
-    let mut fk = Kernel::with_sys(
-        Faulty::new(RealSys, Some(KernelFault::InnerMapNeverReleased)),
-        mapcheck::env::possible_cpus(),
-    )
-    .unwrap();
-    fk.settle_bound = Duration::from_millis(200);
-    let choice = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n\
-                  m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => ok fd=m1\n\
-                  update m1 key=00000000 value=fd:m0 => ok\n\
-                  close m0 => ok\n\
-                  close m1 => ok\n\
-                  alive m0 => any\n\
-                  m2 = fd_by_id m0 => ENOENT\n";
-    let v = replay_text(choice, &mut fk);
-    assert!(matches!(v, Verdict::Stopped { line: 7, .. }), "{}", v.summary());
-    // Settled first, the real kernel passes it; the faulty one diverges at the settle.
-    let settled = choice.replace("alive m0 => any", "settle m0 => ok gone");
-    let v = replay_text(&settled, &mut k);
-    assert!(v.passed(), "{}", v.summary());
-    let v = replay_text(&settled, &mut fk);
-    assert!(matches!(v, Verdict::Diverged { line: 6, .. }), "{}", v.summary());
-}
-
 /// A panic anywhere in a case (here the model's, through a canary fault) is a divergence
 /// with its script, shrunk, and the backend is reset: nothing is green about it.
 #[test]

@@ -28,6 +28,51 @@ fn run<S: Sys>(text: &str, faults: Vec<Fault>, k: &mut Kernel<S>) -> Verdict {
 
 const CREATE: &str = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n";
 
+/// An inner map released through its outer map, observed at a choice (`any`), then fetched
+/// by id: line 7 needs the release settled.
+const CHOICE: &str = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n\
+                      m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => ok fd=m1\n\
+                      update m1 key=00000000 value=fd:m0 => ok\n\
+                      close m0 => ok\n\
+                      close m1 => ok\n\
+                      alive m0 => any\n\
+                      m2 = fd_by_id m0 => ENOENT\n";
+
+fn never_releasing() -> Kernel<Faulty<RealSys>> {
+    let mut fk = Kernel::with_sys(
+        Faulty::new(RealSys, Some(KernelFault::InnerMapNeverReleased)),
+        mapcheck::env::possible_cpus(),
+    )
+    .unwrap();
+    fk.settle_bound = Duration::from_millis(100);
+    fk
+}
+
+/// Replay compares exactly: a recorded outcome the kernel did not give fails even where the
+/// model allows both, and a recorded state size is compared.
+#[test]
+fn recorded_outcomes_are_compared_exactly() {
+    if skip_without_kernel("recorded_outcomes_are_compared_exactly") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    // The finding of cgroup-dir-fd-does-not-pin-removed-cgroup.case, recorded the other way.
+    let opposite = "c0 = mkcgroup => ok fd=c0\nrmdir c0 => ok\nsettle dying max=0 => ok count=1\n";
+    let v = run(opposite, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 3, .. }), "{}", v.summary());
+    let size = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\ncheck m0 => ok entries=999\n";
+    let v = run(size, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
+    assert!(run(&size.replace("999", "1"), vec![], &mut k).passed());
+    // Settled first, the real kernel passes the choice script; a never-releasing one
+    // diverges at the settle.
+    let settled = CHOICE.replace("alive m0 => any", "settle m0 => ok gone");
+    let v = run(&settled, vec![], &mut k);
+    assert!(v.passed(), "{}", v.summary());
+    let v = run(&settled, vec![], &mut never_releasing());
+    assert!(matches!(v, Verdict::Diverged { line: 6, .. }), "{}", v.summary());
+}
+
 #[test]
 fn stale_follows_the_recording_and_stops_at_a_choice() {
     if skip_without_kernel("stale_follows_the_recording_and_stops_at_a_choice") {
@@ -45,24 +90,11 @@ fn stale_follows_the_recording_and_stops_at_a_choice() {
     let v = run(text, vec![], &mut k);
     assert!(matches!(v, Verdict::Stale { line: 2, .. }), "{}", v.summary());
     // Past `any` the path is the kernel's to choose: never stale (the run decides).
-    let text = "m0 = create array key=4 value=8 entries=1 => ok fd=m0\n\
-                m1 = create array_of_maps key=4 value=4 entries=1 inner=m0 => ok fd=m1\n\
-                update m1 key=00000000 value=fd:m0 => ok\n\
-                close m0 => ok\n\
-                close m1 => ok\n\
-                alive m0 => any\n\
-                m2 = fd_by_id m0 => ENOENT\n";
-    let v = run(text, vec![], &mut k);
+    let v = run(CHOICE, vec![], &mut k);
     assert!(!matches!(v, Verdict::Stale { .. }), "{}", v.summary());
     // On a kernel that never releases the inner map, line 7 no longer applies: STOPPED there,
     // reported before the end-of-case leak it precedes.
-    let mut fk = Kernel::with_sys(
-        Faulty::new(RealSys, Some(KernelFault::InnerMapNeverReleased)),
-        mapcheck::env::possible_cpus(),
-    )
-    .unwrap();
-    fk.settle_bound = Duration::from_millis(100);
-    let v = run(text, vec![], &mut fk);
+    let v = run(CHOICE, vec![], &mut never_releasing());
     assert!(matches!(v, Verdict::Stopped { line: 7, .. }), "{}", v.summary());
 }
 
