@@ -71,7 +71,7 @@ fn update_batch(fd: RawFd, keys: &[u32], values: &[i32]) -> Result<(), Errno> {
         )
     };
     if r < 0 {
-        Err(Errno(-r))
+        Err(Errno::raw(-r))
     } else {
         Ok(())
     }

@@ -188,7 +188,7 @@ pub fn unique() -> u64 {
 pub fn kernel_unusable() -> Option<String> {
     match RealSys.map_create(&MapSpec::new(MapType::Array, 4, 4, 1), 0) {
         Ok(_) => None,
-        Err(Errno::EPERM) => Some(format!(
+        Err(e) if e == Errno::EPERM => Some(format!(
             "bpf(BPF_MAP_CREATE) refused with EPERM: mapcheck needs CAP_BPF (run as root); kernel {}",
             release()
         )),

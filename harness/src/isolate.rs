@@ -240,7 +240,7 @@ pub fn serve() -> std::process::ExitCode {
 pub fn encode(o: &Outcome) -> String {
     let h = |b: &[u8]| if b.is_empty() { "-".to_string() } else { hex(b) };
     match o {
-        Err(e) => format!("err {}", e.0),
+        Err(e) => format!("err {}", e.num()),
         Ok(Ret::Unit) => "unit".into(),
         Ok(Ret::Fd(x)) => format!("fd {x}"),
         Ok(Ret::FdAt(x, n)) => format!("fdat {x} {n}"),
@@ -305,7 +305,7 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
     let handle = |s: &str| parse_handle(s).map_err(|_| bad());
     let num = |s: &str| -> Result<u64, String> { s.parse().map_err(|_| bad()) };
     Ok(match tag {
-        "err" => Err(Errno(num(next()?)? as i32)),
+        "err" => Err(Errno::raw(num(next()?)? as i32)),
         "unit" => Ok(Ret::Unit),
         "fd" => Ok(Ret::Fd(handle(next()?)?)),
         "fdat" => Ok(Ret::FdAt(handle(next()?)?, num(next()?)? as u32)),

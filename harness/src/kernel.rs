@@ -269,7 +269,8 @@ impl<S: Sys> Kernel<S> {
         }
         let dir = self.cgroups.as_ref().map(CgroupRoot::case_dir).expect("just set");
         match self.sys.mkdir(&dir) {
-            Ok(()) | Err(Errno::EEXIST) => Ok(dir),
+            Ok(()) => Ok(dir),
+            Err(e) if e == Errno::EEXIST => Ok(dir),
             Err(e) => Err(e),
         }
     }
@@ -316,7 +317,7 @@ impl<S: Sys> Kernel<S> {
             return Ok(Ret::Lost("`fdtable` runs only in a case's own process".into()));
         }
         use rlimit::Resource as R;
-        let io = |e: std::io::Error| Errno(e.raw_os_error().unwrap_or(libc::EIO));
+        let io = |e: std::io::Error| Errno::raw(e.raw_os_error().unwrap_or(libc::EIO));
         let (_, nofile_hard) = rlimit::getrlimit(R::NOFILE).map_err(io)?;
         let (_, memlock_hard) = rlimit::getrlimit(R::MEMLOCK).map_err(io)?;
         let hard = nofile_hard.min(limits::MAX_NOFILE_HARD);
@@ -365,7 +366,7 @@ impl<S: Sys> Kernel<S> {
                 };
                 rlimit::setrlimit(r, *soft, *hard)
                     .map(|_| Ret::Unit)
-                    .map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::EIO)))
+                    .map_err(|e| Errno::raw(e.raw_os_error().unwrap_or(libc::EIO)))
             }
             Op::DropCap => crate::sys::drop_cap_sys_resource().map(|_| Ret::Unit),
             Op::IdGap { from, to } => {
@@ -597,7 +598,7 @@ impl<S: Sys> Kernel<S> {
                     keys.push(next.clone());
                     cur = Some(next);
                 }
-                Err(Errno::ENOENT) => break,
+                Err(e) if e == Errno::ENOENT => break,
                 Err(e) => return Err(e),
             }
         }
@@ -609,8 +610,8 @@ impl<S: Sys> Kernel<S> {
                 Ok(()) => Slot::Id(
                     id_kind.and_then(|kind| self.resolve(kind, u32::from_le_bytes([v[0], v[1], v[2], v[3]]))),
                 ),
-                Err(Errno::ENOENT) => Slot::Empty,
-                Err(Errno::ENOTSUPP) => Slot::Unreadable,
+                Err(e) if e == Errno::ENOENT => Slot::Empty,
+                Err(e) if e == Errno::ENOTSUPP => Slot::Unreadable,
                 Err(e) => return Err(e),
             };
             slots.push((k, slot));
@@ -668,9 +669,9 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
             match err {
                 None if got == 0 => break,
                 None => cursor = Some(out),
-                Some(Errno::ENOENT) => break,
+                Some(e) if e == Errno::ENOENT => break,
                 // A hash bucket larger than `count`: retry the same cursor with more room.
-                Some(Errno::ENOSPC) if count < u32::MAX / 2 => count *= 2,
+                Some(e) if e == Errno::ENOSPC && count < u32::MAX / 2 => count *= 2,
                 Some(e) => return Err(e),
             }
         }
@@ -687,7 +688,7 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
                         walk.extend_from_slice(&next);
                         cur = Some(next);
                     }
-                    Err(Errno::ENOENT) => break,
+                    Err(e) if e == Errno::ENOENT => break,
                     Err(e) => return Err(e),
                 }
             }
@@ -871,7 +872,7 @@ mod tests {
     fn raw_errno_passes_through_unchanged() {
         let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
         k.exec(&create()).unwrap();
-        k.sys.answers.extend([Err(Errno(524)), Err(Errno::EBUSY)]);
+        k.sys.answers.extend([Err(Errno::raw(524)), Err(Errno::EBUSY)]);
         let m = FdRef::Handle(Handle::map(0));
         let up = Op::Update {
             map: m,
@@ -880,7 +881,7 @@ mod tests {
             flags: 0,
         };
         assert_eq!(k.exec(&up), Err(Errno::ENOTSUPP));
-        assert_eq!(k.exec(&up), Err(Errno(16)));
+        assert_eq!(k.exec(&up), Err(Errno::raw(16)));
         assert_eq!(k.held(), 1);
         k.reset();
         assert_eq!(k.held(), 0);

@@ -43,17 +43,23 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn record(&mut self, world: &World, op: &Op, o: &Outcome) {
+    /// Counts the cell of `o`; an errno the model allowed is counted under the model's
+    /// reason (`EINVAL[flags]`), one it did not allow under the bare errno (outside the
+    /// catalogue: the case diverges anyway).
+    fn record(&mut self, world: &World, op: &Op, allowed: &Allowed, o: &Outcome) {
         self.ops += 1;
         let family = match o {
-            Err(mapcheck_model::Errno::EMFILE) => "fdtable".to_string(),
+            Err(e) if *e == mapcheck_model::Errno::EMFILE => "fdtable".to_string(),
             _ => family_of(world, op),
         };
         let outcome = match o {
             Ok(mapcheck_model::Ret::Alive(true)) => "alive".to_string(),
             Ok(mapcheck_model::Ret::Alive(false)) => "gone".to_string(),
             Ok(_) => "ok".to_string(),
-            Err(e) => e.to_string(),
+            Err(e) => match allowed.why_of(o) {
+                Some(w) => format!("{e}[{}]", w.word()),
+                None => e.to_string(),
+            },
         };
         *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;
     }
@@ -291,7 +297,7 @@ fn run_steps<B: Backend + ?Sized>(
             }
             let allowed = world.allowed(op);
             let observed = kernel.exec(op);
-            stats.record(world, op, &observed);
+            stats.record(world, op, &allowed, &observed);
             run.executed.push(op.clone());
             run.outcomes.push(observed.clone());
             if !world.admits(op, &allowed, &observed) {
@@ -872,4 +878,33 @@ pub fn fnv(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| {
         (h ^ *x as u64).wrapping_mul(0x100_0000_01b3)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mapcheck_model::{Errno, FdRef, Handle, Why};
+
+    /// A refusal the model allowed is counted under the model's path; one it did not allow
+    /// (a divergence) under the bare errno, which no catalogue cell matches.
+    #[test]
+    fn refusals_are_counted_by_path() {
+        let w = World::default();
+        let op = Op::Freeze {
+            map: FdRef::Handle(Handle::map(0)),
+        };
+        let mut st = Stats::default();
+        let allowed = Allowed::OneOf(vec![Err(Why::Access.errno()), Err(Why::Refreeze.errno())], "test");
+        st.record(&w, &op, &allowed, &Err(Errno::EPERM));
+        st.record(&w, &op, &allowed, &Err(Errno::EBUSY));
+        st.record(
+            &w,
+            &op,
+            &Allowed::Exactly(Ok(mapcheck_model::Ret::Unit)),
+            &Ok(mapcheck_model::Ret::Unit),
+        );
+        let cells: Vec<String> = st.cells.keys().map(|(_, op, o)| format!("{op}:{o}")).collect();
+        // The first member with the kernel's number names the path: equal numbers, one cell.
+        assert_eq!(cells, ["freeze:EBUSY", "freeze:EPERM[access]", "freeze:ok"]);
+    }
 }

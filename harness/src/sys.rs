@@ -160,7 +160,7 @@ pub struct RealSys;
 fn ret(r: i32) -> Result<(), Errno> {
     // libbpf 1.x returns -errno directly (libbpf_err_errno), ENOTSUPP included.
     if r < 0 {
-        Err(Errno(-r))
+        Err(Errno::raw(-r))
     } else {
         Ok(())
     }
@@ -196,7 +196,7 @@ struct MapCreateAttr {
 }
 
 fn last_errno() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    Errno::raw(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
 }
 
 fn owned(fd: i64) -> Result<OwnedFd, Errno> {
@@ -210,7 +210,7 @@ fn owned(fd: i64) -> Result<OwnedFd, Errno> {
 /// libbpf's fd-returning calls give -errno.
 fn owned_neg(fd: i32) -> Result<OwnedFd, Errno> {
     if fd < 0 {
-        return Err(Errno(-fd));
+        return Err(Errno::raw(-fd));
     }
     // SAFETY: as in `owned`.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
@@ -707,9 +707,9 @@ mod tests {
             (Errno::EOPNOTSUPP, libc::EOPNOTSUPP),
         ];
         for (ours, libc_value) in errnos {
-            assert_eq!(ours.0, libc_value, "{ours}");
+            assert_eq!(ours.num(), libc_value, "{ours}");
         }
         // ENOTSUPP is kernel-internal (include/linux/errno.h), not in libc.
-        assert_eq!(Errno::ENOTSUPP.0, 524);
+        assert_eq!(Errno::ENOTSUPP.num(), 524);
     }
 }

@@ -2,234 +2,168 @@
 //! outcome coverage. The core idea: a cell the model cannot produce is not counted as missed,
 //! and a cell a run observes outside the catalogue is printed, so the two stay in step.
 
-use crate::profile::Profile;
+use crate::profile::{MemAccounting, Profile};
+use crate::reason::Why;
 
-/// Cells of the five fd-holding families.
-fn fd_map_cells(family: &str) -> Vec<(&'static str, &'static str)> {
-    let mut v = vec![
-        ("create", "ok"),
-        ("create", "EINVAL"),
-        ("update", "ok"),
-        ("update", "EINVAL"),
-        ("update", "EPERM"),
-        ("update", "E2BIG"),
-        ("update", "EBADF"),
-        ("lookup", "EINVAL"),
-        ("lookup", "EPERM"),
-        ("delete", "ok"),
-        ("delete", "ENOENT"),
-        ("delete", "EPERM"),
-        ("next_key", "ok"),
-        ("next_key", "ENOENT"),
-        ("next_key", "EPERM"),
-        ("lookup_and_delete", "ENOTSUPP"),
-        ("lookup_and_delete", "EINVAL"),
-        ("lookup_and_delete", "EPERM"),
-        ("freeze", "ok"),
-        ("freeze", "EPERM"),
-        ("close", "ok"),
-        ("info", "ok"),
-        ("check", "ok"),
-        ("check", "EPERM"),
-    ];
-    match family {
-        "prog_array" | "array_of_maps" | "hash_of_maps" => v.extend([("lookup", "ok"), ("lookup", "ENOENT")]),
-        _ => v.push(("lookup", "ENOTSUPP")),
-    }
-    if family != "hash_of_maps" {
-        v.push(("delete", "E2BIG"));
-    }
-    match family {
-        "perf_event_array" => v.push(("update", "EOPNOTSUPP")),
-        "cgroup_array" => v.push(("update", "ENOENT")),
-        "array_of_maps" => v.extend([("create", "EBADF"), ("create", "ENOTSUPP")]),
-        "hash_of_maps" => {
-            v.retain(|c| *c != ("delete", "E2BIG"));
-            v.extend([
-                ("create", "EBADF"),
-                ("create", "ENOTSUPP"),
-                ("create", "E2BIG"),
-                ("update", "EEXIST"),
-                ("update", "ENOENT"),
-            ]);
-        }
-        _ => {}
-    }
-    v
-}
-
-/// Cells of a coverage row: a map family word, `badfd`, or `invalid_type`.
-pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
-    let mut v: Vec<(&'static str, &'static str)> = Vec::new();
-    let common = [
-        ("lookup", "ok"),
-        ("lookup", "EINVAL"),
-        ("lookup", "EPERM"),
-        ("lookup", "ENOENT"),
-        ("update", "ok"),
-        ("update", "EINVAL"),
-        ("update", "EPERM"),
-        ("update", "E2BIG"),
-        ("update", "EEXIST"),
-        ("next_key", "ok"),
-        ("next_key", "ENOENT"),
-        ("next_key", "EPERM"),
-        ("lookup_and_delete", "EINVAL"),
-        ("lookup_and_delete", "EPERM"),
-        ("freeze", "ok"),
-        ("freeze", "EPERM"),
-        ("close", "ok"),
-        ("info", "ok"),
-        ("check", "ok"),
-        ("check", "EPERM"),
-        ("create", "ok"),
-        ("create", "EINVAL"),
-        ("create", "E2BIG"),
-    ];
-    match family {
-        "array" | "percpu_array" => {
-            v.extend(common);
-            v.extend([
-                ("delete", "EINVAL"),
-                ("delete", "EPERM"),
-                ("lookup_and_delete", "ENOTSUPP"),
-            ]);
-        }
-        "hash" | "percpu_hash" => {
-            v.extend(common);
-            v.extend([
-                ("update", "ENOENT"),
-                ("delete", "ok"),
-                ("delete", "ENOENT"),
-                ("delete", "EPERM"),
-                ("lookup_and_delete", "ok"),
-                ("lookup_and_delete", "ENOENT"),
-            ]);
-            if !profile.cap_sys_admin {
-                v.push(("create", "EPERM"));
-            }
-        }
-        "prog_array" | "perf_event_array" | "cgroup_array" | "array_of_maps" | "hash_of_maps" => {
-            v.extend(fd_map_cells(family));
-        }
-        // A bad fd and a non-map fd (program, cgroup, perf; O_PATH) fail the same two ways.
-        "nonmap" | "badfd" => {
-            for op in [
-                "update",
-                "lookup",
-                "delete",
-                "next_key",
-                "lookup_and_delete",
-                "freeze",
-                "check",
-            ] {
-                v.push((op, "EBADF"));
-                v.push((op, "EINVAL"));
-            }
-            // bpf_obj_get_info_by_fd says EBADFD where the others say EBADF (a closed or
-            // never-opened number; an O_PATH cgroup fd).
-            v.extend([("info", "EBADFD"), ("info", "EINVAL")]);
-        }
-        "objects" => v.extend([
+/// The outcomes of a row that are not refusals (ok, and what `alive` says).
+fn ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
+    match row {
+        "array" | "percpu_array" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+        "hash" | "percpu_hash" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("lookup_and_delete", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+        // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back by the syscall.
+        "perf_event_array" | "cgroup_array" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+        "prog_array" | "array_of_maps" | "hash_of_maps" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+        "objects" => &[
             ("load", "ok"),
-            ("load", "EBADF"),
-            ("load", "EINVAL"),
             ("mkcgroup", "ok"),
             ("open_cgroup", "ok"),
-            ("open_cgroup", "ENOENT"),
             ("perf_event", "ok"),
             ("fd_by_id", "ok"),
-            ("fd_by_id", "EINVAL"),
-            ("fd_by_id", "ENOENT"),
             ("alive", "alive"),
             ("alive", "gone"),
             ("settle", "gone"),
             ("rmdir", "ok"),
-            ("rmdir", "ENOENT"),
             ("dying", "ok"),
             ("settle_dying", "ok"),
             ("pin", "ok"),
-            ("pin", "EEXIST"),
-            ("pin", "EINVAL"),
             ("unpin", "ok"),
-            ("unpin", "ENOENT"),
             ("get_pinned", "ok"),
-            ("get_pinned", "EINVAL"),
-            ("get_pinned", "ENOENT"),
             ("close", "ok"),
-        ]),
-        f if f == "invalid_type" || f.starts_with("type") => v.push(("create", "EINVAL")),
-        // fdtable cases: the limit ops, and every fd-making op refused for want of an fd.
-        "fdtable" => v.extend([
+        ],
+        "fdtable" => &[
             ("fdtable", "ok"),
             ("rlimit", "ok"),
-            ("rlimit", "EINVAL"),
-            ("rlimit", "EPERM"),
             ("dropcap", "ok"),
             ("idgap", "ok"),
-            ("create", "EMFILE"),
-            ("load", "EMFILE"),
-            ("fd_by_id", "EMFILE"),
-            ("perf_event", "EMFILE"),
-            ("mkcgroup", "EMFILE"),
-            ("open_cgroup", "EMFILE"),
-            ("get_pinned", "EMFILE"),
-        ]),
-        _ => {}
+        ],
+        _ => &[],
     }
-    v.into_iter().map(|(op, o)| (op, o.to_string())).collect()
+}
+
+/// The row a reason's scope names: every `typeN` family is the `invalid_type` row.
+fn row_of(family: &str) -> &str {
+    if family.starts_with("type") {
+        "invalid_type"
+    } else {
+        family
+    }
+}
+
+/// Why a declared refusal path cannot be reached by a run here, if it cannot.
+fn out_of_reach(why: Why, profile: &Profile) -> Option<&'static str> {
+    match why {
+        Why::Alloc => Some(
+            "allowed above a 1 GiB allocation, which the generator never asks for (nor forces the allocator to fail)",
+        ),
+        Why::Memlock if profile.mem_accounting == MemAccounting::Memcg => Some(
+            "RLIMIT_MEMLOCK refuses maps only before 5.11 (bpf_charge_memlock); this kernel charges the memory cgroup",
+        ),
+        Why::ZeroSeedCap if profile.cap_sys_admin => {
+            Some("BPF_F_ZERO_SEED is refused only without CAP_SYS_ADMIN, which this process has")
+        }
+        _ => None,
+    }
+}
+
+/// Cells of a coverage row (a map family word, `badfd`, `nonmap`, `objects`, `fdtable`,
+/// `invalid_type` or `typeN`): its ok outcomes, and one `ERRNO[word]` cell per refusal path
+/// whose scope (`reason.rs`) names the row, unless the path is out of reach here.
+pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
+    let row = row_of(family);
+    let mut v: Vec<(&'static str, String)> =
+        ok_cells(row).iter().map(|(op, o)| (*op, o.to_string())).collect();
+    for why in Why::ALL {
+        if out_of_reach(*why, profile).is_some() {
+            continue;
+        }
+        for (_, ops) in why.scope() {
+            for op in ops.split(' ') {
+                let cell = (op, why.cell(profile));
+                if why.applies(row, op) && !v.contains(&cell) {
+                    v.push(cell);
+                }
+            }
+        }
+    }
+    v
 }
 
 /// Outcomes of a row that the kernel can give but no run here reaches, each with why: shown
 /// as unreachable beside the coverage table, not left out silently and not counted.
-pub fn unreachable(family: &str, profile: &Profile) -> Vec<(&'static str, &'static str, &'static str)> {
+pub fn unreachable(family: &str, profile: &Profile) -> Vec<(&'static str, String, &'static str)> {
+    let row = row_of(family);
     let mut v = Vec::new();
-    let value = matches!(family, "array" | "percpu_array" | "hash" | "percpu_hash");
-    if value
-        || matches!(
-            family,
-            "prog_array" | "perf_event_array" | "cgroup_array" | "array_of_maps" | "hash_of_maps"
-        )
-    {
-        // map_freeze: EBUSY while map->writecnt is held, i.e. a writable mmap of the map.
+    if crate::reason::rows_of("maps").contains(&row) {
+        // map_freeze: EBUSY while map->writecnt is held, i.e. a writable mmap of the map; no
+        // path of the model, because nothing here makes one.
         v.push((
             "freeze",
-            "EBUSY",
+            "EBUSY[writecnt]".to_string(),
             "only with a writable mmap of the map, which mapcheck never makes",
         ));
     }
-    if value {
-        v.push((
-            "create",
-            "ENOMEM",
-            "allowed above a 1 GiB allocation, which the generator never asks for (nor forces the allocator to fail)",
-        ));
-        if profile.mem_accounting == crate::profile::MemAccounting::Memcg {
-            v.push((
-                "create",
-                "EPERM",
-                "RLIMIT_MEMLOCK refuses maps only before 5.11 (bpf_charge_memlock); this kernel charges the memory cgroup",
-            ));
+    for why in Why::ALL {
+        let Some(reason) = out_of_reach(*why, profile) else {
+            continue;
+        };
+        for (_, ops) in why.scope() {
+            for op in ops.split(' ') {
+                let cell = (op, why.cell(profile), reason);
+                if why.applies(row, op) && !v.contains(&cell) {
+                    v.push(cell);
+                }
+            }
         }
     }
-    if matches!(family, "hash" | "percpu_hash") && profile.cap_sys_admin {
-        // htab_map_alloc_check: BPF_F_ZERO_SEED without CAP_SYS_ADMIN.
-        v.retain(|c| c.0 != "create" || c.1 != "EPERM");
-        v.push((
-            "create",
-            "EPERM",
-            "BPF_F_ZERO_SEED is refused only without CAP_SYS_ADMIN, which this process has",
-        ));
-    }
-    // A cell another path reaches is in the catalogue, not here (cells are op and errno).
-    let reachable = cells(family, profile);
-    v.retain(|(op, o, _)| !reachable.iter().any(|(c, co)| c == op && co == o));
     v
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn has(p: &Profile, fam: &str, op: &str, o: &str) -> bool {
+        cells(fam, p).iter().any(|c| c.0 == op && c.1 == o)
+    }
 
     /// Unreachable cells are never in the catalogue (they would count as missed), and they
     /// follow the profile: ZERO_SEED's EPERM is reachable exactly without CAP_SYS_ADMIN.
@@ -238,53 +172,69 @@ mod tests {
         let mut p = Profile::default();
         for cap in [true, false] {
             p.cap_sys_admin = cap;
-            for fam in [
-                "array",
-                "percpu_array",
-                "hash",
-                "percpu_hash",
-                "prog_array",
-                "hash_of_maps",
-            ] {
+            for fam in crate::reason::rows_of("maps") {
                 let cat = cells(fam, &p);
                 for (op, o, why) in unreachable(fam, &p) {
                     assert!(!why.is_empty());
                     assert!(
-                        !cat.iter().any(|(c, co)| *c == op && co == o),
+                        !cat.iter().any(|(c, co)| *c == op && *co == o),
                         "{fam}/{op}:{o} both"
                     );
                 }
             }
             let eperm = unreachable("hash", &p)
                 .iter()
-                .any(|c| c.0 == "create" && c.1 == "EPERM");
+                .any(|c| c.0 == "create" && c.1 == "EPERM[zero-seed]");
             assert_eq!(eperm, cap, "cap_sys_admin {cap}");
+            assert_eq!(has(&p, "hash", "create", "EPERM[zero-seed]"), !cap);
             assert!(unreachable("array", &p)
                 .iter()
-                .any(|c| c.0 == "create" && c.1 == "ENOMEM"));
+                .any(|c| c.0 == "create" && c.1 == "ENOMEM[alloc]"));
         }
     }
 
+    /// The catalogue follows each reason's scope: a path is a cell exactly where it is declared.
     #[test]
-    fn rows_follow_the_profile_and_the_family() {
+    fn rows_follow_the_reasons_and_the_family() {
         let root = Profile::default();
-        let user = Profile {
-            cap_sys_admin: false,
+        assert!(has(&root, "cgroup_array", "update", "ENOENT[removed]"));
+        assert!(!has(&root, "prog_array", "update", "ENOENT[removed]"));
+        assert!(has(&root, "prog_array", "update", "EINVAL[owner]"));
+        assert!(has(&root, "objects", "load", "EINVAL[owner]"));
+        assert!(has(&root, "array_of_maps", "update", "EINVAL[template]"));
+        assert!(
+            has(&root, "hash", "update", "EINVAL[flags]") && has(&root, "hash", "update", "EINVAL[f-lock]")
+        );
+        assert!(
+            has(&root, "hash", "update", "EPERM[access]") && has(&root, "hash", "update", "EPERM[frozen]")
+        );
+        assert!(has(&root, "array", "freeze", "EPERM[refreeze]"));
+        assert!(
+            has(&root, "badfd", "freeze", "EBADF[no-fd]") && has(&root, "nonmap", "check", "EINVAL[not-map]")
+        );
+        assert!(has(&root, "badfd", "info", "EBADFD[no-fd]") && !has(&root, "badfd", "info", "EBADF[no-fd]"));
+        assert!(has(&root, "hash", "info", "ok") && has(&root, "cgroup_array", "info", "ok"));
+        assert!(
+            has(&root, "type27", "create", "EINVAL[type]")
+                && has(&root, "invalid_type", "create", "EINVAL[type]")
+        );
+        assert!(has(&root, "fdtable", "idgap", "ok") && has(&root, "fdtable", "create", "EMFILE[nofile]"));
+        assert!(cells("nothing", &root).is_empty());
+        assert!(
+            !has(&root, "hash_of_maps", "delete", "E2BIG[index]")
+                && has(&root, "array_of_maps", "delete", "E2BIG[index]")
+        );
+        // Two paths with one errno are two cells: the coarse catalogue counted them as one.
+        let einval_update = cells("prog_array", &root)
+            .into_iter()
+            .filter(|c| c.0 == "update" && c.1.starts_with("EINVAL["))
+            .count();
+        assert!(einval_update >= 3, "{einval_update}");
+        // A profile's errno follows: freeze of a frozen map was EBUSY before 6.5.
+        let old = Profile {
+            refreeze_errno: crate::Errno::EBUSY,
             ..Profile::default()
         };
-        let has =
-            |p: &Profile, fam: &str, op: &str, o: &str| cells(fam, p).iter().any(|c| c.0 == op && c.1 == o);
-        assert!(has(&user, "hash", "create", "EPERM") && !has(&root, "hash", "create", "EPERM"));
-        assert!(
-            has(&root, "cgroup_array", "update", "ENOENT") && !has(&root, "prog_array", "update", "ENOENT")
-        );
-        assert!(has(&root, "badfd", "freeze", "EBADF") && has(&root, "nonmap", "check", "EINVAL"));
-        assert!(has(&root, "badfd", "info", "EBADFD") && !has(&root, "badfd", "info", "EBADF"));
-        assert!(has(&root, "hash", "info", "ok") && has(&root, "cgroup_array", "info", "ok"));
-        assert!(has(&root, "type27", "create", "EINVAL") && has(&root, "invalid_type", "create", "EINVAL"));
-        assert!(has(&root, "fdtable", "idgap", "ok") && cells("nothing", &root).is_empty());
-        assert!(
-            !has(&root, "hash_of_maps", "delete", "E2BIG") && has(&root, "array_of_maps", "delete", "E2BIG")
-        );
+        assert!(has(&old, "array", "freeze", "EBUSY[refreeze]"));
     }
 }

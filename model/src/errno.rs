@@ -2,19 +2,69 @@
 //! The core idea: compare numbers, never `io::ErrorKind`; kernel-internal values that leak to
 //! userspace (ENOTSUPP = 524) get names too, because libc does not know them.
 
+use crate::reason::Why;
 use std::fmt;
 
-/// A raw errno number as returned (negated) by `bpf(2)`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Errno(pub i32);
+/// A raw errno number as returned (negated) by `bpf(2)`. One the model predicts also names
+/// the refusal path (`Why`) for coverage; the kernel never says why, so two errnos are equal,
+/// ordered and hashed by number alone.
+#[derive(Clone, Copy)]
+pub struct Errno {
+    num: i32,
+    why: Option<Why>,
+}
+
+impl Errno {
+    /// An errno by number, with no reason (what the kernel returns).
+    pub const fn raw(num: i32) -> Errno {
+        Errno { num, why: None }
+    }
+    /// The number.
+    pub fn num(self) -> i32 {
+        self.num
+    }
+    /// The model's refusal path, if the model produced this errno.
+    pub fn why(self) -> Option<Why> {
+        self.why
+    }
+    /// This errno, tagged with the path that refuses.
+    pub fn because(self, why: Why) -> Errno {
+        Errno {
+            num: self.num,
+            why: Some(why),
+        }
+    }
+}
+
+impl PartialEq for Errno {
+    fn eq(&self, other: &Errno) -> bool {
+        self.num == other.num
+    }
+}
+impl Eq for Errno {}
+impl PartialOrd for Errno {
+    fn partial_cmp(&self, other: &Errno) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Errno {
+    fn cmp(&self, other: &Errno) -> std::cmp::Ordering {
+        self.num.cmp(&other.num)
+    }
+}
+impl std::hash::Hash for Errno {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.num.hash(h)
+    }
+}
 
 macro_rules! errnos {
     ($($name:ident = $num:expr, $desc:expr;)*) => {
         impl Errno {
-            $(#[doc = $desc] pub const $name: Errno = Errno($num);)*
+            $(#[doc = $desc] pub const $name: Errno = Errno::raw($num);)*
             /// The symbolic name, if the number is one mapcheck knows.
             pub fn name(self) -> Option<&'static str> {
-                match self.0 { $($num => Some(stringify!($name)),)* _ => None }
+                match self.num { $($num => Some(stringify!($name)),)* _ => None }
             }
             /// Parses a symbolic name (`EINVAL`) or a raw number (`E524`, `524`).
             pub fn parse(s: &str) -> Option<Errno> {
@@ -23,7 +73,7 @@ macro_rules! errnos {
                 if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
                     return None;
                 }
-                digits.parse::<i32>().ok().filter(|n| *n > 0).map(Errno)
+                digits.parse::<i32>().ok().filter(|n| *n > 0).map(Errno::raw)
             }
         }
     };
@@ -51,14 +101,17 @@ impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.name() {
             Some(n) => write!(f, "{n}"),
-            None => write!(f, "E{}", self.0),
+            None => write!(f, "E{}", self.num),
         }
     }
 }
 
 impl fmt::Debug for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{self} ({})", self.0)
+        match self.why {
+            Some(w) => write!(f, "{self}[{}] ({})", w.word(), self.num),
+            None => write!(f, "{self} ({})", self.num),
+        }
     }
 }
 
@@ -68,10 +121,10 @@ mod tests {
 
     #[test]
     fn names_roundtrip_and_raw_numbers_parse() {
-        assert_eq!(Errno::parse("ENOTSUPP"), Some(Errno(524)));
+        assert_eq!(Errno::parse("ENOTSUPP"), Some(Errno::raw(524)));
         assert_eq!(Errno::parse("E524"), Some(Errno::ENOTSUPP));
-        assert_eq!(Errno::parse("E4242"), Some(Errno(4242)));
-        assert_eq!(Errno(4242).to_string(), "E4242");
+        assert_eq!(Errno::parse("E4242"), Some(Errno::raw(4242)));
+        assert_eq!(Errno::raw(4242).to_string(), "E4242");
         assert_eq!(Errno::EBADFD.to_string(), "EBADFD");
         assert_eq!(Errno::parse("nonsense"), None);
     }

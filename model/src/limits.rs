@@ -6,6 +6,7 @@
 use crate::errno::Errno;
 use crate::op::Resource;
 use crate::profile::{MemAccounting, Profile};
+use crate::reason::Why;
 use std::collections::BTreeSet;
 
 /// RLIM_INFINITY.
@@ -72,13 +73,13 @@ impl Limits {
     /// fs.nr_open is EPERM, and raising a hard limit needs CAP_SYS_RESOURCE (EPERM).
     pub fn check_set(&self, res: Resource, soft: u64, hard: u64) -> Result<(), Errno> {
         if soft > hard {
-            return Err(Errno::EINVAL);
+            return Err(Why::SoftAboveHard.errno());
         }
         if res == Resource::Nofile && hard > self.nr_open {
-            return Err(Errno::EPERM);
+            return Err(Why::NrOpen.errno());
         }
         if hard > self.get(res).hard && !self.cap_sys_resource {
-            return Err(Errno::EPERM);
+            return Err(Why::RaiseHard.errno());
         }
         Ok(())
     }

@@ -314,6 +314,23 @@ pub enum Allowed {
 }
 
 impl Allowed {
+    /// The model's reason for the errno `o`, if `o` is a refusal in the set.
+    pub fn why_of(&self, o: &Outcome) -> Option<crate::reason::Why> {
+        let Err(e) = o else { return None };
+        let found = match self {
+            Allowed::Exactly(x) => Some(x),
+            Allowed::OneOf(v, _) => v.iter().find(|x| *x == o),
+            // The only refusal of an open hash walk is its end.
+            Allowed::AnyKeyExcept { may_end: true, .. } if *e == Errno::ENOENT => {
+                return Some(crate::reason::Why::End)
+            }
+            _ => None,
+        };
+        match found {
+            Some(Err(x)) if x == e => x.why(),
+            _ => None,
+        }
+    }
     /// Is `o` in the set? `present` answers "is this key in the map" for `AnyKeyExcept`.
     pub fn admits(&self, o: &Outcome, present: &dyn Fn(&[u8]) -> bool) -> bool {
         match self {

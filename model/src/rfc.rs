@@ -77,7 +77,7 @@ impl RfcWorld {
                     return self.base.allowed(op);
                 };
                 // The syscall layer is the same: write permission first (map_update_elem).
-                if let Allowed::Exactly(Err(Errno::EPERM)) = self.base.allowed(op) {
+                if self.base.allowed(op) == Allowed::Exactly(Err(Errno::EPERM)) {
                     return one(Err(Errno::EPERM));
                 }
                 let i = index(key);
@@ -111,7 +111,7 @@ impl RfcWorld {
                 };
                 let i = index(key);
                 match self.base.allowed(op) {
-                    Allowed::Exactly(Err(Errno::EPERM)) => one(Err(Errno::EPERM)),
+                    Allowed::Exactly(Err(e)) if e == Errno::EPERM => one(Err(Errno::EPERM)),
                     _ if i >= a.max_entries => one(Err(Errno::E2BIG)),
                     // Assumption: only the last entry can go, so the prefix stays dense.
                     _ if a.filled == 0 || i != a.filled - 1 => one(Err(Errno::EINVAL)),
@@ -120,7 +120,7 @@ impl RfcWorld {
             }
             // Assumption: handles are not re-exported to userspace (no id, no fd).
             Op::Lookup { map, .. } if self.array_of(*map).is_some() => match self.base.allowed(op) {
-                Allowed::Exactly(Err(Errno::EINVAL | Errno::EPERM)) => self.base.allowed(op),
+                Allowed::Exactly(Err(e)) if e == Errno::EINVAL || e == Errno::EPERM => self.base.allowed(op),
                 _ => one(Err(Errno::ENOTSUPP)),
             },
             _ => self.base.allowed(op),

@@ -1045,9 +1045,9 @@ pub mod arb {
     /// An errno: every named one, unnamed numbers (`E524` is named, `E999` is not), extremes.
     pub fn errno() -> impl Strategy<Value = Errno> + Clone {
         prop_oneof![
-            (1..140i32).prop_map(Errno),
-            prop::sample::select(vec![512, 524, 999, 4242, i32::MAX]).prop_map(Errno),
-            (1..=i32::MAX).prop_map(Errno),
+            (1..140i32).prop_map(Errno::raw),
+            prop::sample::select(vec![512, 524, 999, 4242, i32::MAX]).prop_map(Errno::raw),
+            (1..=i32::MAX).prop_map(Errno::raw),
         ]
     }
 
@@ -1314,7 +1314,7 @@ mod tests {
                 map_extra: 0x1_0000_0000,
             })),
             Err(Errno::ENOTSUPP),
-            Err(Errno(4242)),
+            Err(Errno::raw(4242)),
         ];
         for o in outs {
             let text = fmt_outcome(&o);

@@ -14,6 +14,7 @@ use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
 use crate::outcome::{hex, Allowed, MapInfo, MapState, Outcome, Ret};
 use crate::profile::{MemAccounting, Profile};
+use crate::reason::Why;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Family-specific contents of a map object.
@@ -444,11 +445,11 @@ impl World {
         // path walk or the event allocation).
         let next = self.next_fd();
         if next.is_none() && matches!(op, Op::OpenCgroup { .. } | Op::OpenPerf { .. }) {
-            return Allowed::Exactly(Err(Errno::EMFILE));
+            return Allowed::Exactly(Err(Why::NoFile.errno()));
         }
         let number = |o: Outcome| match (o, next) {
             (Ok(Ret::Fd(h)), Some(n)) => Ok(Ret::FdAt(h, n)),
-            (Ok(Ret::Fd(_)), None) => Err(Errno::EMFILE),
+            (Ok(Ret::Fd(_)), None) => Err(Why::NoFile.errno()),
             (o, _) => o,
         };
         match a {
@@ -487,16 +488,18 @@ impl World {
             Op::Pin { target } => {
                 let fd = &self.fds[target];
                 one(match &self.objects[&fd.obj].body {
-                    _ if fd.path => Err(Errno::EINVAL),
-                    Body::Map(_) | Body::Prog(..) if self.pins.contains_key(target) => Err(Errno::EEXIST),
+                    _ if fd.path => Err(Why::NotPinnable.errno()),
+                    Body::Map(_) | Body::Prog(..) if self.pins.contains_key(target) => {
+                        Err(Why::PinExists.errno())
+                    }
                     Body::Map(_) | Body::Prog(..) => Ok(Ret::Unit),
-                    _ => Err(Errno::EINVAL),
+                    _ => Err(Why::NotPinnable.errno()),
                 })
             }
             Op::Unpin { target } => one(if self.pins.contains_key(target) {
                 Ok(Ret::Unit)
             } else {
-                Err(Errno::ENOENT)
+                Err(Why::NoPin.errno())
             }),
             // bpf_obj_get_user: file_flags first (bpf_get_file_flag), then the path.
             Op::GetPinned {
@@ -504,11 +507,11 @@ impl World {
                 target,
                 file_flags,
             } => one(if file_flags & !FD_ACCESS != 0 || *file_flags == FD_ACCESS {
-                Err(Errno::EINVAL)
+                Err(Why::FileFlags.errno())
             } else if self.pins.contains_key(target) {
                 Ok(Ret::Fd(*handle))
             } else {
-                Err(Errno::ENOENT)
+                Err(Why::NoPin.errno())
             }),
             Op::FdById {
                 handle,
@@ -533,11 +536,11 @@ impl World {
             },
             Op::OpenCgroup { handle, target, .. } => match self.object_of(*target).map(|o| &o.body) {
                 Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Fd(*handle))),
-                _ => one(Err(Errno::ENOENT)),
+                _ => one(Err(Why::Removed.errno())),
             },
             Op::Rmdir { target } => match self.object_of(*target).map(|o| &o.body) {
                 Some(Body::Cgroup { removed: false }) => one(Ok(Ret::Unit)),
-                _ => one(Err(Errno::ENOENT)),
+                _ => one(Err(Why::Removed.errno())),
             },
             Op::SettleDying { max } => {
                 // The wait ends at `max` or after 5 s: a count above `sure` is a cgroup whose
@@ -654,16 +657,18 @@ impl World {
         match (op, o) {
             // A load refused after verification (EINVAL from bpf_check_tail_call), or for
             // want of an fd after the program was complete, is freed the same way.
-            (Op::LoadProg { handle, spec, uses }, Err(Errno::EINVAL | Errno::EMFILE)) => {
+            (Op::LoadProg { handle, spec, uses }, Err(e)) if *e == Errno::EINVAL || *e == Errno::EMFILE => {
                 self.failed_load(*handle, spec, uses)
             }
             // map_create: the id is allocated before the fd; without an fd the map is put
             // at once (`bpf_map_put_with_uref`), and the id stays consumed.
-            (Op::CreateMap { .. }, Err(Errno::EMFILE)) if !self.has(Fault::EmfileCreateKeepsNoId) => {
+            (Op::CreateMap { .. }, Err(e))
+                if *e == Errno::EMFILE && !self.has(Fault::EmfileCreateKeepsNoId) =>
+            {
                 self.map_ids += 1;
             }
             // mkdir succeeded before the open(2) that found no free fd.
-            (Op::MakeCgroup { handle }, Err(Errno::EMFILE)) => {
+            (Op::MakeCgroup { handle }, Err(e)) if *e == Errno::EMFILE => {
                 self.new_obj(*handle, Body::Cgroup { removed: false });
             }
             (Op::FdTable, Ok(_)) => self.limits = Some(Limits::at_start(&self.profile)),
@@ -939,7 +944,9 @@ impl World {
         };
         match (op, o) {
             (Op::GetNextKey { key, .. }, Ok(Ret::Key(to))) => order.observe(key.as_deref(), Some(to)),
-            (Op::GetNextKey { key, .. }, Err(Errno::ENOENT)) => order.observe(key.as_deref(), None),
+            (Op::GetNextKey { key, .. }, Err(e)) if *e == Errno::ENOENT => {
+                order.observe(key.as_deref(), None)
+            }
             (Op::Check { .. }, Ok(Ret::State(MapState { walk: Some(w), .. }))) => {
                 order.observe_walk(w.chunks(key_size.max(1)))
             }
@@ -1083,7 +1090,7 @@ impl World {
             }
         }
         if arrays.iter().any(|o| *o != Owner::of(spec)) {
-            return Err(Errno::EINVAL);
+            return Err(Why::Owner.errno());
         }
         Ok(Ret::Fd(handle))
     }
@@ -1151,16 +1158,16 @@ impl World {
     /// program, map, BTF or link is EINVAL. No access mode is checked, and frozen is not shown.
     fn info(&self, r: FdRef) -> Outcome {
         let fd = match r {
-            FdRef::Bad(BadFd::NotBpf) => return Err(Errno::EINVAL),
-            FdRef::Bad(_) => return Err(Errno::EBADFD),
-            FdRef::Handle(h) => self.fds.get(&h).ok_or(Errno::EBADFD)?,
+            FdRef::Bad(BadFd::NotBpf) => return Err(Why::InfoNotBpf.errno()),
+            FdRef::Bad(_) => return Err(Why::InfoNoFd.errno()),
+            FdRef::Handle(h) => self.fds.get(&h).ok_or(Why::InfoNoFd.errno())?,
         };
         if fd.path {
-            return Err(Errno::EBADFD);
+            return Err(Why::InfoOPath.errno());
         }
         let obj = &self.objects[&fd.obj];
         let Body::Map(m) = &obj.body else {
-            return Err(Errno::EINVAL);
+            return Err(Why::InfoNotBpf.errno());
         };
         let s = &m.spec;
         // bpf_map_get_info_by_fd copies the attributes bpf_map_init_from_attr kept:
@@ -1192,11 +1199,11 @@ impl World {
             _ => open_flags == 0,
         };
         if !flags_ok {
-            return Err(Errno::EINVAL);
+            return Err(Why::OpenFlags.errno());
         }
         match self.object_of(target) {
             Some(o) if o.life == Life::Alive => Ok(Ret::Fd(handle)),
-            _ => Err(Errno::ENOENT),
+            _ => Err(Why::NoId.errno()),
         }
     }
     /// `map_create` in kernel/bpf/syscall.c, then the family's `map_alloc_check` and
@@ -1206,28 +1213,28 @@ impl World {
         let t = s.map_type;
         // map_create: map_extra is only for BLOOM_FILTER and ARENA.
         if s.map_extra != 0 {
-            return fail(Errno::EINVAL);
+            return fail(Why::MapExtra.errno());
         }
         // bpf_get_file_flag: RDONLY and WRONLY together.
         if s.map_flags & RDONLY != 0 && s.map_flags & WRONLY != 0 {
-            return fail(Errno::EINVAL);
+            return fail(Why::RdonlyWronly.errno());
         }
         // map_create: a NUMA node must exist and be online.
         let numa = s.map_flags & NUMA_NODE != 0 && s.numa_node != u32::MAX;
         if numa && s.numa_node >= self.profile.numa_nodes {
-            return fail(Errno::EINVAL);
+            return fail(Why::NumaNode.errno());
         }
         // find_and_alloc_map: unknown type.
         if let MapType::Other(_) = t {
-            return fail(Errno::EINVAL);
+            return fail(Why::UnknownType.errno());
         }
         // fd_array_map_alloc_check / fd_htab_map_alloc_check: an fd in, an id out.
         if t.holds_fds() {
             if s.value_size != 4 {
-                return fail(Errno::EINVAL);
+                return fail(Why::ValueSize.errno());
             }
             if t != MapType::HashOfMaps && s.map_flags & PROG_ACCESS != 0 {
-                return fail(Errno::EINVAL);
+                return fail(Why::ProgAccess.errno());
             }
         }
         let array_like = t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps);
@@ -1247,7 +1254,7 @@ impl World {
                     return fail(e);
                 }
             }
-            return fail(Errno::E2BIG);
+            return fail(Why::TooManyEntries.errno());
         }
         let alloc_bytes = self.alloc_estimate(s);
         // bpf_map_meta_alloc, called from array_of_map_alloc / htab_of_map_alloc before the
@@ -1269,10 +1276,10 @@ impl World {
             let charged = charged.fold((0u64, 0u64), |a, c| (a.0 + c.0, a.1 + c.1));
             match l.memlock_allows(&self.profile, memlock_pages(alloc_bytes), charged) {
                 Some(true) => {}
-                Some(false) => return fail(Errno::EPERM),
+                Some(false) => return fail(Why::Memlock.errno()),
                 None => {
                     return Allowed::OneOf(
-                        vec![Ok(Ret::Fd(handle)), Err(Errno::EPERM)],
+                        vec![Ok(Ret::Fd(handle)), Err(Why::Memlock.errno())],
                         "the map header's size and deferred uncharges make the RLIMIT_MEMLOCK edge uncertain",
                     )
                 }
@@ -1280,13 +1287,13 @@ impl World {
         }
         // bpf_obj_name_cpy, after allocation.
         if !self.has(Fault::NameUnchecked) && !name_ok(&s.name) {
-            return fail(Errno::EINVAL);
+            return fail(Why::Name.errno());
         }
         let ok = Ok(Ret::Fd(handle));
         if alloc_bytes > ENOMEM_THRESHOLD {
             // Large vmalloc/percpu allocations depend on free memory and the memcg limit.
             return Allowed::OneOf(
-                vec![ok, Err(Errno::ENOMEM)],
+                vec![ok, Err(Why::Alloc.errno())],
                 "allocation may fail (bpf_map_area_alloc)",
             );
         }
@@ -1310,8 +1317,8 @@ impl World {
     fn inner_template(&self, inner: Option<FdRef>) -> Result<Template, Errno> {
         let m = self.fd_as_map(inner.unwrap_or(FdRef::Bad(BadFd::NotBpf)))?;
         match m.spec.map_type {
-            MapType::ProgArray => Err(Errno::ENOTSUPP),
-            t if t.is_map_in_map() => Err(Errno::EINVAL),
+            MapType::ProgArray => Err(Why::InnerProgArray.errno()),
+            t if t.is_map_in_map() => Err(Why::InnerNested.errno()),
             _ => Ok(Template::of(&m.spec)),
         }
     }
@@ -1320,14 +1327,14 @@ impl World {
     /// file that is not a map.
     pub(crate) fn fd_as_map(&self, r: FdRef) -> Result<&MapObj, Errno> {
         match r {
-            FdRef::Bad(BadFd::NotBpf) => Err(Errno::EINVAL),
-            FdRef::Bad(_) => Err(Errno::EBADF),
+            FdRef::Bad(BadFd::NotBpf) => Err(Why::NotMap.errno()),
+            FdRef::Bad(_) => Err(Why::NoFd.errno()),
             FdRef::Handle(h) => {
-                let fd = self.fds.get(&h).ok_or(Errno::EBADF)?;
+                let fd = self.fds.get(&h).ok_or(Why::NoFd.errno())?;
                 if fd.path {
-                    return Err(Errno::EBADF);
+                    return Err(Why::OPath.errno());
                 }
-                self.map(h).ok_or(Errno::EINVAL)
+                self.map(h).ok_or(Why::NotMap.errno())
             }
         }
     }
@@ -1338,7 +1345,7 @@ impl World {
         // map_lookup_elem and map_lookup_and_delete_elem check flags before the fd.
         if let Op::Lookup { flags, .. } | Op::LookupAndDelete { flags, .. } = op {
             if flags & !F_LOCK != 0 {
-                return Err(Errno::EINVAL);
+                return Err(Why::Flags.errno());
             }
         }
         let map_ref = op.map_ref().expect("element ops name a map");
@@ -1347,13 +1354,18 @@ impl World {
             unreachable!("fd_as_map refused bad fds")
         };
         let fd = &self.fds[&h];
-        let can_read = fd.read;
-        let can_write = (fd.write || self.has(Fault::RdonlyIgnored)) && !m.frozen;
-        let perm = |ok: bool| if ok { Ok(()) } else { Err(Errno::EPERM) };
+        // map_get_sys_perms: the fd's mode, less FMODE_CAN_WRITE once frozen (one check in
+        // the kernel; two names here, the fd's mode first).
+        let can_read = if fd.read { Ok(()) } else { Err(Why::Access.errno()) };
+        let can_write = match (fd.write || self.has(Fault::RdonlyIgnored), m.frozen) {
+            (false, _) => Err(Why::Access.errno()),
+            (true, true) => Err(Why::Frozen.errno()),
+            (true, false) => Ok(()),
+        };
         // No map here has a BTF value with a bpf_spin_lock, so BPF_F_LOCK is always EINVAL.
         let no_lock = |flags: u64| {
             if flags & F_LOCK != 0 {
-                Err(Errno::EINVAL)
+                Err(Why::FLock.errno())
             } else {
                 Ok(())
             }
@@ -1361,7 +1373,7 @@ impl World {
         let faults = &self.faults[..];
         match (op, &m.data) {
             (Op::Lookup { key, flags, .. }, data) => {
-                perm(can_read)?;
+                can_read?;
                 no_lock(*flags)?;
                 one(match data {
                     MapData::Array(a) => a.lookup(key),
@@ -1375,7 +1387,7 @@ impl World {
                 },
                 data,
             ) => {
-                perm(can_write)?;
+                can_write?;
                 no_lock(*flags)?;
                 one(match (data, value) {
                     (MapData::Array(a), _) => a.update(key, *flags, faults),
@@ -1385,17 +1397,17 @@ impl World {
                 })
             }
             (Op::Delete { key, .. }, data) => {
-                perm(can_write)?;
+                can_write?;
                 one(match data {
                     MapData::Array(a) => a.delete(),
                     MapData::Hash(hm) => hm.delete(key, faults),
                     // fd_array_map_delete_elem: out of range is E2BIG (plain arrays: EINVAL).
-                    MapData::Fds(f) if f.is_array() && !f.in_range(key) => Err(Errno::E2BIG),
-                    MapData::Fds(f) => f.slots.get(key).map(|_| Ret::Unit).ok_or(Errno::ENOENT),
+                    MapData::Fds(f) if f.is_array() && !f.in_range(key) => Err(Why::Index.errno()),
+                    MapData::Fds(f) => f.slots.get(key).map(|_| Ret::Unit).ok_or(Why::NoKey.errno()),
                 })
             }
             (Op::GetNextKey { key, .. }, data) => {
-                perm(can_read)?;
+                can_read?;
                 Ok(match data {
                     MapData::Array(a) => Allowed::Exactly(a.next_key(key.as_deref(), faults)),
                     MapData::Hash(hm) => hm.next_key(key.as_deref(), faults),
@@ -1407,24 +1419,26 @@ impl World {
                 })
             }
             (Op::LookupAndDelete { key, flags, .. }, data) => {
-                perm(can_read && can_write)?;
+                can_read.and(can_write)?;
                 no_lock(*flags)?;
                 one(match data {
                     MapData::Hash(hm) => hm.lookup_and_delete(key),
                     // Only queue/stack and the value hashes implement it.
-                    MapData::Array(_) | MapData::Fds(_) => Err(Errno::ENOTSUPP),
+                    MapData::Array(_) | MapData::Fds(_) => Err(Why::NoCommand.errno()),
                 })
             }
             (Op::Freeze { .. }, _) => {
                 // map_freeze: write permission (which a frozen map has lost) before "frozen".
                 if m.frozen && !self.has(Fault::RefreezeOk) {
-                    return Err(self.profile.refreeze_errno);
+                    return Err(self.profile.refreeze_errno.because(Why::Refreeze));
                 }
-                perm(fd.write || self.has(Fault::RdonlyIgnored))?;
+                if !fd.write && !self.has(Fault::RdonlyIgnored) {
+                    return Err(Why::Access.errno());
+                }
                 one(Ok(Ret::Unit))
             }
             (Op::Check { .. }, data) => {
-                perm(can_read)?;
+                can_read?;
                 Ok(match data {
                     MapData::Array(a) => a.state(),
                     MapData::Hash(hm) => hm.state(m.spec.key_size as usize, faults),

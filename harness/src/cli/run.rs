@@ -154,6 +154,8 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     println!("{:<14} {:>10.0}", "ops/s", st.ops as f64 / secs);
     println!("{:<14} {:>10}", "divergences", divergences);
     println!();
+    println!("coverage by reason: a cell is op:ok, or op:ERRNO[path] for each named refusal path");
+    println!("(model/src/reason.rs declares the paths and where each can refuse)");
     println!(
         "{:<16} {:>8} {:>8} {:>7}   missing cells",
         "family", "hit", "cells", "cover"
@@ -161,7 +163,7 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     let families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
     let (mut hit_all, mut all) = (0, 0);
     // Cells no run here can reach, with why: shown, never counted as hit or missed.
-    let mut unreachable: std::collections::BTreeMap<(&str, &str, &str), Vec<String>> = Default::default();
+    let mut unreachable: std::collections::BTreeMap<(&str, String, &str), Vec<String>> = Default::default();
     for fam in &families {
         for (op, o, why) in coverage::unreachable(fam, &world.profile) {
             unreachable.entry((op, o, why)).or_default().push(fam.clone());
@@ -211,7 +213,7 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         .collect();
     if !extra.is_empty() {
         println!(
-            "cells outside the catalogue (extend model/src/coverage.rs): {}",
+            "cells outside the catalogue (an errno without a named path, or a path outside its declared scope in model/src/reason.rs): {}",
             extra.join(" ")
         );
     }

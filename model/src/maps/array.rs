@@ -8,6 +8,7 @@ use crate::maps::percpu_stride;
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Outcome, Ret};
+use crate::reason::Why;
 use std::collections::BTreeMap;
 
 /// The contents of one array map.
@@ -32,27 +33,36 @@ const PLAIN_ARRAY_ONLY: u32 = MMAPABLE | INNER_MAP;
 pub fn alloc_check(s: &MapSpec, numa: bool) -> Result<(), Errno> {
     let t = s.map_type;
     let percpu = t.is_percpu();
-    let access_ok = s.map_flags & PROG_ACCESS != PROG_ACCESS;
-    if s.max_entries == 0
-        || s.key_size != 4
-        || s.value_size == 0
-        || s.map_flags & !CREATE_FLAGS != 0
-        || !access_ok
-        || (percpu && numa)
-    {
-        return Err(Errno::EINVAL);
+    // One compound test in the kernel, one errno: each part is its own path here.
+    if s.max_entries == 0 {
+        return Err(Why::NoEntries.errno());
+    }
+    if s.key_size != 4 {
+        return Err(Why::KeySize.errno());
+    }
+    if s.value_size == 0 {
+        return Err(Why::ValueSize.errno());
+    }
+    if s.map_flags & !CREATE_FLAGS != 0 {
+        return Err(Why::Flags.errno());
+    }
+    if s.map_flags & PROG_ACCESS == PROG_ACCESS {
+        return Err(Why::ProgAccess.errno());
+    }
+    if percpu && numa {
+        return Err(Why::NumaPercpu.errno());
     }
     if t != MapType::Array && s.map_flags & PLAIN_ARRAY_ONLY != 0 {
-        return Err(Errno::EINVAL);
+        return Err(Why::Flags.errno());
     }
     if t != MapType::PerfEventArray && s.map_flags & PRESERVE_ELEMS != 0 {
-        return Err(Errno::EINVAL);
+        return Err(Why::Flags.errno());
     }
     if s.value_size as u64 > i32::MAX as u64 {
-        return Err(Errno::E2BIG);
+        return Err(Why::ValueTooBig.errno());
     }
     if percpu && percpu_stride(s.value_size) > 32768 {
-        return Err(Errno::E2BIG);
+        return Err(Why::PercpuTooBig.errno());
     }
     Ok(())
 }
@@ -96,7 +106,7 @@ impl ArrayMap {
     pub fn lookup(&self, key: &[u8]) -> Outcome {
         let i = index(key);
         if i >= self.max_entries {
-            return Err(Errno::ENOENT);
+            return Err(Why::LookupIndex.errno());
         }
         Ok(Ret::Value(self.read(i)))
     }
@@ -105,13 +115,13 @@ impl ArrayMap {
     /// (E2BIG, not ENOENT), then NOEXIST is always EEXIST because every slot exists.
     pub fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
         if (flags & !F_LOCK) > EXIST {
-            return Err(Errno::EINVAL);
+            return Err(Why::Flags.errno());
         }
         if index(key) >= self.max_entries {
-            return Err(Errno::E2BIG);
+            return Err(Why::Index.errno());
         }
         if flags & NOEXIST != 0 && !faults.contains(&Fault::ArrayNoexistSucceeds) {
-            return Err(Errno::EEXIST);
+            return Err(Why::Exists.errno());
         }
         Ok(Ret::Unit)
     }
@@ -128,7 +138,7 @@ impl ArrayMap {
 
     /// `array_map_delete_elem`: arrays cannot delete, in range or not.
     pub fn delete(&self) -> Outcome {
-        Err(Errno::EINVAL)
+        Err(Why::ArrayDelete.errno())
     }
 
     /// `array_map_get_next_key`: NULL or out of range restarts at 0; the last index ends.
@@ -140,7 +150,7 @@ impl ArrayMap {
                 if faults.contains(&Fault::ArrayNextKeyWraps) {
                     0
                 } else {
-                    return Err(Errno::ENOENT);
+                    return Err(Why::End.errno());
                 }
             }
             Some(i) => i + 1,

@@ -11,6 +11,7 @@ use crate::op::flags::{ANY, FD_ACCESS};
 use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
 use crate::outcome::{Allowed, Outcome, Ret, Slot, Walk};
+use crate::reason::Why;
 use crate::world::{Body, World};
 use std::collections::BTreeMap;
 
@@ -142,9 +143,9 @@ impl FdMap {
     /// and answer ENOTSUPP for any index.
     pub fn lookup(&self, w: &World, key: &[u8]) -> Outcome {
         if matches!(self.map_type, MapType::CgroupArray | MapType::PerfEventArray) {
-            return Err(Errno::ENOTSUPP);
+            return Err(Why::Unreadable.errno());
         }
-        self.slots.get(key).map(|h| id_of(w, h)).ok_or(Errno::ENOENT)
+        self.slots.get(key).map(|h| id_of(w, h)).ok_or(Why::NoKey.errno())
     }
 
     /// Update of an fd-holding map. Arrays (`bpf_fd_array_map_update_elem`): flags other than
@@ -154,10 +155,10 @@ impl FdMap {
     pub fn update(&self, w: &World, key: &[u8], flags: u64, value: FdRef) -> Outcome {
         if self.is_array() {
             if flags != ANY {
-                return Err(Errno::EINVAL);
+                return Err(Why::Flags.errno());
             }
             if !self.in_range(key) {
-                return Err(Errno::E2BIG);
+                return Err(Why::Index.errno());
             }
             self.get_ptr(w, value)?;
             return Ok(Ret::Unit);
@@ -178,13 +179,14 @@ impl FdMap {
             // prog_fd_array_get_ptr: bpf_prog_get (EBADF / EINVAL), then the owner.
             MapType::ProgArray => {
                 let p = match (value, obj) {
-                    (FdRef::Bad(BadFd::NotBpf), _) => return Err(Errno::EINVAL),
+                    (FdRef::Bad(BadFd::NotBpf), _) => return Err(Why::NotProg.errno()),
                     (_, Some((fd, Body::Prog(p, _)))) if !fd.path => p,
-                    (_, Some((fd, _))) if !fd.path => return Err(Errno::EINVAL),
-                    _ => return Err(Errno::EBADF),
+                    (_, Some((fd, _))) if !fd.path => return Err(Why::NotProg.errno()),
+                    (_, Some(_)) => return Err(Why::OPath.errno()),
+                    _ => return Err(Why::NoFd.errno()),
                 };
                 match self.owner {
-                    Some(o) if o != Owner::of(p) => Err(Errno::EINVAL),
+                    Some(o) if o != Owner::of(p) => Err(Why::Owner.errno()),
                     _ => Ok(()),
                 }
             }
@@ -197,7 +199,7 @@ impl FdMap {
                     cand.max_entries = tpl.max_entries;
                 }
                 if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand) {
-                    return Err(Errno::EINVAL);
+                    return Err(Why::Template.errno());
                 }
                 Ok(())
             }
@@ -205,21 +207,21 @@ impl FdMap {
             // that is not a cgroup2 directory is EBADF; a removed cgroup ENOENT.
             MapType::CgroupArray => match obj {
                 Some((_, Body::Cgroup { removed: false })) => Ok(()),
-                Some((_, Body::Cgroup { removed: true })) => Err(Errno::ENOENT),
-                Some(_) if w.has(Fault::CgroupArrayEinval) => Err(Errno::EINVAL),
-                _ => Err(Errno::EBADF),
+                Some((_, Body::Cgroup { removed: true })) => Err(Why::Removed.errno()),
+                Some(_) if w.has(Fault::CgroupArrayEinval) => Err(Why::NotMap.errno()),
+                _ => Err(Why::NotCgroup.errno()),
             },
             // perf_event_fd_array_get_ptr: perf_event_get (EBADF), then perf_event_read_local
             // refuses inherited events (EOPNOTSUPP).
             MapType::PerfEventArray => match obj {
                 Some((fd, Body::Perf { inherit })) if !fd.path => {
                     if *inherit {
-                        Err(Errno::EOPNOTSUPP)
+                        Err(Why::Inherit.errno())
                     } else {
                         Ok(())
                     }
                 }
-                _ => Err(Errno::EBADF),
+                _ => Err(Why::NotPerf.errno()),
             },
             _ => unreachable!("not an fd-holding map"),
         }

@@ -9,6 +9,7 @@ use crate::maps::percpu_stride;
 use crate::op::flags::*;
 use crate::op::MapSpec;
 use crate::outcome::{Allowed, Links, MapState, Outcome, Ret, Walk};
+use crate::reason::Why;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `HTAB_CREATE_FLAG_MASK` (kernel/bpf/hashtab.c).
@@ -19,28 +20,36 @@ const CREATE_FLAGS: u32 = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | FD_ACCESS | 
 pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), Errno> {
     let percpu = s.map_type.is_percpu();
     if s.map_flags & ZERO_SEED != 0 && !cap_sys_admin {
-        return Err(Errno::EPERM);
+        return Err(Why::ZeroSeedCap.errno());
     }
-    let access_ok = s.map_flags & PROG_ACCESS != PROG_ACCESS;
-    if s.map_flags & !CREATE_FLAGS != 0 || !access_ok {
-        return Err(Errno::EINVAL);
+    if s.map_flags & !CREATE_FLAGS != 0 {
+        return Err(Why::Flags.errno());
+    }
+    if s.map_flags & PROG_ACCESS == PROG_ACCESS {
+        return Err(Why::ProgAccess.errno());
     }
     // NO_COMMON_LRU on a non-LRU hash.
     if s.map_flags & NO_COMMON_LRU != 0 {
-        return Err(Errno::EINVAL);
+        return Err(Why::Flags.errno());
     }
     if numa && percpu {
-        return Err(Errno::EINVAL);
+        return Err(Why::NumaPercpu.errno());
     }
-    if s.max_entries == 0 || s.key_size == 0 || s.value_size == 0 {
-        return Err(Errno::EINVAL);
+    if s.max_entries == 0 {
+        return Err(Why::NoEntries.errno());
+    }
+    if s.key_size == 0 {
+        return Err(Why::KeySize.errno());
+    }
+    if s.value_size == 0 {
+        return Err(Why::ValueSize.errno());
     }
     // KMALLOC_MAX_SIZE (4 MiB on x86_64) minus sizeof(struct htab_elem) (48).
     if s.key_size as u64 + s.value_size as u64 >= (4 << 20) - 48 {
-        return Err(Errno::E2BIG);
+        return Err(Why::ElemTooBig.errno());
     }
     if percpu && percpu_stride(s.value_size) > 32768 {
-        return Err(Errno::E2BIG);
+        return Err(Why::PercpuTooBig.errno());
     }
     Ok(())
 }
@@ -172,7 +181,7 @@ impl HashOrder {
         let from = self.from(key);
         let to = if loose {
             return match from {
-                _ if self.place.is_empty() => Allowed::Exactly(Err(Errno::ENOENT)),
+                _ if self.place.is_empty() => Allowed::Exactly(Err(Why::End.errno())),
                 Some(k) => Allowed::AnyKeyExcept {
                     except: BTreeSet::from([k]),
                     may_end: true,
@@ -198,7 +207,7 @@ impl HashOrder {
         } else {
             return self.open(from);
         };
-        Allowed::Exactly(to.map(Ret::Key).ok_or(Errno::ENOENT))
+        Allowed::Exactly(to.map(Ret::Key).ok_or(Why::End.errno()))
     }
 
     /// Under a random seed, an unobserved step from `from`. The links are chains; the answer
@@ -309,7 +318,7 @@ impl HashMap {
         self.entries
             .get(key)
             .map(|v| Ret::Value(v.clone()))
-            .ok_or(Errno::ENOENT)
+            .ok_or(Why::NoKey.errno())
     }
 
     /// `htab_map_update_elem`: flag range first, then `check_flags` against the old element,
@@ -317,20 +326,20 @@ impl HashMap {
     /// without prealloc); replacing a present key in a full map is fine.
     pub fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
         if (flags & !F_LOCK) > EXIST {
-            return Err(Errno::EINVAL);
+            return Err(Why::Flags.errno());
         }
         let present = self.entries.contains_key(key);
         if present && flags & !F_LOCK == NOEXIST {
-            return Err(Errno::EEXIST);
+            return Err(Why::Exists.errno());
         }
         if !present && flags & !F_LOCK == EXIST {
-            return Err(Errno::ENOENT);
+            return Err(Why::NoKey.errno());
         }
         if !present
             && self.entries.len() >= self.max_entries as usize
             && !faults.contains(&Fault::HashFullInsertOk)
         {
-            return Err(Errno::E2BIG);
+            return Err(Why::Full.errno());
         }
         Ok(Ret::Unit)
     }
@@ -347,7 +356,7 @@ impl HashMap {
         if self.entries.contains_key(key) || faults.contains(&Fault::HashDeleteMissingOk) {
             Ok(Ret::Unit)
         } else {
-            Err(Errno::ENOENT)
+            Err(Why::NoKey.errno())
         }
     }
 

@@ -1,0 +1,303 @@
+//! Why the model refuses: every refusal path has a name, and each name declares where it can
+//! happen. The core idea: an errno the model predicts carries its `Why`, and the coverage
+//! catalogue is derived from this table (`coverage::cells`), so a new refusal path is a new
+//! cell without a second list to keep in step.
+
+use crate::errno::Errno;
+use crate::profile::Profile;
+
+/// Declares the reasons: `Name = ERRNO, "word", [("rows", "ops"), ...]`. `rows` and `ops` are
+/// space-separated: coverage rows (or the groups in [`rows_of`]) and `Op::kind` words.
+macro_rules! reasons {
+    ($($(#[$doc:meta])* $name:ident = $errno:ident, $word:literal, [$(($rows:literal, $ops:expr)),* $(,)?];)*) => {
+        /// A named refusal path of the model.
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
+        pub enum Why {
+            $($(#[$doc])* $name,)*
+        }
+        impl Why {
+            /// Every reason, in declaration order.
+            pub const ALL: &'static [Why] = &[$(Why::$name,)*];
+            /// The word coverage prints in brackets: `update:EINVAL[flags]`.
+            pub fn word(self) -> &'static str {
+                match self { $(Why::$name => $word,)* }
+            }
+            /// The errno this path refuses with, tagged with the path.
+            pub fn errno(self) -> Errno {
+                match self { $(Why::$name => Errno::$errno.because(self),)* }
+            }
+            /// Where this path can refuse: (rows, ops) pairs, each space-separated.
+            pub fn scope(self) -> &'static [(&'static str, &'static str)] {
+                match self { $(Why::$name => &[$(($rows, $ops)),*],)* }
+            }
+        }
+    };
+}
+
+/// The element commands that resolve a map fd first (`element` in world.rs).
+const ELEM: &str = "update lookup delete next_key lookup_and_delete freeze check";
+
+/// Expands a row group of a scope into coverage rows.
+pub fn rows_of(group: &str) -> &'static [&'static str] {
+    match group {
+        "maps" => &[
+            "array",
+            "percpu_array",
+            "hash",
+            "percpu_hash",
+            "prog_array",
+            "perf_event_array",
+            "cgroup_array",
+            "array_of_maps",
+            "hash_of_maps",
+        ],
+        "value" => &["array", "percpu_array", "hash", "percpu_hash"],
+        "value_arrays" => &["array", "percpu_array"],
+        "value_hashes" => &["hash", "percpu_hash"],
+        "hashes" => &["hash", "percpu_hash", "hash_of_maps"],
+        "percpu" => &["percpu_array", "percpu_hash"],
+        "fd_maps" => &[
+            "prog_array",
+            "perf_event_array",
+            "cgroup_array",
+            "array_of_maps",
+            "hash_of_maps",
+        ],
+        "fd_arrays" => &["prog_array", "perf_event_array", "cgroup_array", "array_of_maps"],
+        "map_in_map" => &["array_of_maps", "hash_of_maps"],
+        "prog_array" => &["prog_array"],
+        "perf_event_array" => &["perf_event_array"],
+        "cgroup_array" => &["cgroup_array"],
+        "array_of_maps" => &["array_of_maps"],
+        "hash_of_maps" => &["hash_of_maps"],
+        "badfd" => &["badfd"],
+        "nonmap" => &["nonmap"],
+        "objects" => &["objects"],
+        "fdtable" => &["fdtable"],
+        "invalid_type" => &["invalid_type"],
+        _ => &[],
+    }
+}
+
+reasons! {
+    // Resolving an fd (`__bpf_map_get`, `bpf_prog_get`, `fdget`).
+    /// No open fd by that number (closed, never opened). Only `badfd` rows: the generator
+    /// and scripts name a closed fd as `closed`, never by a handle (which is `nonmap`).
+    NoFd = EBADF, "no-fd", [("badfd", ELEM), ("map_in_map", "create update"),
+        ("prog_array", "update"), ("objects", "load")];
+    /// An O_PATH fd, which `fdget` does not see.
+    OPath = EBADF, "o-path", [("nonmap", ELEM), ("map_in_map", "create update"),
+        ("prog_array", "update"), ("objects", "load")];
+    /// A file that is not a map (`__bpf_map_get`: EINVAL).
+    NotMap = EINVAL, "not-map", [("badfd nonmap", ELEM), ("map_in_map", "create update"),
+        ("objects", "load")];
+    /// `bpf_obj_get_info_by_fd`: no file at all (EBADFD, not EBADF).
+    InfoNoFd = EBADFD, "no-fd", [("badfd", "info")];
+    /// `bpf_obj_get_info_by_fd`: an O_PATH fd.
+    InfoOPath = EBADFD, "o-path", [("nonmap", "info")];
+    /// `bpf_obj_get_info_by_fd`: a file that is no program, map, BTF or link.
+    InfoNotBpf = EINVAL, "not-bpf", [("badfd nonmap", "info")];
+
+    // Element commands (kernel/bpf/syscall.c, then the family).
+    /// Flags outside what the command takes: LOOKUP's before the fd, UPDATE's in the family,
+    /// MAP_CREATE's in the family's `map_alloc_check`.
+    Flags = EINVAL, "flags", [("maps badfd nonmap", "lookup lookup_and_delete"),
+        ("maps", "update create")];
+    /// The fd's access mode (`map_get_sys_perms`: opened read-only or write-only).
+    Access = EPERM, "access", [("maps", ELEM)];
+    /// A write to a frozen map (`map_get_sys_perms` drops FMODE_CAN_WRITE).
+    Frozen = EPERM, "frozen", [("maps", "update delete lookup_and_delete")];
+    /// `map_freeze` on a frozen map (EPERM on 6.18, EBUSY before 6.5: `Profile`).
+    Refreeze = EPERM, "refreeze", [("maps", "freeze")];
+    /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
+    FLock = EINVAL, "f-lock", [("maps", "lookup update lookup_and_delete")];
+    /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
+    NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps", "lookup_and_delete")];
+    /// `array_map_delete_elem`: arrays cannot delete.
+    ArrayDelete = EINVAL, "array", [("value_arrays", "delete")];
+    /// An array index at or above max_entries (update, fd-array delete).
+    Index = E2BIG, "index", [("value_arrays fd_arrays", "update"), ("fd_arrays", "delete")];
+    /// `array_map_lookup_elem`: an index at or above max_entries reads as missing.
+    LookupIndex = ENOENT, "index", [("value_arrays", "lookup")];
+    /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
+    NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
+        ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
+        ("fd_maps", "delete")];
+    /// BPF_NOEXIST on a present key (every array slot is present).
+    Exists = EEXIST, "exists", [("value hash_of_maps", "update")];
+    /// A new key in a hash holding max_entries (`alloc_htab_elem`).
+    Full = E2BIG, "full", [("hashes", "update")];
+    /// GET_NEXT_KEY past the last key.
+    End = ENOENT, "end", [("maps", "next_key")];
+    /// CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`.
+    Unreadable = ENOTSUPP, "unreadable", [("perf_event_array cgroup_array", "lookup")];
+
+    // The fd an fd-holding map is given (`map_fd_get_ptr` of each type).
+    /// PROG_ARRAY: the fd is a map, cgroup or other file, not a program.
+    NotProg = EINVAL, "not-prog", [("prog_array", "update")];
+    /// PROG_ARRAY: the program's type, JIT or attach type differs from the array's owner
+    /// (`__bpf_prog_map_compatible`); at load, a used array whose owner differs.
+    Owner = EINVAL, "owner", [("prog_array", "update"), ("objects", "load")];
+    /// Map-in-map: the inner map does not match the template (`bpf_map_meta_equal`).
+    Template = EINVAL, "template", [("map_in_map", "update")];
+    /// CGROUP_ARRAY: not a cgroup2 directory (`cgroup_v1v2_get_from_fd`).
+    NotCgroup = EBADF, "not-cgroup", [("cgroup_array", "update")];
+    /// PERF_EVENT_ARRAY: not a perf event (`perf_event_get`).
+    NotPerf = EBADF, "not-perf", [("perf_event_array", "update")];
+    /// PERF_EVENT_ARRAY: an inherited event (`perf_event_read_local` refuses them).
+    Inherit = EOPNOTSUPP, "inherit", [("perf_event_array", "update")];
+    /// A removed cgroup: opening it, removing it again, storing it in a CGROUP_ARRAY.
+    Removed = ENOENT, "removed", [("objects", "open_cgroup rmdir"), ("cgroup_array", "update")];
+
+    // MAP_CREATE (`map_create`, the family's `map_alloc_check` and `map_alloc`).
+    /// map_extra is for BLOOM_FILTER and ARENA only.
+    MapExtra = EINVAL, "map-extra", [("maps", "create")];
+    /// BPF_F_RDONLY and BPF_F_WRONLY together (`bpf_get_file_flag`).
+    RdonlyWronly = EINVAL, "rdonly-wronly", [("maps", "create")];
+    /// BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together, or either on an fd array.
+    ProgAccess = EINVAL, "prog-access", [("maps", "create")];
+    /// A NUMA node that is not online.
+    NumaNode = EINVAL, "numa-node", [("maps", "create")];
+    /// BPF_F_NUMA_NODE on a per-CPU map.
+    NumaPercpu = EINVAL, "numa-percpu", [("percpu", "create")];
+    /// A map type this kernel does not know (`find_and_alloc_map`).
+    UnknownType = EINVAL, "type", [("invalid_type", "create")];
+    /// max_entries 0.
+    NoEntries = EINVAL, "max-entries", [("maps", "create")];
+    /// A key size the family refuses (arrays: 4; hashes: not 0).
+    KeySize = EINVAL, "key-size", [("maps", "create")];
+    /// A value size the family refuses (0; fd-holding maps: 4).
+    ValueSize = EINVAL, "value-size", [("maps", "create")];
+    /// An array value above INT_MAX bytes.
+    ValueTooBig = E2BIG, "value-size", [("value_arrays", "create")];
+    /// A hash element kmalloc cannot serve (key + value near KMALLOC_MAX_SIZE).
+    ElemTooBig = E2BIG, "elem-size", [("hashes", "create")];
+    /// A per-CPU value stride above PCPU_MIN_UNIT_SIZE.
+    PercpuTooBig = E2BIG, "percpu-size", [("percpu", "create")];
+    /// More hash entries than the bucket array can index (`htab_map_alloc`).
+    TooManyEntries = E2BIG, "max-entries", [("hashes", "create")];
+    /// BPF_F_ZERO_SEED without CAP_SYS_ADMIN.
+    ZeroSeedCap = EPERM, "zero-seed", [("hashes", "create")];
+    /// A map-in-map template that is a PROG_ARRAY (no `map_meta_equal`).
+    InnerProgArray = ENOTSUPP, "inner-type", [("map_in_map", "create")];
+    /// A map-in-map template that is itself a map-in-map.
+    InnerNested = EINVAL, "inner-type", [("map_in_map", "create")];
+    /// RLIMIT_MEMLOCK before 5.11 (`bpf_map_charge_init`).
+    Memlock = EPERM, "memlock", [("value", "create")];
+    /// `bpf_obj_name_cpy`.
+    Name = EINVAL, "name", [("maps", "create")];
+    /// A large allocation that may fail (`bpf_map_area_alloc`).
+    Alloc = ENOMEM, "alloc", [("value", "create")];
+
+    // Other objects.
+    /// BPF_OBJ_PIN of something that is no map, program or link (`bpf_fd_probe_obj`).
+    NotPinnable = EINVAL, "not-pinnable", [("objects", "pin")];
+    /// BPF_OBJ_PIN to a name that exists.
+    PinExists = EEXIST, "exists", [("objects", "pin")];
+    /// No pin by that name.
+    NoPin = ENOENT, "no-pin", [("objects", "unpin get_pinned")];
+    /// BPF_OBJ_GET's file_flags (`bpf_get_file_flag`).
+    FileFlags = EINVAL, "file-flags", [("objects", "get_pinned")];
+    /// GET_FD_BY_ID's open_flags.
+    OpenFlags = EINVAL, "open-flags", [("objects", "fd_by_id")];
+    /// GET_FD_BY_ID of an id no live object has.
+    NoId = ENOENT, "no-id", [("objects", "fd_by_id")];
+
+    // The fd table and rlimits.
+    /// No free fd under RLIMIT_NOFILE.
+    NoFile = EMFILE, "nofile", [("fdtable",
+        "create load fd_by_id perf_event mkcgroup open_cgroup get_pinned")];
+    /// setrlimit with soft above hard (`do_prlimit`).
+    SoftAboveHard = EINVAL, "soft-above-hard", [("fdtable", "rlimit")];
+    /// RLIMIT_NOFILE above fs.nr_open.
+    NrOpen = EPERM, "nr-open", [("fdtable", "rlimit")];
+    /// Raising a hard limit without CAP_SYS_RESOURCE.
+    RaiseHard = EPERM, "raise-hard", [("fdtable", "rlimit")];
+}
+
+impl Why {
+    /// The errno on this kernel: `Refreeze` follows the profile.
+    pub fn errno_in(self, p: &Profile) -> Errno {
+        match self {
+            Why::Refreeze => p.refreeze_errno.because(self),
+            w => w.errno(),
+        }
+    }
+
+    /// Can this path refuse `op` in coverage row `row`?
+    pub fn applies(self, row: &str, op: &str) -> bool {
+        self.scope().iter().any(|(rows, ops)| {
+            rows.split(' ').any(|g| rows_of(g).contains(&row)) && ops.split(' ').any(|o| o == op)
+        })
+    }
+
+    /// The coverage cell outcome: `EINVAL[flags]`.
+    pub fn cell(self, p: &Profile) -> String {
+        format!("{}[{}]", self.errno_in(p), self.word())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every scope names known rows and op kinds (a typo would silently drop cells).
+    #[test]
+    fn scopes_name_known_rows_and_ops() {
+        let ops = [
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "lookup_and_delete",
+            "freeze",
+            "check",
+            "info",
+            "load",
+            "fd_by_id",
+            "mkcgroup",
+            "open_cgroup",
+            "rmdir",
+            "perf_event",
+            "pin",
+            "unpin",
+            "get_pinned",
+            "rlimit",
+        ];
+        for w in Why::ALL {
+            assert!(!w.scope().is_empty(), "{w:?}");
+            for (rows, o) in w.scope() {
+                for g in rows.split(' ') {
+                    assert!(!rows_of(g).is_empty(), "{w:?}: row group {g:?}");
+                }
+                for o in o.split(' ') {
+                    assert!(ops.contains(&o), "{w:?}: op {o:?}");
+                }
+            }
+            assert_eq!(w.errno().why(), Some(*w));
+        }
+    }
+
+    /// Two reasons with the same errno and word in the same cell would count as one path.
+    #[test]
+    fn cells_are_distinct_per_row_and_op() {
+        let p = Profile::default();
+        for a in Why::ALL {
+            for b in Why::ALL.iter().filter(|b| *b > a) {
+                if a.cell(&p) != b.cell(&p) {
+                    continue;
+                }
+                for (rows, ops) in a.scope() {
+                    for g in rows.split(' ') {
+                        for row in rows_of(g) {
+                            for op in ops.split(' ') {
+                                assert!(!b.applies(row, op), "{a:?} and {b:?} share {row}/{op}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
