@@ -311,6 +311,33 @@ fn run_steps<B: Backend + ?Sized>(
                 return false;
             }
             world.apply(op, &observed);
+            // Every new map fd (create, fd_by_id, get_pinned) is read back at once with
+            // BPF_OBJ_GET_INFO_BY_FD: which object it refers to and the attributes the kernel
+            // kept. Not written into the script when it agrees (replay repeats it); when it
+            // does not, the `info` is appended after the op and is the divergence.
+            let new_map = op
+                .creates()
+                .filter(|h| h.kind == Kind::Map && world.map(*h).is_some());
+            if let (Some(h), Ok(_)) = (new_map, &observed) {
+                let info = Op::Info {
+                    map: FdRef::Handle(h),
+                };
+                let allowed = world.allowed(&info);
+                let got = kernel.exec(&info);
+                stats.record(world, &info, &allowed, &got);
+                if !world.admits(&info, &allowed, &got) {
+                    run.executed.push(info.clone());
+                    run.outcomes.push(got.clone());
+                    run.divergence = Some(Divergence {
+                        index: run.executed.len() - 1,
+                        op: info,
+                        allowed,
+                        observed: got,
+                        world_before: world.clone(),
+                    });
+                    return false;
+                }
+            }
             true
         };
     for op in ops {

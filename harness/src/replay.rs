@@ -156,7 +156,15 @@ pub fn replay_observed<S: Sys>(
     let run = run_routed(world.clone(), kernel, &ops, true, stats, None);
     // Every op the script names that ran, with the set the model allowed for it.
     let mut w = world.clone();
-    for (i, observed) in run.outcomes.iter().enumerate().take(ops.len()) {
+    // An `info` the runner adds after a new map fd is no script op: when it diverges, the
+    // script's ops before it are the ones that ran, and the line is the op that made the fd.
+    let added = run
+        .divergence
+        .as_ref()
+        .filter(|d| d.index < run.own && ops.get(d.index) != Some(&d.op))
+        .map(|d| d.index);
+    let ran = added.unwrap_or(run.outcomes.len()).min(ops.len());
+    for (i, observed) in run.outcomes.iter().enumerate().take(ran) {
         if let Some(d) = run.divergence.as_ref().filter(|d| d.index == i) {
             out.outcomes.push((i, observed.clone(), d.allowed.clone()));
             break;
@@ -195,7 +203,10 @@ pub fn replay_observed<S: Sys>(
         };
     } else if let Some(d) = run.divergence {
         out.verdict = Verdict::Diverged {
-            line: line_of(d.index),
+            line: match added {
+                Some(i) => line_of(i - 1),
+                None => line_of(d.index),
+            },
             divergence: Box::new(d),
         };
     }

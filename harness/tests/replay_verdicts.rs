@@ -163,3 +163,63 @@ fn record_fills_in_the_kernels_outcomes() {
         "{out}"
     );
 }
+
+/// Every new map fd is read back at once: a GET_FD_BY_ID that hands out another map is caught
+/// at the op that made the fd, even when the script closes the fd before anything reads it
+/// (the end-of-case `info` of open fds would never see it).
+#[test]
+fn a_new_fd_of_the_wrong_map_is_caught_where_it_is_made() {
+    if skip_without_kernel("a_new_fd_of_the_wrong_map_is_caught_where_it_is_made") {
+        return;
+    }
+    let script = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n\
+                  m1 = create hash key=4 value=8 entries=2 => ok fd=m1\n\
+                  m2 = fd_by_id m1 => ok fd=m2\n\
+                  close m2 => ok\n\
+                  lookup m0 key=00000000 => ok value=0000000000000000\n";
+    assert!(run(script, vec![], &mut Kernel::new().unwrap()).passed());
+    let mut fk = Kernel::with_sys(
+        Faulty::new(RealSys, Some(KernelFault::FdByIdOtherMap)),
+        mapcheck::env::possible_cpus(),
+    )
+    .unwrap();
+    let v = run(script, vec![], &mut fk);
+    match &v {
+        Verdict::Diverged { line: 3, divergence } => {
+            assert_eq!(divergence.op.to_string().trim(), "info m2", "{}", v.summary())
+        }
+        _ => panic!("{}", v.summary()),
+    }
+}
+
+/// An end-of-case op the model itself refuses (a runner and model that disagree) fails the
+/// case with the op, instead of ending it as a stop: under `dying-settled-in-fdtable` the
+/// runner asks an fdtable case to settle its removed cgroup, which the model refuses there.
+#[test]
+fn an_end_of_case_op_the_model_refuses_is_a_divergence() {
+    if skip_without_kernel("an_end_of_case_op_the_model_refuses_is_a_divergence") {
+        return;
+    }
+    let script = "fdtable => ok\n\
+                  c0 = mkcgroup => ok fd=c0 num=3\n\
+                  rmdir c0 => ok\n\
+                  close c0 => ok\n";
+    let mut k = Kernel::new().unwrap();
+    assert!(run(script, vec![], &mut k).passed());
+    let v = run(script, vec![Fault::DyingSettledInFdtable], &mut k);
+    match &v {
+        Verdict::Diverged { line: 0, divergence } => {
+            assert!(
+                divergence.op.to_string().starts_with("settle dying"),
+                "{}",
+                v.summary()
+            );
+            assert!(
+                v.summary().contains("refuses this end-of-case op"),
+                "{}",
+                v.summary()
+            );
+        }
+        _ => panic!("{}", v.summary()),
+    }
+}

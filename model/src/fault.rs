@@ -55,11 +55,15 @@ pub enum Fault {
     /// walk any order: the model before the order was modelled. It only widens the allowed
     /// set: caught because a walked map's order must be known at the end of a case.
     HashNextKeyAny,
+    /// The model says a removed cgroup's release is pending in an fdtable case too, so the
+    /// runner's end-of-case `settle dying` meets the model's own refusal there (no spare fd
+    /// to read `cgroup.stat`): a runner/model disagreement must fail the case, not end it.
+    DyingSettledInFdtable,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 23] = [
+    pub const ALL: [Fault; 24] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -83,6 +87,7 @@ impl Fault {
         Fault::InfoKeepsAccessFlags,
         Fault::HashOrderTailInsert,
         Fault::HashNextKeyAny,
+        Fault::DyingSettledInFdtable,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -102,7 +107,10 @@ impl Fault {
     pub fn is_fd_fault(self) -> bool {
         matches!(
             self,
-            Fault::FdLimitIgnored | Fault::FdNumbersNotReused | Fault::EmfileCreateKeepsNoId
+            Fault::FdLimitIgnored
+                | Fault::FdNumbersNotReused
+                | Fault::EmfileCreateKeepsNoId
+                | Fault::DyingSettledInFdtable
         )
     }
     /// Faults that only widen what the model allows: no kernel outcome diverges from them, so
@@ -139,6 +147,7 @@ impl Fault {
             Fault::InfoKeepsAccessFlags => "info-keeps-access-flags",
             Fault::HashOrderTailInsert => "hash-order-tail-insert",
             Fault::HashNextKeyAny => "hash-next-key-any",
+            Fault::DyingSettledInFdtable => "dying-settled-in-fdtable",
         }
     }
     /// Inverse of [`Fault::name`].
@@ -166,7 +175,7 @@ mod tests {
         }
         assert_eq!(Fault::from_name("no-such-fault"), None);
         assert_eq!(Fault::ALL.iter().filter(|f| f.is_handle_fault()).count(), 8);
-        assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 3);
+        assert_eq!(Fault::ALL.iter().filter(|f| f.is_fd_fault()).count(), 4);
         assert_eq!(
             Fault::ALL.iter().filter(|f| f.widens()).collect::<Vec<_>>(),
             [

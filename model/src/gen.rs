@@ -317,7 +317,9 @@ const KINDS: [(u8, &str); 10] = [
 ];
 /// In an `fdtable` case: many fd-creating ops and closes, rlimit changes that reach EMFILE
 /// in a few ops, and id gaps.
-const FD_KINDS: [(u8, &str); 14] = [
+// `rmdir` needs no fd: removed cgroups meet EMFILE (open(2) takes the fd first) and are
+// never settled in an fdtable case (`dying` would need a spare fd).
+const FD_KINDS: [(u8, &str); 15] = [
     (6, "lookup"),
     (6, "update"),
     (25, "create"),
@@ -332,6 +334,7 @@ const FD_KINDS: [(u8, &str); 14] = [
     (2, "alive"),
     (2, "check"),
     (3, "info"),
+    (2, "rmdir"),
 ];
 const HANDLE_KINDS: [(u8, &str); 19] = [
     (14, "lookup"),

@@ -591,7 +591,8 @@ impl World {
 
     /// Is a removed cgroup's release pending (so the end of a case settles it)?
     pub fn dying_pending(&self) -> bool {
-        self.profile.cgroup2 && self.limits.is_none() && self.dying_counts().1 > 0
+        let fdtable_ok = self.limits.is_none() || self.has(Fault::DyingSettledInFdtable);
+        self.profile.cgroup2 && fdtable_ok && self.dying_counts().1 > 0
     }
 
     /// Does the kernel's outcome fall in the allowed set?
