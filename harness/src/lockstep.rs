@@ -360,15 +360,15 @@ fn run_steps<B: Backend + ?Sized>(
         let before = run.stopped.take();
         let ok = step(world, &op, run, current);
         // An end-of-case op the model refuses is a harness bug: a divergence, so that a
-        // search fails on it too (a stop alone ends a generated case quietly).
+        // search fails on it too (a stop alone ends a generated case quietly). Like the audit
+        // below it lies past the last op run: the op never ran, and a script of the case's
+        // own ops meets it again at its end.
         if let Some((_, why)) = run.stopped.take() {
             let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
                 "not run: the model refuses this end-of-case op: {why}"
             )));
-            run.executed.push(op.clone());
-            run.outcomes.push(observed.clone());
             run.divergence = Some(Divergence {
-                index: run.executed.len() - 1,
+                index: run.executed.len(),
                 op,
                 allowed: Allowed::OneOf(Vec::new(), "nothing: an end-of-case op must apply"),
                 observed,
