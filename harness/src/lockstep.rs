@@ -315,9 +315,7 @@ fn run_steps<B: Backend + ?Sized>(
             // BPF_OBJ_GET_INFO_BY_FD: which object it refers to and the attributes the kernel
             // kept. Not written into the script when it agrees (replay repeats it); when it
             // does not, the `info` is appended after the op and is the divergence.
-            let new_map = op
-                .creates()
-                .filter(|h| h.kind == Kind::Map && world.map(*h).is_some());
+            let new_map = op.creates().filter(|h| world.map(*h).is_some());
             if let (Some(h), Ok(_)) = (new_map, &observed) {
                 let info = Op::Info {
                     map: FdRef::Handle(h),
@@ -933,5 +931,92 @@ mod tests {
         let cells: Vec<String> = st.cells.keys().map(|(_, op, o)| format!("{op}:{o}")).collect();
         // The first member with the kernel's number names the path: equal numbers, one cell.
         assert_eq!(cells, ["freeze:EBUSY", "freeze:EPERM[access]", "freeze:ok"]);
+        assert_eq!(st.ops, 3);
+    }
+
+    /// Coverage counts exactly the catalogue cells hit at least once, per row (`typeN`
+    /// families in the `invalid_type` row), and names the others; merging adds counters.
+    #[test]
+    fn coverage_counts_exactly_what_was_hit() {
+        let p = mapcheck_model::Profile::default();
+        let mut st = Stats::default();
+        let cell = |f: &str, op: &'static str, o: &str| (f.to_string(), op, o.to_string());
+        st.cells.insert(cell("array", "update", "ok"), 2);
+        st.cells.insert(cell("array", "update", "EINVAL[flags]"), 1);
+        st.cells.insert(cell("array", "lookup", "ok"), 0);
+        st.cells.insert(cell("hash", "delete", "ok"), 1);
+        st.cells.insert(cell("type27", "create", "EINVAL[type]"), 1);
+        let rows = ["array", "invalid_type"].map(String::from);
+        let (hit, all, missing) = st.coverage(&p, &rows);
+        let catalogue = mapcheck_model::coverage::cells("array", &p).len() + 1;
+        assert_eq!((hit, all), (3, catalogue));
+        assert_eq!(missing.len(), catalogue - 3);
+        assert!(missing.contains(&"array/lookup:ok".to_string()), "{missing:?}");
+        assert!(!missing.iter().any(|m| m.starts_with("invalid_type/")));
+        assert!(st.observed("array", "update", "ok") && !st.observed("array", "lookup", "ok"));
+        assert!(!st.observed("array", "delete", "ok") && !st.observed("percpu_array", "update", "ok"));
+        assert!(st.observed("invalid_type", "create", "EINVAL[type]"));
+        assert!(!st.observed("array", "update", "EINVAL[f-lock]"));
+        let mut sum = Stats {
+            cases: 2,
+            ops: 5,
+            ..Stats::default()
+        };
+        st.cases = 3;
+        st.ops = 7;
+        sum.merge(&st);
+        sum.merge(&st);
+        assert_eq!((sum.cases, sum.ops), (8, 19));
+        assert_eq!(sum.cells[&cell("array", "update", "ok")], 4);
+        assert_eq!(sum.cells.len(), st.cells.len());
+    }
+
+    /// The end-of-case ops of a world, in order: `info` then `check` of every open map fd,
+    /// delete probes of the small writable CGROUP_ARRAY / PERF_EVENT_ARRAY only (not the
+    /// 300-entry one), then liveness of every map and program created (a settle for the
+    /// inner map whose release through its closed outer map is pending).
+    #[test]
+    fn end_of_case_reads_back_probes_and_settles_in_order() {
+        let script = "m0 = create array key=4 value=4 entries=2 => ok fd=m0\n\
+                      m1 = create cgroup_array key=4 value=4 entries=2 => ok fd=m1\n\
+                      m2 = create cgroup_array key=4 value=4 entries=300 => ok fd=m2\n\
+                      m3 = create hash key=4 value=4 entries=2 => ok fd=m3\n\
+                      close m3 => ok\n\
+                      p0 = load socket_filter => ok fd=p0\n\
+                      m4 = create array key=4 value=4 entries=1 => ok fd=m4\n\
+                      m5 = create array_of_maps key=4 value=4 entries=1 inner=m4 => ok fd=m5\n\
+                      update m5 key=00000000 value=fd:m4 => ok\n\
+                      close m4 => ok\n\
+                      close m5 => ok\n";
+        let case = crate::corpus::Case::parse(script, std::path::Path::new("t.case")).unwrap();
+        let mut w = World::default();
+        for op in case.ops() {
+            let out = mapcheck_model::gen::predict(&w, &op);
+            w.apply(&op, &out);
+        }
+        let ops: Vec<String> = (0..)
+            .map_while(|n| end_of_case(&w, n))
+            .map(|o| o.to_string().trim().to_string())
+            .collect();
+        assert_eq!(
+            ops,
+            [
+                "info m0",
+                "info m1",
+                "info m2",
+                "check m0",
+                "check m1",
+                "check m2",
+                "delete m1 key=00000000",
+                "delete m1 key=01000000",
+                "alive m0",
+                "alive m1",
+                "alive m2",
+                "alive m3",
+                "settle m4",
+                "alive m5",
+                "alive p0",
+            ]
+        );
     }
 }

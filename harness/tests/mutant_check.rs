@@ -72,3 +72,88 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
         );
     }
 }
+
+/// The runner's failure path, judged too: a few quick canaries (a wrong value, a hash order,
+/// a panicking model, a model/runner disagreement at the end of a case, three kernel faults)
+/// are each found, shrunk within their bound, written with the divergence in the header, and
+/// the written case fails again under its fault and passes without it.
+#[test]
+fn quick_canaries_are_found_shrunk_and_written() {
+    if skip_without_kernel("quick_canaries_are_found_shrunk_and_written") {
+        return;
+    }
+    use mapcheck::faulty::{Faulty, KernelFault};
+    use mapcheck::selftest::{self, Canary};
+    use mapcheck::sys::RealSys;
+    use mapcheck_model::Fault;
+    let p = detect_profile();
+    let mut k = Kernel::new().unwrap();
+    let canaries = [
+        Canary::Model(Fault::ArrayNoexistSucceeds),
+        Canary::Model(Fault::HashOrderTailInsert),
+        Canary::Model(Fault::ModelPanicsAtFreeze),
+        Canary::Model(Fault::DyingSettledInFdtable),
+        Canary::Kernel(KernelFault::UpdateNotStored),
+        Canary::Kernel(KernelFault::WrongErrnoInSet),
+        Canary::Kernel(KernelFault::FdByIdOtherMap),
+    ];
+    for c in canaries {
+        let seed = selftest::seed_for(0x5e1f, c);
+        let row = selftest::run_one(c, &p, seed, Duration::from_secs(60), &mut k);
+        let script = row.found.as_ref().map_or(String::new(), |f| f.case.to_text());
+        assert!(
+            row.ok(),
+            "{}{script}",
+            selftest::table(std::slice::from_ref(&row))
+        );
+        let found = row.found.unwrap();
+        let why = found
+            .case
+            .header
+            .iter()
+            .find(|(k, _)| k == "why")
+            .map(|(_, v)| v.clone());
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("divergence")),
+            "{c}: {why:?}\n{script}"
+        );
+        if c == Canary::Model(Fault::ModelPanicsAtFreeze) {
+            assert!(script.contains("panic"), "{c}:\n{script}");
+        }
+        let back = Case::parse(&script, std::path::Path::new("q.case")).unwrap();
+        let (faults, kernel_fault) = match c {
+            Canary::Model(f) => (vec![f], None),
+            Canary::Kernel(f) => (vec![], Some(f)),
+        };
+        let mut fk =
+            Kernel::with_sys(Faulty::new(RealSys, kernel_fault), mapcheck::env::possible_cpus()).unwrap();
+        let under = replay::replay(
+            &back,
+            &World::new(p.clone(), faults),
+            &mut fk,
+            &mut Stats::default(),
+        );
+        assert!(
+            !under.passed(),
+            "{c}: the written case passes under its fault:\n{script}"
+        );
+        // On the real kernel and model: a model canary's script (the real kernel's outcomes)
+        // passes; a kernel canary's records the faulty answer, which the real kernel does not
+        // give: a mismatch.
+        let clean = replay::replay(
+            &back,
+            &World::new(p.clone(), vec![]),
+            &mut k,
+            &mut Stats::default(),
+        );
+        match c {
+            Canary::Model(_) => assert!(clean.passed(), "{c}: {}\n{script}", clean.summary()),
+            Canary::Kernel(_) => assert!(
+                matches!(clean, replay::Verdict::Mismatch { .. }),
+                "{c}: {}\n{script}",
+                clean.summary()
+            ),
+        }
+    }
+    assert_eq!(k.held(), 0);
+}

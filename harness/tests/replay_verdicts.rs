@@ -223,3 +223,43 @@ fn an_end_of_case_op_the_model_refuses_is_a_divergence() {
         _ => panic!("{}", v.summary()),
     }
 }
+
+/// The end-of-case `check` is what catches a kernel that says ok to an update without
+/// storing it when nothing in the script reads the value back; and a panicking model is a
+/// divergence at the op that panicked, named by its line.
+#[test]
+fn end_of_case_state_and_panics_are_pinned_to_their_place() {
+    if skip_without_kernel("end_of_case_state_and_panics_are_pinned_to_their_place") {
+        return;
+    }
+    let unread = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n\
+                  update m0 key=01000000 value=0102030405060708 => ok\n";
+    assert!(run(unread, vec![], &mut Kernel::new().unwrap()).passed());
+    let mut fk = Kernel::with_sys(
+        Faulty::new(RealSys, Some(KernelFault::UpdateNotStored)),
+        mapcheck::env::possible_cpus(),
+    )
+    .unwrap();
+    let v = run(unread, vec![], &mut fk);
+    match &v {
+        Verdict::Diverged { line: 0, divergence } => {
+            assert_eq!(divergence.op.to_string().trim(), "check m0", "{}", v.summary())
+        }
+        _ => panic!("{}", v.summary()),
+    }
+    let frozen = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n\
+                  freeze m0 => ok\n\
+                  lookup m0 key=00000000 => ok value=0000000000000000\n";
+    let v = run(
+        frozen,
+        vec![Fault::ModelPanicsAtFreeze],
+        &mut Kernel::new().unwrap(),
+    );
+    match &v {
+        Verdict::Diverged { line: 2, divergence } => {
+            assert!(v.summary().contains("panic"), "{}", v.summary());
+            assert_eq!(divergence.op.to_string().trim(), "freeze m0");
+        }
+        _ => panic!("{}", v.summary()),
+    }
+}
