@@ -936,6 +936,25 @@ mod tests {
         assert_eq!(dump(&mut f, fd.as_raw_fd(), Some(&spec), 2), Err(Errno::EPERM));
     }
 
+    /// The dump goes on from the kernel's cursor until ENOENT (a map above the first
+    /// batch), and doubles the count on ENOSPC.
+    #[test]
+    fn dump_follows_the_cursor_and_doubles_on_enospc() {
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 3);
+        let mut f = Fake::default();
+        f.batches.extend([(2, None), (1, Some(Errno::ENOENT))]);
+        let out = dump(&mut f, fd.as_raw_fd(), Some(&spec), 2);
+        // Two chunks: three (poisoned, equal) keys came back in all.
+        assert!(matches!(out, Ok(Ret::State(ref s)) if s.len() == 3), "{out:?}");
+        assert_eq!(f.batch_counts, vec![3, 3]);
+        let mut f = Fake::default();
+        f.batches
+            .extend([(0, Some(Errno::ENOSPC)), (0, Some(Errno::ENOSPC))]);
+        dump(&mut f, fd.as_raw_fd(), Some(&spec), 2).unwrap();
+        assert_eq!(f.batch_counts, vec![3, 6, 12]);
+    }
+
     fn m(n: u32) -> FdRef {
         FdRef::Handle(Handle::map(n))
     }

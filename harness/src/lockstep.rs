@@ -971,6 +971,39 @@ mod tests {
         assert_eq!(sum.cells.len(), st.cells.len());
     }
 
+    /// Shrinking keeps a candidate only if it fails the same way: the op kind and the first
+    /// word of what the kernel said.
+    #[test]
+    fn a_failure_kind_is_the_op_and_the_outcome_word() {
+        let d = |op: Op, observed: Outcome| Divergence {
+            index: 0,
+            op,
+            allowed: Allowed::Exactly(Ok(mapcheck_model::Ret::Unit)),
+            observed,
+            world_before: World::default(),
+        };
+        let m = FdRef::Handle(Handle::map(0));
+        let freeze = d(Op::Freeze { map: m }, Err(Errno::EPERM));
+        assert_eq!(kind_of(&freeze), ("freeze", "EPERM".to_string()));
+        let lost = d(
+            Op::Check { map: m },
+            Ok(mapcheck_model::Ret::Lost("panic: x".into())),
+        );
+        assert_eq!(kind_of(&lost).0, "check");
+        assert_ne!(
+            kind_of(&lost),
+            kind_of(&d(Op::Check { map: m }, Err(Errno::EPERM)))
+        );
+    }
+
+    /// FNV-1a 64 (names of found cases, canary seeds): the reference values.
+    #[test]
+    fn fnv_is_fnv1a_64() {
+        assert_eq!(fnv(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
     /// The end-of-case ops of a world, in order: `info` then `check` of every open map fd,
     /// delete probes of the small writable CGROUP_ARRAY / PERF_EVENT_ARRAY only (not the
     /// 300-entry one), then liveness of every map and program created (a settle for the

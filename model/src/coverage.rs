@@ -191,6 +191,18 @@ mod tests {
                 .iter()
                 .any(|c| c.0 == "create" && c.1 == "ENOMEM[alloc]"));
         }
+        // RLIMIT_MEMLOCK refuses maps only where the profile charges it (before 5.11).
+        for (acct, reachable) in [(MemAccounting::Memcg, false), (MemAccounting::Rlimit, true)] {
+            p.mem_accounting = acct;
+            let listed = unreachable("array", &p).iter().any(|c| c.1 == "EPERM[memlock]");
+            assert_eq!(
+                has(&p, "array", "create", "EPERM[memlock]"),
+                reachable,
+                "{acct:?}"
+            );
+            assert_eq!(listed, !reachable, "{acct:?}");
+            assert!(!has(&p, "prog_array", "create", "EPERM[memlock]"));
+        }
     }
 
     /// The catalogue follows each reason's scope: a path is a cell exactly where it is declared.

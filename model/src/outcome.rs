@@ -638,6 +638,14 @@ mod tests {
     }
 
     #[test]
+    fn a_state_counts_its_entries() {
+        let s = MapState::from_unsorted(2, 1, &[3, 0, 1, 0], &[7, 8]);
+        assert_eq!((s.len(), s.is_empty()), (2, false));
+        assert_eq!(s.entry(0), (&[1, 0][..], &[8][..]));
+        assert!(state(&[], &[], None).is_empty());
+    }
+
+    #[test]
     fn states_sort_search_and_check_their_walk() {
         let s = MapState::from_unsorted(2, 1, &[3, 0, 1, 0, 2, 0], &[30, 10, 20]);
         assert_eq!(s.keys, vec![1, 0, 2, 0, 3, 0]);
