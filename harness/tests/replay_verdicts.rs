@@ -48,6 +48,20 @@ fn never_releasing() -> Kernel<Faulty<RealSys>> {
     fk
 }
 
+/// Asserts that `script` passes on the real kernel and, on a kernel with `fault`, diverges
+/// at `line` (0: the end of the case) with the op `op`.
+fn diverges_under(fault: KernelFault, script: &str, line: usize, op: &str) {
+    assert!(run(script, vec![], &mut Kernel::new().unwrap()).passed());
+    let mut fk = Kernel::with_sys(Faulty::new(RealSys, Some(fault)), mapcheck::env::possible_cpus()).unwrap();
+    let v = run(script, vec![], &mut fk);
+    match &v {
+        Verdict::Diverged { line: l, divergence } if *l == line => {
+            assert_eq!(divergence.op.to_string().trim(), op, "{}", v.summary())
+        }
+        _ => panic!("{fault}: {}", v.summary()),
+    }
+}
+
 /// Replay compares exactly: a recorded outcome the kernel did not give fails even where the
 /// model allows both, and a recorded state size is compared.
 #[test]
@@ -177,19 +191,7 @@ fn a_new_fd_of_the_wrong_map_is_caught_where_it_is_made() {
                   m2 = fd_by_id m1 => ok fd=m2\n\
                   close m2 => ok\n\
                   lookup m0 key=00000000 => ok value=0000000000000000\n";
-    assert!(run(script, vec![], &mut Kernel::new().unwrap()).passed());
-    let mut fk = Kernel::with_sys(
-        Faulty::new(RealSys, Some(KernelFault::FdByIdOtherMap)),
-        mapcheck::env::possible_cpus(),
-    )
-    .unwrap();
-    let v = run(script, vec![], &mut fk);
-    match &v {
-        Verdict::Diverged { line: 3, divergence } => {
-            assert_eq!(divergence.op.to_string().trim(), "info m2", "{}", v.summary())
-        }
-        _ => panic!("{}", v.summary()),
-    }
+    diverges_under(KernelFault::FdByIdOtherMap, script, 3, "info m2");
 }
 
 /// An end-of-case op the model itself refuses (a runner and model that disagree) fails the
@@ -234,19 +236,7 @@ fn end_of_case_state_and_panics_are_pinned_to_their_place() {
     }
     let unread = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n\
                   update m0 key=01000000 value=0102030405060708 => ok\n";
-    assert!(run(unread, vec![], &mut Kernel::new().unwrap()).passed());
-    let mut fk = Kernel::with_sys(
-        Faulty::new(RealSys, Some(KernelFault::UpdateNotStored)),
-        mapcheck::env::possible_cpus(),
-    )
-    .unwrap();
-    let v = run(unread, vec![], &mut fk);
-    match &v {
-        Verdict::Diverged { line: 0, divergence } => {
-            assert_eq!(divergence.op.to_string().trim(), "check m0", "{}", v.summary())
-        }
-        _ => panic!("{}", v.summary()),
-    }
+    diverges_under(KernelFault::UpdateNotStored, unread, 0, "check m0");
     let frozen = "m0 = create array key=4 value=8 entries=2 => ok fd=m0\n\
                   freeze m0 => ok\n\
                   lookup m0 key=00000000 => ok value=0000000000000000\n";
