@@ -164,3 +164,109 @@ impl RfcWorld {
         self.base.apply(op, o);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::text::parse_line;
+
+    /// Runs `line` through the spec: its single allowed outcome, applied.
+    fn step(w: &mut RfcWorld, line: &str) -> Outcome {
+        let (op, _) = parse_line(line).unwrap();
+        let Allowed::Exactly(o) = w.allowed(&op) else {
+            panic!("{line}: {}", w.allowed(&op))
+        };
+        w.apply(&op, &o);
+        o
+    }
+
+    fn err(e: Errno) -> Outcome {
+        Err(e)
+    }
+
+    /// Each RFC rule, in the order the spec checks them: RLIMIT_NOFILE bounds the array and
+    /// each index, the prefix is dense (append, replace, delete the last), one handle type
+    /// per array, no lookup; other maps follow the kernel model.
+    #[test]
+    fn the_rfc_arraymap_rules_in_order() {
+        let mut w = RfcWorld::new(World::default(), 3);
+        assert_eq!(
+            step(&mut w, "m9 = create cgroup_array key=4 value=4 entries=4"),
+            err(Errno::EMFILE)
+        );
+        assert!(step(&mut w, "m8 = create array key=4 value=4 entries=4").is_ok());
+        assert!(step(&mut w, "m0 = create cgroup_array key=4 value=4 entries=3").is_ok());
+        assert!(step(&mut w, "m1 = create cgroup_array key=4 value=4 entries=2").is_ok());
+        assert!(step(&mut w, "c0 = mkcgroup").is_ok());
+        assert!(step(&mut w, "c1 = mkcgroup").is_ok());
+        assert_eq!(w.arrays[&Handle::map(0)].filled, 0);
+        // Flags, then the bound, then RLIMIT_NOFILE, then the prefix.
+        assert_eq!(
+            step(&mut w, "update m0 key=00000000 value=fd:c0 flags=NOEXIST"),
+            err(Errno::EINVAL)
+        );
+        assert_eq!(
+            step(&mut w, "update m1 key=02000000 value=fd:c0"),
+            err(Errno::E2BIG)
+        );
+        assert_eq!(
+            step(&mut w, "update m0 key=01000000 value=fd:c0"),
+            err(Errno::EINVAL)
+        );
+        assert_eq!(
+            step(&mut w, "update m0 key=00000000 value=fd:badfd:closed"),
+            err(Errno::EBADF)
+        );
+        assert_eq!(step(&mut w, "update m0 key=00000000 value=fd:c0"), Ok(Ret::Unit));
+        assert_eq!(w.arrays[&Handle::map(0)].elem, Some(Kind::Cgroup));
+        assert_eq!(
+            step(&mut w, "update m0 key=01000000 value=fd:m8"),
+            err(Errno::EINVAL)
+        );
+        assert_eq!(step(&mut w, "update m0 key=00000000 value=fd:c1"), Ok(Ret::Unit));
+        assert_eq!(step(&mut w, "update m0 key=01000000 value=fd:c1"), Ok(Ret::Unit));
+        assert_eq!(w.arrays[&Handle::map(0)].filled, 2);
+        // Lookup is not offered; delete only at the end of the prefix.
+        assert_eq!(step(&mut w, "lookup m0 key=00000000"), err(Errno::ENOTSUPP));
+        assert_eq!(step(&mut w, "delete m0 key=03000000"), err(Errno::E2BIG));
+        assert_eq!(step(&mut w, "delete m0 key=00000000"), err(Errno::EINVAL));
+        assert_eq!(step(&mut w, "delete m0 key=01000000"), Ok(Ret::Unit));
+        assert_eq!(w.arrays[&Handle::map(0)].filled, 1);
+        assert_eq!(step(&mut w, "delete m1 key=00000000"), err(Errno::EINVAL));
+        // A plain ARRAY is the kernel's: any index, no RLIMIT_NOFILE bound.
+        assert_eq!(
+            step(&mut w, "update m8 key=03000000 value=01000000"),
+            Ok(Ret::Unit)
+        );
+        assert_eq!(
+            step(&mut w, "lookup m8 key=03000000"),
+            Ok(Ret::Value(vec![1, 0, 0, 0]))
+        );
+        assert!(is_rfc_type(MapType::ArrayOfMaps) && !is_rfc_type(MapType::Array));
+    }
+
+    /// The RLIMIT_NOFILE bound on an index comes after max_entries: under a limit of 2, index
+    /// 2 of a 3-entry array is EMFILE and index 3 E2BIG.
+    #[test]
+    fn an_index_at_the_fd_limit_is_emfile() {
+        let mut w = RfcWorld::new(World::default(), 3);
+        assert!(step(&mut w, "m0 = create cgroup_array key=4 value=4 entries=3").is_ok());
+        // The process lowered RLIMIT_NOFILE after creating the array.
+        w.nofile = 2;
+        assert!(step(&mut w, "c0 = mkcgroup").is_ok());
+        for i in 0..2 {
+            assert_eq!(
+                step(&mut w, &format!("update m0 key=0{i}000000 value=fd:c0")),
+                Ok(Ret::Unit)
+            );
+        }
+        assert_eq!(
+            step(&mut w, "update m0 key=02000000 value=fd:c0"),
+            err(Errno::EMFILE)
+        );
+        assert_eq!(
+            step(&mut w, "update m0 key=03000000 value=fd:c0"),
+            err(Errno::E2BIG)
+        );
+    }
+}
