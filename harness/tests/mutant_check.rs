@@ -74,7 +74,8 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
 }
 
 /// The runner's failure path, judged too: a few quick canaries (a wrong value, a hash order,
-/// a panicking model, a model/runner disagreement at the end of a case, three kernel faults)
+/// a panicking model, a set that never narrows, a model/runner disagreement at the end of a
+/// case, three kernel faults)
 /// are each found, shrunk within their bound, written with the divergence in the header, and
 /// the written case fails again under its fault and passes without it.
 #[test]
@@ -92,6 +93,7 @@ fn quick_canaries_are_found_shrunk_and_written() {
         Canary::Model(Fault::ArrayNoexistSucceeds),
         Canary::Model(Fault::HashOrderTailInsert),
         Canary::Model(Fault::ModelPanicsAtFreeze),
+        Canary::Model(Fault::DyingNeverNarrows),
         Canary::Model(Fault::DyingSettledInFdtable),
         Canary::Kernel(KernelFault::UpdateNotStored),
         Canary::Kernel(KernelFault::WrongErrnoInSet),

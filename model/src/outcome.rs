@@ -637,6 +637,19 @@ mod tests {
         }
     }
 
+    /// A walk that visits a key twice is explained with the number of keys it visited.
+    #[test]
+    fn a_repeating_walk_is_explained_with_its_count() {
+        let got = MapState::from_unsorted(2, 1, &[1, 0, 2, 0], &[5, 6]);
+        let want = Allowed::State(got.clone(), Walk::default());
+        let twice = MapState {
+            walk: Some(vec![1, 0, 1, 0, 2, 0]),
+            ..got
+        };
+        let why = want.explain(&Ok(Ret::State(twice))).unwrap();
+        assert!(why.contains("visited 3 keys for 2 entries"), "{why}");
+    }
+
     #[test]
     fn a_state_counts_its_entries() {
         let s = MapState::from_unsorted(2, 1, &[3, 0, 1, 0], &[7, 8]);

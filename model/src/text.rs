@@ -1140,6 +1140,17 @@ fn parse_info(id: Option<Handle>, words: &[&str]) -> PResult<MapInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Element flags print by name (the mode and F_LOCK), others as hex; a parse error
+    /// shows its message; "0x" alone is not a number.
+    #[test]
+    fn flags_print_by_name_and_errors_say_why() {
+        let (op, _) = parse_line("update m0 key=00000000 value=00 flags=EXIST|F_LOCK").unwrap();
+        assert!(op.to_string().contains("flags=EXIST|F_LOCK"), "{op}");
+        assert_eq!(ParseError("bad thing".into()).to_string(), "bad thing");
+        let e = parse_u64("0x").unwrap_err().to_string();
+        assert!(e.contains("expected a number"), "{e}");
+    }
     use crate::op::flags;
 
     #[test]

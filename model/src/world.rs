@@ -1650,6 +1650,120 @@ mod tests {
         }
     }
 
+    /// Runs script lines through the model, each with its single allowed outcome unless
+    /// `given` names the kernel's (for the ops whose answer is a set).
+    fn follow(w: &mut World, lines: &[&str]) {
+        for line in lines {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = w
+                .allowed(&op)
+                .exactly()
+                .cloned()
+                .unwrap_or_else(|| panic!("{line}: {}", w.allowed(&op)));
+            w.apply(&op, &o);
+        }
+    }
+
+    fn op(line: &str) -> Op {
+        crate::text::parse_line(line).unwrap().0
+    }
+
+    /// A removed, unreferenced cgroup may still be dying: `settle dying` allows the counts
+    /// up to `max`, `dying` the whole range; a count that shows it still dying keeps the set,
+    /// the count of the referenced ones alone settles it.
+    #[test]
+    fn dying_counts_narrow_only_when_the_kernel_shows_it() {
+        let mut w = World::default();
+        follow(&mut w, &["c0 = mkcgroup", "rmdir c0", "close c0"]);
+        assert_eq!(w.dying_counts(), (0, 1));
+        match w.allowed(&op("settle dying max=1")) {
+            Allowed::OneOf(v, _) => assert_eq!(v, [Ok(Ret::Count(0)), Ok(Ret::Count(1))]),
+            a => panic!("{a}"),
+        }
+        assert_eq!(
+            w.allowed(&op("settle dying max=0")),
+            Allowed::Exactly(Ok(Ret::Count(0)))
+        );
+        w.apply(&Op::Dying, &Ok(Ret::Count(1)));
+        assert_eq!(w.dying_counts(), (0, 1), "still dying: still pending");
+        w.apply(&Op::Dying, &Ok(Ret::Count(0)));
+        assert_eq!(w.dying_counts(), (0, 0));
+        assert_eq!(w.allowed(&Op::Dying), Allowed::Exactly(Ok(Ret::Count(0))));
+    }
+
+    /// `dropcap` in an fdtable case takes CAP_SYS_RESOURCE away: raising a hard limit is
+    /// then EPERM.
+    #[test]
+    fn dropcap_forbids_raising_the_hard_limit() {
+        let mut w = World::default();
+        follow(&mut w, &["fdtable"]);
+        let hard = w.limits.as_ref().unwrap().nofile.hard;
+        let raise = op(&format!("rlimit nofile soft=10 hard={}", hard + 1));
+        assert!(w.allowed(&raise).exactly().unwrap().is_ok());
+        follow(&mut w, &["dropcap sys_resource"]);
+        assert_eq!(w.allowed(&raise), Allowed::Exactly(Err(Errno::EPERM)));
+    }
+
+    /// A GET_NEXT_KEY that said ENOENT after a key is remembered: that key is the last.
+    #[test]
+    fn an_observed_end_is_remembered() {
+        let mut w = World::default();
+        follow(
+            &mut w,
+            &[
+                "m0 = create hash key=4 value=4 entries=4",
+                "update m0 key=01000000 value=01000000",
+                "update m0 key=02000000 value=02000000",
+            ],
+        );
+        let after1 = op("next_key m0 key=01000000");
+        assert!(w.allowed(&after1).exactly().is_none(), "a random seed: a set");
+        w.apply(&after1, &Err(Errno::ENOENT));
+        assert_eq!(w.allowed(&after1), Allowed::Exactly(Err(Errno::ENOENT)));
+    }
+
+    /// A PROG_ARRAY whose last user reference goes is cleared (prog_array_map_clear) even
+    /// though a program still holds the map: the programs in it are released.
+    #[test]
+    fn a_prog_array_without_users_releases_its_programs() {
+        let mut w = World::default();
+        follow(
+            &mut w,
+            &[
+                "p0 = load socket_filter",
+                "m0 = create prog_array key=4 value=4 entries=2",
+                "update m0 key=00000000 value=fd:p0",
+                "close p0",
+                "p1 = load socket_filter uses=m0",
+                "close m0",
+            ],
+        );
+        let alive = |t: Handle| w.allowed(&Op::Alive { target: t });
+        assert_eq!(alive(h(0)), Allowed::Exactly(Ok(Ret::Alive(true))), "held by p1");
+        assert!(alive(Handle::prog(0)).exactly().is_none(), "released: pending");
+    }
+
+    /// A load refused by the owner check leaves a pending program object of its own: the
+    /// next object gets another number.
+    #[test]
+    fn a_failed_load_is_an_object_of_its_own() {
+        let mut w = World::default();
+        follow(
+            &mut w,
+            &[
+                "p0 = load socket_filter",
+                "m0 = create prog_array key=4 value=4 entries=2",
+                "update m0 key=00000000 value=fd:p0",
+            ],
+        );
+        let xdp = op("p1 = load xdp uses=m0");
+        assert_eq!(w.allowed(&xdp), Allowed::Exactly(Err(Errno::EINVAL)));
+        let before = w.objects.len();
+        w.apply(&xdp, &Err(Errno::EINVAL));
+        follow(&mut w, &["m1 = create array key=4 value=4 entries=1"]);
+        assert_eq!(w.objects.len(), before + 2);
+    }
+
     /// An EMFILE MAP_CREATE consumes an id (the next map's `idgap` is 2), unless the canary
     /// fault says otherwise: the fault must change the model's answer, or selftest tests nothing.
     #[test]

@@ -428,6 +428,30 @@ mod tests {
         out
     }
 
+    /// A chain observed from NULL through every key may only end: the count of keys before
+    /// `from` decides it (two keys, NULL -> 1 -> 2: after 2 only ENOENT; NULL -> 1 alone:
+    /// after 1 only 2).
+    #[test]
+    fn a_chain_through_every_key_ends() {
+        let mut o = HashOrder::new(false, 8, false);
+        for i in [1, 2] {
+            o.update(&k(i), false);
+        }
+        o.observe(None, Some(&k(1)));
+        assert_eq!(
+            admitted(&o.next_key(Some(&k(1)), false), &[1, 2]),
+            (vec![2], false)
+        );
+        o.observe(Some(&k(1)), Some(&k(2)));
+        assert_eq!(admitted(&o.next_key(Some(&k(2)), false), &[1, 2]), (vec![], true));
+        // An end seen once is remembered.
+        o.observe(Some(&k(2)), None);
+        assert_eq!(
+            o.next_key(Some(&k(2)), false),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+    }
+
     /// Observed answers narrow the set to one and every reordering forgets them.
     #[test]
     fn successor_memory_narrows_and_clears() {
