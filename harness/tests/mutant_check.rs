@@ -159,3 +159,72 @@ fn quick_canaries_are_found_shrunk_and_written() {
     }
     assert_eq!(k.held(), 0);
 }
+
+/// Shrinking proper: `minimize` drops every op the failure does not need and halves
+/// max_entries while the failure stays the same kind (8 -> 4; 2 and 1 would make index 2
+/// E2BIG, another failure); a search bounded by cases
+/// runs that many (in chunks of 32), one bounded by time stops; a written case numbers its
+/// lines from 1.
+#[test]
+fn minimize_and_the_search_bounds_do_what_they_say() {
+    if skip_without_kernel("minimize_and_the_search_bounds_do_what_they_say") {
+        return;
+    }
+    use mapcheck::lockstep::{kind_of, minimize, run_case};
+    use mapcheck_model::text::parse_line;
+    use mapcheck_model::Fault;
+    let w = World::new(detect_profile(), vec![Fault::ArrayNoexistSucceeds]);
+    let mut k = Kernel::new().unwrap();
+    let ops: Vec<mapcheck_model::Op> = [
+        "m0 = create array key=4 value=4 entries=8",
+        "m1 = create hash key=4 value=4 entries=4",
+        "update m0 key=01000000 value=01000000",
+        "lookup m0 key=01000000",
+        "update m1 key=01000000 value=01000000",
+        "update m0 key=02000000 value=02000000 flags=NOEXIST",
+        "lookup m0 key=02000000",
+    ]
+    .iter()
+    .map(|l| parse_line(l).unwrap().0)
+    .collect();
+    let mut st = Stats::default();
+    let run = run_case(w.clone(), &mut k, &ops, true, &mut st, None);
+    let kind = run.divergence.as_ref().map(kind_of);
+    assert_eq!(kind, Some(("update", "EEXIST".to_string())));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let small = minimize(&w, ops, &mut k, &mut st, deadline, kind);
+    let text: Vec<String> = small.iter().map(|o| o.to_string().trim().to_string()).collect();
+    assert_eq!(
+        text,
+        [
+            "m0 = create array key=4 value=4 entries=4",
+            "update m0 key=02000000 value=02000000 flags=NOEXIST"
+        ]
+    );
+    // Written, it numbers its lines from 1.
+    let run = run_case(w.clone(), &mut k, &small, true, &mut st, None);
+    let case = mapcheck::lockstep::case_from_run(&run, &w, 1);
+    assert_eq!(case.steps.iter().map(|s| s.line).collect::<Vec<_>>(), [1, 2]);
+    // A search of 100 cases runs 128 (four chunks); one of 1 s stops within a few.
+    let mut cfg = SearchConfig {
+        seed: 7,
+        cases: Some(100),
+        budget: Duration::from_secs(300),
+        max_ops: 8,
+        record: false,
+        shrink_time: Duration::from_secs(5),
+        gen: GenConfig {
+            world: World::new(detect_profile(), vec![]),
+            types: vec![MapType::Array],
+            ..GenConfig::default()
+        },
+    };
+    let r = search(&cfg, &mut k, |_, _| {});
+    assert!(r.found.is_none());
+    assert_eq!(r.stats.cases, 128);
+    cfg.cases = None;
+    cfg.budget = Duration::from_secs(1);
+    let start = std::time::Instant::now();
+    let r = search(&cfg, &mut k, |_, _| {});
+    assert!(r.stats.cases > 0 && start.elapsed() < Duration::from_secs(20));
+}

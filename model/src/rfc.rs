@@ -243,6 +243,13 @@ mod tests {
             Ok(Ret::Value(vec![1, 0, 0, 0]))
         );
         assert!(is_rfc_type(MapType::ArrayOfMaps) && !is_rfc_type(MapType::Array));
+        // ARRAY_OF_MAPS can be read back in the kernel (an id); the RFC offers no lookup.
+        assert!(step(
+            &mut w,
+            "m2 = create array_of_maps key=4 value=4 entries=2 inner=m8"
+        )
+        .is_ok());
+        assert_eq!(step(&mut w, "lookup m2 key=00000000"), err(Errno::ENOTSUPP));
     }
 
     /// The RLIMIT_NOFILE bound on an index comes after max_entries: under a limit of 2, index

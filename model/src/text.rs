@@ -1146,7 +1146,10 @@ mod tests {
     #[test]
     fn flags_print_by_name_and_errors_say_why() {
         let (op, _) = parse_line("update m0 key=00000000 value=00 flags=EXIST|F_LOCK").unwrap();
-        assert!(op.to_string().contains("flags=EXIST|F_LOCK"), "{op}");
+        assert_eq!(
+            op.to_string().trim(),
+            "update m0 key=00000000 value=00 flags=EXIST|F_LOCK"
+        );
         assert_eq!(ParseError("bad thing".into()).to_string(), "bad thing");
         let e = parse_u64("0x").unwrap_err().to_string();
         assert!(e.contains("expected a number"), "{e}");

@@ -1684,6 +1684,10 @@ mod tests {
             w.allowed(&op("settle dying max=0")),
             Allowed::Exactly(Ok(Ret::Count(0)))
         );
+        // The dying-never-narrows canary widens it to the whole range whatever `max` says.
+        let mut never = w.clone();
+        never.faults = vec![Fault::DyingNeverNarrows];
+        assert!(never.allowed(&op("settle dying max=0")).exactly().is_none());
         w.apply(&Op::Dying, &Ok(Ret::Count(1)));
         assert_eq!(w.dying_counts(), (0, 1), "still dying: still pending");
         w.apply(&Op::Dying, &Ok(Ret::Count(0)));
