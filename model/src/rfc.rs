@@ -228,6 +228,11 @@ mod tests {
         assert_eq!(w.arrays[&Handle::map(0)].filled, 2);
         // Lookup is not offered; delete only at the end of the prefix.
         assert_eq!(step(&mut w, "lookup m0 key=00000000"), err(Errno::ENOTSUPP));
+        // The syscall layer's refusals come first (LOOKUP's flags, before the fd).
+        assert_eq!(
+            step(&mut w, "lookup m0 key=00000000 flags=EXIST"),
+            err(Errno::EINVAL)
+        );
         assert_eq!(step(&mut w, "delete m0 key=03000000"), err(Errno::E2BIG));
         assert_eq!(step(&mut w, "delete m0 key=00000000"), err(Errno::EINVAL));
         assert_eq!(step(&mut w, "delete m0 key=01000000"), Ok(Ret::Unit));
