@@ -25,11 +25,19 @@ const NEVER_OPENED: RawFd = 0x3fff_fff0;
 
 /// A number that was open a moment ago and is closed now. It is taken high in the table
 /// (F_DUPFD above `CLOSED_BASE`, or just below the soft RLIMIT_NOFILE) so that another
-/// thread's open, which gets the lowest free number, cannot reuse it before we use it.
+/// thread's open, which gets the lowest free number, cannot reuse it before we use it; and
+/// each thread takes it from a base of its own, so that another thread's `closed` (a
+/// momentary dup of a non-BPF file) cannot land on it either (seen in CI under parallel
+/// tests: `lookup badfd:closed` answered EINVAL).
 fn closed_fd_number(f: &std::fs::File) -> RawFd {
     const CLOSED_BASE: u64 = 4096;
+    static THREADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    thread_local! {
+        static SLOT: u64 = THREADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 512;
+    }
     let soft = rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(s, _)| s);
-    let base = CLOSED_BASE.min(soft.saturating_sub(1)) as RawFd;
+    let mine = CLOSED_BASE + 8 * SLOT.with(|s| *s);
+    let base = mine.min(soft.saturating_sub(1)) as RawFd;
     // The duplicate closes at once: only its number is wanted.
     crate::sys::dup_at_least(f, base).map_or(NEVER_OPENED, |d| d.as_raw_fd())
 }

@@ -18,6 +18,11 @@ fn regressions() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions")
 }
 
+/// `rfc_diff` runs alone (write), the canary searches beside each other (read): under the
+/// canaries' parallel load rfc-diff once reported an `alive` difference with a 26-op script
+/// (seen in one CI run of three; not yet explained, see the issue 9 note).
+static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 fn world(faults: Vec<Fault>) -> World {
     World::new(detect_profile(), faults)
 }
@@ -250,6 +255,7 @@ fn rfc_diff_shows_the_seed_differences() {
     if skip_without_kernel("rfc_diff_shows_the_seed_differences") {
         return;
     }
+    let _alone = LOAD.write().unwrap_or_else(|e| e.into_inner());
     let mut k = Kernel::new().unwrap();
     let rows = mapcheck::rfcdiff::rfc_diff(&world(vec![]), 64, 1, 1500, &mut k);
     let has = |op: &str, rfc: &str, kernel: &str| {
@@ -279,6 +285,7 @@ fn rfc_diff_shows_the_seed_differences() {
 /// `selftest` runs, shrunk within its bound, and the written case reproduces under the fault
 /// and passes under the real model.
 fn canaries(which: impl Fn(Fault) -> bool) {
+    let _beside = LOAD.read().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let mut k = Kernel::new().unwrap();
     let p = detect_profile();
@@ -344,6 +351,7 @@ fn kernel_canaries_are_caught_shrunk_and_replayed() {
     if skip_without_kernel("kernel_canaries_are_caught_shrunk_and_replayed") {
         return;
     }
+    let _beside = LOAD.read().unwrap_or_else(|e| e.into_inner());
     let p = detect_profile();
     let mut k = Kernel::new().unwrap();
     let mut failed = Vec::new();
