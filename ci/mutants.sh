@@ -3,10 +3,16 @@
 # model's unit tests plus a fast lockstep run against the kernel (harness/tests/mutant_check.rs:
 # the corpus, a seeded search, a coverage floor). Needs root with CAP_BPF, like the tests.
 #   MAPCHECK_MUTANTS_SHARD=k/n   run one round-robin shard (a sample) instead of all mutants
-#   MAPCHECK_MUTANTS_JOBS=N      parallel build/test jobs (default 1)
-#   MAPCHECK_MUTANTS_FILES="..." mutate only these globs under model/src (default: all), e.g.
-#                                "world.rs limits.rs maps/*.rs" for the oracle alone, or
-#                                harness paths: "harness/src/replay.rs harness/src/lockstep.rs"
+#   MAPCHECK_MUTANTS_JOBS=N      parallel build/test jobs (default 1; the judge mostly waits
+#                                for RCU grace periods, so 4 jobs on 2 cores still pay)
+#   MAPCHECK_MUTANTS_FILES="..." mutate only these globs under model/src (default: the oracle,
+#                                below), e.g. "maps/*.rs", or harness paths such as
+#                                "harness/src/replay.rs"
+#   MAPCHECK_MUTANTS_RE='...'    only mutants whose names match (default: all of the oracle's
+#                                files, and of fuzz.rs only the signature functions)
+# The oracle: model/src but gen.rs (the generator has its own judge: canaries and coverage),
+# the runner's comparison (lockstep.rs), replay verdicts (replay.rs), the kernel outcome
+# decoding (kernel.rs) and the fuzz signatures that decide whether a finding is new.
 # Builds with the `mutants` profile (Cargo.toml: optimised, no debug info): about 2 s of
 # build and 11 s of tests for a mutant that survives, half of the dev profile's time.
 # Writes mutants.out/ (cargo-mutants' report) and mutants.out/summary.txt; a missed mutant
@@ -18,13 +24,18 @@ files=()
 set -f  # the globs are for cargo-mutants, not the shell
 # A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
 # anything else is under model/src.
-for f in ${MAPCHECK_MUTANTS_FILES:-"**"}; do
+oracle="world.rs limits.rs maps/*.rs outcome.rs op.rs coverage.rs fault.rs errno.rs profile.rs
+        reason.rs jhash.rs rfc.rs text.rs lib.rs harness/src/lockstep.rs harness/src/replay.rs
+        harness/src/kernel.rs harness/src/fuzz.rs"
+signatures='signature|one_line|header_signature|corpus_signatures|case_file|family_of'
+re="^(model/|harness/src/(lockstep|replay|kernel)\\.rs:)|^harness/src/fuzz\\.rs:\\d+:\\d+: replace (\\S+ with \\S+ in )?($signatures)\\b"
+for f in ${MAPCHECK_MUTANTS_FILES:-$oracle}; do
     case "$f" in harness/*|model/*) files+=(--file "$f") ;; *) files+=(--file "model/src/$f") ;; esac
 done
 set +f
 args=("${files[@]}"
       --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600
-      --profile mutants)
+      --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
 # Which tests judge a mutant: .cargo/mutants.toml (the workspace's lib tests + mutant_check).
 if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
     args+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
