@@ -22,6 +22,7 @@ pub mod idlock;
 pub mod isolate;
 pub mod kernel;
 pub mod lockstep;
+pub mod matrix;
 pub mod replay;
 pub mod report;
 pub mod repro;

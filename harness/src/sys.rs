@@ -139,6 +139,26 @@ impl MapInfoRaw {
     }
 }
 
+/// How many bytes of `bpf_map_info` this kernel writes, learnt once per process from a zeroed
+/// buffer: `bpf_map_get_info_by_fd` copies min(len, sizeof(info)) and refuses a longer buffer
+/// whose tail is not zero (`bpf_check_uarg_tail_zero`: E2BIG). 80 on 5.10 (no
+/// `map_extra`), the whole 88-byte prefix since 5.16 (`map_extra`, 9330986c0300).
+fn info_len(fd: RawFd) -> Result<usize, Errno> {
+    static LEN: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let full = std::mem::size_of::<MapInfoRaw>();
+    if let Some(n) = LEN.get() {
+        return Ok(*n);
+    }
+    let mut z = MapInfoRaw::poisoned();
+    // SAFETY: as in `map_info`.
+    unsafe { std::slice::from_raw_parts_mut((&mut z as *mut MapInfoRaw).cast::<u8>(), full) }.fill(0);
+    let mut len = full as u32;
+    // SAFETY: z is plain data, live for the call, and `len` says its size. An error (a bad
+    // fd) says nothing about the size: it is learnt at the next call.
+    ret(unsafe { libbpf_sys::bpf_obj_get_info_by_fd(fd, (&mut z as *mut MapInfoRaw).cast(), &mut len) })?;
+    Ok(*LEN.get_or_init(|| (len as usize).min(full)))
+}
+
 /// Buffers of one `BPF_MAP_LOOKUP_BATCH` call.
 pub struct Batch<'a> {
     /// The cursor to continue from (`None` = from the start).
@@ -290,8 +310,15 @@ impl Sys for RealSys {
     }
 
     fn map_info(&mut self, fd: RawFd) -> Result<MapInfoRaw, Errno> {
+        let full = std::mem::size_of::<MapInfoRaw>();
+        let known = info_len(fd)?;
         let mut info = MapInfoRaw::poisoned();
-        let mut len = std::mem::size_of::<MapInfoRaw>() as u32;
+        // Poison only what this kernel writes: it refuses a longer buffer whose tail is not
+        // zero (E2BIG). SAFETY: MapInfoRaw is repr(C) plain data without padding.
+        let bytes =
+            unsafe { std::slice::from_raw_parts_mut((&mut info as *mut MapInfoRaw).cast::<u8>(), full) };
+        bytes[known..].fill(0);
+        let mut len = full as u32;
         // SAFETY: info is plain data, live for the call, and `len` says its size.
         ret(unsafe {
             libbpf_sys::bpf_obj_get_info_by_fd(fd, (&mut info as *mut MapInfoRaw).cast(), &mut len)

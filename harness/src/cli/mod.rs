@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use amplify::{cmd_amplify, AmplifyArgs};
 use fuzz::{cmd_fuzz, cmd_fuzz_worker, FuzzArgs, WorkerArgs};
+use matrix::{cmd_matrix_table, MatrixArgs};
 use replay::{cmd_replay, ReplayArgs};
 use repro::{cmd_repro, ReproArgs};
 use rfc_diff::{cmd_rfc_diff, RfcDiffArgs};
@@ -59,6 +60,8 @@ enum Cmd {
     Repro(ReproArgs),
     /// Switch on every deliberate model fault, one at a time, and check each is caught.
     Selftest(SelftestArgs),
+    /// The kernel matrix's table (ci/matrix.sh): one row per kernel from its results directory.
+    MatrixTable(MatrixArgs),
     /// (internal) One fuzz worker.
     #[command(name = "__fuzz-worker", hide = true)]
     FuzzWorker(WorkerArgs),
@@ -156,6 +159,7 @@ fn dispatch() -> ExitCode {
         Cmd::AmplifyChild { n, bpffs } => return crate::amplify::serve_child(n, &bpffs),
         Cmd::Fuzz(a) => cmd_fuzz(a),
         Cmd::Selftest(a) => cmd_selftest(a),
+        Cmd::MatrixTable(a) => cmd_matrix_table(a),
         Cmd::Repro(a) => cmd_repro(a),
         Cmd::FuzzWorker(a) => return cmd_fuzz_worker(a),
     };
@@ -276,6 +280,7 @@ fn rand_seed() -> u64 {
 mod amplify;
 pub mod bench;
 mod fuzz;
+mod matrix;
 mod replay;
 mod repro;
 mod rfc_diff;

@@ -1,0 +1,33 @@
+//! `mapcheck matrix-table`: the kernel matrix's table from the results directories that
+//! `ci/matrix.sh` filled, one per kernel; exit 1 unless every kernel ran every step and agreed.
+
+use super::{exit, CmdResult};
+use crate::matrix::{table, Row};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub(super) struct MatrixArgs {
+    /// One results directory per kernel (its name is the kernel line).
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Write the rows as JSON here too.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub(super) fn cmd_matrix_table(a: MatrixArgs) -> CmdResult {
+    let rows: Vec<Row> = a.dirs.iter().map(|d| Row::read(d)).collect();
+    print!("{}", table(&rows));
+    if let Some(p) = &a.json {
+        let text = serde_json::to_string_pretty(&rows).expect("plain data serializes");
+        std::fs::write(p, text + "\n").map_err(|e| (exit::ENVIRONMENT, format!("{}: {e}", p.display())))?;
+    }
+    let failed = rows.iter().filter(|r| !r.problems.is_empty()).count();
+    if failed > 0 {
+        return Err((
+            exit::DIVERGENCE,
+            format!("{failed} of {} kernels failed", rows.len()),
+        ));
+    }
+    Ok(exit::AGREE)
+}

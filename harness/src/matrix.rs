@@ -1,0 +1,310 @@
+//! The kernel matrix's table: one row per kernel from the results `ci/matrix.sh` brought back
+//! (the guest's fuzz JSON, replay and self-test summaries). A kernel that was not fetched, not
+//! booted, or sent back less than every step is a failed row with the reason, never a pass.
+
+use crate::fuzz::JsonSummary;
+use serde::Serialize;
+use std::path::Path;
+
+/// What one kernel did.
+#[derive(Serialize, Debug, Default, PartialEq)]
+pub struct Row {
+    /// The matrix line (`5.10`, `host`, ...): the results directory's name.
+    pub line: String,
+    /// The kernel's release as its package names it (`Debian 5.10.244-1`), else `uname -r`.
+    pub release: String,
+    /// `ran`, or why not (`unavailable: ...`, `timeout: ...`, `no results: ...`).
+    pub status: String,
+    /// Corpus replay: cases passed and replayed.
+    pub replay: Option<(u64, u64)>,
+    /// Fuzz: cases.
+    pub cases: Option<u64>,
+    /// Fuzz: ops.
+    pub ops: Option<u64>,
+    /// Fuzz: distinct divergences.
+    pub divergences: Option<usize>,
+    /// Fuzz: divergences no corpus case knows.
+    pub new: Option<usize>,
+    /// Fuzz: coverage cells hit, and catalogued.
+    pub coverage: Option<(usize, usize)>,
+    /// Fuzz workers that failed outside any case.
+    pub errors: Vec<String>,
+    /// Self-test canaries caught and run (None: none were asked for).
+    pub canaries: Option<(u64, u64)>,
+    /// Seconds from boot to the results, as the host measured them.
+    pub wall_s: Option<u64>,
+    /// What is wrong with this row (empty: the kernel passed).
+    pub problems: Vec<String>,
+}
+
+impl Row {
+    /// Read one kernel's results directory.
+    pub fn read(dir: &Path) -> Row {
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+        let mut r = Row {
+            line: dir
+                .file_name()
+                .map_or(String::new(), |n| n.to_string_lossy().into_owned()),
+            status: read("status").map_or("no status (not run)".into(), |s| s.trim().into()),
+            wall_s: read("wall_s").and_then(|s| s.trim().parse().ok()),
+            ..Row::default()
+        };
+        r.release = read("version")
+            .and_then(|v| debian_release(&v))
+            .or_else(|| read("release").map(|s| s.trim().to_string()))
+            .unwrap_or_else(|| "?".into());
+        if r.status != "ran" {
+            r.problems.push(r.status.clone());
+            return r;
+        }
+        if read("complete").is_none() {
+            r.problems.push("the guest stopped before its last step".into());
+        }
+        match read("replay.txt").as_deref().and_then(replay_counts) {
+            Some((passed, all)) => {
+                r.replay = Some((passed, all));
+                if passed != all || all == 0 {
+                    r.problems
+                        .push(format!("corpus replay: {} of {all} failed", all - passed));
+                }
+            }
+            None => r.problems.push("no corpus replay summary".into()),
+        }
+        match read("fuzz.json").map(|t| serde_json::from_str::<JsonSummary>(&t)) {
+            Some(Ok(j)) => {
+                r.cases = Some(j.cases);
+                r.ops = Some(j.ops);
+                r.divergences = Some(j.divergences);
+                r.new = Some(j.new);
+                r.coverage = Some((j.coverage.hit, j.coverage.cells));
+                if j.divergences > 0 {
+                    r.problems.push(format!("{} divergences", j.divergences));
+                }
+                if j.cases == 0 {
+                    r.problems.push("fuzz ran no case".into());
+                }
+                if !j.errors.is_empty() {
+                    r.problems
+                        .push(format!("fuzz worker errors: {}", j.errors.join("; ")));
+                }
+                r.errors = j.errors;
+            }
+            Some(Err(e)) => r.problems.push(format!("fuzz.json unreadable: {e}")),
+            None => r.problems.push("no fuzz summary".into()),
+        }
+        if let Some(t) = read("selftest.txt") {
+            match canary_counts(&t) {
+                Some((caught, all)) => {
+                    r.canaries = Some((caught, all));
+                    if caught != all {
+                        r.problems
+                            .push(format!("{} of {all} canaries missed", all - caught));
+                    }
+                }
+                None => r.problems.push("no self-test summary".into()),
+            }
+        }
+        r
+    }
+}
+
+/// `Debian 5.10.244-1` from /proc/version's `... #1 SMP Debian 5.10.244-1 (2025-...)`.
+fn debian_release(version: &str) -> Option<String> {
+    let i = version.rfind("Debian ")?;
+    let rest = &version[i + "Debian ".len()..];
+    let v = rest.split_whitespace().next()?;
+    Some(format!("Debian {v}"))
+}
+
+/// `(passed, replayed)` from replay's last line: `replayed N cases (M ops) on R: P passed, F failed`.
+fn replay_counts(text: &str) -> Option<(u64, u64)> {
+    let l = text.lines().rev().find(|l| l.starts_with("replayed "))?;
+    let all = l.split_whitespace().nth(1)?.parse().ok()?;
+    let (_, tail) = l.rsplit_once(": ")?;
+    let passed = tail.split_whitespace().next()?.parse().ok()?;
+    Some((passed, all))
+}
+
+/// `(caught, all)` from the self-test's last line: `N/M canaries caught and shrunk`.
+fn canary_counts(text: &str) -> Option<(u64, u64)> {
+    let l = text
+        .lines()
+        .rev()
+        .find(|l| l.ends_with("canaries caught and shrunk"))?;
+    let (n, m) = l.split_whitespace().next()?.split_once('/')?;
+    Some((n.parse().ok()?, m.parse().ok()?))
+}
+
+/// The table, one row per kernel.
+pub fn table(rows: &[Row]) -> String {
+    let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+    let mut s = format!(
+        "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {}\n",
+        "line", "release", "replay", "cases", "ops", "div", "coverage", "canaries", "wall", "status"
+    );
+    for r in rows {
+        let status = if r.problems.is_empty() {
+            "pass".to_string()
+        } else {
+            format!("FAIL: {}", r.problems.join("; "))
+        };
+        s.push_str(&format!(
+            "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {status}\n",
+            r.line,
+            r.release,
+            opt(r.replay.map(|(p, a)| format!("{p}/{a}"))),
+            opt(r.cases.map(|c| c.to_string())),
+            opt(r.ops.map(|c| c.to_string())),
+            opt(r.divergences.map(|c| c.to_string())),
+            opt(r
+                .coverage
+                .map(|(h, c)| format!("{h}/{c} {:.1}%", 100.0 * h as f64 / c.max(1) as f64))),
+            opt(r.canaries.map(|(p, a)| format!("{p}/{a}"))),
+            opt(r.wall_s.map(|w| format!("{w}s"))),
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let d = tempfile::tempdir().unwrap();
+        for (f, t) in files {
+            std::fs::write(d.path().join(f), t).unwrap();
+        }
+        d
+    }
+
+    fn fuzz_json(divergences: usize, cases: u64) -> String {
+        format!(
+            r#"{{"seed":"0x1","worker_seeds":[],"elapsed_s":30.0,"cases":{cases},"ops":9000,
+            "interrupted":false,"divergences":{divergences},"new":{divergences},"duplicates":0,
+            "errors":[],"coverage":{{"hit":400,"cells":487,"missing":[]}},"findings":[]}}"#
+        )
+    }
+
+    const VERSION: &str = "Linux version 5.10.0-46-cloud-amd64 (debian-kernel@lists.debian.org) \
+        (gcc-10 (Debian 10.2.1-6) 10.2.1 20210110) #1 SMP Debian 5.10.244-1 (2025-09-29)\n";
+
+    #[test]
+    fn a_passing_kernel_reads_as_a_pass() {
+        let replay = "x.case  ok\nreplayed 88 cases (1359 ops) on 5.10.0-46: 88 passed, 0 failed\n";
+        let d = dir_with(&[
+            ("status", "ran\n"),
+            ("complete", "done\n"),
+            ("version", VERSION),
+            ("replay.txt", replay),
+            ("fuzz.json", &fuzz_json(0, 120)),
+            ("selftest.txt", "fault ...\n5/5 canaries caught and shrunk\n"),
+            ("wall_s", "95\n"),
+        ]);
+        let r = Row::read(d.path());
+        assert_eq!(r.problems, Vec::<String>::new());
+        assert_eq!(r.release, "Debian 5.10.244-1");
+        assert_eq!(r.replay, Some((88, 88)));
+        assert_eq!(
+            (r.cases, r.coverage, r.canaries),
+            (Some(120), Some((400, 487)), Some((5, 5)))
+        );
+        assert!(table(&[r]).lines().nth(1).unwrap().ends_with("pass"));
+    }
+
+    /// Every way a kernel can fall short is a failed row with its reason.
+    #[test]
+    fn anything_short_of_every_step_fails_the_row() {
+        let replay_fail = "replayed 88 cases (1359 ops) on r: 85 passed, 3 failed\n";
+        let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
+            (vec![("status", "unavailable: no package".into())], "unavailable"),
+            (vec![("status", "timeout: no results".into())], "timeout"),
+            (vec![], "no status"),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("replay.txt", replay_fail.into()),
+                    ("fuzz.json", fuzz_json(0, 5)),
+                ],
+                "stopped before its last step",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    ("replay.txt", replay_fail.into()),
+                    ("fuzz.json", fuzz_json(0, 5)),
+                ],
+                "3 of 88 failed",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    ("fuzz.json", fuzz_json(0, 5)),
+                ],
+                "no corpus replay",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    (
+                        "replay.txt",
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                    ),
+                    ("fuzz.json", fuzz_json(2, 5)),
+                ],
+                "2 divergences",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    (
+                        "replay.txt",
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                    ),
+                    ("fuzz.json", fuzz_json(0, 0)),
+                ],
+                "no case",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    (
+                        "replay.txt",
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                    ),
+                    ("fuzz.json", "{".into()),
+                ],
+                "unreadable",
+            ),
+            (
+                vec![
+                    ("status", "ran".into()),
+                    ("complete", "".into()),
+                    (
+                        "replay.txt",
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                    ),
+                    ("fuzz.json", fuzz_json(0, 5)),
+                    ("selftest.txt", "4/5 canaries caught and shrunk".into()),
+                ],
+                "1 of 5 canaries missed",
+            ),
+        ];
+        for (files, why) in cases {
+            let files: Vec<(&str, &str)> = files.iter().map(|(f, t)| (*f, t.as_str())).collect();
+            let d = dir_with(&files);
+            let r = Row::read(d.path());
+            assert!(
+                r.problems.iter().any(|p| p.contains(why)),
+                "{files:?}: {:?} should say {why}",
+                r.problems
+            );
+            assert!(table(&[r]).contains("FAIL"));
+        }
+    }
+}
