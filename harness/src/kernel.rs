@@ -740,6 +740,8 @@ mod tests {
         mkdirs: Vec<std::path::PathBuf>,
         /// cgroup.stat's nr_dying_descendants, always this (None: the real file).
         dying: Option<u32>,
+        /// GET_NEXT_KEY fails with this.
+        next_key_fails: Option<Errno>,
     }
 
     impl Fake {
@@ -847,6 +849,9 @@ mod tests {
             self.next()
         }
         fn next_key(&mut self, _: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
+            if let Some(e) = self.next_key_fails {
+                return Err(e);
+            }
             let at = match key {
                 None => 0,
                 Some(k) => {
@@ -1165,5 +1170,25 @@ mod tests {
             "{o:?}"
         );
         k.reset();
+    }
+
+    /// A batch that ends without an error and without keys ends the dump (it is not asked
+    /// again), and a GET_NEXT_KEY error other than ENOENT in the walk is the check's outcome.
+    #[test]
+    fn dump_stops_on_an_empty_batch_and_passes_walk_errors_through() {
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 2);
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        let mut f = Fake::default();
+        f.batches.extend(std::iter::repeat_n((0, None), 50));
+        assert!(matches!(
+            dump(&mut f, fd.as_raw_fd(), Some(&spec), 2),
+            Ok(Ret::State(_))
+        ));
+        assert_eq!(f.batch_counts.len(), 1, "asked again after an empty batch");
+        let mut f = Fake {
+            next_key_fails: Some(Errno::EPERM),
+            ..Fake::default()
+        };
+        assert_eq!(dump(&mut f, fd.as_raw_fd(), Some(&spec), 2), Err(Errno::EPERM));
     }
 }
