@@ -985,6 +985,34 @@ mod tests {
         }
     }
 
+    /// A worker's stats line reads back as what it counted: cases, ops and every cell.
+    #[test]
+    fn stats_lines_parse_back() {
+        let mut st = Stats {
+            cases: 3,
+            ops: 40,
+            ..Stats::default()
+        };
+        st.cells.insert(("array".into(), "update", "ok".into()), 2);
+        st.cells
+            .insert(("hash".into(), "lookup", "EINVAL[flags]".into()), 5);
+        let back = parse_stats(&stats_line(&st)).unwrap();
+        assert_eq!((back.cases, back.ops, back.cells), (3, 40, st.cells));
+        assert!(parse_stats("stats x 1").is_none() && parse_stats("hello").is_none());
+    }
+
+    /// A case keeps its plain name unless that file holds another signature: then both
+    /// are kept, the new one under a name of its own.
+    #[test]
+    fn case_file_never_overwrites_another_signature() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(case_file(dir.path(), "c", "sig a"), "c.case");
+        save(dir.path(), "c", "sig a");
+        assert_eq!(case_file(dir.path(), "c", "sig a"), "c.case");
+        let other = case_file(dir.path(), "c", "sig b");
+        assert_eq!(other, format!("c-{:016x}.case", fnv(b"sig b")));
+    }
+
     #[test]
     fn different_divergences_with_one_old_signature_are_both_kept_and_new() {
         let (a, b) = two_bugs();

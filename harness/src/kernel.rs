@@ -735,6 +735,13 @@ mod tests {
         batch_keys: Option<Vec<u32>>,
         /// GET_NEXT_KEY walks these keys, then ENOENT.
         walk: Vec<u32>,
+        /// mkdir answers these in turn (then EPERM); every path asked for is logged.
+        mkdir_answers: VecDeque<Result<(), Errno>>,
+        mkdirs: Vec<std::path::PathBuf>,
+        /// cgroup.stat's nr_dying_descendants, always this (None: the real file).
+        dying: Option<u32>,
+        /// GET_NEXT_KEY fails with this.
+        next_key_fails: Option<Errno>,
     }
 
     impl Fake {
@@ -801,8 +808,12 @@ mod tests {
         fn perf_open(&mut self, _: bool) -> Result<OwnedFd, Errno> {
             Err(Errno::EPERM)
         }
-        fn mkdir(&mut self, _: &std::path::Path) -> Result<(), Errno> {
-            Err(Errno::EPERM)
+        fn mkdir(&mut self, p: &std::path::Path) -> Result<(), Errno> {
+            self.mkdirs.push(p.to_path_buf());
+            self.mkdir_answers.pop_front().unwrap_or(Err(Errno::EPERM))
+        }
+        fn dying_count(&mut self, _: &std::path::Path) -> Result<u32, Errno> {
+            self.dying.ok_or(Errno::ENOENT)
         }
         fn rmdir(&mut self, _: &std::path::Path) -> Result<(), Errno> {
             Err(Errno::EPERM)
@@ -838,6 +849,9 @@ mod tests {
             self.next()
         }
         fn next_key(&mut self, _: RawFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<(), Errno> {
+            if let Some(e) = self.next_key_fails {
+                return Err(e);
+            }
             let at = match key {
                 None => 0,
                 Some(k) => {
@@ -1078,5 +1092,103 @@ mod tests {
             let why = d.allowed.explain(&d.observed).unwrap_or_default();
             assert!(why.contains("not 0..4 in order"), "{bad:?}: {why}");
         }
+    }
+
+    /// A kernel whose dying cgroups never go: `settle_dying` answers the count it sees once
+    /// its bound has passed, it does not wait forever.
+    #[test]
+    fn settle_dying_ends_at_its_bound() {
+        if crate::env::cgroup2_mount().is_none() {
+            return; // the case directory is named under the real cgroup2 mount
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // The parent and the case directory are made; each later look finds them there.
+            let mut answers = VecDeque::from([Ok(()), Ok(())]);
+            answers.extend(std::iter::repeat_n(Err(Errno::EEXIST), 100_000));
+            let fake = Fake {
+                mkdir_answers: answers,
+                dying: Some(1),
+                ..Fake::default()
+            };
+            let mut k = Kernel::with_sys(fake, 2).unwrap();
+            k.settle_bound = std::time::Duration::from_millis(20);
+            let _ = tx.send(k.exec(&Op::SettleDying { max: 0 }));
+        });
+        let got = rx.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(got, Ok(Ok(Ret::Count(1))));
+    }
+
+    /// Every case gets a cgroup directory of its own (a directory a case could not remove
+    /// must not be the next case's), and a case directory that cannot be made is the op's
+    /// error, not a directory assumed to exist.
+    #[test]
+    fn each_case_has_its_own_cgroup_dir_and_mkdir_errors_show() {
+        if crate::env::cgroup2_mount().is_none() {
+            return;
+        }
+        let fake = Fake {
+            mkdir_answers: VecDeque::from([Ok(()), Ok(()), Ok(())]),
+            dying: Some(0),
+            ..Fake::default()
+        };
+        let mut k = Kernel::with_sys(fake, 2).unwrap();
+        assert_eq!(k.exec(&Op::Dying), Ok(Ret::Count(0)));
+        k.reset();
+        assert_eq!(k.exec(&Op::Dying), Ok(Ret::Count(0)));
+        let dirs = &k.sys.mkdirs;
+        assert_eq!(dirs.len(), 3, "{dirs:?}");
+        assert_ne!(dirs[1], dirs[2], "two cases, one directory");
+        assert_eq!(dirs[1].parent(), dirs[2].parent());
+        // The parent is made; the case directory is refused.
+        let fake = Fake {
+            mkdir_answers: VecDeque::from([Ok(()), Err(Errno::raw(13))]),
+            dying: Some(0),
+            ..Fake::default()
+        };
+        let mut k = Kernel::with_sys(fake, 2).unwrap();
+        assert_eq!(k.exec(&Op::Dying), Err(Errno::raw(13)));
+    }
+
+    /// `check` of an fd-holding map: a slot the kernel cannot read back (ENOTSUPP) is
+    /// unreadable, any other lookup error is the check's outcome.
+    #[test]
+    fn fd_map_check_passes_lookup_errors_through() {
+        let ops = parse(&["m0 = create prog_array key=4 value=4 entries=2"]);
+        let fake = Fake {
+            walk: vec![0],
+            answers: VecDeque::from([Err(Errno::EPERM)]),
+            ..Fake::default()
+        };
+        let mut k = Kernel::with_sys(fake, 2).unwrap();
+        assert!(matches!(k.exec(&ops[0]), Ok(Ret::Fd(_))));
+        assert_eq!(k.exec(&Op::Check { map: m(0) }), Err(Errno::EPERM));
+        k.sys.answers.push_back(Err(Errno::ENOTSUPP));
+        let o = k.exec(&Op::Check { map: m(0) });
+        assert!(
+            matches!(&o, Ok(Ret::Slots(s)) if s.slots == vec![(vec![0, 0, 0, 0], Slot::Unreadable)]),
+            "{o:?}"
+        );
+        k.reset();
+    }
+
+    /// A batch that ends without an error and without keys ends the dump (it is not asked
+    /// again), and a GET_NEXT_KEY error other than ENOENT in the walk is the check's outcome.
+    #[test]
+    fn dump_stops_on_an_empty_batch_and_passes_walk_errors_through() {
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 2);
+        let fd = std::fs::File::open("/dev/null").unwrap();
+        let mut f = Fake::default();
+        f.batches.extend(std::iter::repeat_n((0, None), 50));
+        assert!(matches!(
+            dump(&mut f, fd.as_raw_fd(), Some(&spec), 2),
+            Ok(Ret::State(_))
+        ));
+        assert_eq!(f.batch_counts.len(), 1, "asked again after an empty batch");
+        let mut f = Fake {
+            next_key_fails: Some(Errno::EPERM),
+            ..Fake::default()
+        };
+        assert_eq!(dump(&mut f, fd.as_raw_fd(), Some(&spec), 2), Err(Errno::EPERM));
     }
 }
