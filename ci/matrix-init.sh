@@ -26,6 +26,7 @@ step() { # name, command...: its output in $out/name.txt, its exit code in $out/
     "$@" > "$out/$n.txt" 2>&1
     echo $? > "$out/$n.rc"
 }
+step dialects ./mapcheck dialects
 step replay ./mapcheck replay regressions
 step fuzz ./mapcheck fuzz --budget "${BUDGET}s" --seed "$SEED" --out /tmp/found \
     --corpus regressions --json "$out/fuzz.json" --junit "$out/fuzz.xml" --status-every 10s

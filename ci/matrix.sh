@@ -171,6 +171,7 @@ run_host() {
     rm -rf "$dir" && mkdir -p "$dir"
     local t0=$SECONDS
     uname -r > "$dir/release"; cat /proc/version > "$dir/version"
+    "$bin" dialects > "$dir/dialects.txt" 2>&1 || true
     (cd "$root" && "$bin" replay regressions > "$dir/replay.txt" 2>&1; echo $? > "$dir/replay.rc")
     (cd "$root" && "$bin" fuzz --budget "${budget}s" --seed "$seed" --out "$dir/found" \
         --corpus regressions --json "$dir/fuzz.json" --junit "$dir/fuzz.xml" --status-every 10s \
@@ -204,6 +205,6 @@ wait
 dirs=()
 for l in "${lines[@]}"; do dirs+=("$out/$l"); done
 status=0
-"$root/target/x86_64-unknown-linux-gnu/release/mapcheck" matrix-table --json "$out/matrix.json" "${dirs[@]}" || status=$?
+"$root/target/x86_64-unknown-linux-gnu/release/mapcheck" matrix-table --json "$out/matrix.json" --corpus regressions "${dirs[@]}" || status=$?
 echo "matrix: total wall time $(( $(date +%s) - start )) s" >&2
 exit "$status"

@@ -3,7 +3,8 @@
 
 use crate::sys::{RealSys, Sys};
 use mapcheck_model::profile::MemAccounting;
-use mapcheck_model::{Errno, MapSpec, MapType, Profile};
+use mapcheck_model::{Errno, MapSpec, MapType, Profile, ProgSpec, ProgType};
+use std::os::fd::AsRawFd;
 
 /// `num_possible_cpus()` as libbpf reads it from /sys/devices/system/cpu/possible.
 pub fn possible_cpus() -> usize {
@@ -60,6 +61,101 @@ pub fn release_at_least(release: &str, major: u32, minor: u32) -> bool {
     (nums.next().unwrap_or(0), nums.next().unwrap_or(0)) >= (major, minor)
 }
 
+/// The dialects a probe can tell, learnt once per process from a few syscalls on throwaway
+/// maps and programs (stable point releases get backports, so the version number cannot
+/// tell). A probe that cannot run (no privilege) leaves the 6.18 value.
+fn probe_dialects(p: &mut Profile) {
+    static PROBED: std::sync::OnceLock<Vec<(&'static str, bool)>> = std::sync::OnceLock::new();
+    let found = PROBED.get_or_init(|| {
+        let mut s = RealSys;
+        let mut v = Vec::new();
+        let make =
+            |s: &mut RealSys, t: MapType, value: u32| s.map_create(&MapSpec::new(t, 4, value, 1), -1).ok();
+        let key = [0u8; 4];
+        // map_freeze (c4c84f6fb2c4, 6.5): re-freeze EPERM (write permission first), else EBUSY.
+        if let Some(fd) = make(&mut s, MapType::Array, 4) {
+            let fd = fd.as_raw_fd();
+            if s.freeze(fd).is_ok() {
+                match s.freeze(fd) {
+                    Err(e) if e == Errno::EPERM => v.push(("freeze-checks-write", true)),
+                    Err(e) if e == Errno::EBUSY => v.push(("freeze-checks-write", false)),
+                    _ => {}
+                }
+            }
+            // Flags checked after the fd (8f6ddc058760): an unknown flag on a closed fd.
+            let mut val = [0u8; 4];
+            match s.lookup(-1, &key, &mut val, 1 << 7) {
+                Err(e) if e == Errno::EBADF => v.push(("lookup-flags-after-fd", true)),
+                Err(e) if e == Errno::EINVAL => v.push(("lookup-flags-after-fd", false)),
+                _ => {}
+            }
+        }
+        // LOOKUP_AND_DELETE on a hash (3e87f192b405, 5.14): a missing key is ENOENT, else 524.
+        if let Some(fd) = make(&mut s, MapType::Hash, 4) {
+            let mut val = [0u8; 4];
+            match s.lookup_and_delete(fd.as_raw_fd(), &key, &mut val, 0) {
+                Err(e) if e == Errno::ENOENT => v.push(("hash-lookup-and-delete", true)),
+                Err(e) if e == Errno::ENOTSUPP => v.push(("hash-lookup-and-delete", false)),
+                _ => {}
+            }
+        }
+        if let Some(fd) = make(&mut s, MapType::PercpuArray, 4) {
+            let fd = fd.as_raw_fd();
+            // LOOKUP_BATCH on PERCPU_ARRAY (f008d732ab18, 5.13): ENOTSUPP before.
+            let cpus = possible_cpus();
+            let (mut kb, mut vb, mut out) = (vec![0u8; 4], vec![0u8; 8 * cpus], vec![0u8; 4]);
+            let mut b = crate::sys::Batch {
+                in_batch: None,
+                out_batch: &mut out,
+                keys: &mut kb,
+                values: &mut vb,
+                count: 1,
+            };
+            match s.lookup_batch(fd, &mut b) {
+                (_, Some(e)) if e == Errno::ENOTSUPP => v.push(("percpu-array-batch", false)),
+                (_, None) => v.push(("percpu-array-batch", true)),
+                (_, Some(e)) if e == Errno::ENOENT => v.push(("percpu-array-batch", true)),
+                _ => {}
+            }
+            // Per-CPU padding (value_size 4 in an 8-byte slot) stored and read back (6.18:
+            // copy_map_value_long), or dropped (7.0: copy_map_value).
+            let written = vec![0xffu8; 8 * cpus];
+            if s.update(fd, &key, &written, 0).is_ok() {
+                let mut back = vec![0u8; 8 * cpus];
+                if s.lookup(fd, &key, &mut back, 0).is_ok() {
+                    v.push(("percpu-padding-roundtrips", back[4..8] == [0xff; 4]));
+                }
+            }
+        }
+        // BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18): EINVAL where the flag is unknown, when
+        // the same program loads without it.
+        let xdp = |frags| ProgSpec {
+            prog_type: ProgType::Xdp,
+            xdp_frags: frags,
+            attach: 0,
+        };
+        if s.prog_load(&xdp(false), &[]).is_ok() {
+            match s.prog_load(&xdp(true), &[]) {
+                Ok(_) => v.push(("xdp-frags", true)),
+                Err(e) if e == Errno::EINVAL => v.push(("xdp-frags", false)),
+                _ => {}
+            }
+        }
+        v
+    });
+    for (name, value) in found {
+        match *name {
+            "freeze-checks-write" => p.freeze_checks_write = *value,
+            "lookup-flags-after-fd" => p.lookup_flags_after_fd = *value,
+            "hash-lookup-and-delete" => p.hash_lookup_and_delete = *value,
+            "percpu-array-batch" => p.percpu_array_batch = *value,
+            "percpu-padding-roundtrips" => p.percpu_padding_roundtrips = *value,
+            "xdp-frags" => p.xdp_frags = *value,
+            _ => unreachable!("probed above"),
+        }
+    }
+}
+
 /// The profile of the running kernel.
 pub fn detect_profile() -> Profile {
     let mut p = Profile::linux_6_18(possible_cpus() as u32);
@@ -76,6 +172,7 @@ pub fn detect_profile() -> Profile {
         .ok()
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(1 << 20);
+    probe_dialects(&mut p);
     p.bpffs = can_mount_bpffs();
     p.cgroup2 = cgroup2_mount().is_some_and(|m| {
         let probe = m.join(format!("mapcheck-{}-probe{}", std::process::id(), unique()));

@@ -15,8 +15,8 @@ pub struct Row {
     pub release: String,
     /// `ran`, or why not (`unavailable: ...`, `timeout: ...`, `no results: ...`).
     pub status: String,
-    /// Corpus replay: cases passed and replayed.
-    pub replay: Option<(u64, u64)>,
+    /// Corpus replay: cases passed, replayed, and left out as recorded for other kernels.
+    pub replay: Option<(u64, u64, u64)>,
     /// Fuzz: cases.
     pub cases: Option<u64>,
     /// Fuzz: ops.
@@ -33,6 +33,8 @@ pub struct Row {
     pub canaries: Option<(u64, u64)>,
     /// Seconds from boot to the results, as the host measured them.
     pub wall_s: Option<u64>,
+    /// The kernel's dialects as it probed them (`mapcheck dialects`).
+    pub dialects: Vec<(String, bool)>,
     /// What is wrong with this row (empty: the kernel passed).
     pub problems: Vec<String>,
 }
@@ -57,15 +59,19 @@ impl Row {
             r.problems.push(r.status.clone());
             return r;
         }
+        match read("dialects.txt").map(|t| parse_dialects(&t)) {
+            Some(d) if !d.is_empty() => r.dialects = d,
+            _ => r.problems.push("no dialects probed".into()),
+        }
         if read("complete").is_none() {
             r.problems.push("the guest stopped before its last step".into());
         }
         match read("replay.txt").as_deref().and_then(replay_counts) {
-            Some((passed, all)) => {
-                r.replay = Some((passed, all));
-                if passed != all || all == 0 {
+            Some((passed, all, other)) => {
+                r.replay = Some((passed, all, other));
+                if passed + other != all || passed == 0 {
                     r.problems
-                        .push(format!("corpus replay: {} of {all} failed", all - passed));
+                        .push(format!("corpus replay: {} of {all} failed", all - passed - other));
                 }
             }
             None => r.problems.push("no corpus replay summary".into()),
@@ -108,6 +114,73 @@ impl Row {
     }
 }
 
+/// `mapcheck dialects`' lines: `name yes|no  # change`.
+pub fn dialect_lines(p: &mapcheck_model::Profile) -> String {
+    let mut s = String::new();
+    for ((name, has), (_, change)) in p.dialects().iter().zip(mapcheck_model::profile::DIALECTS) {
+        s.push_str(&format!(
+            "{name:<28} {:<4} # {change}\n",
+            if *has { "yes" } else { "no" }
+        ));
+    }
+    s
+}
+
+fn parse_dialects(text: &str) -> Vec<(String, bool)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?.to_string();
+            let has = match w.next()? {
+                "yes" => true,
+                "no" => false,
+                _ => return None,
+            };
+            Some((name, has))
+        })
+        .collect()
+}
+
+/// The dialect table: one row per dialect (the change behind it, the corpus cases that pin
+/// it), one column per kernel.
+pub fn dialect_table(rows: &[Row], corpus: &Path) -> String {
+    let mut cases: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for f in crate::corpus::collect(&[corpus.to_path_buf()]).unwrap_or_default() {
+        let Ok(c) = crate::corpus::Case::load(&f) else {
+            continue;
+        };
+        for (_, v) in c.header.iter().filter(|(k, _)| k == "dialect") {
+            for w in v.split_whitespace() {
+                let name = w.strip_prefix("no-").unwrap_or(w);
+                let rel = f.strip_prefix(corpus).unwrap_or(&f).display().to_string();
+                cases.entry(name.to_string()).or_default().push(rel);
+            }
+        }
+    }
+    let mut s = format!("{:<28}", "dialect");
+    for r in rows {
+        s.push_str(&format!(" {:>7}", r.line));
+    }
+    s.push_str("  change; cases\n");
+    for (name, change) in mapcheck_model::profile::DIALECTS {
+        s.push_str(&format!("{name:<28}"));
+        for r in rows {
+            let v = r.dialects.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+            s.push_str(&format!(
+                " {:>7}",
+                match v {
+                    Some(true) => "yes",
+                    Some(false) => "no",
+                    None => "?",
+                }
+            ));
+        }
+        let pinned = cases.get(name).map_or("none".into(), |v| v.join(" "));
+        s.push_str(&format!("  {change}; {pinned}\n"));
+    }
+    s
+}
+
 /// `Debian 5.10.244-1` from /proc/version's `... #1 SMP Debian 5.10.244-1 (2025-...)`.
 fn debian_release(version: &str) -> Option<String> {
     let i = version.rfind("Debian ")?;
@@ -116,13 +189,19 @@ fn debian_release(version: &str) -> Option<String> {
     Some(format!("Debian {v}"))
 }
 
-/// `(passed, replayed)` from replay's last line: `replayed N cases (M ops) on R: P passed, F failed`.
-fn replay_counts(text: &str) -> Option<(u64, u64)> {
+/// `(passed, replayed, not for this kernel)` from replay's last line: `replayed N cases (M
+/// ops) on R: P passed, F failed, S not for this kernel`.
+fn replay_counts(text: &str) -> Option<(u64, u64, u64)> {
     let l = text.lines().rev().find(|l| l.starts_with("replayed "))?;
     let all = l.split_whitespace().nth(1)?.parse().ok()?;
     let (_, tail) = l.rsplit_once(": ")?;
-    let passed = tail.split_whitespace().next()?.parse().ok()?;
-    Some((passed, all))
+    let mut parts = tail
+        .split(", ")
+        .map(|p| p.split_whitespace().next()?.parse::<u64>().ok());
+    let passed = parts.next()??;
+    let _failed = parts.next()??;
+    let other = parts.next()??;
+    Some((passed, all, other))
 }
 
 /// `(caught, all)` from the self-test's last line: `N/M canaries caught and shrunk`.
@@ -152,7 +231,7 @@ pub fn table(rows: &[Row]) -> String {
             "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {status}\n",
             r.line,
             r.release,
-            opt(r.replay.map(|(p, a)| format!("{p}/{a}"))),
+            opt(r.replay.map(|(p, a, o)| format!("{p}/{}", a - o))),
             opt(r.cases.map(|c| c.to_string())),
             opt(r.ops.map(|c| c.to_string())),
             opt(r.divergences.map(|c| c.to_string())),
@@ -191,7 +270,7 @@ mod tests {
 
     #[test]
     fn a_passing_kernel_reads_as_a_pass() {
-        let replay = "x.case  ok\nreplayed 88 cases (1359 ops) on 5.10.0-46: 88 passed, 0 failed\n";
+        let replay = "x.case  ok\nreplayed 90 cases (1359 ops) on 5.10.0-46: 88 passed, 0 failed, 2 not for this kernel\n";
         let d = dir_with(&[
             ("status", "ran\n"),
             ("complete", "done\n"),
@@ -200,14 +279,25 @@ mod tests {
             ("fuzz.json", &fuzz_json(0, 120)),
             ("selftest.txt", "fault ...\n5/5 canaries caught and shrunk\n"),
             ("wall_s", "95\n"),
+            ("dialects.txt", "freeze-checks-write no # x\nxdp-frags yes # y\n"),
         ]);
         let r = Row::read(d.path());
         assert_eq!(r.problems, Vec::<String>::new());
         assert_eq!(r.release, "Debian 5.10.244-1");
-        assert_eq!(r.replay, Some((88, 88)));
+        assert_eq!(r.replay, Some((88, 90, 2)));
         assert_eq!(
             (r.cases, r.coverage, r.canaries),
             (Some(120), Some((400, 487)), Some((5, 5)))
+        );
+        assert_eq!(
+            r.dialects,
+            vec![("freeze-checks-write".into(), false), ("xdp-frags".into(), true)]
+        );
+        let t = dialect_table(std::slice::from_ref(&r), Path::new("/nonexistent"));
+        assert!(
+            t.lines()
+                .any(|l| l.starts_with("freeze-checks-write") && l.contains(" no ")),
+            "{t}"
         );
         assert!(table(&[r]).lines().nth(1).unwrap().ends_with("pass"));
     }
@@ -215,7 +305,7 @@ mod tests {
     /// Every way a kernel can fall short is a failed row with its reason.
     #[test]
     fn anything_short_of_every_step_fails_the_row() {
-        let replay_fail = "replayed 88 cases (1359 ops) on r: 85 passed, 3 failed\n";
+        let replay_fail = "replayed 88 cases (1359 ops) on r: 85 passed, 3 failed, 0 not for this kernel\n";
         let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
             (vec![("status", "unavailable: no package".into())], "unavailable"),
             (vec![("status", "timeout: no results".into())], "timeout"),
@@ -251,7 +341,7 @@ mod tests {
                     ("complete", "".into()),
                     (
                         "replay.txt",
-                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed, 0 not for this kernel".into(),
                     ),
                     ("fuzz.json", fuzz_json(2, 5)),
                 ],
@@ -263,7 +353,7 @@ mod tests {
                     ("complete", "".into()),
                     (
                         "replay.txt",
-                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed, 0 not for this kernel".into(),
                     ),
                     ("fuzz.json", fuzz_json(0, 0)),
                 ],
@@ -275,7 +365,7 @@ mod tests {
                     ("complete", "".into()),
                     (
                         "replay.txt",
-                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed, 0 not for this kernel".into(),
                     ),
                     ("fuzz.json", "{".into()),
                 ],
@@ -287,7 +377,7 @@ mod tests {
                     ("complete", "".into()),
                     (
                         "replay.txt",
-                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed".into(),
+                        "replayed 1 cases (1 ops) on r: 1 passed, 0 failed, 0 not for this kernel".into(),
                     ),
                     ("fuzz.json", fuzz_json(0, 5)),
                     ("selftest.txt", "4/5 canaries caught and shrunk".into()),

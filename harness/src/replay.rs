@@ -8,7 +8,7 @@ use crate::lockstep::{run_routed, Divergence, Stats};
 use crate::report::describe;
 use crate::sys::Sys;
 use mapcheck_model::gen::predict;
-use mapcheck_model::{Allowed, Expect, Op, Outcome, World};
+use mapcheck_model::{Allowed, Expect, Op, Outcome, Profile, World};
 
 /// The result of replaying one case.
 #[derive(Debug)]
@@ -54,6 +54,9 @@ pub enum Verdict {
     },
     /// The script could not be read (file and line in the message).
     Unreadable(String),
+    /// The case's `# dialect:` header names a dialect this kernel does not speak: its recorded
+    /// outcomes are another kernel's. Neither a pass nor a failure; counted apart.
+    NotForKernel(String),
 }
 
 impl Verdict {
@@ -94,8 +97,38 @@ impl Verdict {
                 "STOPPED at line {line}: the kernel took another path than the script recorded, and this op no longer applies: {reason}"
             ),
             Verdict::Unreadable(e) => format!("UNREADABLE: {e}"),
+            Verdict::NotForKernel(why) => format!("not for this kernel: {why}"),
         }
     }
+}
+
+/// The `# dialect:` header: the kernel dialects (`Profile::dialects`) a case's recorded
+/// outcomes hold on, `name` or `no-name`, separated by spaces. `Ok(Some(why))`: not for this
+/// kernel. An unknown name is an error, not a skip (a typo would skip the case everywhere).
+pub fn dialect_mismatch(case: &Case, p: &Profile) -> Result<Option<String>, String> {
+    let mut why = Vec::new();
+    for (_, v) in case.header.iter().filter(|(k, _)| k == "dialect") {
+        for word in v.split_whitespace() {
+            let (name, want) = match word.strip_prefix("no-") {
+                Some(n) => (n, false),
+                None => (word, true),
+            };
+            let Some(has) = p.dialect(name) else {
+                let known: Vec<&str> = p.dialects().iter().map(|(n, _)| *n).collect();
+                return Err(format!(
+                    "# dialect: unknown dialect `{word}` (known: {}, each also as no-<name>)",
+                    known.join(", ")
+                ));
+            };
+            if has != want {
+                why.push(format!(
+                    "recorded where {word}; this kernel is {}{name}",
+                    if has { "" } else { "no-" }
+                ));
+            }
+        }
+    }
+    Ok((!why.is_empty()).then(|| why.join("; ")))
 }
 
 /// Checks the script against the model alone: every op's precondition must hold.
@@ -146,6 +179,21 @@ pub fn replay_observed<S: Sys>(
         verdict: Verdict::Pass,
         outcomes: Vec::new(),
     };
+    match dialect_mismatch(case, &world.profile) {
+        Ok(None) => {}
+        Ok(Some(why)) => {
+            out.verdict = Verdict::NotForKernel(why);
+            return out;
+        }
+        Err(e) => {
+            let at = case
+                .path
+                .as_ref()
+                .map_or(String::new(), |p| format!("{}: ", p.display()));
+            out.verdict = Verdict::Unreadable(format!("{at}{e}"));
+            return out;
+        }
+    }
     // A model that panics here panics in the run too, which reports it with its line.
     let stale = crate::lockstep::catch_panic(std::panic::AssertUnwindSafe(|| stale(case, world)));
     if let Ok(Some((line, reason))) = stale {

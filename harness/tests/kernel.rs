@@ -59,7 +59,9 @@ fn corpus_replays_clean() {
             );
         }
         let v = replay::replay(&case, &w, &mut k, &mut stats);
-        if !matches!(v, Verdict::Pass) {
+        // Only a case whose `# dialect:` header this kernel lacks may be left out.
+        let marked = case.get("dialect").is_some();
+        if !(matches!(v, Verdict::Pass) || marked && matches!(v, Verdict::NotForKernel(_))) {
             failures.push(format!("{}: {}", f.display(), v.summary()));
         }
     }

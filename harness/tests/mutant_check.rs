@@ -24,7 +24,14 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
     for f in corpus::collect(&[root]).unwrap() {
         let case = Case::load(&f).unwrap_or_else(|e| panic!("{e}"));
         let v = replay::replay(&case, &w, &mut k, &mut stats);
-        assert!(matches!(v, Verdict::Pass), "{}: {}", f.display(), v.summary());
+        // Only a case whose `# dialect:` header this kernel lacks may be left out.
+        let marked = case.get("dialect").is_some();
+        assert!(
+            matches!(v, Verdict::Pass) || marked && matches!(v, Verdict::NotForKernel(_)),
+            "{}: {}",
+            f.display(),
+            v.summary()
+        );
     }
     let types: Vec<MapType> = MapType::MODELLED
         .iter()

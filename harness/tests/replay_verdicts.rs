@@ -253,3 +253,50 @@ fn end_of_case_state_and_panics_are_pinned_to_their_place() {
         _ => panic!("{}", v.summary()),
     }
 }
+
+/// `# dialect:` says which kernels a recording holds on: a case recorded where this kernel
+/// differs is "not for this kernel" and runs nothing; one recorded where it agrees runs and
+/// fails like any other on a wrong line; an unknown dialect is an unreadable case, never a
+/// skip.
+#[test]
+fn dialect_headers_select_the_kernels_a_case_holds_on() {
+    if skip_without_kernel("dialect_headers_select_the_kernels_a_case_holds_on") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    let p = detect_profile();
+    let has = if p.freeze_checks_write {
+        "freeze-checks-write"
+    } else {
+        "no-freeze-checks-write"
+    };
+    let lacks = if p.freeze_checks_write {
+        "no-freeze-checks-write"
+    } else {
+        "freeze-checks-write"
+    };
+    let refreeze = format!("freeze m0 => {}\n", p.refreeze_errno());
+    let script = |dialect: &str, tail: &str| format!("# dialect: {dialect}\n{CREATE}freeze m0 => ok\n{tail}");
+    assert!(run(&script(has, &refreeze), vec![], &mut k).passed());
+    // Recorded on a kernel with the other dialect: the errno there was the other one.
+    let other = format!(
+        "freeze m0 => {}\n",
+        if p.freeze_checks_write { "EBUSY" } else { "EPERM" }
+    );
+    let v = run(&script(lacks, &other), vec![], &mut k);
+    assert!(
+        matches!(v, Verdict::NotForKernel(ref w) if w.contains(lacks)),
+        "{}",
+        v.summary()
+    );
+    // The same wrong recording, claimed for this kernel's dialect, fails.
+    let v = run(&script(has, &other), vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 4, .. }), "{}", v.summary());
+    let v = run(&script("freeze-checks-wrtie", &refreeze), vec![], &mut k);
+    assert!(
+        matches!(v, Verdict::Unreadable(ref e) if e.contains("freeze-checks-wrtie")),
+        "{}",
+        v.summary()
+    );
+    assert_eq!(k.held(), 0);
+}

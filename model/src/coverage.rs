@@ -89,8 +89,20 @@ fn row_of(family: &str) -> &str {
 }
 
 /// Why a declared refusal path cannot be reached by a run here, if it cannot.
-fn out_of_reach(why: Why, profile: &Profile) -> Option<&'static str> {
+fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
     match why {
+        Why::OldNoCommand if profile.hash_lookup_and_delete => {
+            Some("hashes have LOOKUP_AND_DELETE on this kernel (3e87f192b405, 5.14)")
+        }
+        Why::NoBatch if profile.percpu_array_batch => {
+            Some("PERCPU_ARRAY has batch ops on this kernel (f008d732ab18, 5.13)")
+        }
+        Why::ProgFlags if profile.xdp_frags => Some(
+            "the generator sets only BPF_F_XDP_HAS_FRAGS, which this kernel knows (c2f2cdbeffda, 5.18)",
+        ),
+        Why::Access if op == "freeze" && !profile.freeze_checks_write => {
+            Some("FREEZE checks no write permission before 6.5 (c4c84f6fb2c4)")
+        }
         Why::Alloc => Some(
             "allowed above a 1 GiB allocation, which the generator never asks for (nor forces the allocator to fail)",
         ),
@@ -112,13 +124,11 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
     let mut v: Vec<(&'static str, String)> =
         ok_cells(row).iter().map(|(op, o)| (*op, o.to_string())).collect();
     for why in Why::ALL {
-        if out_of_reach(*why, profile).is_some() {
-            continue;
-        }
         for (_, ops) in why.scope() {
             for op in ops.split(' ') {
                 let cell = (op, why.cell(profile));
-                if why.applies(row, op) && !v.contains(&cell) {
+                let reach = out_of_reach(*why, op, profile).is_none();
+                if reach && why.applies(row, op) && !v.contains(&cell) {
                     v.push(cell);
                 }
             }
@@ -141,14 +151,17 @@ pub fn unreachable(family: &str, profile: &Profile) -> Vec<(&'static str, String
             "only with a writable mmap of the map, which mapcheck never makes",
         ));
     }
+    // A cell another path reaches is in the catalogue, not here.
+    let reached = cells(family, profile);
     for why in Why::ALL {
-        let Some(reason) = out_of_reach(*why, profile) else {
-            continue;
-        };
         for (_, ops) in why.scope() {
             for op in ops.split(' ') {
+                let Some(reason) = out_of_reach(*why, op, profile) else {
+                    continue;
+                };
                 let cell = (op, why.cell(profile), reason);
-                if why.applies(row, op) && !v.contains(&cell) {
+                let elsewhere = reached.iter().any(|(o, c)| *o == op && *c == cell.1);
+                if why.applies(row, op) && !elsewhere && !v.contains(&cell) {
                     v.push(cell);
                 }
             }
@@ -244,7 +257,7 @@ mod tests {
         assert!(einval_update >= 3, "{einval_update}");
         // A profile's errno follows: freeze of a frozen map was EBUSY before 6.5.
         let old = Profile {
-            refreeze_errno: crate::Errno::EBUSY,
+            freeze_checks_write: false,
             ..Profile::default()
         };
         assert!(has(&old, "array", "freeze", "EBUSY[refreeze]"));

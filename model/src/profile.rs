@@ -25,9 +25,19 @@ pub struct Profile {
     pub numa_nodes: u32,
     /// CAP_SYS_ADMIN: `BPF_F_ZERO_SEED` on hash maps needs it (`htab_map_alloc_check`).
     pub cap_sys_admin: bool,
-    /// Errno of a FREEZE on an already frozen map: EPERM since write permission is checked
-    /// first (`map_freeze`, 6.x), EBUSY on the original 5.2 order.
-    pub refreeze_errno: Errno,
+    /// FREEZE checks write permission first (`map_freeze`, c4c84f6fb2c4, 6.5), which a frozen
+    /// map has lost: a re-freeze or a read-only fd is EPERM. Before: frozen is EBUSY, any fd.
+    pub freeze_checks_write: bool,
+    /// Hash maps have LOOKUP_AND_DELETE_ELEM and its attr has `flags` (3e87f192b405, 5.14).
+    /// Before: any flags are EINVAL before the fd, then every map but queue/stack ENOTSUPP.
+    pub hash_lookup_and_delete: bool,
+    /// PERCPU_ARRAY has LOOKUP_BATCH (f008d732ab18, 5.13); before: ENOTSUPP (`check`).
+    pub percpu_array_batch: bool,
+    /// `BPF_F_XDP_HAS_FRAGS` is a known prog flag (c2f2cdbeffda, 5.18); before: EINVAL.
+    pub xdp_frags: bool,
+    /// LOOKUP checks its flags after the fd and read permission (`bpf_map_check_op_flags`,
+    /// 8f6ddc058760, 6.19); before: flags first, before the fd.
+    pub lookup_flags_after_fd: bool,
     /// Whether a syscall update of a per-CPU map stores the padding bytes between value_size
     /// and round_up(value_size, 8) of each CPU's chunk, so that lookup returns them
     /// (`copy_map_value_long` in `bpf_percpu_array_update` / `pcpu_copy_value`, 6.18).
@@ -63,7 +73,11 @@ impl Profile {
             possible_cpus: cpus,
             numa_nodes: 1,
             cap_sys_admin: true,
-            refreeze_errno: Errno::EPERM,
+            freeze_checks_write: true,
+            hash_lookup_and_delete: true,
+            percpu_array_batch: true,
+            xdp_frags: true,
+            lookup_flags_after_fd: false,
             percpu_padding_roundtrips: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
@@ -75,6 +89,77 @@ impl Profile {
             nofile_hard: 1 << 20,
             memlock_hard: u64::MAX,
         }
+    }
+}
+
+/// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
+/// (or "no", for the last: the BPF_F_CPU series dropped the padding).
+pub const DIALECTS: [(&str, &str); 8] = [
+    (
+        "memcg-accounting",
+        "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
+    ),
+    (
+        "percpu-array-batch",
+        "PERCPU_ARRAY batch ops (f008d732ab18, 5.13)",
+    ),
+    (
+        "hash-lookup-and-delete",
+        "hash LOOKUP_AND_DELETE (3e87f192b405, 5.14)",
+    ),
+    ("xdp-frags", "BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18)"),
+    (
+        "freeze-checks-write",
+        "FREEZE needs write permission (c4c84f6fb2c4, 6.5)",
+    ),
+    ("fd-htab-update-in-place", "HASH_OF_MAPS update in place (6.16)"),
+    (
+        "lookup-flags-after-fd",
+        "LOOKUP flags after fd (8f6ddc058760, 6.19)",
+    ),
+    (
+        "percpu-padding-roundtrips",
+        "per-CPU padding stored (until the 7.0 BPF_F_CPU series)",
+    ),
+];
+
+impl Profile {
+    /// FREEZE of a frozen map: EPERM where write permission is checked first, else EBUSY.
+    pub fn refreeze_errno(&self) -> Errno {
+        match self.freeze_checks_write {
+            true => Errno::EPERM,
+            false => Errno::EBUSY,
+        }
+    }
+
+    /// The yes-or-no dialects by name, each with the change that made it: what a case's
+    /// `# dialect:` header names, and what `mapcheck dialects` and the matrix print.
+    pub fn dialects(&self) -> Vec<(&'static str, bool)> {
+        DIALECTS
+            .iter()
+            .map(|(n, _)| (*n, self.dialect_value(n)))
+            .collect()
+    }
+
+    fn dialect_value(&self, name: &str) -> bool {
+        match name {
+            "memcg-accounting" => self.mem_accounting == MemAccounting::Memcg,
+            "percpu-array-batch" => self.percpu_array_batch,
+            "hash-lookup-and-delete" => self.hash_lookup_and_delete,
+            "xdp-frags" => self.xdp_frags,
+            "freeze-checks-write" => self.freeze_checks_write,
+            "fd-htab-update-in-place" => self.fd_htab_update_in_place,
+            "lookup-flags-after-fd" => self.lookup_flags_after_fd,
+            _ => self.percpu_padding_roundtrips,
+        }
+    }
+
+    /// One dialect by name (None: no such dialect).
+    pub fn dialect(&self, name: &str) -> Option<bool> {
+        self.dialects()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v)
     }
 }
 

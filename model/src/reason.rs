@@ -66,6 +66,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         "fd_arrays" => &["prog_array", "perf_event_array", "cgroup_array", "array_of_maps"],
         "map_in_map" => &["array_of_maps", "hash_of_maps"],
         "prog_array" => &["prog_array"],
+        "percpu_array" => &["percpu_array"],
         "perf_event_array" => &["perf_event_array"],
         "cgroup_array" => &["cgroup_array"],
         "array_of_maps" => &["array_of_maps"],
@@ -113,6 +114,13 @@ reasons! {
     FLock = EINVAL, "f-lock", [("maps", "lookup update lookup_and_delete")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
     NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps", "lookup_and_delete")];
+    /// Hashes had no LOOKUP_AND_DELETE before 5.14 (`Profile::hash_lookup_and_delete`).
+    OldNoCommand = ENOTSUPP, "no-command", [("value_hashes", "lookup_and_delete")];
+    /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
+    /// batch).
+    NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check")];
+    /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
+    ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
     ArrayDelete = EINVAL, "array", [("value_arrays", "delete")];
     /// An array index at or above max_entries (update, fd-array delete).
@@ -219,7 +227,7 @@ impl Why {
     /// The errno on this kernel: `Refreeze` follows the profile.
     pub fn errno_in(self, p: &Profile) -> Errno {
         match self {
-            Why::Refreeze => p.refreeze_errno.because(self),
+            Why::Refreeze => p.refreeze_errno().because(self),
             w => w.errno(),
         }
     }

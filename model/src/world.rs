@@ -1083,6 +1083,10 @@ impl World {
     /// (`resolve_pseudo_ldimm64`: EBADF, EINVAL), then `bpf_check_tail_call` checks every
     /// used PROG_ARRAY against its owner (EINVAL) and a first program sets the owner.
     fn load(&self, handle: Handle, spec: &ProgSpec, uses: &[FdRef]) -> Outcome {
+        // bpf_prog_load: unknown prog_flags, before any map fd is looked at.
+        if spec.xdp_frags && !self.profile.xdp_frags {
+            return Err(Why::ProgFlags.errno());
+        }
         let mut arrays = Vec::new();
         for r in uses {
             let m = self.fd_as_map(*r)?;
@@ -1103,6 +1107,9 @@ impl World {
     /// (`__bpf_prog_put_noref` -> `__bpf_prog_put_rcu`): a nameless, pending program object
     /// keeps them pending too.
     fn failed_load(&mut self, handle: Handle, spec: &ProgSpec, uses: &[FdRef]) {
+        if spec.xdp_frags && !self.profile.xdp_frags {
+            return; // refused for its flags before the maps were looked at
+        }
         if uses.iter().any(|r| self.fd_as_map(*r).is_err()) {
             return; // refused by the verifier before it took references
         }
@@ -1343,11 +1350,18 @@ impl World {
     /// The generic part of an element command in kernel/bpf/syscall.c, then the family.
     fn element(&self, op: &Op) -> Result<Allowed, Errno> {
         let one = |o: Outcome| Ok(Allowed::Exactly(o));
-        // map_lookup_elem and map_lookup_and_delete_elem check flags before the fd.
-        if let Op::Lookup { flags, .. } | Op::LookupAndDelete { flags, .. } = op {
-            if flags & !F_LOCK != 0 {
-                return Err(Why::Flags.errno());
+        // map_lookup_elem and map_lookup_and_delete_elem check flags before the fd (LOOKUP:
+        // until 6.19; LOOKUP_AND_DELETE before 5.14 has no flags field: CHECK_ATTR).
+        let p = &self.profile;
+        match op {
+            Op::Lookup { flags, .. } if !p.lookup_flags_after_fd && flags & !F_LOCK != 0 => {
+                return Err(Why::Flags.errno())
             }
+            Op::LookupAndDelete { flags, .. } if !p.hash_lookup_and_delete && *flags != 0 => {
+                return Err(Why::Flags.errno())
+            }
+            Op::LookupAndDelete { flags, .. } if flags & !F_LOCK != 0 => return Err(Why::Flags.errno()),
+            _ => {}
         }
         let map_ref = op.map_ref().expect("element ops name a map");
         let m = self.fd_as_map(map_ref)?;
@@ -1375,6 +1389,10 @@ impl World {
         match (op, &m.data) {
             (Op::Lookup { key, flags, .. }, data) => {
                 can_read?;
+                // bpf_map_check_op_flags (6.19): after the fd and read permission.
+                if p.lookup_flags_after_fd && flags & !F_LOCK != 0 {
+                    return Err(Why::Flags.errno());
+                }
                 no_lock(*flags)?;
                 one(match data {
                     MapData::Array(a) => a.lookup(key),
@@ -1423,23 +1441,29 @@ impl World {
                 can_read.and(can_write)?;
                 no_lock(*flags)?;
                 one(match data {
+                    MapData::Hash(_) if !p.hash_lookup_and_delete => Err(Why::OldNoCommand.errno()),
                     MapData::Hash(hm) => hm.lookup_and_delete(key),
                     // Only queue/stack and the value hashes implement it.
                     MapData::Array(_) | MapData::Fds(_) => Err(Why::NoCommand.errno()),
                 })
             }
             (Op::Freeze { .. }, _) => {
-                // map_freeze: write permission (which a frozen map has lost) before "frozen".
+                // map_freeze: write permission (which a frozen map has lost) before "frozen";
+                // before 6.5 no write permission, "frozen" is EBUSY.
                 if m.frozen && !self.has(Fault::RefreezeOk) {
-                    return Err(self.profile.refreeze_errno.because(Why::Refreeze));
+                    return Err(p.refreeze_errno().because(Why::Refreeze));
                 }
-                if !fd.write && !self.has(Fault::RdonlyIgnored) {
+                if p.freeze_checks_write && !fd.write && !self.has(Fault::RdonlyIgnored) {
                     return Err(Why::Access.errno());
                 }
                 one(Ok(Ret::Unit))
             }
             (Op::Check { .. }, data) => {
                 can_read?;
+                // bpf_map_do_batch: no map_lookup_batch (PERCPU_ARRAY before 5.13).
+                if m.spec.map_type == MapType::PercpuArray && !p.percpu_array_batch {
+                    return Err(Why::NoBatch.errno());
+                }
                 Ok(match data {
                     MapData::Array(a) => a.state(),
                     MapData::Hash(hm) => hm.state(m.spec.key_size as usize, faults),

@@ -1,5 +1,6 @@
 //! `mapcheck matrix-table`: the kernel matrix's table from the results directories that
 //! `ci/matrix.sh` filled, one per kernel; exit 1 unless every kernel ran every step and agreed.
+//! `mapcheck dialects`: the running kernel's dialects, as probed.
 
 use super::{exit, CmdResult};
 use crate::matrix::{table, Row};
@@ -13,11 +14,24 @@ pub(super) struct MatrixArgs {
     /// Write the rows as JSON here too.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The corpus, for the cases that pin each dialect.
+    #[arg(long, default_value = "regressions")]
+    corpus: PathBuf,
+}
+
+/// `mapcheck dialects`: one line per dialect, `name yes|no  # change`.
+pub(super) fn cmd_dialects() -> CmdResult {
+    super::need_kernel()?;
+    let p = crate::env::detect_profile();
+    print!("{}", crate::matrix::dialect_lines(&p));
+    Ok(exit::AGREE)
 }
 
 pub(super) fn cmd_matrix_table(a: MatrixArgs) -> CmdResult {
     let rows: Vec<Row> = a.dirs.iter().map(|d| Row::read(d)).collect();
     print!("{}", table(&rows));
+    println!();
+    print!("{}", crate::matrix::dialect_table(&rows, &a.corpus));
     if let Some(p) = &a.json {
         let text = serde_json::to_string_pretty(&rows).expect("plain data serializes");
         std::fs::write(p, text + "\n").map_err(|e| (exit::ENVIRONMENT, format!("{}: {e}", p.display())))?;

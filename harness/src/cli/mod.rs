@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use amplify::{cmd_amplify, AmplifyArgs};
 use fuzz::{cmd_fuzz, cmd_fuzz_worker, FuzzArgs, WorkerArgs};
-use matrix::{cmd_matrix_table, MatrixArgs};
+use matrix::{cmd_dialects, cmd_matrix_table, MatrixArgs};
 use replay::{cmd_replay, ReplayArgs};
 use repro::{cmd_repro, ReproArgs};
 use rfc_diff::{cmd_rfc_diff, RfcDiffArgs};
@@ -62,6 +62,8 @@ enum Cmd {
     Selftest(SelftestArgs),
     /// The kernel matrix's table (ci/matrix.sh): one row per kernel from its results directory.
     MatrixTable(MatrixArgs),
+    /// The running kernel's dialects (where kernels differ), as probed, with the change behind each.
+    Dialects,
     /// (internal) One fuzz worker.
     #[command(name = "__fuzz-worker", hide = true)]
     FuzzWorker(WorkerArgs),
@@ -160,6 +162,7 @@ fn dispatch() -> ExitCode {
         Cmd::Fuzz(a) => cmd_fuzz(a),
         Cmd::Selftest(a) => cmd_selftest(a),
         Cmd::MatrixTable(a) => cmd_matrix_table(a),
+        Cmd::Dialects => cmd_dialects(),
         Cmd::Repro(a) => cmd_repro(a),
         Cmd::FuzzWorker(a) => return cmd_fuzz_worker(a),
     };

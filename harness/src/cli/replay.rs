@@ -60,7 +60,7 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> CmdResult {
     let world = World::new(env::detect_profile(), faults);
     let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     let mut stats = Stats::default();
-    let (mut bad, mut unreadable) = (0, 0);
+    let (mut bad, mut unreadable, mut skipped) = (0, 0, 0);
     for (f, c) in files.iter().zip(&cases) {
         let v = match c {
             Err(e) => Verdict::Unreadable(e.clone()),
@@ -79,16 +79,18 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> CmdResult {
         }
         if matches!(v, Verdict::Unreadable(_)) {
             unreadable += 1;
+        } else if matches!(v, Verdict::NotForKernel(_)) {
+            skipped += 1;
         } else if !v.passed() {
             bad += 1;
         }
     }
     let summary = format!(
-        "replayed {} cases ({} ops) on {}: {} passed, {} failed",
+        "replayed {} cases ({} ops) on {}: {} passed, {} failed, {skipped} not for this kernel",
         cases.len(),
         stats.ops,
         world.profile.release,
-        cases.len() - bad - unreadable,
+        cases.len() - bad - unreadable - skipped,
         bad + unreadable
     );
     if a.record {
