@@ -410,3 +410,50 @@ fn a_panicking_model_is_a_divergence_with_its_script() {
     assert!(found.case.steps.len() <= 3, "{}", found.case.to_text());
     assert_eq!(k.held(), 0, "the backend is reset after a panicking case");
 }
+
+/// Every dialect is observable on this kernel: a model of the other dialect (the profile
+/// flipped, the case's `# dialect:` header dropped so that it runs) fails at least one corpus
+/// case that pins it. A dialect no case pins, or one the kernel does not show, fails here.
+#[test]
+fn every_dialect_is_pinned_by_a_case_this_kernel_fails_when_flipped() {
+    if skip_without_kernel("every_dialect_is_pinned_by_a_case_this_kernel_fails_when_flipped") {
+        return;
+    }
+    let _beside = LOAD.read().unwrap_or_else(|e| e.into_inner());
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../regressions");
+    let cases: Vec<Case> = corpus::collect(&[root])
+        .unwrap()
+        .iter()
+        .map(|f| Case::load(f).unwrap())
+        .collect();
+    let p = detect_profile();
+    let mut k = Kernel::new().unwrap();
+    for (name, has) in p.dialects() {
+        let word = if has {
+            name.to_string()
+        } else {
+            format!("no-{name}")
+        };
+        let pinning: Vec<&Case> = cases
+            .iter()
+            .filter(|c| {
+                c.get("dialect")
+                    .is_some_and(|d| d.split_whitespace().any(|w| w == word))
+            })
+            .collect();
+        assert!(!pinning.is_empty(), "no case pins {word} on this kernel");
+        let mut flipped = p.clone();
+        flipped.set_dialect(name, !has);
+        let w = World::new(flipped, vec![]);
+        let caught = pinning.iter().any(|c| {
+            let mut c = (*c).clone();
+            c.header.retain(|(k, _)| k != "dialect");
+            !replay::replay(&c, &w, &mut k, &mut Stats::default()).passed()
+        });
+        assert!(
+            caught,
+            "a model with {name} flipped passes every case pinning {word}"
+        );
+    }
+    assert_eq!(k.held(), 0);
+}

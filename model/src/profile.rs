@@ -150,8 +150,31 @@ impl Profile {
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd,
-            _ => self.percpu_padding_roundtrips,
+            "percpu-padding-roundtrips" => self.percpu_padding_roundtrips,
+            _ => unreachable!("not in DIALECTS: {name}"),
         }
+    }
+
+    /// Sets one dialect by name (tests: a model of the other kernel); false if unknown.
+    pub fn set_dialect(&mut self, name: &str, v: bool) -> bool {
+        match name {
+            "memcg-accounting" => {
+                self.mem_accounting = if v {
+                    MemAccounting::Memcg
+                } else {
+                    MemAccounting::Rlimit
+                }
+            }
+            "percpu-array-batch" => self.percpu_array_batch = v,
+            "hash-lookup-and-delete" => self.hash_lookup_and_delete = v,
+            "xdp-frags" => self.xdp_frags = v,
+            "freeze-checks-write" => self.freeze_checks_write = v,
+            "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
+            "lookup-flags-after-fd" => self.lookup_flags_after_fd = v,
+            "percpu-padding-roundtrips" => self.percpu_padding_roundtrips = v,
+            _ => return false,
+        }
+        true
     }
 
     /// One dialect by name (None: no such dialect).
@@ -166,5 +189,43 @@ impl Profile {
 impl Default for Profile {
     fn default() -> Profile {
         Profile::linux_6_18(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every dialect reads and writes by its name, independently of the others.
+    #[test]
+    fn dialects_round_trip_by_name() {
+        for (name, _) in DIALECTS {
+            for v in [true, false] {
+                let mut p = Profile::default();
+                assert!(p.set_dialect(name, v), "{name}");
+                assert_eq!(p.dialect(name), Some(v), "{name}");
+                let others = |q: &Profile| {
+                    q.dialects()
+                        .into_iter()
+                        .filter(|(n, _)| *n != name)
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(
+                    others(&p),
+                    others(&Profile::default()),
+                    "{name} moved another dialect"
+                );
+            }
+        }
+        assert!(!Profile::default().set_dialect("no-such", true));
+        assert_eq!(Profile::default().dialect("no-such"), None);
+        assert_eq!(
+            Profile {
+                freeze_checks_write: false,
+                ..Profile::default()
+            }
+            .refreeze_errno(),
+            Errno::EBUSY
+        );
     }
 }
