@@ -141,6 +141,26 @@ fn probe_dialects(p: &mut Profile) {
                 _ => {}
             }
         }
+        // PROG_ARRAY owner with expected_attach_type (4540aed51b12 and its stable backports):
+        // XDP programs loaded with attach 0 and with BPF_XDP (37) in one array.
+        let with = |attach| ProgSpec {
+            prog_type: ProgType::Xdp,
+            xdp_frags: false,
+            attach,
+        };
+        let arr = s.map_create(&MapSpec::new(MapType::ProgArray, 4, 4, 2), -1).ok();
+        if let (Some(arr), Ok(p0), Ok(p1)) = (arr, s.prog_load(&with(0), &[]), s.prog_load(&with(37), &[])) {
+            let (fd0, fd1) = (p0.as_raw_fd() as u32, p1.as_raw_fd() as u32);
+            if s.update(arr.as_raw_fd(), &0u32.to_ne_bytes(), &fd0.to_ne_bytes(), 0)
+                .is_ok()
+            {
+                match s.update(arr.as_raw_fd(), &1u32.to_ne_bytes(), &fd1.to_ne_bytes(), 0) {
+                    Err(e) if e == Errno::EINVAL => v.push(("prog-array-owner-attach", true)),
+                    Ok(()) => v.push(("prog-array-owner-attach", false)),
+                    _ => {}
+                }
+            }
+        }
         v
     });
     for (name, value) in found {
@@ -151,6 +171,7 @@ fn probe_dialects(p: &mut Profile) {
             "percpu-array-batch" => p.percpu_array_batch = *value,
             "percpu-padding-roundtrips" => p.percpu_padding_roundtrips = *value,
             "xdp-frags" => p.xdp_frags = *value,
+            "prog-array-owner-attach" => p.prog_array_owner_attach = *value,
             _ => unreachable!("probed above"),
         }
     }

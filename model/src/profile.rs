@@ -35,6 +35,9 @@ pub struct Profile {
     pub percpu_array_batch: bool,
     /// `BPF_F_XDP_HAS_FRAGS` is a known prog flag (c2f2cdbeffda, 5.18); before: EINVAL.
     pub xdp_frags: bool,
+    /// A PROG_ARRAY's owner includes expected_attach_type (`__bpf_prog_map_compatible`,
+    /// 4540aed51b12, 6.18; stable: 6.12, 6.6, 6.1, 5.15.221, not 5.10.262).
+    pub prog_array_owner_attach: bool,
     /// LOOKUP checks its flags after the fd and read permission (`bpf_map_check_op_flags`,
     /// 8f6ddc058760, 6.19); before: flags first, before the fd.
     pub lookup_flags_after_fd: bool,
@@ -78,6 +81,7 @@ impl Profile {
             percpu_array_batch: true,
             xdp_frags: true,
             lookup_flags_after_fd: false,
+            prog_array_owner_attach: true,
             percpu_padding_roundtrips: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
@@ -94,7 +98,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for the last: the BPF_F_CPU series dropped the padding).
-pub const DIALECTS: [(&str, &str); 8] = [
+pub const DIALECTS: [(&str, &str); 9] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -113,6 +117,10 @@ pub const DIALECTS: [(&str, &str); 8] = [
         "FREEZE needs write permission (c4c84f6fb2c4, 6.5)",
     ),
     ("fd-htab-update-in-place", "HASH_OF_MAPS update in place (6.16)"),
+    (
+        "prog-array-owner-attach",
+        "PROG_ARRAY owner has expected_attach_type (4540aed51b12, 6.18 and stable)",
+    ),
     (
         "lookup-flags-after-fd",
         "LOOKUP flags after fd (8f6ddc058760, 6.19)",
@@ -149,6 +157,7 @@ impl Profile {
             "xdp-frags" => self.xdp_frags,
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
+            "prog-array-owner-attach" => self.prog_array_owner_attach,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips,
             _ => unreachable!("not in DIALECTS: {name}"),
@@ -170,6 +179,7 @@ impl Profile {
             "xdp-frags" => self.xdp_frags = v,
             "freeze-checks-write" => self.freeze_checks_write = v,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
+            "prog-array-owner-attach" => self.prog_array_owner_attach = v,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd = v,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips = v,
             _ => return false,

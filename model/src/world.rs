@@ -750,7 +750,7 @@ impl World {
                     }) = self.objects.get_mut(o)
                     {
                         if f.map_type == MapType::ProgArray {
-                            f.owner.get_or_insert(Owner::of(spec));
+                            f.owner.get_or_insert(Owner::of(spec, &self.profile));
                         }
                     }
                 }
@@ -846,8 +846,8 @@ impl World {
                     Value::Fd(FdRef::Handle(v)) => self.fds.get(v).map(|fd| fd.obj),
                     _ => None,
                 };
-                let prog = held.and_then(|o| match &self.objects[&o].body {
-                    Body::Prog(p, _) => Some(*p),
+                let owner = held.and_then(|o| match &self.objects[&o].body {
+                    Body::Prog(p, _) => Some(Owner::of(p, &self.profile)),
                     _ => None,
                 });
                 let Some(m) = self.map_mut(*h) else { return };
@@ -858,8 +858,8 @@ impl World {
                                 order.update(key, faults.contains(&Fault::HashOrderTailInsert));
                             }
                             f.slots.insert(key.clone(), Held { obj, file });
-                            if let (MapType::ProgArray, None, Some(p)) = (f.map_type, f.owner, prog) {
-                                f.owner = Some(Owner::of(&p));
+                            if let (MapType::ProgArray, None, Some(o)) = (f.map_type, f.owner, owner) {
+                                f.owner = Some(o);
                             }
                         }
                     }
@@ -1094,7 +1094,7 @@ impl World {
                 arrays.extend(f.owner.filter(|_| f.map_type == MapType::ProgArray));
             }
         }
-        if arrays.iter().any(|o| *o != Owner::of(spec)) {
+        if arrays.iter().any(|o| *o != Owner::of(spec, &self.profile)) {
             return Err(Why::Owner.errno());
         }
         Ok(Ret::Fd(handle))
@@ -1153,8 +1153,8 @@ impl World {
                     continue;
                 }
                 match f.owner {
-                    None => f.owner = Some(Owner::of(spec)),
-                    Some(o) if o != Owner::of(spec) => return,
+                    None => f.owner = Some(Owner::of(spec, &self.profile)),
+                    Some(o) if o != Owner::of(spec, &self.profile) => return,
                     _ => {}
                 }
             }

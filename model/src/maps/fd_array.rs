@@ -39,12 +39,17 @@ pub struct Owner {
 }
 
 impl Owner {
-    /// The owner a program would set.
-    pub fn of(p: &ProgSpec) -> Owner {
+    /// The owner a program would set; expected_attach_type counts only on kernels with
+    /// 4540aed51b12 (`Profile::prog_array_owner_attach`).
+    pub fn of(p: &ProgSpec, profile: &crate::Profile) -> Owner {
         Owner {
             prog_type: p.prog_type,
             xdp_frags: p.xdp_frags,
-            attach: p.attach,
+            attach: if profile.prog_array_owner_attach {
+                p.attach
+            } else {
+                0
+            },
         }
     }
 }
@@ -186,7 +191,7 @@ impl FdMap {
                     _ => return Err(Why::NoFd.errno()),
                 };
                 match self.owner {
-                    Some(o) if o != Owner::of(p) => Err(Why::Owner.errno()),
+                    Some(o) if o != Owner::of(p, &w.profile) => Err(Why::Owner.errno()),
                     _ => Ok(()),
                 }
             }
