@@ -29,7 +29,7 @@ step() { # name, command...: its output in $out/name.txt, its exit code in $out/
 step dialects ./mapcheck dialects
 step replay ./mapcheck replay regressions
 step fuzz ./mapcheck fuzz --budget "${BUDGET}s" --seed "$SEED" --out /tmp/found \
-    --corpus regressions --json "$out/fuzz.json" --junit "$out/fuzz.xml" --status-every 10s
+    --corpus regressions --json "$out/fuzz.json" --junit "$out/fuzz.xml" --status-every 10s --segment 10s
 [ -d /tmp/found ] && cp -r /tmp/found "$out/found"
 if [ -n "$CANARIES" ]; then
     set --

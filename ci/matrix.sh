@@ -174,7 +174,7 @@ run_host() {
     "$bin" dialects > "$dir/dialects.txt" 2>&1 || true
     (cd "$root" && "$bin" replay regressions > "$dir/replay.txt" 2>&1; echo $? > "$dir/replay.rc")
     (cd "$root" && "$bin" fuzz --budget "${budget}s" --seed "$seed" --out "$dir/found" \
-        --corpus regressions --json "$dir/fuzz.json" --junit "$dir/fuzz.xml" --status-every 10s \
+        --corpus regressions --json "$dir/fuzz.json" --junit "$dir/fuzz.xml" --status-every 10s --segment 10s \
         > "$dir/fuzz.txt" 2>&1; echo $? > "$dir/fuzz.rc")
     if [ -n "$canaries" ]; then
         local args=() c
