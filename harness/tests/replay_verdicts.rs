@@ -300,3 +300,23 @@ fn dialect_headers_select_the_kernels_a_case_holds_on() {
     );
     assert_eq!(k.held(), 0);
 }
+
+/// The end-of-case audit: a case that made only cgroups still settles the dying count (a
+/// kernel that never frees a removed cgroup is a leak at the end), and a model that never
+/// narrows a hash's first key is caught once the end-of-case `check` has walked the map.
+#[test]
+fn the_end_of_case_audit_covers_cgroup_only_cases_and_walked_orders() {
+    if skip_without_kernel("the_end_of_case_audit_covers_cgroup_only_cases_and_walked_orders") {
+        return;
+    }
+    let only_cgroups = "c0 = mkcgroup => ok fd=c0\nclose c0 => ok\nrmdir c0 => ok\n";
+    diverges_under(KernelFault::CgroupNeverFreed, only_cgroups, 0, "settle dying max=0");
+    let walked = "m0 = create hash key=4 value=4 entries=4 => ok fd=m0\n\
+                  update m0 key=01000000 value=01000000 => ok\n\
+                  update m0 key=02000000 value=02000000 => ok\n";
+    let mut k = Kernel::new().unwrap();
+    assert!(run(walked, vec![], &mut k).passed());
+    let v = run(walked, vec![Fault::HashNextKeyAny], &mut k);
+    assert!(matches!(v, Verdict::Diverged { line: 0, .. }), "{}", v.summary());
+    assert_eq!(k.held(), 0);
+}
