@@ -161,6 +161,34 @@ fn probe_dialects(p: &mut Profile) {
                 }
             }
         }
+        // Unpin (4f375ade6aa9): pin a map, close its fd, unlink the pin, and look the id up at
+        // once. Before, the inode puts the map after an RCU grace period, so the id is still
+        // there; three tries, so that a grace period that happened to be quick does not decide.
+        if let Ok(dir) = bpffs_dir() {
+            if s.mount_bpffs(dir.path()).is_ok() {
+                let pin = dir.path().join("probe");
+                let mut seen = None;
+                for _ in 0..3 {
+                    let Some(fd) = make(&mut s, MapType::Array, 4) else {
+                        break;
+                    };
+                    let Ok(id) = s.obj_id(mapcheck_model::Kind::Map, fd.as_raw_fd()) else {
+                        break;
+                    };
+                    if s.obj_pin(fd.as_raw_fd(), &pin).is_err() {
+                        break;
+                    }
+                    drop(fd);
+                    let _ = s.unlink(&pin);
+                    let still = s.fd_by_id(mapcheck_model::Kind::Map, id, 0).is_ok();
+                    seen = Some(seen.unwrap_or(false) || still);
+                }
+                let _ = s.umount(dir.path());
+                if let Some(deferred) = seen {
+                    v.push(("unpin-frees-at-once", !deferred));
+                }
+            }
+        }
         v
     });
     for (name, value) in found {
@@ -172,6 +200,7 @@ fn probe_dialects(p: &mut Profile) {
             "percpu-padding-roundtrips" => p.percpu_padding_roundtrips = *value,
             "xdp-frags" => p.xdp_frags = *value,
             "prog-array-owner-attach" => p.prog_array_owner_attach = *value,
+            "unpin-frees-at-once" => p.unpin_frees_at_once = *value,
             _ => unreachable!("probed above"),
         }
     }

@@ -310,11 +310,19 @@ fn the_end_of_case_audit_covers_cgroup_only_cases_and_walked_orders() {
         return;
     }
     let only_cgroups = "c0 = mkcgroup => ok fd=c0\nclose c0 => ok\nrmdir c0 => ok\n";
-    diverges_under(KernelFault::CgroupNeverFreed, only_cgroups, 0, "settle dying max=0");
+    diverges_under(
+        KernelFault::CgroupNeverFreed,
+        only_cgroups,
+        0,
+        "settle dying max=0",
+    );
+    // A model whose dying count never narrows is caught by the audit in such a case too.
+    let mut k = Kernel::new().unwrap();
+    let v = run(only_cgroups, vec![Fault::DyingNeverNarrows], &mut k);
+    assert!(matches!(v, Verdict::Diverged { line: 0, .. }), "{}", v.summary());
     let walked = "m0 = create hash key=4 value=4 entries=4 => ok fd=m0\n\
                   update m0 key=01000000 value=01000000 => ok\n\
                   update m0 key=02000000 value=02000000 => ok\n";
-    let mut k = Kernel::new().unwrap();
     assert!(run(walked, vec![], &mut k).passed());
     let v = run(walked, vec![Fault::HashNextKeyAny], &mut k);
     assert!(matches!(v, Verdict::Diverged { line: 0, .. }), "{}", v.summary());

@@ -38,6 +38,9 @@ pub struct Profile {
     /// A PROG_ARRAY's owner includes expected_attach_type (`__bpf_prog_map_compatible`,
     /// 4540aed51b12, 6.18; stable: 6.12, 6.6, 6.1, 5.15.221, not 5.10.262).
     pub prog_array_owner_attach: bool,
+    /// Unlinking a pin puts its object in the call (`bpf_destroy_inode`, 4f375ade6aa9, 6.18;
+    /// stable 6.1 and later lines); before, from `bpf_free_inode` after an RCU grace period.
+    pub unpin_frees_at_once: bool,
     /// LOOKUP checks its flags after the fd and read permission (`bpf_map_check_op_flags`,
     /// 8f6ddc058760, 6.19); before: flags first, before the fd.
     pub lookup_flags_after_fd: bool,
@@ -82,6 +85,7 @@ impl Profile {
             xdp_frags: true,
             lookup_flags_after_fd: false,
             prog_array_owner_attach: true,
+            unpin_frees_at_once: true,
             percpu_padding_roundtrips: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
@@ -98,7 +102,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for the last: the BPF_F_CPU series dropped the padding).
-pub const DIALECTS: [(&str, &str); 9] = [
+pub const DIALECTS: [(&str, &str); 10] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -120,6 +124,10 @@ pub const DIALECTS: [(&str, &str); 9] = [
     (
         "prog-array-owner-attach",
         "PROG_ARRAY owner has expected_attach_type (4540aed51b12, 6.18 and stable)",
+    ),
+    (
+        "unpin-frees-at-once",
+        "unpin puts the object in the call (4f375ade6aa9, 6.18 and stable)",
     ),
     (
         "lookup-flags-after-fd",
@@ -158,6 +166,7 @@ impl Profile {
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
             "prog-array-owner-attach" => self.prog_array_owner_attach,
+            "unpin-frees-at-once" => self.unpin_frees_at_once,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips,
             _ => unreachable!("not in DIALECTS: {name}"),
@@ -180,6 +189,7 @@ impl Profile {
             "freeze-checks-write" => self.freeze_checks_write = v,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
             "prog-array-owner-attach" => self.prog_array_owner_attach = v,
+            "unpin-frees-at-once" => self.unpin_frees_at_once = v,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd = v,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips = v,
             _ => return false,

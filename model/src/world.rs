@@ -918,7 +918,26 @@ impl World {
             _ => false,
         };
         if drops {
+            let alive: BTreeSet<u32> = match op {
+                Op::Unpin { .. } => self
+                    .objects
+                    .iter()
+                    .filter(|(_, o)| o.life == Life::Alive)
+                    .map(|(i, _)| *i)
+                    .collect(),
+                _ => BTreeSet::new(),
+            };
             self.recompute_liveness();
+            // Before 4f375ade6aa9 the bpffs inode puts its object from bpf_free_inode, after
+            // an RCU grace period: what an unpin released is pending, not gone.
+            if !self.profile.unpin_frees_at_once {
+                for i in alive {
+                    let o = self.objects.get_mut(&i).expect("listed above");
+                    if o.life == Life::Gone {
+                        o.life = Life::Pending;
+                    }
+                }
+            }
         }
     }
 
