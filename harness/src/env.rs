@@ -90,6 +90,12 @@ fn probe_dialects(p: &mut Profile) {
                 _ => {}
             }
         }
+        // Hash keys beyond MAX_BPF_STACK (c6bde958a62b, 5.11): a 513-byte key is E2BIG before.
+        match s.map_create(&MapSpec::new(MapType::Hash, 513, 4, 1), -1) {
+            Ok(_) => v.push(("hash-key-size-lifted", true)),
+            Err(e) if e == Errno::E2BIG => v.push(("hash-key-size-lifted", false)),
+            Err(_) => {}
+        }
         // LOOKUP_AND_DELETE on a hash (3e87f192b405, 5.14): a missing key is ENOENT, else 524.
         if let Some(fd) = make(&mut s, MapType::Hash, 4) {
             let mut val = [0u8; 4];
@@ -197,6 +203,7 @@ fn probe_dialects(p: &mut Profile) {
             "lookup-flags-after-fd" => p.lookup_flags_after_fd = *value,
             "hash-lookup-and-delete" => p.hash_lookup_and_delete = *value,
             "percpu-array-batch" => p.percpu_array_batch = *value,
+            "hash-key-size-lifted" => p.hash_key_size_lifted = *value,
             "percpu-padding-roundtrips" => p.percpu_padding_roundtrips = *value,
             "xdp-frags" => p.xdp_frags = *value,
             "prog-array-owner-attach" => p.prog_array_owner_attach = *value,

@@ -94,6 +94,9 @@ fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
         Why::OldNoCommand if profile.hash_lookup_and_delete => {
             Some("hashes have LOOKUP_AND_DELETE on this kernel (3e87f192b405, 5.14)")
         }
+        Why::KeyTooBig if profile.hash_key_size_lifted => {
+            Some("hash keys are bounded by KMALLOC_MAX_SIZE only on this kernel (c6bde958a62b, 5.11)")
+        }
         Why::NoBatch if profile.percpu_array_batch => {
             Some("PERCPU_ARRAY has batch ops on this kernel (f008d732ab18, 5.13)")
         }

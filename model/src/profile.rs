@@ -31,6 +31,9 @@ pub struct Profile {
     /// Hash maps have LOOKUP_AND_DELETE_ELEM and its attr has `flags` (3e87f192b405, 5.14).
     /// Before: any flags are EINVAL before the fd, then every map but queue/stack ENOTSUPP.
     pub hash_lookup_and_delete: bool,
+    /// Hash keys are bounded only with the value by KMALLOC_MAX_SIZE (`htab_map_alloc_check`,
+    /// c6bde958a62b, 5.11); before, keys above 512 bytes and values above 4 MiB - 560 are E2BIG.
+    pub hash_key_size_lifted: bool,
     /// PERCPU_ARRAY has LOOKUP_BATCH (f008d732ab18, 5.13); before: ENOTSUPP (`check`).
     pub percpu_array_batch: bool,
     /// `BPF_F_XDP_HAS_FRAGS` is a known prog flag (c2f2cdbeffda, 5.18); before: EINVAL.
@@ -82,6 +85,7 @@ impl Profile {
             freeze_checks_write: true,
             hash_lookup_and_delete: true,
             percpu_array_batch: true,
+            hash_key_size_lifted: true,
             xdp_frags: true,
             lookup_flags_after_fd: false,
             prog_array_owner_attach: true,
@@ -102,10 +106,14 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for the last: the BPF_F_CPU series dropped the padding).
-pub const DIALECTS: [(&str, &str); 10] = [
+pub const DIALECTS: [(&str, &str); 11] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
+    ),
+    (
+        "hash-key-size-lifted",
+        "hash keys beyond 512 bytes (c6bde958a62b, 5.11)",
     ),
     (
         "percpu-array-batch",
@@ -160,6 +168,7 @@ impl Profile {
     fn dialect_value(&self, name: &str) -> bool {
         match name {
             "memcg-accounting" => self.mem_accounting == MemAccounting::Memcg,
+            "hash-key-size-lifted" => self.hash_key_size_lifted,
             "percpu-array-batch" => self.percpu_array_batch,
             "hash-lookup-and-delete" => self.hash_lookup_and_delete,
             "xdp-frags" => self.xdp_frags,
@@ -183,6 +192,7 @@ impl Profile {
                     MemAccounting::Rlimit
                 }
             }
+            "hash-key-size-lifted" => self.hash_key_size_lifted = v,
             "percpu-array-batch" => self.percpu_array_batch = v,
             "hash-lookup-and-delete" => self.hash_lookup_and_delete = v,
             "xdp-frags" => self.xdp_frags = v,

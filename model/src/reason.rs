@@ -180,6 +180,8 @@ reasons! {
     ValueTooBig = E2BIG, "value-size", [("value_arrays", "create")];
     /// A hash element kmalloc cannot serve (key + value near KMALLOC_MAX_SIZE).
     ElemTooBig = E2BIG, "elem-size", [("hashes", "create")];
+    /// `htab_map_alloc_check` before 5.11 (c6bde958a62b): a key above MAX_BPF_STACK (512).
+    KeyTooBig = E2BIG, "key-size", [("hashes", "create")];
     /// A per-CPU value stride above PCPU_MIN_UNIT_SIZE.
     PercpuTooBig = E2BIG, "percpu-size", [("percpu", "create")];
     /// More hash entries than the bucket array can index (`htab_map_alloc`).

@@ -1268,7 +1268,7 @@ impl World {
         let checked = if array_like {
             array::alloc_check(s, numa)
         } else {
-            hash::alloc_check(s, self.profile.cap_sys_admin, numa)
+            hash::alloc_check(s, &self.profile, numa)
         };
         if let Err(e) = checked {
             return fail(e);

@@ -17,7 +17,8 @@ const CREATE_FLAGS: u32 = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | FD_ACCESS | 
 
 /// `htab_map_alloc_check`: CAP_SYS_ADMIN for ZERO_SEED, flags, sizes, and the element size
 /// kmalloc can serve, in the kernel's order.
-pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), Errno> {
+pub fn alloc_check(s: &MapSpec, p: &crate::Profile, numa: bool) -> Result<(), Errno> {
+    let cap_sys_admin = p.cap_sys_admin;
     let percpu = s.map_type.is_percpu();
     if s.map_flags & ZERO_SEED != 0 && !cap_sys_admin {
         return Err(Why::ZeroSeedCap.errno());
@@ -43,6 +44,16 @@ pub fn alloc_check(s: &MapSpec, cap_sys_admin: bool, numa: bool) -> Result<(), E
     }
     if s.value_size == 0 {
         return Err(Why::ValueSize.errno());
+    }
+    if !p.hash_key_size_lifted {
+        // Before c6bde958a62b (5.11): keys live on the BPF stack (MAX_BPF_STACK, 512), and a
+        // value must leave room for one in KMALLOC_MAX_SIZE with the htab_elem.
+        if s.key_size > 512 {
+            return Err(Why::KeyTooBig.errno());
+        }
+        if s.value_size as u64 >= (4 << 20) - 512 - 48 {
+            return Err(Why::ElemTooBig.errno());
+        }
     }
     // KMALLOC_MAX_SIZE (4 MiB on x86_64) minus sizeof(struct htab_elem) (48).
     if s.key_size as u64 + s.value_size as u64 >= (4 << 20) - 48 {
