@@ -167,6 +167,25 @@ fn probe_dialects(p: &mut Profile) {
                 }
             }
         }
+        // A PERCPU_ARRAY template's max_entries (6.18): an ARRAY_OF_MAPS over a 2-entry
+        // template takes a 1-entry PERCPU_ARRAY or refuses it (EINVAL).
+        let pcpu = |s: &mut RealSys, n| {
+            s.map_create(&MapSpec::new(MapType::PercpuArray, 4, 4, n), -1)
+                .ok()
+        };
+        if let (Some(tpl), Some(small)) = (pcpu(&mut s, 2), pcpu(&mut s, 1)) {
+            let outer = s
+                .map_create(&MapSpec::new(MapType::ArrayOfMaps, 4, 4, 1), tpl.as_raw_fd())
+                .ok();
+            if let Some(outer) = outer {
+                let fd = small.as_raw_fd() as u32;
+                match s.update(outer.as_raw_fd(), &key, &fd.to_ne_bytes(), 0) {
+                    Err(e) if e == Errno::EINVAL => v.push(("percpu-array-template-size", true)),
+                    Ok(()) => v.push(("percpu-array-template-size", false)),
+                    _ => {}
+                }
+            }
+        }
         // Unpin (4f375ade6aa9): pin a map, close its fd, unlink the pin, and look the id up at
         // once. Before, the inode puts the map after an RCU grace period, so the id is still
         // there; three tries, so that a grace period that happened to be quick does not decide.
@@ -208,6 +227,7 @@ fn probe_dialects(p: &mut Profile) {
             "xdp-frags" => p.xdp_frags = *value,
             "prog-array-owner-attach" => p.prog_array_owner_attach = *value,
             "unpin-frees-at-once" => p.unpin_frees_at_once = *value,
+            "percpu-array-template-size" => p.percpu_array_template_size = *value,
             _ => unreachable!("probed above"),
         }
     }

@@ -44,6 +44,10 @@ pub struct Profile {
     /// Unlinking a pin puts its object in the call (`bpf_destroy_inode`, 4f375ade6aa9, 6.18;
     /// stable 6.1 and later lines); before, from `bpf_free_inode` after an RCU grace period.
     pub unpin_frees_at_once: bool,
+    /// A PERCPU_ARRAY template of a map-in-map requires the inner map's max_entries
+    /// (`percpu_array_map_ops.map_meta_equal` comparing sizes as `array_map_meta_equal`
+    /// does): seen on 6.18.44, not on 6.12.118 and earlier (the commit is not identified).
+    pub percpu_array_template_size: bool,
     /// LOOKUP checks its flags after the fd and read permission (`bpf_map_check_op_flags`,
     /// 8f6ddc058760, 6.19); before: flags first, before the fd.
     pub lookup_flags_after_fd: bool,
@@ -90,6 +94,7 @@ impl Profile {
             lookup_flags_after_fd: false,
             prog_array_owner_attach: true,
             unpin_frees_at_once: true,
+            percpu_array_template_size: true,
             percpu_padding_roundtrips: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
@@ -106,7 +111,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for the last: the BPF_F_CPU series dropped the padding).
-pub const DIALECTS: [(&str, &str); 11] = [
+pub const DIALECTS: [(&str, &str); 12] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -136,6 +141,10 @@ pub const DIALECTS: [(&str, &str); 11] = [
     (
         "unpin-frees-at-once",
         "unpin puts the object in the call (4f375ade6aa9, 6.18 and stable)",
+    ),
+    (
+        "percpu-array-template-size",
+        "PERCPU_ARRAY inner maps match max_entries (6.18; commit not identified)",
     ),
     (
         "lookup-flags-after-fd",
@@ -176,6 +185,7 @@ impl Profile {
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
             "prog-array-owner-attach" => self.prog_array_owner_attach,
             "unpin-frees-at-once" => self.unpin_frees_at_once,
+            "percpu-array-template-size" => self.percpu_array_template_size,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips,
             _ => unreachable!("not in DIALECTS: {name}"),
@@ -200,6 +210,7 @@ impl Profile {
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
             "prog-array-owner-attach" => self.prog_array_owner_attach = v,
             "unpin-frees-at-once" => self.unpin_frees_at_once = v,
+            "percpu-array-template-size" => self.percpu_array_template_size = v,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd = v,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips = v,
             _ => return false,

@@ -84,15 +84,16 @@ impl Template {
     /// `bpf_map_meta_equal`: type, sizes and flags; `array_map_meta_equal` (kernel/bpf/
     /// arraymap.c) adds max_entries for an ARRAY template without BPF_F_INNER_MAP, and for
     /// every PERCPU_ARRAY one (which cannot carry that flag): 6.18 refuses an inner
-    /// PERCPU_ARRAY of another size with EINVAL (handles/percpu-array-template-max-entries).
-    pub fn accepts(&self, inner: &Template) -> bool {
+    /// PERCPU_ARRAY of another size with EINVAL (handles/percpu-array-template-max-entries;
+    /// `Profile::percpu_array_template_size`: 6.12 and before accept it).
+    pub fn accepts(&self, inner: &Template, profile: &crate::Profile) -> bool {
         let sizes = self.map_type == inner.map_type
             && self.key_size == inner.key_size
             && self.value_size == inner.value_size
             && self.map_flags == inner.map_flags;
         let must_match_size = match self.map_type {
             MapType::Array => self.map_flags & crate::op::flags::INNER_MAP == 0,
-            MapType::PercpuArray => true,
+            MapType::PercpuArray => profile.percpu_array_template_size,
             _ => false,
         };
         sizes && (!must_match_size || self.max_entries == inner.max_entries)
@@ -203,7 +204,7 @@ impl FdMap {
                 if w.has(Fault::TemplateIgnoresMaxEntries) {
                     cand.max_entries = tpl.max_entries;
                 }
-                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand) {
+                if inner.spec.map_type.is_map_in_map() || !tpl.accepts(&cand, &w.profile) {
                     return Err(Why::Template.errno());
                 }
                 Ok(())
