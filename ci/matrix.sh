@@ -156,9 +156,12 @@ run_guest() {
         -serial "file:$dir/console.log" -serial "file:$dir/results.b64" </dev/null >"$dir/qemu.log" 2>&1 || rc=$?
     echo $((SECONDS - t0)) > "$dir/wall_s"
     if grep -q MAPCHECK-MATRIX-END "$dir/results.b64" 2>/dev/null; then
-        sed -n '/MAPCHECK-MATRIX-BEGIN/,/MAPCHECK-MATRIX-END/p' "$dir/results.b64" | sed '1d;$d' \
-            | tr -d '\r' | base64 -d | tar x -C "$dir"
-        echo "ran" > "$dir/status"
+        if sed -n '/MAPCHECK-MATRIX-BEGIN/,/MAPCHECK-MATRIX-END/p' "$dir/results.b64" | sed '1d;$d' \
+            | tr -d '\r' | base64 -d | tar x -C "$dir"; then
+            echo "ran" > "$dir/status"
+        else
+            echo "no results: the guest's results did not decode (results.b64)" > "$dir/status"
+        fi
     elif [ "$rc" -eq 124 ]; then
         echo "timeout: no results after ${guest_timeout}s (console.log)" > "$dir/status"
     else
@@ -167,20 +170,23 @@ run_guest() {
 }
 
 run_host() {
-    local dir=$out/host bin=$root/target/x86_64-unknown-linux-gnu/release/mapcheck
+    # Each step's failure is a result, recorded like the guest's (set -e must not end the row).
+    local dir=$out/host bin=$root/target/x86_64-unknown-linux-gnu/release/mapcheck rc
     rm -rf "$dir" && mkdir -p "$dir"
     local t0=$SECONDS
     uname -r > "$dir/release"; cat /proc/version > "$dir/version"
     "$bin" dialects > "$dir/dialects.txt" 2>&1 || true
-    (cd "$root" && "$bin" replay regressions > "$dir/replay.txt" 2>&1; echo $? > "$dir/replay.rc")
-    (cd "$root" && "$bin" fuzz --budget "${budget}s" --seed "$seed" --out "$dir/found" \
-        --corpus regressions --json "$dir/fuzz.json" --junit "$dir/fuzz.xml" --status-every 10s --segment 10s \
-        > "$dir/fuzz.txt" 2>&1; echo $? > "$dir/fuzz.rc")
+    rc=0; (cd "$root" && "$bin" replay regressions) > "$dir/replay.txt" 2>&1 || rc=$?
+    echo "$rc" > "$dir/replay.rc"
+    rc=0; (cd "$root" && "$bin" fuzz --budget "${budget}s" --seed "$seed" --out "$dir/found" \
+        --corpus regressions --json "$dir/fuzz.json" --junit "$dir/fuzz.xml" --status-every 10s --segment 10s) \
+        > "$dir/fuzz.txt" 2>&1 || rc=$?
+    echo "$rc" > "$dir/fuzz.rc"
     if [ -n "$canaries" ]; then
         local args=() c
         for c in $canaries; do args+=(--fault "$c"); done
-        (cd "$root" && "$bin" selftest --budget 60s --out "$dir/canaries" "${args[@]}" > "$dir/selftest.txt" 2>&1
-         echo $? > "$dir/selftest.rc")
+        rc=0; (cd "$root" && "$bin" selftest --budget 60s --out "$dir/canaries" "${args[@]}") > "$dir/selftest.txt" 2>&1 || rc=$?
+        echo "$rc" > "$dir/selftest.rc"
     fi
     echo done > "$dir/complete"
     echo $((SECONDS - t0)) > "$dir/wall_s"
