@@ -193,7 +193,7 @@ reasons! {
     /// A map-in-map template that is itself a map-in-map.
     InnerNested = EINVAL, "inner-type", [("map_in_map", "create")];
     /// RLIMIT_MEMLOCK before 5.11 (`bpf_map_charge_init`).
-    Memlock = EPERM, "memlock", [("value", "create")];
+    Memlock = EPERM, "memlock", [("value", "create"), ("objects", "load")];
     /// `bpf_obj_name_cpy`.
     Name = EINVAL, "name", [("maps", "create")];
     /// A large allocation that may fail (`bpf_map_area_alloc`).
