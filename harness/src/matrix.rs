@@ -37,9 +37,22 @@ pub struct Row {
     pub dialects: Vec<(String, bool)>,
     /// What is wrong with this row (empty: the kernel passed).
     pub problems: Vec<String>,
+    /// Why the row was skipped (a kernel that could not be fetched, where that is allowed).
+    pub skipped: Option<String>,
 }
 
 impl Row {
+    /// `read`, where `unavailable_ok` makes a kernel that could not be fetched a skip (said
+    /// on its row and counted) instead of a failure; a boot or results failure still fails.
+    pub fn read_allowing(dir: &Path, unavailable_ok: bool) -> Row {
+        let mut r = Row::read(dir);
+        if unavailable_ok && r.status.starts_with("unavailable") {
+            r.skipped = Some(r.status.clone());
+            r.problems.clear();
+        }
+        r
+    }
+
     /// Read one kernel's results directory.
     pub fn read(dir: &Path) -> Row {
         let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
@@ -59,8 +72,12 @@ impl Row {
             r.problems.push(r.status.clone());
             return r;
         }
+        // The steps asked for (all four when the results do not say).
+        let steps = read("steps").unwrap_or_else(|| "dialects replay fuzz selftest".into());
+        let wants = |s: &str| steps.split_whitespace().any(|w| w == s);
         match read("dialects.txt").map(|t| parse_dialects(&t)) {
             Some(d) if !d.is_empty() => r.dialects = d,
+            _ if !wants("dialects") => {}
             _ => r.problems.push("no dialects probed".into()),
         }
         if read("complete").is_none() {
@@ -74,6 +91,7 @@ impl Row {
                         .push(format!("corpus replay: {} of {all} failed", all - passed - other));
                 }
             }
+            None if !wants("replay") => {}
             None => r.problems.push("no corpus replay summary".into()),
         }
         match read("fuzz.json").map(|t| serde_json::from_str::<JsonSummary>(&t)) {
@@ -96,6 +114,7 @@ impl Row {
                 r.errors = j.errors;
             }
             Some(Err(e)) => r.problems.push(format!("fuzz.json unreadable: {e}")),
+            None if !wants("fuzz") => {}
             None => r.problems.push("no fuzz summary".into()),
         }
         if let Some(t) = read("selftest.txt") {
@@ -222,7 +241,9 @@ pub fn table(rows: &[Row]) -> String {
         "line", "release", "replay", "cases", "ops", "div", "coverage", "canaries", "wall", "status"
     );
     for r in rows {
-        let status = if r.problems.is_empty() {
+        let status = if let Some(why) = &r.skipped {
+            format!("SKIPPED: {why}")
+        } else if r.problems.is_empty() {
             "pass".to_string()
         } else {
             format!("FAIL: {}", r.problems.join("; "))
@@ -396,5 +417,38 @@ mod tests {
             );
             assert!(table(&[r]).contains("FAIL"));
         }
+    }
+
+    /// Only the steps asked for are required; an unfetchable kernel is a skip only where
+    /// that is allowed, and never for a kernel that booted and failed.
+    #[test]
+    fn steps_and_unavailable_kernels() {
+        let replay = "replayed 2 cases (9 ops) on r: 2 passed, 0 failed, 0 not for this kernel\n";
+        let d = dir_with(&[
+            ("status", "ran\n"),
+            ("complete", "done\n"),
+            ("steps", "dialects replay\n"),
+            ("replay.txt", replay),
+            ("dialects.txt", "xdp-frags no # y\n"),
+        ]);
+        assert_eq!(Row::read(d.path()).problems, Vec::<String>::new());
+        let d = dir_with(&[
+            ("status", "ran\n"),
+            ("complete", "done\n"),
+            ("steps", "dialects replay fuzz\n"),
+            ("replay.txt", replay),
+            ("dialects.txt", "xdp-frags no # y\n"),
+        ]);
+        assert!(Row::read(d.path())
+            .problems
+            .iter()
+            .any(|p| p.contains("no fuzz summary")));
+        let gone = dir_with(&[("status", "unavailable: download of x failed\n")]);
+        assert!(!Row::read_allowing(gone.path(), false).problems.is_empty());
+        let r = Row::read_allowing(gone.path(), true);
+        assert!(r.problems.is_empty() && r.skipped.is_some());
+        assert!(table(&[r]).contains("SKIPPED: unavailable"));
+        let hung = dir_with(&[("status", "timeout: no results\n")]);
+        assert!(!Row::read_allowing(hung.path(), true).problems.is_empty());
     }
 }
