@@ -110,7 +110,7 @@ fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
             "allowed above a 1 GiB allocation, which the generator never asks for (nor forces the allocator to fail)",
         ),
         Why::Memlock if profile.mem_accounting == MemAccounting::Memcg => Some(
-            "RLIMIT_MEMLOCK refuses maps only before 5.11 (bpf_charge_memlock); this kernel charges the memory cgroup",
+            "RLIMIT_MEMLOCK refuses maps and programs only before 5.11 (bpf_charge_memlock, bpf_prog_charge_memlock); this kernel charges the memory cgroup",
         ),
         Why::ZeroSeedCap if profile.cap_sys_admin => {
             Some("BPF_F_ZERO_SEED is refused only without CAP_SYS_ADMIN, which this process has")
