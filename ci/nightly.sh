@@ -6,7 +6,9 @@
 # still diverges, or one that cannot be read or run) fails the job with its exit status.
 # Artifacts go to MAPCHECK_ARTIFACTS (default nightly-out/): fuzz.log, summary.json,
 # junit.xml, replay.log and the found cases (also left in regressions/found/), kept whatever
-# the outcome.
+# the outcome. Then the kernel matrix (ci/matrix.sh, every line, MAPCHECK_MATRIX_BUDGET
+# seconds of fuzzing per kernel, default 120 here; MAPCHECK_NIGHTLY_MATRIX=0 skips it): its
+# failure fails the job too, after the host's verdict is printed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=ci/setup.sh
@@ -33,6 +35,11 @@ if compgen -G "regressions/found/*.case" >/dev/null; then
     cp regressions/found/*.case "$art/"
     "$bin" replay regressions/found 2>&1 | tee "$art/replay.log" || replay=${PIPESTATUS[0]}
 fi
+matrix=0
+if [ "${MAPCHECK_NIGHTLY_MATRIX:-1}" != 0 ]; then
+    MAPCHECK_MATRIX_BUDGET=${MAPCHECK_MATRIX_BUDGET:-120} MAPCHECK_MATRIX_OUT="$art/matrix" \
+        bash ci/matrix.sh 2>&1 | tee "$art/matrix.log" || matrix=${PIPESTATUS[0]}
+fi
 case $status in
     0) ;;
     1) echo "nightly: NEW findings; scripts in $art/ (and regressions/found/)"; exit 1 ;;
@@ -41,5 +48,9 @@ esac
 if [ "$replay" -ne 0 ]; then
     echo "nightly: nothing new, but the replay of regressions/found/ failed (exit $replay): see $art/replay.log"
     exit "$replay"
+fi
+if [ "$matrix" -ne 0 ]; then
+    echo "nightly: nothing new on this kernel, but the kernel matrix failed (exit $matrix): see $art/matrix.log"
+    exit "$matrix"
 fi
 echo "nightly: nothing new"
