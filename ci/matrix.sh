@@ -47,6 +47,17 @@ pkg_re() {
     esac
 }
 
+# The suites that carry each line's package.
+suites_of() {
+    case $1 in
+        5.10) echo bullseye-security ;;
+        6.1) printf '%s\n' bookworm bookworm-security ;;
+        6.12) printf '%s\n' bookworm-security trixie ;;
+        7.2) echo sid ;;
+        7.3-rc) echo experimental ;;
+    esac
+}
+
 # ---- what the script needs, installed like ci/setup.sh does --------------------------------
 # shellcheck source=ci/setup.sh
 source ci/setup.sh
@@ -76,11 +87,14 @@ apt_update() {
     mirror=${mirror:-http://deb.debian.org/debian}
     mirror=${mirror%/}
     {
-        for suite in bookworm trixie sid experimental; do
-            echo "deb [signed-by=$keys] $mirror $suite main"
-        done
-        for suite in bullseye-security bookworm-security; do
-            echo "deb [signed-by=$keys] ${mirror}-security $suite main"
+        # Only the suites the requested lines come from (a CI replaying 5.10 fetches one
+        # suite's lists, not six).
+        local l suite
+        for l in "${lines[@]}"; do suites_of "$l"; done | sort -u | while read -r suite; do
+            case $suite in
+                *-security) echo "deb [signed-by=$keys] ${mirror}-security $suite main" ;;
+                *) echo "deb [signed-by=$keys] $mirror $suite main" ;;
+            esac
         done
     } > "$apt_dir/sources.list"
     apt-get "${apt_opts[@]}" update -qq >"$apt_dir/update.log" 2>&1 || {
