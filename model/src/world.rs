@@ -1853,46 +1853,33 @@ mod tests {
     }
 
     /// Before 5.11 a program load charges its page to RLIMIT_MEMLOCK too
-    /// (`bpf_prog_charge_memlock`, before the verifier): EPERM at a limit of 0, a fd with
-    /// room for one page, and a program's page counts against the next map.
+    /// (`bpf_prog_charge_memlock`, before the verifier): EPERM at a limit of 0; below a
+    /// limit a fit is uncertain (user->locked_vm is per user); a loaded program's page
+    /// counts against the next load.
     #[test]
     fn memlock_charges_program_loads_in_the_old_dialect() {
-        use crate::limits::INF;
-        use crate::op::Resource;
-        use crate::profile::MemAccounting;
         let mut w = World::new(
             Profile {
-                mem_accounting: MemAccounting::Rlimit,
+                mem_accounting: crate::profile::MemAccounting::Rlimit,
                 ..Profile::default()
             },
             vec![],
         );
-        let run = |w: &mut World, op: Op| {
-            let o = crate::gen::predict(w, &op);
-            w.apply(&op, &o);
-            o
-        };
-        let load = |n: u32| Op::LoadProg {
-            handle: Handle::prog(n),
-            spec: ProgSpec {
-                prog_type: crate::op::ProgType::SocketFilter,
-                xdp_frags: false,
-                attach: 0,
-            },
-            uses: vec![],
-        };
-        let limit = |soft| Op::SetRlimit {
-            res: Resource::Memlock,
-            soft,
-            hard: INF,
-        };
-        assert_eq!(run(&mut w, Op::FdTable), Ok(Ret::Unit));
-        assert_eq!(run(&mut w, limit(0)), Ok(Ret::Unit));
-        assert_eq!(w.allowed(&load(0)), Allowed::Exactly(Err(Errno::EPERM)));
-        assert_eq!(run(&mut w, limit(4096)), Ok(Ret::Unit));
-        assert!(run(&mut w, load(1)).is_ok());
+        follow(&mut w, &["fdtable", "rlimit memlock soft=0 hard=inf"]);
         assert_eq!(
-            w.allowed(&load(2)),
+            w.allowed(&op("p0 = load socket_filter")),
+            Allowed::Exactly(Err(Errno::EPERM))
+        );
+        follow(&mut w, &["rlimit memlock soft=4096 hard=inf"]);
+        let load = op("p1 = load socket_filter");
+        let fit = w.allowed(&load);
+        assert!(
+            fit.exactly().is_none() && w.admits(&load, &fit, &Err(Errno::EPERM)),
+            "{fit}"
+        );
+        w.apply(&load, &Ok(Ret::Fd(Handle::prog(1))));
+        assert_eq!(
+            w.allowed(&op("p2 = load socket_filter")),
             Allowed::Exactly(Err(Errno::EPERM)),
             "one page is taken"
         );
