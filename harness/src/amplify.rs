@@ -214,6 +214,8 @@ impl Row {
 /// there, and fds the caller inherited (a CI runner's, a test harness's) cannot eat into N.
 pub fn measure_isolated(n: u32, bpffs: &Path) -> Result<Row, String> {
     let exe = crate::isolate::exe().ok_or("no mapcheck executable to measure in (isolate::set_exe)")?;
+    // Until it exits: the child closes what it copied of our fd table (crate::spawn).
+    let window = crate::spawn::window();
     let out = Command::new(&exe)
         .arg(CHILD_ARG)
         .arg(n.to_string())
@@ -222,6 +224,7 @@ pub fn measure_isolated(n: u32, bpffs: &Path) -> Result<Row, String> {
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| format!("cannot start {}: {e}", exe.display()))?;
+    drop(window);
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().last().unwrap_or("");
     match last.strip_prefix("error ") {

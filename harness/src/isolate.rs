@@ -64,6 +64,8 @@ impl Child {
     /// creates a map meanwhile.
     pub fn spawn(exact_ids: bool) -> Result<Child, String> {
         let exe = exe().ok_or("no mapcheck executable to start a case's process from (isolate::set_exe)")?;
+        // Until `ready`: the child has closed what it copied of our fd table (crate::spawn).
+        let window = crate::spawn::window();
         let mut proc = Command::new(&exe)
             .arg(CHILD_ARG)
             .env("MAPCHECK_IDS_EXACT", if exact_ids { "1" } else { "0" })
@@ -82,7 +84,9 @@ impl Child {
             lost: None,
             timeout: op_timeout(),
         };
-        match c.read_line() {
+        let ready = c.read_line();
+        drop(window);
+        match ready {
             Ok(l) if l == "ready" => Ok(c),
             Ok(l) => Err(format!("the case process said `{l}` instead of `ready`")),
             Err(e) => Err(e),

@@ -28,4 +28,5 @@ pub mod report;
 pub mod repro;
 pub mod rfcdiff;
 pub mod selftest;
+pub mod spawn;
 pub mod sys;

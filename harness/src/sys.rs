@@ -329,7 +329,7 @@ impl Sys for RealSys {
     fn close(&mut self, fd: OwnedFd) -> Result<(), Errno> {
         let raw = fd.into_raw_fd();
         // SAFETY: `raw` was owned and is used no more; close(2) releases it even on EINTR/EIO.
-        if unsafe { libc::close(raw) } < 0 {
+        if crate::spawn::outside_window(|| unsafe { libc::close(raw) }) < 0 {
             return Err(last_errno());
         }
         Ok(())
