@@ -10,6 +10,8 @@
 #                                "harness/src/replay.rs"
 #   MAPCHECK_MUTANTS_RE='...'    only mutants whose names match (default: all of the oracle's
 #                                files, and of fuzz.rs only the signature functions)
+#   MAPCHECK_MUTANTS_ITERATE=1   skip the mutants mutants.out/ says were caught (cargo-mutants
+#                                --iterate): a run over several sessions at one unchanged tree
 # The oracle: model/src but gen.rs (the generator has its own judge: canaries and coverage),
 # the runner's comparison (lockstep.rs), replay verdicts (replay.rs), the kernel outcome
 # decoding (kernel.rs) and the fuzz signatures that decide whether a finding is new.
@@ -40,6 +42,9 @@ args=("${files[@]}"
       --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600 --copy-target true
       --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
 # Which tests judge a mutant: .cargo/mutants.toml (the workspace's lib tests + mutant_check).
+if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ]; then
+    args+=(--iterate)
+fi
 if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
     args+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
 fi
