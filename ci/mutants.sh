@@ -17,8 +17,9 @@
 # decoding (kernel.rs) and the fuzz signatures that decide whether a finding is new.
 # Builds with the `mutants` profile (Cargo.toml: optimised, no debug info): about 2 s of
 # build and 11 s of tests for a mutant that survives, half of the dev profile's time.
-# Writes mutants.out/ (cargo-mutants' report) and mutants.out/summary.txt; a missed mutant
-# that is not listed in ci/mutants-accepted.txt fails the script.
+# Writes mutants.out/ (cargo-mutants' report of the last stage), mutants.ledger/ (every verdict
+# of the run, with summary.txt and a per-file table); a missed mutant that is not listed in
+# ci/mutants-accepted.txt fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
@@ -38,26 +39,64 @@ set +f
 # --copy-target: each job starts from the baseline's build below instead of building every
 # dependency again (4 jobs on 2 cores spent 7 minutes on that before their first mutant). From
 # a clean clone target/ holds only the `mutants` profile (about 600 MB per job).
-args=("${files[@]}"
-      --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600 --copy-target true
-      --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
-# Which tests judge a mutant: .cargo/mutants.toml (the workspace's lib tests + mutant_check).
+common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600
+        --copy-target true --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
+iterate=()
 if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ]; then
-    args+=(--iterate)
+    iterate=(--iterate)
 fi
 if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
-    args+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
+    common+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
 fi
 export MAPCHECK_REQUIRE_KERNEL=1
-# cargo-mutants' own baseline would run only the mutated package's tests: check the
-# unmutated tree with the real test set instead, then skip its baseline.
-cargo test --profile mutants --workspace --lib --test mutant_check --test corpus_mutation --test replay_verdicts
-status=0
-cargo mutants "${args[@]}" || status=$?
-# cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
 out=mutants.out
+ledger=mutants.ledger
+# The ledger keeps every verdict across stages and iterations (cargo-mutants' --iterate keeps
+# only a list of what to skip): one file per outcome, one mutant per line.
+if [ ${#iterate[@]} -eq 0 ]; then
+    rm -rf "$ledger" "$out"
+fi
+mkdir -p "$ledger"
+record() {
+    for kind in caught missed timeout unviable; do
+        [ -f "$out/$kind.txt" ] && cat "$out/$kind.txt" >> "$ledger/$kind.txt"
+    done
+    touch "$ledger"/{caught,missed,timeout,unviable}.txt
+    sort -u -o "$ledger/caught.txt" "$ledger/caught.txt"
+    sort -u -o "$ledger/unviable.txt" "$ledger/unviable.txt"
+    # A mutant caught later (by the full judge, or after a test was added) is caught.
+    for kind in missed timeout; do
+        sort -u "$ledger/$kind.txt" | comm -23 - "$ledger/caught.txt" > "$ledger/$kind.tmp"
+        mv "$ledger/$kind.tmp" "$ledger/$kind.txt"
+    done
+}
+status=0
+# Stage 1, the model's files judged by the model's own unit tests: only the model crate is
+# built per mutant (the full judge rebuilds the harness and links four test binaries, about
+# 20 s of two cores). What they catch the full judge catches too: it runs them.
+model_files=()
+for ((i = 1; i < ${#files[@]}; i += 2)); do
+    case "${files[$i]}" in model/*) model_files+=(--file "${files[$i]}") ;; esac
+done
+if [ ${#model_files[@]} -gt 0 ]; then
+    cargo test --profile mutants -p mapcheck-model --lib
+    s1=0
+    cargo mutants --no-config -p mapcheck-model --test-workspace false "${model_files[@]}" \
+        --exclude-re ': replace \| with \^$' "${common[@]}" "${iterate[@]}" || s1=$?
+    [ "$s1" -le 3 ] || exit "$s1"
+    record
+    iterate=(--iterate)
+fi
+# Stage 2, the full judge (.cargo/mutants.toml: the workspace's lib tests, the corpus and a
+# seeded search in mutant_check, corpus_mutation and replay_verdicts) for every mutant stage 1
+# did not catch. cargo-mutants' own baseline would run only the mutated package's tests: check
+# the unmutated tree with the real test set instead, then skip its baseline.
+cargo test --profile mutants --workspace --lib --test mutant_check --test corpus_mutation --test replay_verdicts
+cargo mutants "${files[@]}" "${common[@]}" "${iterate[@]}" || status=$?
+record
+# cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
 # grep -c prints 0 for an empty list but exits 1: one number either way.
-count() { if [ -f "$out/$1" ]; then grep -c . "$out/$1" || true; else echo 0; fi; }
+count() { grep -c . "$ledger/$1" || true; }
 caught=$(count caught.txt); missed=$(count missed.txt); unviable=$(count unviable.txt); timeout=$(count timeout.txt)
 viable=$((caught + missed + timeout))
 {
@@ -66,16 +105,21 @@ viable=$((caught + missed + timeout))
     echo "mutants timed out: $timeout (counted as caught: the test never passed)"
     echo "mutants unviable:  $unviable"
     [ "$viable" -gt 0 ] && echo "score: $(( (caught + timeout) * 1000 / viable / 10 )).$(( (caught + timeout) * 1000 / viable % 10 ))% of $viable viable"
-} | tee "$out/summary.txt"
+    echo
+    echo "per file: caught+timeout / viable (missed)"
+    cat "$ledger"/{caught,missed,timeout}.txt | cut -d: -f1 | sort -u | while read -r f; do
+        c=$(cut -d: -f1 "$ledger/caught.txt" "$ledger/timeout.txt" | grep -cxF "$f" || true)
+        m=$(cut -d: -f1 "$ledger/missed.txt" | grep -cxF "$f" || true)
+        echo "$f $c/$((c + m)) ($m)"
+    done
+} | tee "$ledger/summary.txt"
 unaccepted=0
-if [ -f "$out/missed.txt" ]; then
-    while IFS= read -r m; do
-        # Accepted lines are "<mutant as listed> # why it is equivalent".
-        if ! grep -qF -- "$m #" ci/mutants-accepted.txt 2>/dev/null; then
-            echo "MISSED (not accepted): $m"
-            unaccepted=$((unaccepted + 1))
-        fi
-    done < "$out/missed.txt"
-fi
+while IFS= read -r m; do
+    # Accepted lines are "<mutant as listed> # why it is equivalent".
+    if ! grep -qF -- "$m #" ci/mutants-accepted.txt 2>/dev/null; then
+        echo "MISSED (not accepted): $m"
+        unaccepted=$((unaccepted + 1))
+    fi
+done < "$ledger/missed.txt"
 [ "$status" -le 3 ] || exit "$status"
 [ "$unaccepted" -eq 0 ]
