@@ -133,6 +133,24 @@ fn probe_dialects(p: &mut Profile) {
                 }
             }
         }
+        // BPF_F_CPU/BPF_F_ALL_CPUS (2b421662c788 series, 7.0): one value for every CPU is
+        // EINVAL before (a flag above BPF_EXIST).
+        if let Some(fd) = make(&mut s, MapType::PercpuArray, 8) {
+            match s.update(fd.as_raw_fd(), &key, &vec![0u8; 8 * possible_cpus()], 16) {
+                Ok(()) => v.push(("percpu-cpu-flags", true)),
+                Err(e) if e == Errno::EINVAL => v.push(("percpu-cpu-flags", false)),
+                Err(_) => {}
+            }
+        }
+        // RDONLY|WRONLY after the allocation (9b435d23f51e, 7.2): an ARRAY_OF_MAPS over a
+        // closed inner fd is EBADF, before it EINVAL.
+        let mut both = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 1);
+        both.map_flags = mapcheck_model::op::flags::RDONLY | mapcheck_model::op::flags::WRONLY;
+        match s.map_create(&both, -1) {
+            Err(e) if e == Errno::EBADF => v.push(("create-file-flags-late", true)),
+            Err(e) if e == Errno::EINVAL => v.push(("create-file-flags-late", false)),
+            _ => {}
+        }
         // BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18): EINVAL where the flag is unknown, when
         // the same program loads without it.
         let xdp = |frags| ProgSpec {
@@ -217,19 +235,7 @@ fn probe_dialects(p: &mut Profile) {
         v
     });
     for (name, value) in found {
-        match *name {
-            "freeze-checks-write" => p.freeze_checks_write = *value,
-            "lookup-flags-after-fd" => p.lookup_flags_after_fd = *value,
-            "hash-lookup-and-delete" => p.hash_lookup_and_delete = *value,
-            "percpu-array-batch" => p.percpu_array_batch = *value,
-            "hash-key-size-lifted" => p.hash_key_size_lifted = *value,
-            "percpu-padding-roundtrips" => p.percpu_padding_roundtrips = *value,
-            "xdp-frags" => p.xdp_frags = *value,
-            "prog-array-owner-attach" => p.prog_array_owner_attach = *value,
-            "unpin-frees-at-once" => p.unpin_frees_at_once = *value,
-            "percpu-array-template-size" => p.percpu_array_template_size = *value,
-            _ => unreachable!("probed above"),
-        }
+        assert!(p.set_dialect(name, *value), "probed above: {name}");
     }
 }
 

@@ -563,6 +563,21 @@ impl<S: Sys> Kernel<S> {
             Op::Lookup { key, flags, .. } => {
                 let mut v = vec![POISON; vl.max(4)];
                 self.sys.lookup(fd, &pad(key, ks), &mut v, *flags)?;
+                // BPF_F_CPU (7.0): one CPU's value_size bytes, the rest of the buffer untouched.
+                let one_cpu = spec
+                    .as_ref()
+                    .filter(|s| s.map_type.is_percpu() && flags & mapcheck_model::op::flags::F_CPU != 0);
+                if let Some(s) = one_cpu {
+                    let vs = s.value_size as usize;
+                    if v[vs..vl].iter().any(|b| *b != POISON) {
+                        return Ok(Ret::Lost(format!(
+                            "BPF_F_CPU lookup wrote past value_size ({vs} bytes): {}",
+                            mapcheck_model::outcome::hex(&v[..vl])
+                        )));
+                    }
+                    v.truncate(vs);
+                    return Ok(value_ret(self, v));
+                }
                 v.truncate(vl);
                 Ok(value_ret(self, v))
             }

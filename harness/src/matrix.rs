@@ -17,6 +17,8 @@ pub struct Row {
     pub status: String,
     /// Corpus replay: cases passed, replayed, and left out as recorded for other kernels.
     pub replay: Option<(u64, u64, u64)>,
+    /// Corpus replay: `# finding:` cases whose known kernel bug this kernel still has.
+    pub findings: u64,
     /// Fuzz: cases.
     pub cases: Option<u64>,
     /// Fuzz: ops.
@@ -84,11 +86,14 @@ impl Row {
             r.problems.push("the guest stopped before its last step".into());
         }
         match read("replay.txt").as_deref().and_then(replay_counts) {
-            Some((passed, all, other)) => {
+            Some((passed, all, other, findings)) => {
                 r.replay = Some((passed, all, other));
-                if passed + other != all || passed == 0 {
-                    r.problems
-                        .push(format!("corpus replay: {} of {all} failed", all - passed - other));
+                r.findings = findings;
+                if passed + other + findings != all || passed == 0 {
+                    r.problems.push(format!(
+                        "corpus replay: {} of {all} failed",
+                        all - passed - other - findings
+                    ));
                 }
             }
             None if !wants("replay") => {}
@@ -208,9 +213,10 @@ fn debian_release(version: &str) -> Option<String> {
     Some(format!("Debian {v}"))
 }
 
-/// `(passed, replayed, not for this kernel)` from replay's last line: `replayed N cases (M
-/// ops) on R: P passed, F failed, S not for this kernel`.
-fn replay_counts(text: &str) -> Option<(u64, u64, u64)> {
+/// `(passed, replayed, not for this kernel, known kernel findings)` from replay's last line:
+/// `replayed N cases (M ops) on R: P passed, F failed, S not for this kernel, K known kernel
+/// findings` (K absent before findings were counted: 0).
+fn replay_counts(text: &str) -> Option<(u64, u64, u64, u64)> {
     let l = text.lines().rev().find(|l| l.starts_with("replayed "))?;
     let all = l.split_whitespace().nth(1)?.parse().ok()?;
     let (_, tail) = l.rsplit_once(": ")?;
@@ -220,7 +226,8 @@ fn replay_counts(text: &str) -> Option<(u64, u64, u64)> {
     let passed = parts.next()??;
     let _failed = parts.next()??;
     let other = parts.next()??;
-    Some((passed, all, other))
+    let findings = parts.next().unwrap_or(Some(0))?;
+    Some((passed, all, other, findings))
 }
 
 /// `(caught, all)` from the self-test's last line: `N/M canaries caught and shrunk`.
@@ -252,7 +259,10 @@ pub fn table(rows: &[Row]) -> String {
             "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {status}\n",
             r.line,
             r.release,
-            opt(r.replay.map(|(p, a, o)| format!("{p}/{}", a - o))),
+            opt(r.replay.map(|(p, a, o)| match r.findings {
+                0 => format!("{p}/{}", a - o),
+                k => format!("{p}/{}+{k}K", a - o - k),
+            })),
             opt(r.cases.map(|c| c.to_string())),
             opt(r.ops.map(|c| c.to_string())),
             opt(r.divergences.map(|c| c.to_string())),
@@ -262,6 +272,9 @@ pub fn table(rows: &[Row]) -> String {
             opt(r.canaries.map(|(p, a)| format!("{p}/{a}"))),
             opt(r.wall_s.map(|w| format!("{w}s"))),
         ));
+    }
+    if rows.iter().any(|r| r.findings > 0) {
+        s.push_str("replay +NK: N `# finding:` cases show a known kernel bug still there (not failures; see each kernel's replay.txt)\n");
     }
     s
 }

@@ -57,6 +57,21 @@ pub enum Verdict {
     /// The case's `# dialect:` header names a dialect this kernel does not speak: its recorded
     /// outcomes are another kernel's. Neither a pass nor a failure; counted apart.
     NotForKernel(String),
+    /// A `# finding:` case (what a correct kernel does, recorded where it held) mismatched
+    /// where this kernel's model, too, expects the kernel's answer: the known kernel bug is
+    /// still there. Reported on every replay, counted apart from failures.
+    Finding {
+        /// Line of the op.
+        line: usize,
+        /// The op.
+        op: Box<Op>,
+        /// What a correct kernel returns.
+        recorded: Expect,
+        /// What this kernel returned.
+        observed: Outcome,
+        /// The case's `# finding:` text.
+        finding: String,
+    },
 }
 
 impl Verdict {
@@ -98,6 +113,10 @@ impl Verdict {
             ),
             Verdict::Unreadable(e) => format!("UNREADABLE: {e}"),
             Verdict::NotForKernel(why) => format!("not for this kernel: {why}"),
+            Verdict::Finding { line, op, recorded, observed, finding } => format!(
+                "KERNEL FINDING at line {line}: `{op}`: a correct kernel returns {recorded}, this one returned {}: {finding}",
+                describe(observed)
+            ),
         }
     }
 }
@@ -229,6 +248,25 @@ pub fn replay_observed<S: Sys>(
         let Some(rec) = &st.expect else { continue };
         let diverged_here = run.divergence.as_ref().is_some_and(|d| d.index == *i);
         if !diverged_here && !rec.matches(observed) {
+            // A known kernel bug the model follows (a dialect): only where the model allows
+            // nothing but what the kernel did is it the finding and not a new failure.
+            let finding = case
+                .header
+                .iter()
+                .find(|(k, _)| k == "finding")
+                .map(|(_, v)| v.clone());
+            if let (Some(finding), Some(o)) = (finding, allowed.exactly()) {
+                if o == observed {
+                    out.verdict = Verdict::Finding {
+                        line: st.line,
+                        op: Box::new(st.op.clone()),
+                        recorded: rec.clone(),
+                        observed: observed.clone(),
+                        finding,
+                    };
+                    return out;
+                }
+            }
             out.verdict = Verdict::Mismatch {
                 line: st.line,
                 op: Box::new(st.op.clone()),

@@ -691,6 +691,8 @@ mod tests {
             (flags::NOEXIST, uapi::BPF_NOEXIST),
             (flags::EXIST, uapi::BPF_EXIST),
             (flags::F_LOCK, uapi::BPF_F_LOCK),
+            (flags::F_CPU, uapi::BPF_F_CPU),
+            (flags::F_ALL_CPUS, uapi::BPF_F_ALL_CPUS),
         ];
         for (ours, header) in elem {
             assert_eq!(ours, header as u64);

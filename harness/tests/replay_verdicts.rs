@@ -328,3 +328,37 @@ fn the_end_of_case_audit_covers_cgroup_only_cases_and_walked_orders() {
     assert!(matches!(v, Verdict::Diverged { line: 0, .. }), "{}", v.summary());
     assert_eq!(k.held(), 0);
 }
+
+/// A `# finding:` case records what a correct kernel does. Where this kernel does otherwise
+/// and the model, following the kernel's dialect, predicts exactly what it did, replay names
+/// the finding (counted apart, never a pass); the same line without the header is a MISMATCH,
+/// and a finding case whose kernel leaves the model's prediction is still a DIVERGED.
+#[test]
+fn a_finding_case_reports_the_known_kernel_bug_and_nothing_else() {
+    if skip_without_kernel("a_finding_case_reports_the_known_kernel_bug_and_nothing_else") {
+        return;
+    }
+    let mut k = Kernel::new().unwrap();
+    // A made-up finding: the recording says a correct kernel takes NOEXIST on an array.
+    // Every kernel answers EEXIST, as the model predicts, so this kernel "has the bug".
+    let body = format!("{CREATE}update m0 key=00000000 value=0000000000000000 flags=NOEXIST => ok\n");
+    let finding = format!("# finding: arrays refuse NOEXIST (a made-up bug for the test)\n{body}");
+    let v = run(&finding, vec![], &mut k);
+    assert!(
+        matches!(v, Verdict::Finding { line: 3, ref finding, .. } if finding.starts_with("arrays refuse")),
+        "{}",
+        v.summary()
+    );
+    assert!(
+        !v.passed() && v.summary().starts_with("KERNEL FINDING at line 3"),
+        "{}",
+        v.summary()
+    );
+    let v = run(&body, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
+    // A model that lets NOEXIST through on arrays predicts `ok`: the kernel's EEXIST is a
+    // divergence from the model, not the recorded finding.
+    let v = run(&finding, vec![Fault::ArrayNoexistSucceeds], &mut k);
+    assert!(matches!(v, Verdict::Diverged { line: 3, .. }), "{}", v.summary());
+    assert_eq!(k.held(), 0);
+}

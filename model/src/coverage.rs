@@ -112,6 +112,9 @@ fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
         Why::Memlock if profile.mem_accounting == MemAccounting::Memcg => Some(
             "RLIMIT_MEMLOCK refuses maps and programs only before 5.11 (bpf_charge_memlock, bpf_prog_charge_memlock); this kernel charges the memory cgroup",
         ),
+        Why::CpuFlags | Why::CpuRange if !profile.percpu_cpu_flags => {
+            Some("BPF_F_CPU and BPF_F_ALL_CPUS are unknown flags before 7.0 (2b421662c788 series)")
+        }
         Why::ZeroSeedCap if profile.cap_sys_admin => {
             Some("BPF_F_ZERO_SEED is refused only without CAP_SYS_ADMIN, which this process has")
         }

@@ -91,6 +91,7 @@ errnos! {
     EEXIST = 17, "BPF_NOEXIST on a present key.";
     EINVAL = 22, "Invalid argument; also an open fd that is not a BPF map.";
     EMFILE = 24, "Per-process fd table full (RLIMIT_NOFILE).";
+    ERANGE = 34, "BPF_F_CPU names a CPU that is not possible (7.0).";
     ENOSPC = 28, "Batch buffer too small for a bucket.";
     EBADFD = 77, "Kernel's answer to OBJ_GET_INFO_BY_FD on a closed fd.";
     EOPNOTSUPP = 95, "Userspace-visible 'not supported'.";

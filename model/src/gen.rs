@@ -299,6 +299,8 @@ struct View {
     nofile: Option<(u64, u64)>,
     /// Maps created in this case, in id order (for idgap).
     id_maps: Vec<Handle>,
+    /// Possible CPUs where per-CPU maps take BPF_F_CPU and BPF_F_ALL_CPUS (7.0), else None.
+    cpu_flags: Option<u32>,
 }
 
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
@@ -423,6 +425,7 @@ impl View {
             pins,
             bpffs: w.profile.bpffs,
             cgroup2: w.profile.cgroup2,
+            cpu_flags: w.profile.percpu_cpu_flags.then_some(w.profile.possible_cpus),
             cfg: s.cfg.clone(),
             maps,
             others,
@@ -605,11 +608,17 @@ impl View {
         } else {
             kind
         };
+        // Where the kernel has them, per-CPU lookups and updates take the CPU flags in a few
+        // of every 16 draws, the CPU one past the last in some (ERANGE).
+        let cpu = match self.cpu_flags {
+            Some(n) if m.spec.map_type.is_percpu() => cpu_flags(c.vs.rotate_left(24), n, kind == "update"),
+            _ => None,
+        };
         match kind {
             "lookup" => Op::Lookup {
                 map,
                 key,
-                flags: lookup_flags(c.fs),
+                flags: cpu.unwrap_or_else(|| lookup_flags(c.fs)),
             },
             "update" => {
                 let (value, flags) = if m.spec.map_type.holds_fds() {
@@ -620,6 +629,8 @@ impl View {
                         _ => update_flags(c.fs),
                     };
                     (Value::Fd(self.fd_for(m, &c)), flags)
+                } else if let Some(flags) = cpu {
+                    (Value::Bytes(fill(c.vs, m.spec.value_size as usize)), flags)
                 } else {
                     (Value::Bytes(fill(c.vs, m.value_len)), update_flags(c.fs))
                 };
@@ -1002,6 +1013,19 @@ fn lookup_flags(fs: u8) -> u64 {
         14 => EXIST,
         15 => 8,
         _ => ANY,
+    }
+}
+
+/// BPF_F_CPU with a CPU in the upper 32 bits (one past the last possible: ERANGE), and on
+/// updates BPF_F_ALL_CPUS, both (EINVAL) and BPF_F_CPU with NOEXIST (passed as BPF_ANY).
+fn cpu_flags(pick: u64, cpus: u32, update: bool) -> Option<u64> {
+    let cpu = (pick >> 8) % (cpus as u64 + 1);
+    match (pick % 16, update) {
+        (0..=2, _) => Some(F_CPU | cpu << 32),
+        (3, true) => Some(F_ALL_CPUS),
+        (4, true) => Some(F_CPU | F_ALL_CPUS),
+        (5, true) => Some(F_CPU | NOEXIST | cpu << 32),
+        _ => None,
     }
 }
 

@@ -328,6 +328,10 @@ pub mod flags {
     pub const EXIST: u64 = 2;
     /// Element flag bit: `BPF_F_LOCK`.
     pub const F_LOCK: u64 = 4;
+    /// Element flag bit: `BPF_F_CPU` (7.0): the CPU number is the upper 32 bits.
+    pub const F_CPU: u64 = 8;
+    /// Element flag bit: `BPF_F_ALL_CPUS` (7.0): one value for every CPU.
+    pub const F_ALL_CPUS: u64 = 16;
 }
 
 /// Everything MAP_CREATE takes that the model looks at.

@@ -45,8 +45,8 @@ pub struct Profile {
     /// stable 6.1 and later lines); before, from `bpf_free_inode` after an RCU grace period.
     pub unpin_frees_at_once: bool,
     /// A PERCPU_ARRAY template of a map-in-map requires the inner map's max_entries
-    /// (`percpu_array_map_ops.map_meta_equal` comparing sizes as `array_map_meta_equal`
-    /// does): seen on 6.18.44, not on 6.12.118 and earlier (the commit is not identified).
+    /// (`percpu_array_map_ops.map_meta_equal = array_map_meta_equal`, 593980175389, 7.1;
+    /// stable 6.18.y by 6.18.44, not 6.12.118).
     pub percpu_array_template_size: bool,
     /// LOOKUP checks its flags after the fd and read permission (`bpf_map_check_op_flags`,
     /// 8f6ddc058760, 6.19); before: flags first, before the fd.
@@ -55,6 +55,15 @@ pub struct Profile {
     /// and round_up(value_size, 8) of each CPU's chunk, so that lookup returns them
     /// (`copy_map_value_long` in `bpf_percpu_array_update` / `pcpu_copy_value`, 6.18).
     pub percpu_padding_roundtrips: bool,
+    /// Per-CPU maps take `BPF_F_CPU` (8, the CPU in the upper 32 bits: one CPU's value_size
+    /// bytes) on LOOKUP and UPDATE and `BPF_F_ALL_CPUS` (16, one value for every CPU) on UPDATE,
+    /// checked by `bpf_map_check_op_flags`; their update check became `(u32)flags >
+    /// BPF_F_ALL_CPUS`, so NOEXIST|EXIST (3) and F_CPU with either pass as BPF_ANY, a kernel
+    /// finding (`regressions/percpu-update-flags-3-einval.case`) (2b421662c788 series, 7.0).
+    pub percpu_cpu_flags: bool,
+    /// MAP_CREATE checks RDONLY|WRONLY together (`bpf_get_file_flag`) after the allocation, so
+    /// an inner fd, alloc and name error comes first (`map_create`, 9b435d23f51e, 7.2).
+    pub create_file_flags_late: bool,
     /// HASH_OF_MAPS replaces a present key's inner map in place (`bpf_fd_htab_map_update_elem`
     /// through `htab_map_update_elem_in_place`, "bpf: Support atomic update for htab of maps",
     /// 6.16); before, the update linked a new element at the bucket head like HASH.
@@ -96,6 +105,8 @@ impl Profile {
             unpin_frees_at_once: true,
             percpu_array_template_size: true,
             percpu_padding_roundtrips: true,
+            percpu_cpu_flags: false,
+            create_file_flags_late: false,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
             bpffs: true,
@@ -110,8 +121,8 @@ impl Profile {
 }
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
-/// (or "no", for the last: the BPF_F_CPU series dropped the padding).
-pub const DIALECTS: [(&str, &str); 12] = [
+/// (or "no", for padding: the BPF_F_CPU series dropped it).
+pub const DIALECTS: [(&str, &str); 14] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -144,7 +155,7 @@ pub const DIALECTS: [(&str, &str); 12] = [
     ),
     (
         "percpu-array-template-size",
-        "PERCPU_ARRAY inner maps match max_entries (6.18; commit not identified)",
+        "PERCPU_ARRAY inner maps match max_entries (593980175389, 7.1 and 6.18.y)",
     ),
     (
         "lookup-flags-after-fd",
@@ -153,6 +164,14 @@ pub const DIALECTS: [(&str, &str); 12] = [
     (
         "percpu-padding-roundtrips",
         "per-CPU padding stored (until the 7.0 BPF_F_CPU series)",
+    ),
+    (
+        "percpu-cpu-flags",
+        "BPF_F_CPU/BPF_F_ALL_CPUS on per-CPU maps (2b421662c788, 7.0)",
+    ),
+    (
+        "create-file-flags-late",
+        "MAP_CREATE checks RDONLY|WRONLY after allocation (9b435d23f51e, 7.2)",
     ),
 ];
 
@@ -188,6 +207,8 @@ impl Profile {
             "percpu-array-template-size" => self.percpu_array_template_size,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips,
+            "percpu-cpu-flags" => self.percpu_cpu_flags,
+            "create-file-flags-late" => self.create_file_flags_late,
             _ => unreachable!("not in DIALECTS: {name}"),
         }
     }
@@ -213,6 +234,8 @@ impl Profile {
             "percpu-array-template-size" => self.percpu_array_template_size = v,
             "lookup-flags-after-fd" => self.lookup_flags_after_fd = v,
             "percpu-padding-roundtrips" => self.percpu_padding_roundtrips = v,
+            "percpu-cpu-flags" => self.percpu_cpu_flags = v,
+            "create-file-flags-late" => self.create_file_flags_late = v,
             _ => return false,
         }
         true

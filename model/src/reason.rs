@@ -112,6 +112,11 @@ reasons! {
     Refreeze = EPERM, "refreeze", [("maps", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
     FLock = EINVAL, "f-lock", [("maps", "lookup update lookup_and_delete")];
+    /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
+    /// both at once, or upper flag bits without BPF_F_CPU.
+    CpuFlags = EINVAL, "cpu-flags", [("maps", "lookup update")];
+    /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU with a CPU that is not possible.
+    CpuRange = ERANGE, "cpu-range", [("percpu", "lookup update")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
     NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps", "lookup_and_delete")];
     /// Hashes had no LOOKUP_AND_DELETE before 5.14 (`Profile::hash_lookup_and_delete`).

@@ -169,6 +169,16 @@ impl World {
         }
     }
 
+    /// Bytes of an UPDATE's value buffer with these flags (`bpf_map_value_size`): one
+    /// value_size for BPF_F_CPU or BPF_F_ALL_CPUS on a per-CPU map (a kernel without them
+    /// refuses the flags before it reads the buffer).
+    pub fn value_len_for(&self, spec: &MapSpec, flags: u64) -> usize {
+        match spec.map_type.is_percpu() && flags & (F_CPU | F_ALL_CPUS) != 0 {
+            true => spec.value_size as usize,
+            false => self.value_len(spec),
+        }
+    }
+
     /// The map object behind an open handle.
     pub fn map(&self, h: Handle) -> Option<&MapObj> {
         match &self.objects.get(&self.fds.get(&h)?.obj)?.body {
@@ -410,9 +420,13 @@ impl World {
         // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
         let Some(m) = self.map(h) else { return Ok(()) };
         let key_ok = |k: &[u8]| k.len() == m.spec.key_size as usize;
-        let want = self.value_len(&m.spec);
         match op {
-            Op::Update { key, value, .. } => {
+            Op::Update {
+                key, value, flags, ..
+            } => {
+                // With the CPU flags either buffer will do: the kernel reads the first value.
+                let want = self.value_len_for(&m.spec, *flags);
+                let full = self.value_len(&m.spec);
                 if !key_ok(key) {
                     return Err(format!("{h} takes {}-byte keys", m.spec.key_size));
                 }
@@ -420,7 +434,7 @@ impl World {
                     (true, Value::Fd(r)) => fdref_ok(r),
                     (true, Value::Bytes(_)) => Err(format!("{h} holds fds: value=fd:<handle>")),
                     (false, Value::Fd(_)) => Err(format!("{h} holds bytes, not fds")),
-                    (false, Value::Bytes(b)) if b.len() != want => {
+                    (false, Value::Bytes(b)) if b.len() != want && b.len() != full => {
                         Err(format!("{h} takes {want}-byte values"))
                     }
                     _ => Ok(()),
@@ -863,9 +877,10 @@ impl World {
                 map: FdRef::Handle(h),
                 key,
                 value,
-                ..
+                flags,
             } => {
                 let stride = self.map(*h).map(|m| self.stride(m.spec.value_size));
+                let cpus = self.profile.possible_cpus as usize;
                 let roundtrip = self.profile.percpu_padding_roundtrips;
                 let file = self.fds[h].file;
                 let held = match value {
@@ -891,6 +906,26 @@ impl World {
                     }
                     (data, Value::Bytes(v)) => {
                         let stored = match (m.spec.map_type.is_percpu(), stride) {
+                            (true, Some(s)) if flags & (F_CPU | F_ALL_CPUS) != 0 => {
+                                // BPF_F_ALL_CPUS writes the value to every CPU, BPF_F_CPU to
+                                // one; value_size bytes each (`copy_map_value`). A new hash
+                                // element starts zeroed (c3a66e5f5bab).
+                                let before = match &*data {
+                                    MapData::Array(a) => a.lookup(key).ok(),
+                                    MapData::Hash(hm) => hm.entries.get(key).cloned().map(Ret::Value),
+                                    MapData::Fds(_) => None,
+                                };
+                                let mut full = match before {
+                                    Some(Ret::Value(b)) => b,
+                                    _ => vec![0; s * cpus],
+                                };
+                                let vs = m.spec.value_size as usize;
+                                let one_cpu = (flags & F_CPU != 0).then_some((flags >> 32) as usize);
+                                for cpu in (0..cpus).filter(|c| one_cpu.is_none_or(|o| o == *c)) {
+                                    full[cpu * s..cpu * s + vs].copy_from_slice(&v[..vs]);
+                                }
+                                full
+                            }
                             (true, Some(s)) if !roundtrip => percpu_store(v, m.spec.value_size, s),
                             _ => v.clone(),
                         };
@@ -1252,8 +1287,9 @@ impl World {
         if s.map_extra != 0 {
             return fail(Why::MapExtra.errno());
         }
-        // bpf_get_file_flag: RDONLY and WRONLY together.
-        if s.map_flags & RDONLY != 0 && s.map_flags & WRONLY != 0 {
+        // bpf_get_file_flag: RDONLY and WRONLY together (from 7.2 after the allocation).
+        let rdonly_wronly = s.map_flags & RDONLY != 0 && s.map_flags & WRONLY != 0;
+        if rdonly_wronly && !self.profile.create_file_flags_late {
             return fail(Why::RdonlyWronly.errno());
         }
         // map_create: a NUMA node must exist and be online.
@@ -1319,7 +1355,11 @@ impl World {
         if !self.has(Fault::NameUnchecked) && !name_ok(&s.name) {
             return fail(Why::Name.errno());
         }
-        let ok = Ok(Ret::Fd(handle));
+        // map_create (9b435d23f51e, 7.2): bpf_get_file_flag after map_create_alloc.
+        let ok = match rdonly_wronly {
+            true => Err(Why::RdonlyWronly.errno()),
+            false => Ok(Ret::Fd(handle)),
+        };
         if alloc_bytes > ENOMEM_THRESHOLD {
             // Large vmalloc/percpu allocations depend on free memory and the memcg limit.
             return Allowed::OneOf(
@@ -1384,6 +1424,24 @@ impl World {
         }
     }
 
+    /// `bpf_map_check_op_flags` after its allowed-bits test (7.0): BPF_F_LOCK needs a spin
+    /// lock, upper bits need BPF_F_CPU, the CPU flags a per-CPU map and one of them at a
+    /// time, and BPF_F_CPU a possible CPU (ERANGE).
+    fn cpu_flags(&self, spec: &MapSpec, flags: u64) -> Result<(), Errno> {
+        let cpu_flags = flags & (F_CPU | F_ALL_CPUS);
+        if flags & F_LOCK != 0 {
+            Err(Why::FLock.errno())
+        } else if (flags & F_CPU == 0 && flags >> 32 != 0)
+            || (cpu_flags != 0 && (!spec.map_type.is_percpu() || cpu_flags == F_CPU | F_ALL_CPUS))
+        {
+            Err(Why::CpuFlags.errno())
+        } else if flags & F_CPU != 0 && flags >> 32 >= self.profile.possible_cpus as u64 {
+            Err(Why::CpuRange.errno())
+        } else {
+            Ok(())
+        }
+    }
+
     /// The generic part of an element command in kernel/bpf/syscall.c, then the family.
     fn element(&self, op: &Op) -> Result<Allowed, Errno> {
         let one = |o: Outcome| Ok(Allowed::Exactly(o));
@@ -1426,15 +1484,31 @@ impl World {
         match (op, &m.data) {
             (Op::Lookup { key, flags, .. }, data) => {
                 can_read?;
-                // bpf_map_check_op_flags (6.19): after the fd and read permission.
-                if p.lookup_flags_after_fd && flags & !F_LOCK != 0 {
+                // bpf_map_check_op_flags (6.19): after the fd and read permission; from 7.0
+                // with BPF_F_LOCK | BPF_F_CPU allowed.
+                if p.percpu_cpu_flags {
+                    if (*flags as u32 as u64) & !(F_LOCK | F_CPU) != 0 {
+                        return Err(Why::Flags.errno());
+                    }
+                    self.cpu_flags(&m.spec, *flags)?;
+                } else if p.lookup_flags_after_fd && flags & !F_LOCK != 0 {
                     return Err(Why::Flags.errno());
                 }
                 no_lock(*flags)?;
-                one(match data {
+                let found = match data {
                     MapData::Array(a) => a.lookup(key),
                     MapData::Hash(hm) => hm.lookup(key),
                     MapData::Fds(f) => f.lookup(self, key),
+                };
+                // bpf_percpu_array_copy / bpf_percpu_hash_copy: BPF_F_CPU copies that CPU's
+                // value_size bytes (`copy_map_value`, no padding).
+                one(match found {
+                    Ok(Ret::Value(v)) if p.percpu_cpu_flags && flags & F_CPU != 0 => {
+                        let (vs, at) = (m.spec.value_size as usize, (flags >> 32) as usize);
+                        let from = at * self.stride(m.spec.value_size);
+                        Ok(Ret::Value(v[from..from + vs].to_vec()))
+                    }
+                    other => other,
                 })
             }
             (
@@ -1444,6 +1518,26 @@ impl World {
                 data,
             ) => {
                 can_write?;
+                if p.percpu_cpu_flags {
+                    self.cpu_flags(&m.spec, *flags)?;
+                    if m.spec.map_type.is_percpu() {
+                        // bpf_percpu_array_update / htab_map_check_update_flags (7.0): any
+                        // flag above BPF_F_ALL_CPUS, then NOEXIST and EXIST by `==` only, so
+                        // 3 and F_CPU with either are BPF_ANY (a kernel finding).
+                        if *flags as u32 as u64 > F_ALL_CPUS {
+                            return Err(Why::Flags.errno());
+                        }
+                        let as_kernel = match *flags {
+                            NOEXIST | EXIST => *flags,
+                            _ => ANY,
+                        };
+                        return one(match data {
+                            MapData::Array(a) => a.update(key, as_kernel, faults),
+                            MapData::Hash(hm) => hm.update(key, as_kernel, faults),
+                            MapData::Fds(_) => unreachable!("fd maps are not per-CPU"),
+                        });
+                    }
+                }
                 no_lock(*flags)?;
                 one(match (data, value) {
                     (MapData::Array(a), _) => a.update(key, *flags, faults),
@@ -1673,6 +1767,72 @@ mod tests {
             lookup_after_update(true),
             value(&[1, 2, 3, 4, 0xaa, 0xbb, 0xcc, 0xdd, 5, 6, 7, 8, 0xee, 0xff, 0, 0x11])
         );
+    }
+
+    /// Runs a case's script through the model: the first line whose recorded outcome is not
+    /// the one outcome the model allows, or None.
+    fn first_disagreement(p: Profile, case: &str) -> Option<String> {
+        let mut w = World::new(p, vec![]);
+        for line in case
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        {
+            let (op, expect) = crate::text::parse_line(line).unwrap();
+            w.precondition(&op).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let allowed = w.allowed(&op);
+            match (allowed.exactly(), expect) {
+                (Some(o), Some(e)) if e.matches(o) => w.apply(&op, &o.clone()),
+                _ => return Some(format!("{line}: the model allows {allowed}")),
+            }
+        }
+        None
+    }
+
+    /// The 7.x dialects, by the corpus cases that pin them: the model of a kernel with
+    /// BPF_F_CPU (and MAP_CREATE's late file-flag check) predicts every recorded outcome,
+    /// a 6.18 model does not; the twin cases hold the other way round.
+    #[test]
+    fn cpu_flags_and_late_file_flags_follow_their_cases() {
+        let seven = Profile {
+            percpu_cpu_flags: true,
+            percpu_padding_roundtrips: false,
+            lookup_flags_after_fd: true,
+            create_file_flags_late: true,
+            ..Profile::default()
+        };
+        let new = [
+            include_str!("../../regressions/dialects/percpu-cpu-flags.case"),
+            include_str!("../../regressions/dialects/create-file-flags-late.case"),
+        ];
+        let old = [
+            include_str!("../../regressions/dialects/percpu-cpu-flags-before-7.0.case"),
+            include_str!("../../regressions/dialects/create-file-flags-early.case"),
+        ];
+        for case in new {
+            assert_eq!(first_disagreement(seven.clone(), case), None);
+            assert!(first_disagreement(Profile::default(), case).is_some());
+        }
+        for case in old {
+            assert_eq!(first_disagreement(Profile::default(), case), None);
+            assert!(first_disagreement(seven.clone(), case).is_some());
+        }
+        // The kernel finding: 7.x takes NOEXIST|EXIST as BPF_ANY on per-CPU maps only.
+        let mut w = World::new(seven, vec![]);
+        follow(
+            &mut w,
+            &[
+                "m0 = create percpu_hash key=4 value=4 entries=1",
+                "m1 = create hash key=4 value=4 entries=1",
+            ],
+        );
+        let three = |m: &str| {
+            op(&format!(
+                "update {m} key=00000000 value={} flags=0x3",
+                "00".repeat(if m == "m0" { 16 } else { 4 })
+            ))
+        };
+        assert_eq!(w.allowed(&three("m0")), Allowed::Exactly(Ok(Ret::Unit)));
+        assert_eq!(w.allowed(&three("m1")), Allowed::Exactly(Err(Errno::EINVAL)));
     }
 
     /// Only a PROG_ARRAY that lost its last user reference is being cleared: one with an fd

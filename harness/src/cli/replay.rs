@@ -60,7 +60,7 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> CmdResult {
     let world = World::new(env::detect_profile(), faults);
     let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
     let mut stats = Stats::default();
-    let (mut bad, mut unreadable, mut skipped) = (0, 0, 0);
+    let (mut bad, mut unreadable, mut skipped, mut findings) = (0, 0, 0, 0);
     for (f, c) in files.iter().zip(&cases) {
         let v = match c {
             Err(e) => Verdict::Unreadable(e.clone()),
@@ -81,16 +81,18 @@ pub(super) fn cmd_replay(a: ReplayArgs) -> CmdResult {
             unreadable += 1;
         } else if matches!(v, Verdict::NotForKernel(_)) {
             skipped += 1;
+        } else if matches!(v, Verdict::Finding { .. }) {
+            findings += 1;
         } else if !v.passed() {
             bad += 1;
         }
     }
     let summary = format!(
-        "replayed {} cases ({} ops) on {}: {} passed, {} failed, {skipped} not for this kernel",
+        "replayed {} cases ({} ops) on {}: {} passed, {} failed, {skipped} not for this kernel, {findings} known kernel findings",
         cases.len(),
         stats.ops,
         world.profile.release,
-        cases.len() - bad - unreadable - skipped,
+        cases.len() - bad - unreadable - skipped - findings,
         bad + unreadable
     );
     if a.record {
