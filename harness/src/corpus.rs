@@ -20,6 +20,9 @@ pub struct Step {
     pub expect: Option<Expect>,
     /// 1-based line in the file.
     pub line: usize,
+    /// The line ends in `# finding`: its recording is what a correct kernel does, and a
+    /// kernel that does what the model expects instead shows the case's `# finding:`.
+    pub finding: bool,
 }
 
 /// A named op script with its provenance: the unit of the corpus.
@@ -72,7 +75,8 @@ impl Case {
                 continue;
             }
             // A trailing comment after the op.
-            let body = line.split(" #").next().unwrap_or("").trim();
+            let (body, comment) = line.split_once(" #").unwrap_or((line, ""));
+            let body = body.trim();
             if body.is_empty() {
                 continue;
             }
@@ -85,6 +89,7 @@ impl Case {
                 op,
                 expect,
                 line: i + 1,
+                finding: comment.trim() == "finding",
             });
         }
         if steps.is_empty() {

@@ -888,6 +888,7 @@ pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
                 _ => Some(Expect::of(o)),
             },
             line: i + 1,
+            finding: false,
         })
         .collect();
     Case {

@@ -182,6 +182,29 @@ pub struct Observed {
     pub outcomes: Vec<(usize, Outcome, Allowed)>,
 }
 
+/// The `# finding: <dialect>: <text>` header: the text where this kernel speaks the dialect
+/// that has the bug (elsewhere the `# finding` lines are compared like any other), an error
+/// for an unknown dialect or a header without one.
+pub fn finding_here(case: &Case, p: &Profile) -> Result<Option<String>, String> {
+    let Some(v) = case.get("finding") else {
+        return Ok(None);
+    };
+    let at = case
+        .path
+        .as_ref()
+        .map_or(String::new(), |p| format!("{}: ", p.display()));
+    let (name, text) = v.split_once(':').ok_or(format!(
+        "{at}# finding: needs `<dialect>: <what the kernel does wrong>`"
+    ))?;
+    let name = name.trim();
+    let (dialect, want) = name.strip_prefix("no-").map_or((name, true), |n| (n, false));
+    match p.dialect(dialect) {
+        Some(v) if v == want => Ok(Some(text.trim().to_string())),
+        Some(_) => Ok(None),
+        None => Err(format!("{at}# finding: unknown dialect `{name}`")),
+    }
+}
+
 /// Replays one case in lockstep from `world`, end-of-case observations included.
 pub fn replay<S: Sys>(case: &Case, world: &World, kernel: &mut Kernel<S>, stats: &mut Stats) -> Verdict {
     replay_observed(case, world, kernel, stats).verdict
@@ -242,29 +265,33 @@ pub fn replay_observed<S: Sys>(
     }
     let line_of = |i: usize| case.steps.get(i).map_or(0, |s| s.line);
     // Recorded outcomes are compared exactly, up to the first failure of any kind, in script
-    // order; `any` alone leaves the choice to the model's set.
+    // order; `any` alone leaves the choice to the model's set. A finding's lines do not stop
+    // the comparison: every other line must still hold.
+    let mut found: Option<Verdict> = None;
+    let finding = match finding_here(case, &world.profile) {
+        Ok(f) => f,
+        Err(e) => {
+            out.verdict = Verdict::Unreadable(e);
+            return out;
+        }
+    };
     for (i, observed, allowed) in &out.outcomes {
         let st = &case.steps[*i];
         let Some(rec) = &st.expect else { continue };
         let diverged_here = run.divergence.as_ref().is_some_and(|d| d.index == *i);
         if !diverged_here && !rec.matches(observed) {
-            // A known kernel bug the model follows (a dialect): only where the model allows
-            // nothing but what the kernel did is it the finding and not a new failure.
-            let finding = case
-                .header
-                .iter()
-                .find(|(k, _)| k == "finding")
-                .map(|(_, v)| v.clone());
-            if let (Some(finding), Some(o)) = (finding, allowed.exactly()) {
+            // A known kernel bug the model follows (a dialect), at a line marked `# finding`:
+            // only where the model allows nothing but what the kernel did is it the finding.
+            if let (Some(finding), true, Some(o)) = (&finding, st.finding, allowed.exactly()) {
                 if o == observed {
-                    out.verdict = Verdict::Finding {
+                    found.get_or_insert(Verdict::Finding {
                         line: st.line,
                         op: Box::new(st.op.clone()),
                         recorded: rec.clone(),
                         observed: observed.clone(),
-                        finding,
-                    };
-                    return out;
+                        finding: finding.clone(),
+                    });
+                    continue;
                 }
             }
             out.verdict = Verdict::Mismatch {
@@ -295,6 +322,8 @@ pub fn replay_observed<S: Sys>(
             },
             divergence: Box::new(d),
         };
+    } else if let Some(finding) = found {
+        out.verdict = finding;
     }
     out
 }
@@ -312,6 +341,11 @@ pub fn recorded_text(case: &Case, obs: &Observed) -> String {
         s.push_str(&st.op.to_string());
         match obs.outcomes.iter().find(|(j, _, _)| *j == i) {
             Some(_) if st.expect == Some(Expect::Any) => s.push_str(" => any"),
+            // The recording of a finding's line is what a correct kernel does: kept.
+            Some(_) if st.finding => {
+                let rec = st.expect.as_ref().map_or("any".to_string(), Expect::to_string);
+                s.push_str(&format!(" => {rec}  # finding"));
+            }
             Some((_, o, allowed)) => {
                 s.push_str(&format!(" => {}", Expect::of(o)));
                 if matches!(allowed, Allowed::OneOf(..) | Allowed::AnyKeyExcept { .. }) {

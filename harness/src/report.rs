@@ -142,6 +142,7 @@ mod tests {
                             op: op.clone(),
                             expect: o.as_ref().map(Expect::of),
                             line: i + 1,
+                            finding: false,
                         })
                         .collect(),
                     path: None,

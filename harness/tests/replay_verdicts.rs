@@ -341,8 +341,15 @@ fn a_finding_case_reports_the_known_kernel_bug_and_nothing_else() {
     let mut k = Kernel::new().unwrap();
     // A made-up finding: the recording says a correct kernel takes NOEXIST on an array.
     // Every kernel answers EEXIST, as the model predicts, so this kernel "has the bug".
-    let body = format!("{CREATE}update m0 key=00000000 value=0000000000000000 flags=NOEXIST => ok\n");
-    let finding = format!("# finding: arrays refuse NOEXIST (a made-up bug for the test)\n{body}");
+    let body =
+        format!("{CREATE}update m0 key=00000000 value=0000000000000000 flags=NOEXIST => ok  # finding\n");
+    // Found on kernels of a dialect this one speaks; `lacks` names the other side.
+    let (name, has) = detect_profile().dialects()[0];
+    let (speaks, lacks) = match has {
+        true => (name.to_string(), format!("no-{name}")),
+        false => (format!("no-{name}"), name.to_string()),
+    };
+    let finding = format!("# finding: {speaks}: arrays refuse NOEXIST (a made-up bug for the test)\n{body}");
     let v = run(&finding, vec![], &mut k);
     assert!(
         matches!(v, Verdict::Finding { line: 3, ref finding, .. } if finding.starts_with("arrays refuse")),
@@ -360,5 +367,23 @@ fn a_finding_case_reports_the_known_kernel_bug_and_nothing_else() {
     // divergence from the model, not the recorded finding.
     let v = run(&finding, vec![Fault::ArrayNoexistSucceeds], &mut k);
     assert!(matches!(v, Verdict::Diverged { line: 3, .. }), "{}", v.summary());
+    // Only the marked lines are the finding: a wrong recording elsewhere is a MISMATCH, even
+    // after the finding's line and where the model agrees with the kernel.
+    let later = format!("{finding}lookup m0 key=01000000 => ENOENT\n");
+    let v = run(&later, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 4, .. }), "{}", v.summary());
+    let unmarked = finding.replace("  # finding", "");
+    let v = run(&unmarked, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 3, .. }), "{}", v.summary());
+    // On kernels without the bug's dialect the marked lines are compared like any other.
+    let elsewhere = finding.replace(&format!("finding: {speaks}:"), &format!("finding: {lacks}:"));
+    let v = run(&elsewhere, vec![], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 3, .. }), "{}", v.summary());
+    let v = run(&finding.replace(&speaks, "no-such-dialect"), vec![], &mut k);
+    assert!(
+        matches!(v, Verdict::Unreadable(ref e) if e.contains("no-such-dialect")),
+        "{}",
+        v.summary()
+    );
     assert_eq!(k.held(), 0);
 }
