@@ -70,6 +70,8 @@ record() {
         mv "$ledger/$kind.tmp" "$ledger/$kind.txt"
     done
 }
+# A run that was stopped never recorded its last stage: what it wrote counts.
+[ ${#iterate[@]} -eq 0 ] || record
 status=0
 # Stage 1, the model's files judged by the model's own unit tests: only the model crate is
 # built per mutant (the full judge rebuilds the harness and links four test binaries, about
@@ -94,6 +96,14 @@ fi
 cargo test --profile mutants --workspace --lib --test mutant_check --test corpus_mutation --test replay_verdicts
 cargo mutants "${files[@]}" "${common[@]}" "${iterate[@]}" || status=$?
 record
+# Verdicts count for the mutants of this tree only: an edit moves the mutants below it (new
+# names, judged again by --iterate) and leaves the old names behind.
+cargo mutants --list "${files[@]}" --re "${MAPCHECK_MUTANTS_RE:-$re}" | sort -u > "$ledger/all.txt"
+for kind in caught missed timeout unviable; do
+    comm -12 "$ledger/$kind.txt" "$ledger/all.txt" > "$ledger/$kind.tmp"
+    mv "$ledger/$kind.tmp" "$ledger/$kind.txt"
+done
+untested=$(cat "$ledger"/{caught,missed,timeout,unviable}.txt | sort -u | comm -13 - "$ledger/all.txt" | grep -c . || true)
 # cargo-mutants exits 2 when mutants were missed, 3 on timeouts; the lists say which.
 # grep -c prints 0 for an empty list but exits 1: one number either way.
 count() { grep -c . "$ledger/$1" || true; }
@@ -104,6 +114,7 @@ viable=$((caught + missed + timeout))
     echo "mutants missed:    $missed"
     echo "mutants timed out: $timeout (counted as caught: the test never passed)"
     echo "mutants unviable:  $unviable"
+    echo "mutants untested:  $untested (of $(grep -c . "$ledger/all.txt") at this tree; a finished run has none)"
     [ "$viable" -gt 0 ] && echo "score: $(( (caught + timeout) * 1000 / viable / 10 )).$(( (caught + timeout) * 1000 / viable % 10 ))% of $viable viable"
     echo
     echo "per file: caught+timeout / viable (missed)"
@@ -122,4 +133,4 @@ while IFS= read -r m; do
     fi
 done < "$ledger/missed.txt"
 [ "$status" -le 3 ] || exit "$status"
-[ "$unaccepted" -eq 0 ]
+[ "$unaccepted" -eq 0 ] && [ "$untested" -eq 0 ]
