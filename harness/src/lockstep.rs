@@ -40,6 +40,34 @@ pub struct Stats {
     pub ops: u64,
     /// Hits per coverage cell.
     pub cells: BTreeMap<(String, &'static str, String), u64>,
+    /// Where the cases' time went, by the runner's own clock (`bench` prints it).
+    pub time: Timing,
+}
+
+/// Time spent in each part of running cases; what a search spends beyond them is generation,
+/// shrinking and the runner's bookkeeping.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Timing {
+    /// The model: preconditions, allowed sets, `admits`, `apply`.
+    pub model: Duration,
+    /// The backend's ops (a case process's pipe round trips included).
+    pub kernel: Duration,
+    /// Of `model` and `kernel`, the end-of-case observations (state, info, liveness, settles).
+    pub end_of_case: Duration,
+    /// Starting case processes (fdtable cases), until each says it is ready.
+    pub spawn: Duration,
+    /// Resetting the backend after each case (every fd closed, cgroup directories removed).
+    pub reset: Duration,
+}
+
+impl Timing {
+    fn add(&mut self, o: &Timing) {
+        self.model += o.model;
+        self.kernel += o.kernel;
+        self.end_of_case += o.end_of_case;
+        self.spawn += o.spawn;
+        self.reset += o.reset;
+    }
 }
 
 impl Stats {
@@ -101,6 +129,7 @@ impl Stats {
         for (k, v) in &other.cells {
             *self.cells.entry(k.clone()).or_default() += v;
         }
+        self.time.add(&other.time);
     }
 }
 
@@ -200,10 +229,12 @@ pub fn run_routed<S: Sys>(
     }
     // Until its exec, a new process shares every open file of this one: a map another
     // thread closes meanwhile would outlive its close. No in-process case runs meanwhile.
+    let started = Instant::now();
     let spawned = {
         let _spawn = CASES.write().unwrap_or_else(|e| e.into_inner());
         crate::isolate::Child::spawn(ops.iter().any(|o| matches!(o, Op::IdGap { .. })))
     };
+    stats.time.spawn += started.elapsed();
     match spawned {
         Ok(mut child) => run_case(world, &mut child, ops, end_checks, stats, seen),
         Err(why) => run_case(
@@ -271,7 +302,9 @@ pub fn run_case<B: Backend + ?Sized>(
             world_before: world,
         });
     }
+    let started = Instant::now();
     kernel.reset();
+    stats.time.reset += started.elapsed();
     run
 }
 
@@ -291,16 +324,22 @@ fn run_steps<B: Backend + ?Sized>(
     let mut step =
         |world: &mut World, op: &Op, run: &mut CaseRun, current: &mut Option<(Op, usize)>| -> bool {
             *current = Some((op.clone(), run.executed.len()));
+            let t0 = Instant::now();
             if let Err(why) = world.precondition(op) {
                 run.stopped = Some((run.executed.len(), why));
                 return false;
             }
             let allowed = world.allowed(op);
+            let t1 = Instant::now();
             let observed = kernel.exec(op);
+            let t2 = Instant::now();
             stats.record(world, op, &allowed, &observed);
             run.executed.push(op.clone());
             run.outcomes.push(observed.clone());
-            if !world.admits(op, &allowed, &observed) {
+            let admitted = world.admits(op, &allowed, &observed);
+            stats.time.model += (t1 - t0) + t2.elapsed();
+            stats.time.kernel += t2 - t1;
+            if !admitted {
                 run.divergence = Some(Divergence {
                     index: run.executed.len() - 1,
                     op: op.clone(),
@@ -310,7 +349,9 @@ fn run_steps<B: Backend + ?Sized>(
                 });
                 return false;
             }
+            let t3 = Instant::now();
             world.apply(op, &observed);
+            stats.time.model += t3.elapsed();
             // Every new map fd (create, fd_by_id, get_pinned) is read back at once with
             // BPF_OBJ_GET_INFO_BY_FD: which object it refers to and the attributes the kernel
             // kept. Not written into the script when it agrees (replay repeats it); when it
@@ -321,7 +362,9 @@ fn run_steps<B: Backend + ?Sized>(
                     map: FdRef::Handle(h),
                 };
                 let allowed = world.allowed(&info);
+                let t4 = Instant::now();
                 let got = kernel.exec(&info);
+                stats.time.kernel += t4.elapsed();
                 stats.record(world, &info, &allowed, &got);
                 if !world.admits(&info, &allowed, &got) {
                     run.executed.push(info.clone());
@@ -352,73 +395,77 @@ fn run_steps<B: Backend + ?Sized>(
     }
     // The end-of-case ops are built one at a time: each settle changes what is pending.
     let end_start = run.executed.len();
-    let mut done = 0;
-    while let Some(op) = end_of_case(world, done) {
-        done += 1;
-        let before = run.stopped.take();
-        let ok = step(world, &op, run, current);
-        // An end-of-case op the model refuses is a harness bug: a divergence, so that a
-        // search fails on it too (a stop alone ends a generated case quietly). Like the audit
-        // below it lies past the last op run: the op never ran, and a script of the case's
-        // own ops meets it again at its end.
-        if let Some((_, why)) = run.stopped.take() {
+    let end_clock = Instant::now();
+    'end: {
+        let mut done = 0;
+        while let Some(op) = end_of_case(world, done) {
+            done += 1;
+            let before = run.stopped.take();
+            let ok = step(world, &op, run, current);
+            // An end-of-case op the model refuses is a harness bug: a divergence, so that a
+            // search fails on it too (a stop alone ends a generated case quietly). Like the audit
+            // below it lies past the last op run: the op never ran, and a script of the case's
+            // own ops meets it again at its end.
+            if let Some((_, why)) = run.stopped.take() {
+                let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
+                    "not run: the model refuses this end-of-case op: {why}"
+                )));
+                run.divergence = Some(Divergence {
+                    index: run.executed.len(),
+                    op,
+                    allowed: Allowed::OneOf(Vec::new(), "nothing: an end-of-case op must apply"),
+                    observed,
+                    world_before: world.clone(),
+                });
+                run.stopped = before;
+                break 'end;
+            }
+            run.stopped = before;
+            if !ok {
+                break 'end;
+            }
+        }
+        // Nondeterminism must narrow: once every release has settled, liveness and the dying
+        // count are single outcomes. A model still allowing a set here would let a kernel that
+        // never releases anything pass.
+        let cgroups = world.profile.cgroup2
+            && world.limits.is_none()
+            && world.created.keys().any(|h| h.kind == Kind::Cgroup);
+        // The same holds for an order once it is seen: after a full `check` walk the first key
+        // of the map is known.
+        let walked: Vec<Op> = run.executed[end_start..]
+            .iter()
+            .zip(&run.outcomes[end_start..])
+            .filter_map(|(op, o)| match (op, o) {
+                (Op::Check { map }, Ok(_)) => Some(Op::GetNextKey { map: *map, key: None }),
+                _ => None,
+            })
+            .collect();
+        let unsettled = world
+            .created
+            .keys()
+            .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
+            .map(|h| Op::Alive { target: *h })
+            .chain(cgroups.then_some(Op::Dying))
+            .chain(walked)
+            .find(|op| world.allowed(op).exactly().is_none());
+        if let Some(op) = unsettled {
+            // Not an op of the script (nothing runs): the divergence sits past its last op, so a
+            // replay meets it again at the end of the case.
+            let allowed = world.allowed(&op);
             let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
-                "not run: the model refuses this end-of-case op: {why}"
+                "not run: every release has settled and every map was walked, yet the model still allows {allowed}: a set must narrow once the kernel's choice is seen"
             )));
             run.divergence = Some(Divergence {
                 index: run.executed.len(),
                 op,
-                allowed: Allowed::OneOf(Vec::new(), "nothing: an end-of-case op must apply"),
+                allowed,
                 observed,
                 world_before: world.clone(),
             });
-            run.stopped = before;
-            return;
-        }
-        run.stopped = before;
-        if !ok {
-            return;
         }
     }
-    // Nondeterminism must narrow: once every release has settled, liveness and the dying
-    // count are single outcomes. A model still allowing a set here would let a kernel that
-    // never releases anything pass.
-    let cgroups = world.profile.cgroup2
-        && world.limits.is_none()
-        && world.created.keys().any(|h| h.kind == Kind::Cgroup);
-    // The same holds for an order once it is seen: after a full `check` walk the first key
-    // of the map is known.
-    let walked: Vec<Op> = run.executed[end_start..]
-        .iter()
-        .zip(&run.outcomes[end_start..])
-        .filter_map(|(op, o)| match (op, o) {
-            (Op::Check { map }, Ok(_)) => Some(Op::GetNextKey { map: *map, key: None }),
-            _ => None,
-        })
-        .collect();
-    let unsettled = world
-        .created
-        .keys()
-        .filter(|h| matches!(h.kind, Kind::Map | Kind::Prog))
-        .map(|h| Op::Alive { target: *h })
-        .chain(cgroups.then_some(Op::Dying))
-        .chain(walked)
-        .find(|op| world.allowed(op).exactly().is_none());
-    if let Some(op) = unsettled {
-        // Not an op of the script (nothing runs): the divergence sits past its last op, so a
-        // replay meets it again at the end of the case.
-        let allowed = world.allowed(&op);
-        let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!(
-            "not run: every release has settled and every map was walked, yet the model still allows {allowed}: a set must narrow once the kernel's choice is seen"
-        )));
-        run.divergence = Some(Divergence {
-            index: run.executed.len(),
-            op,
-            allowed,
-            observed,
-            world_before: world.clone(),
-        });
-    }
+    stats.time.end_of_case += end_clock.elapsed();
 }
 
 /// The `n`th end-of-case observation of `world`, if any: `info` and the full state of every
@@ -1052,5 +1099,44 @@ mod tests {
                 "alive p0",
             ]
         );
+    }
+
+    /// A backend that answers every op after a pause and takes a while to reset, as a slow
+    /// kernel would: the case's time is booked to the kernel and the reset, not the model.
+    struct Slow;
+    impl Backend for Slow {
+        fn exec(&mut self, op: &Op) -> Outcome {
+            std::thread::sleep(Duration::from_millis(2));
+            World::default()
+                .allowed(op)
+                .exactly()
+                .cloned()
+                .unwrap_or(Ok(mapcheck_model::Ret::Unit))
+        }
+        fn reset(&mut self) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn time_is_booked_where_it_was_spent() {
+        let lookup = Op::Lookup {
+            map: FdRef::Bad(mapcheck_model::BadFd::NeverOpened),
+            key: vec![0; 4],
+            flags: 0,
+        };
+        let ops = vec![lookup; 3];
+        let mut st = Stats::default();
+        let run = run_case(World::default(), &mut Slow, &ops, false, &mut st, None);
+        assert!(run.divergence.is_none());
+        let t = st.time;
+        assert!(t.kernel >= Duration::from_millis(6), "{t:?}");
+        assert!(t.reset >= Duration::from_millis(5), "{t:?}");
+        assert!(t.model < Duration::from_millis(2), "{t:?}");
+        assert_eq!((t.spawn, t.end_of_case), (Duration::ZERO, Duration::ZERO));
+        let mut sum = Stats::default();
+        sum.merge(&st);
+        sum.merge(&st);
+        assert_eq!(sum.time.kernel, t.kernel * 2);
     }
 }

@@ -25,10 +25,22 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
         profile.release
     );
     println!(
+        "both sides: the same recorded ops (end-of-case checks included) on fresh maps; lockstep also \
+         generates, runs the model and compares; the fdtable row's cases run in a process each \
+         on the lockstep side only"
+    );
+    println!(
         "{:<14} {:>12} {:>12} {:>8}   ops measured",
         "family", "lockstep/s", "raw/s", "ratio"
     );
-    for t in types {
+    // One row per family without fdtable cases (each runs in a process of its own, which the
+    // raw loop does not), then fdtable cases alone, on arrays.
+    let rows = types.iter().map(|t| (t.word(), *t, 0)).chain(std::iter::once((
+        "fdtable".to_string(),
+        mapcheck_model::MapType::Array,
+        100,
+    )));
+    for (label, t, fd_table_pct) in rows {
         let world = World::new(profile.clone(), vec![]);
         // Valid creates only: the bench measures the element-op mix, as a user loop would.
         let gen = GenConfig {
@@ -36,6 +48,7 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
             types: vec![t],
             invalid_create_pct: 0,
             bad_fd_pct: 0,
+            fd_table_pct,
             ..GenConfig::default()
         };
         let cfg = SearchConfig {
@@ -51,6 +64,7 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
         // effect measured. The same seed gives the same ops every round.
         let (mut lockstep_secs, mut raw_secs) = (f64::MAX, f64::MAX);
         let mut recorded = Vec::new();
+        let mut time = crate::lockstep::Timing::default();
         for _ in 0..3 {
             let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
             // Lockstep: exactly what `mapcheck run` does (generation, both sides, comparison).
@@ -59,7 +73,10 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
                 let line = crate::report::one_line(&f.divergence);
                 return Err((exit::DIVERGENCE, format!("bench found a divergence: {line}")));
             }
-            lockstep_secs = lockstep_secs.min(r.elapsed.as_secs_f64());
+            if r.elapsed.as_secs_f64() < lockstep_secs {
+                lockstep_secs = r.elapsed.as_secs_f64();
+                time = r.stats.time;
+            }
             recorded = r.recorded;
             // Raw: the same ops, straight to libbpf-sys, buffers preallocated.
             drop(kernel);
@@ -70,15 +87,35 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
         let raw = total_ops as f64 / raw_secs;
         println!(
             "{:<14} {:>12.0} {:>12.0} {:>7.2}x   {} cases, {} ops",
-            t.word(),
+            label,
             ls,
             raw,
             ls / raw,
             recorded.len(),
             total_ops
         );
+        println!("{}", breakdown(&time, lockstep_secs, raw_secs));
     }
     Ok(exit::AGREE)
+}
+
+/// Where the best lockstep round's time went, by the runner's counters, against the raw
+/// loop's whole time: `kernel` is what the raw side also pays (plus the pipe round trips of
+/// fdtable cases), the rest is the checker's own.
+fn breakdown(t: &crate::lockstep::Timing, lockstep_secs: f64, raw_secs: f64) -> String {
+    let pct = |d: Duration| 100.0 * d.as_secs_f64() / lockstep_secs;
+    let counted = t.model + t.kernel + t.spawn + t.reset;
+    let rest = Duration::from_secs_f64((lockstep_secs - counted.as_secs_f64()).max(0.0));
+    format!(
+        "  lockstep {lockstep_secs:.2}s: kernel ops {:.0}%, model {:.0}%, reset {:.0}%, case processes {:.0}%, \
+         generation/shrinking/bookkeeping {:.0}% (end-of-case checks {:.0}% of the whole); raw {raw_secs:.2}s",
+        pct(t.kernel),
+        pct(t.model),
+        pct(t.reset),
+        pct(t.spawn),
+        pct(rest),
+        pct(t.end_of_case),
+    )
 }
 
 /// Executes recorded ops with direct libbpf-sys calls; returns the seconds it took.
