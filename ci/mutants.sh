@@ -12,9 +12,10 @@
 #                                files, and of fuzz.rs only the signature functions)
 #   MAPCHECK_MUTANTS_ITERATE=1   skip the mutants mutants.out/ says were caught (cargo-mutants
 #                                --iterate): a run over several sessions at one unchanged tree
-# The oracle: model/src but gen.rs (the generator has its own judge: canaries and coverage),
-# the runner's comparison (lockstep.rs), replay verdicts (replay.rs), the kernel outcome
-# decoding (kernel.rs) and the fuzz signatures that decide whether a finding is new.
+# The oracle: model/src (gen.rs too: the judge's seeded search with its coverage floor and
+# its quick canaries say whether the generator still does its job), the runner's comparison
+# (lockstep.rs), replay verdicts (replay.rs), the kernel outcome decoding (kernel.rs) and the
+# fuzz signatures that decide whether a finding is new.
 # Builds with the `mutants` profile (Cargo.toml: optimised, no debug info): about 2 s of
 # build and 11 s of tests for a mutant that survives, half of the dev profile's time.
 # Writes mutants.out/ (cargo-mutants' report of the last stage), mutants.ledger/ (every verdict
@@ -28,7 +29,7 @@ set -f  # the globs are for cargo-mutants, not the shell
 # A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
 # anything else is under model/src.
 oracle="world.rs limits.rs maps/*.rs outcome.rs op.rs coverage.rs fault.rs errno.rs profile.rs
-        reason.rs jhash.rs rfc.rs text.rs lib.rs harness/src/lockstep.rs harness/src/replay.rs
+        reason.rs jhash.rs rfc.rs text.rs lib.rs gen.rs harness/src/lockstep.rs harness/src/replay.rs
         harness/src/kernel.rs harness/src/fuzz.rs"
 signatures='signature|one_line|header_signature|corpus_signatures|case_file|family_of'
 re="^(model/|harness/src/(lockstep|replay|kernel)\\.rs:)|^harness/src/fuzz\\.rs:\\d+:\\d+: replace (\\S+ with \\S+ in )?($signatures)\\b"

@@ -244,7 +244,7 @@ fn canary_counts(text: &str) -> Option<(u64, u64)> {
 pub fn table(rows: &[Row]) -> String {
     let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
     let mut s = format!(
-        "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {}\n",
+        "{:<7} {:<26} {:>9} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {}\n",
         "line", "release", "replay", "cases", "ops", "div", "coverage", "canaries", "wall", "status"
     );
     for r in rows {
@@ -256,7 +256,7 @@ pub fn table(rows: &[Row]) -> String {
             format!("FAIL: {}", r.problems.join("; "))
         };
         s.push_str(&format!(
-            "{:<7} {:<22} {:>7} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {status}\n",
+            "{:<7} {:<26} {:>9} {:>9} {:>11} {:>5} {:>15} {:>8} {:>6}  {status}\n",
             r.line,
             r.release,
             opt(r.replay.map(|(p, a, o)| match r.findings {
