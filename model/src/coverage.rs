@@ -245,6 +245,10 @@ mod tests {
         );
         assert!(has(&root, "badfd", "info", "EBADFD[no-fd]") && !has(&root, "badfd", "info", "EBADF[no-fd]"));
         assert!(has(&root, "hash", "info", "ok") && has(&root, "cgroup_array", "info", "ok"));
+        // Every row has its ok cells: value arrays, map-holding maps, other objects.
+        assert!(has(&root, "array", "update", "ok") && has(&root, "percpu_array", "check", "ok"));
+        assert!(has(&root, "array_of_maps", "update", "ok") && has(&root, "hash_of_maps", "delete", "ok"));
+        assert!(has(&root, "objects", "load", "ok"));
         assert!(
             has(&root, "type27", "create", "EINVAL[type]")
                 && has(&root, "invalid_type", "create", "EINVAL[type]")
@@ -267,5 +271,50 @@ mod tests {
             ..Profile::default()
         };
         assert!(has(&old, "array", "freeze", "EBUSY[refreeze]"));
+    }
+
+    /// Each dialect's own refusal path is a cell exactly on the kernels that refuse that way,
+    /// and listed as unreachable on the others: flipping the dialect moves it across.
+    #[test]
+    fn dialect_paths_are_catalogued_where_the_kernel_has_them() {
+        let new = Profile::default();
+        let old = Profile {
+            hash_lookup_and_delete: false,
+            hash_key_size_lifted: false,
+            percpu_array_batch: false,
+            xdp_frags: false,
+            freeze_checks_write: false,
+            ..Profile::default()
+        };
+        let seven = Profile {
+            percpu_cpu_flags: true,
+            ..Profile::default()
+        };
+        // (row, op, cell, the profile that has it, one that does not)
+        let paths = [
+            ("hash", "lookup_and_delete", "ENOTSUPP[no-command]", &old, &new),
+            ("percpu_hash", "create", "E2BIG[key-size]", &old, &new),
+            ("percpu_array", "check", "ENOTSUPP[no-batch]", &old, &new),
+            ("objects", "load", "EINVAL[prog-flags]", &old, &new),
+            ("array", "freeze", "EPERM[access]", &new, &old),
+            ("hash", "update", "EINVAL[cpu-flags]", &seven, &new),
+            ("prog_array", "lookup", "EINVAL[cpu-flags]", &seven, &new),
+            ("percpu_array", "lookup", "ERANGE[cpu-range]", &seven, &new),
+            ("percpu_hash", "update", "ERANGE[cpu-range]", &seven, &new),
+        ];
+        for (row, op, cell, with, without) in paths {
+            let apart = |p: &Profile| unreachable(row, p).iter().any(|c| c.0 == op && c.1 == cell);
+            assert!(
+                has(with, row, op, cell) && !apart(with),
+                "{row}/{op}:{cell} where it is"
+            );
+            assert!(
+                !has(without, row, op, cell) && apart(without),
+                "{row}/{op}:{cell} elsewhere"
+            );
+        }
+        // Rows outside a path's scope have it on no kernel.
+        assert!(!has(&seven, "array", "lookup", "ERANGE[cpu-range]"));
+        assert!(!has(&old, "array", "create", "E2BIG[key-size]"));
     }
 }

@@ -129,4 +129,27 @@ mod tests {
         assert_eq!(Errno::EBADFD.to_string(), "EBADFD");
         assert_eq!(Errno::parse("nonsense"), None);
     }
+
+    /// Two errnos are the same number whatever path the model names: equal, ordered and
+    /// hashed by number, and the path shows only in the debug form.
+    #[test]
+    fn errnos_compare_by_number_and_debug_names_the_path() {
+        use std::hash::{BuildHasher, RandomState};
+        let tagged = Errno::EINVAL.because(Why::Flags);
+        assert_eq!(
+            (tagged.num(), Errno::EPERM.num(), Errno::ENOTSUPP.num()),
+            (22, 1, 524)
+        );
+        assert_eq!(tagged, Errno::raw(22));
+        assert!(Errno::EPERM < tagged && tagged < Errno::ENOTSUPP);
+        assert_eq!(
+            tagged.partial_cmp(&Errno::raw(22)),
+            Some(std::cmp::Ordering::Equal)
+        );
+        let h = RandomState::new();
+        assert_eq!(h.hash_one(tagged), h.hash_one(Errno::raw(22)));
+        assert_ne!(h.hash_one(tagged), h.hash_one(Errno::EPERM));
+        assert_eq!(format!("{tagged:?}"), "EINVAL[flags] (22)");
+        assert_eq!(format!("{:?}", Errno::raw(22)), "EINVAL (22)");
+    }
 }

@@ -174,6 +174,11 @@ mod tests {
         assert_eq!(l.check_set(Resource::Nofile, 10, 8192), Err(Errno::EPERM));
         assert_eq!(l.check_set(Resource::Nofile, 10, 4096), Ok(()));
         assert_eq!(l.check_set(Resource::Nofile, 10, 20), Ok(()));
+        assert_eq!(
+            l.check_set(Resource::Nofile, 20, 20),
+            Ok(()),
+            "soft may equal hard"
+        );
         // soft > hard is checked first, even where the hard limit would also be refused.
         assert_eq!(l.check_set(Resource::Nofile, 9000, 8192), Err(Errno::EINVAL));
     }

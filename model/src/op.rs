@@ -696,6 +696,31 @@ mod tests {
     use super::flags::*;
     use super::*;
 
+    /// The raw numbers are the UAPI's (the harness pins them to the header as well),
+    /// `from_raw` inverts `raw`, and `close` acts on its map like the element ops.
+    #[test]
+    fn raw_numbers_are_the_uapi_ones_and_invert() {
+        let raw = |t: MapType| t.raw();
+        assert_eq!(
+            [
+                MapType::Hash,
+                MapType::Array,
+                MapType::ProgArray,
+                MapType::PercpuArray
+            ]
+            .map(raw),
+            [1, 2, 3, 6]
+        );
+        assert_eq!([MapType::ArrayOfMaps, MapType::HashOfMaps].map(raw), [12, 13]);
+        for t in MapType::MODELLED.into_iter().chain(MapType::HANDLE_MAPS) {
+            assert_eq!(MapType::from_raw(t.raw()), t);
+        }
+        assert_eq!(MapType::from_raw(27), MapType::Other(27));
+        assert_eq!(ProgType::ALL.map(ProgType::raw), [1, 3, 6]);
+        let h = Handle::map(3);
+        assert_eq!(Op::Close { handle: h }.map_ref(), Some(FdRef::Handle(h)));
+    }
+
     #[test]
     fn flags_are_distinct_bits_and_values_know_their_length() {
         let mut seen = 0u32;

@@ -656,6 +656,12 @@ mod tests {
         assert_eq!((s.len(), s.is_empty()), (2, false));
         assert_eq!(s.entry(0), (&[1, 0][..], &[8][..]));
         assert!(state(&[], &[], None).is_empty());
+        let wide = MapState::from_unsorted(2, 2, &[1, 0, 2, 0, 3, 0], &[1, 1, 2, 2, 3, 3]);
+        assert_eq!(wide.entry(2), (&[3, 0][..], &[3, 3][..]));
+        // The kernel's 16 name bytes: trailing NULs go, a NUL inside stays.
+        assert_eq!(MapInfo::name_of(b"ab\0c\0\0\0"), b"ab\0c".to_vec());
+        assert_eq!(MapInfo::name_of(&[0; 16]), Vec::<u8>::new());
+        assert_eq!(MapInfo::name_of(b"mapcheck.m_0"), b"mapcheck.m_0".to_vec());
     }
 
     #[test]
