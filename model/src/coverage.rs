@@ -313,7 +313,10 @@ mod tests {
                 "{row}/{op}:{cell} elsewhere"
             );
         }
-        // Rows outside a path's scope have it on no kernel.
+        // Rows outside a path's scope have it on no kernel, not even as unreachable.
+        assert!(!unreachable("array", &new)
+            .iter()
+            .any(|c| c.1 == "E2BIG[key-size]"));
         assert!(!has(&seven, "array", "lookup", "ERANGE[cpu-range]"));
         assert!(!has(&old, "array", "create", "E2BIG[key-size]"));
     }

@@ -1064,6 +1064,45 @@ mod tests {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
+    /// `mix64` is splitmix64's finalizer: the reference generator seeded with 0 gives
+    /// 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4 (Vigna's splitmix64.c). Swarm variants switch
+    /// kinds off and boost others: each kind is boosted, and each but create and close
+    /// switched off, by some seed; create and close never are.
+    #[test]
+    fn mix64_is_splitmix64_and_swarms_vary_every_kind() {
+        let gamma = 0x9e37_79b9_7f4a_7c15u64;
+        assert_eq!(
+            [mix64(gamma), mix64(gamma.wrapping_mul(2))],
+            [0xe220_a839_7b1d_cdaf, 0x6e78_9e6a_a1b9_65f4]
+        );
+        let kinds = all_kinds();
+        assert!(
+            kinds.len() >= 10 && kinds.contains(&"lookup") && !kinds.contains(&""),
+            "{kinds:?}"
+        );
+        let base = GenConfig::default();
+        let (mut off, mut boosted) = (
+            std::collections::BTreeSet::new(),
+            std::collections::BTreeSet::new(),
+        );
+        for seed in 0..200 {
+            let c = base.swarm(seed);
+            assert!(
+                !c.swarm_off.iter().any(|k| *k == "create" || *k == "close"),
+                "{seed}"
+            );
+            off.extend(c.swarm_off);
+            boosted.extend(c.swarm_boost);
+        }
+        for k in &kinds {
+            assert!(boosted.contains(k), "{k} never boosted");
+            assert!(
+                off.contains(k) || *k == "create" || *k == "close",
+                "{k} never off"
+            );
+        }
+    }
+
     /// Every refusal the model allows, in generated cases over every family (fd tables and
     /// non-root profiles included), names its path, and that path's scope covers the op: an
     /// unnamed errno would be a cell outside the catalogue, a wrong scope a cell never counted.
