@@ -1067,7 +1067,8 @@ mod tests {
     /// `mix64` is splitmix64's finalizer: the reference generator seeded with 0 gives
     /// 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4 (Vigna's splitmix64.c). Swarm variants switch
     /// kinds off and boost others: each kind is boosted, and each but create and close
-    /// switched off, by some seed; create and close never are.
+    /// switched off, by some seed; create and close never are. Some swarms drop families,
+    /// none drops them all, and each says what it does.
     #[test]
     fn mix64_is_splitmix64_and_swarms_vary_every_kind() {
         let gamma = 0x9e37_79b9_7f4a_7c15u64;
@@ -1085,15 +1086,24 @@ mod tests {
             std::collections::BTreeSet::new(),
             std::collections::BTreeSet::new(),
         );
+        let mut fewer = 0;
         for seed in 0..200 {
             let c = base.swarm(seed);
             assert!(
                 !c.swarm_off.iter().any(|k| *k == "create" || *k == "close"),
                 "{seed}"
             );
+            // A subset of the families, never none, and a line that says so.
+            assert!(!c.types.is_empty() && c.types.iter().all(|t| base.types.contains(t)));
+            fewer += (c.types.len() < base.types.len()) as u32;
+            assert!(c.describe().starts_with("types=") && c.describe().contains(&c.types[0].word()));
             off.extend(c.swarm_off);
             boosted.extend(c.swarm_boost);
         }
+        assert!(
+            (1..200).contains(&fewer),
+            "{fewer} of 200 swarms dropped a family"
+        );
         for k in &kinds {
             assert!(boosted.contains(k), "{k} never boosted");
             assert!(
