@@ -1113,15 +1113,44 @@ mod tests {
         }
     }
 
-    /// Every refusal the model allows, in generated cases over every family (fd tables and
-    /// non-root profiles included), names its path, and that path's scope covers the op: an
-    /// unnamed errno would be a cell outside the catalogue, a wrong scope a cell never counted.
+    /// Every refusal the model allows, in generated cases over every family (fd tables,
+    /// non-root, 5.10-like and 7.x profiles included), names its path, and that path's scope
+    /// covers the op: an unnamed errno would be a cell outside the catalogue, a wrong scope a
+    /// cell never counted. And the generator reaches every path but one.
     #[test]
     fn every_refusal_names_a_path_in_scope() {
         let mut named = std::collections::BTreeSet::new();
-        for (seed, cap) in [(1u8, true), (2, false), (3, true)] {
+        // 6.18, then a 5.10-like kernel (memlock, no hash LOOKUP_AND_DELETE, no PERCPU_ARRAY
+        // batch, no XDP frags, short hash keys) and a 7.x one (the CPU flags).
+        let old = crate::Profile {
+            mem_accounting: crate::profile::MemAccounting::Rlimit,
+            hash_lookup_and_delete: false,
+            percpu_array_batch: false,
+            xdp_frags: false,
+            hash_key_size_lifted: false,
+            ..crate::Profile::default()
+        };
+        let seven = crate::Profile {
+            percpu_cpu_flags: true,
+            lookup_flags_after_fd: true,
+            ..crate::Profile::default()
+        };
+        let profiles = [
+            (1u8, crate::Profile::default()),
+            (
+                2,
+                crate::Profile {
+                    cap_sys_admin: false,
+                    ..crate::Profile::default()
+                },
+            ),
+            (3, crate::Profile::default()),
+            (4, old),
+            (5, seven),
+        ];
+        for (seed, profile) in profiles {
             let mut world = World::default();
-            world.profile.cap_sys_admin = cap;
+            world.profile = profile;
             let cfg = GenConfig {
                 world,
                 types: MapType::MODELLED
@@ -1138,7 +1167,7 @@ mod tests {
             let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
             let mut runner = TestRunner::new_with_rng(Config::default(), rng);
             let strategy = MapMachine::sequential_strategy(1..40);
-            for _ in 0..400 {
+            for _ in 0..1000 {
                 let (init, ops, _) = strategy.new_tree(&mut runner).unwrap().current();
                 let mut w = init.world;
                 for op in &ops {
@@ -1167,12 +1196,16 @@ mod tests {
                 }
             }
         }
-        eprintln!(
-            "{} of {} paths named: {named:?}",
-            named.len(),
-            crate::reason::Why::ALL.len()
+        // What the generator is for: under some kernel's dialect it reaches every refusal path
+        // the model has, without a kernel, but the allocation failure it never asks for
+        // (`coverage::out_of_reach` says why). A generator that stops reaching one fails here.
+        let unreached: Vec<_> = crate::reason::Why::ALL
+            .iter()
+            .filter(|w| !named.contains(*w) && **w != crate::reason::Why::Alloc)
+            .collect();
+        assert!(
+            unreached.is_empty(),
+            "the generator no longer reaches {unreached:?}"
         );
-        // The generator reaches most paths even without the kernel.
-        assert!(named.len() * 10 >= crate::reason::Why::ALL.len() * 8, "{named:?}");
     }
 }
