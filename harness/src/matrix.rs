@@ -291,6 +291,13 @@ mod tests {
         d
     }
 
+    /// A kernel that booted and finished (`status` ran, `complete`), with these results.
+    fn ran_with(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let mut all = vec![("status", "ran\n"), ("complete", "done\n")];
+        all.extend_from_slice(files);
+        dir_with(&all)
+    }
+
     fn fuzz_json(divergences: usize, cases: u64) -> String {
         format!(
             r#"{{"seed":"0x1","worker_seeds":[],"elapsed_s":30.0,"cases":{cases},"ops":9000,
@@ -305,9 +312,7 @@ mod tests {
     #[test]
     fn a_passing_kernel_reads_as_a_pass() {
         let replay = "x.case  ok\nreplayed 90 cases (1359 ops) on 5.10.0-46: 88 passed, 0 failed, 2 not for this kernel\n";
-        let d = dir_with(&[
-            ("status", "ran\n"),
-            ("complete", "done\n"),
+        let d = ran_with(&[
             ("version", VERSION),
             ("replay.txt", replay),
             ("fuzz.json", &fuzz_json(0, 120)),
@@ -437,17 +442,13 @@ mod tests {
     #[test]
     fn steps_and_unavailable_kernels() {
         let replay = "replayed 2 cases (9 ops) on r: 2 passed, 0 failed, 0 not for this kernel\n";
-        let d = dir_with(&[
-            ("status", "ran\n"),
-            ("complete", "done\n"),
+        let d = ran_with(&[
             ("steps", "dialects replay\n"),
             ("replay.txt", replay),
             ("dialects.txt", "xdp-frags no # y\n"),
         ]);
         assert_eq!(Row::read(d.path()).problems, Vec::<String>::new());
-        let d = dir_with(&[
-            ("status", "ran\n"),
-            ("complete", "done\n"),
+        let d = ran_with(&[
             ("steps", "dialects replay fuzz\n"),
             ("replay.txt", replay),
             ("dialects.txt", "xdp-frags no # y\n"),
@@ -463,5 +464,46 @@ mod tests {
         assert!(table(&[r]).contains("SKIPPED: unavailable"));
         let hung = dir_with(&[("status", "timeout: no results\n")]);
         assert!(!Row::read_allowing(hung.path(), true).problems.is_empty());
+    }
+
+    /// `# finding:` cases replay's summary counts apart are neither passes nor failures of
+    /// the row: shown as `+NK` with a legend, while a failed case still fails it.
+    #[test]
+    fn known_kernel_findings_are_counted_apart() {
+        let summary = |failed: u64| {
+            format!(
+                "replayed 91 cases (9 ops) on r: {} passed, {failed} failed, 1 not for this kernel, 1 known kernel findings\n",
+                89 - failed
+            )
+        };
+        let row = |failed| {
+            let replay = summary(failed);
+            let d = ran_with(&[("steps", "replay\n"), ("replay.txt", &replay)]);
+            Row::read(d.path())
+        };
+        let r = row(0);
+        assert_eq!((r.replay, r.findings), (Some((89, 91, 1)), 1));
+        assert_eq!(r.problems, Vec::<String>::new());
+        let t = table(&[r]);
+        assert!(
+            t.contains(" 89/89+1K ") && t.contains("known kernel bug still there"),
+            "{t}"
+        );
+        let r = row(2);
+        assert_eq!(r.problems, vec!["corpus replay: 2 of 91 failed".to_string()]);
+        // A summary from before findings were counted reads as none.
+        assert_eq!(
+            replay_counts("replayed 2 cases (9 ops) on r: 2 passed, 0 failed, 0 not for this kernel"),
+            Some((2, 2, 0, 0))
+        );
+        // No finding, no legend.
+        let plain = ran_with(&[
+            ("steps", "replay\n"),
+            (
+                "replay.txt",
+                "replayed 2 cases (9 ops) on r: 2 passed, 0 failed, 0 not for this kernel\n",
+            ),
+        ]);
+        assert!(!table(&[Row::read(plain.path())]).contains("known kernel bug"));
     }
 }

@@ -125,3 +125,29 @@ fn a_reproducer_of_a_wrong_model_fails() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("MISMATCH: the model allows ok"), "{out}");
 }
+
+/// The reproducer kept for the upstream report (docs/findings/) is exactly what `repro --c`
+/// prints for its case, under the 6.18 dialect and the release and CPU count its header
+/// names: a copy of the tool's output that cannot drift from the case or the generator
+/// (regenerate with `mapcheck repro --c <case> -o <file>`).
+#[test]
+fn the_kept_finding_reproducer_is_what_repro_prints() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let kept = std::fs::read_to_string(root.join("docs/findings/percpu-update-flags-3.c")).unwrap();
+    let header = kept
+        .lines()
+        .find_map(|l| l.strip_prefix(" * kernel: "))
+        .expect("a ` * kernel: <release> (<n> possible CPUs...` line");
+    let (release, rest) = header.split_once(" (").unwrap();
+    let cpus: u32 = rest.split_whitespace().next().unwrap().parse().unwrap();
+    let profile = mapcheck_model::Profile {
+        release: release.to_string(),
+        ..mapcheck_model::Profile::linux_6_18(cpus)
+    };
+    let case = corpus_case("percpu-update-flags-3-einval.case");
+    let now = c_program(&case, &World::new(profile, vec![])).unwrap();
+    assert!(
+        now == kept,
+        "docs/findings/percpu-update-flags-3.c is stale: regenerate it with `mapcheck repro --c`"
+    );
+}
