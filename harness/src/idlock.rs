@@ -87,13 +87,13 @@ fn open_lock_file() -> Option<std::fs::File> {
 }
 
 /// Called by `fdtable` in a case process: if the case compares map ids, hold the id lock
-/// exclusively from now to the process's exit (start-up and warm-up stay outside it).
+/// exclusively from now to the process's exit or reset (start-up and warm-up stay outside it).
 pub fn hold_ids_if_exact() {
     let fd = CHILD_LOCK_FD.load(Ordering::Relaxed);
     if !IDS_EXACT.load(Ordering::Relaxed) || fd < 0 {
         return;
     }
-    // Released when the process exits.
+    // Released when the process exits or resets (`release_ids`).
     if flock(fd, libc::LOCK_EX) {
         IDS_HELD.store(true, Ordering::Relaxed);
     }
@@ -117,6 +117,14 @@ pub fn keep_lock_fd_high() {
         // Kept open for the process's life; the original closes when `f` drops.
         let high = crate::sys::dup_at_least(&f, 950).map_or(-1, std::os::fd::IntoRawFd::into_raw_fd);
         CHILD_LOCK_FD.store(high, Ordering::Relaxed);
+    }
+}
+
+/// At a case process's reset: lets go of the id lock its case held exclusively.
+pub fn release_ids() {
+    if IDS_HELD.swap(false, Ordering::Relaxed) {
+        // SAFETY: flock on the process's own lock fd.
+        unsafe { libc::flock(CHILD_LOCK_FD.load(Ordering::Relaxed), libc::LOCK_UN) };
     }
 }
 

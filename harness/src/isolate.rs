@@ -1,7 +1,10 @@
 //! Cases whose outcomes depend on fd numbers or rlimits (`fdtable` cases) run in a child
 //! process of their own, one op per line over a pipe, so no other test's fds or limits can
 //! disturb them; a child that dies or stops answering (per-op timeout) yields a `lost`
-//! outcome, which the model never allows, so the case is reported with its script.
+//! outcome, which the model never allows, so the case is reported with its script. Inside
+//! `Reuse` (a search) a child serves case after case: after each it resets, restores its limits
+//! and shows its fd table is the one `fdtable` left, or it is spent and the next case gets a
+//! fresh process.
 
 use crate::kernel::{Backend, Kernel};
 use mapcheck_model::outcome::{hex, MapInfo, Slot, Slots};
@@ -12,11 +15,95 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::process::{Child as Proc, ChildStdin, ChildStdout, Command, Stdio};
 
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 /// The hidden subcommand a child runs.
 pub const CHILD_ARG: &str = "__case-child";
+/// The line that asks a child to make itself ready for another case.
+const RESET: &str = "__reset";
+/// The line that tells a reused child whether its next case compares map ids (`__ids 1`).
+const IDS: &str = "__ids";
+
+thread_local! {
+    /// This thread's `Reuse` scopes, and the child that came back clean from its last case.
+    static SCOPES: Cell<u32> = const { Cell::new(0) };
+    static IDLE: RefCell<Option<Child>> = const { RefCell::new(None) };
+}
+
+/// Children that could not show themselves clean after a case (an fd or a limit the reset
+/// left behind: a harness bug, never reused; tests require none).
+static DIRTY: AtomicU64 = AtomicU64::new(0);
+
+/// Children that ended after a case by design (a hard limit lowered that they may not raise).
+static SPENT: AtomicU64 = AtomicU64::new(0);
+
+/// How many children so far came back unclean from a reset.
+pub fn dirty_children() -> u64 {
+    DIRTY.load(Ordering::Relaxed)
+}
+
+/// How many children so far were spent by their case.
+pub fn spent_children() -> u64 {
+    SPENT.load(Ordering::Relaxed)
+}
+
+/// While one lives, this thread's fdtable cases reuse a case process that came back clean
+/// from the case before; the last one's drop ends the idle child (it unmounts and removes
+/// what it made before it exits).
+pub struct Reuse(());
+
+impl Reuse {
+    /// Opens a scope (they nest; the outermost one's end ends the idle child).
+    pub fn enter() -> Reuse {
+        SCOPES.with(|d| d.set(d.get() + 1));
+        Reuse(())
+    }
+}
+
+impl Drop for Reuse {
+    fn drop(&mut self) {
+        let left = SCOPES.with(|d| {
+            d.set(d.get().saturating_sub(1));
+            d.get()
+        });
+        if left == 0 {
+            drop(IDLE.with(|i| i.borrow_mut().take()));
+        }
+    }
+}
+
+/// The idle child, told whether the next case compares map ids (then it holds the id lock
+/// from the case's `fdtable` to its reset); `None` if there is none or it does not answer.
+pub fn idle(exact_ids: bool) -> Option<Child> {
+    let mut c = IDLE.with(|i| i.borrow_mut().take())?;
+    let told = c.stdin.as_mut().is_some_and(|s| {
+        writeln!(s, "{IDS} {}", exact_ids as u8)
+            .and_then(|_| s.flush())
+            .is_ok()
+    });
+    let why = match told.then(|| c.read_line()) {
+        Some(Ok(l)) if l == "ready" => return Some(c),
+        Some(Ok(l)) => format!("it said `{l}` instead of `ready`"),
+        Some(Err(why)) => why,
+        None => "it closed its input".into(),
+    };
+    // Not a case's outcome (no op ran), but never quiet: counted with the unclean ones.
+    DIRTY.fetch_add(1, Ordering::Relaxed);
+    eprintln!("mapcheck: an idle case process failed before its next case: {why}");
+    c.lost = Some(why);
+    None
+}
+
+/// After a case: keeps the child for the next case if its reset proved it clean and a `Reuse`
+/// scope is open; otherwise it ends here.
+pub fn put_back(c: Child) {
+    if c.reusable && SCOPES.with(Cell::get) > 0 {
+        IDLE.with(|i| *i.borrow_mut() = Some(c));
+    }
+}
 
 static EXE: OnceLock<PathBuf> = OnceLock::new();
 /// Sets the `mapcheck` executable children are started from (the CLI passes its own path;
@@ -56,6 +143,11 @@ pub struct Child {
     buf: Vec<u8>,
     lost: Option<String>,
     timeout: Duration,
+    /// Started inside a `Reuse` scope: `reset` asks it to get ready for another case
+    /// instead of ending it.
+    reuse: bool,
+    /// Its last reset left it clean and ready.
+    reusable: bool,
 }
 
 impl Child {
@@ -83,6 +175,8 @@ impl Child {
             buf: Vec::new(),
             lost: None,
             timeout: op_timeout(),
+            reuse: SCOPES.with(Cell::get) > 0,
+            reusable: false,
         };
         let ready = c.read_line();
         drop(window);
@@ -156,7 +250,45 @@ impl Backend for Child {
         }
     }
     fn reset(&mut self) {
-        // End of input: the child drops its backend (closing every fd) and exits.
+        self.reusable = false;
+        if self.reuse && self.lost.is_none() && self.ready_again() {
+            self.reusable = true;
+            return;
+        }
+        self.end();
+    }
+}
+
+impl Child {
+    /// Asks the child to reset for another case: true if it says it is clean and ready.
+    fn ready_again(&mut self) -> bool {
+        let sent = self
+            .stdin
+            .as_mut()
+            .is_some_and(|s| writeln!(s, "{RESET}").and_then(|_| s.flush()).is_ok());
+        match sent.then(|| self.read_line()) {
+            Some(Ok(l)) if l == "ready" => true,
+            // Spent by design (it dropped a capability): a fresh process serves the next case.
+            Some(Ok(l)) if l.starts_with("spent ") => {
+                SPENT.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+            Some(Ok(l)) => {
+                DIRTY.fetch_add(1, Ordering::Relaxed);
+                eprintln!("mapcheck: a case process is not clean after its reset: {l}");
+                false
+            }
+            Some(Err(why)) => {
+                self.lost = Some(why);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// End of input: the child drops its backend (closing every fd, unmounting its bpffs,
+    /// removing its cgroup directories) and exits; killed if it does not in time.
+    fn end(&mut self) {
         self.stdin = None;
         let deadline = Instant::now() + self.timeout;
         while Instant::now() < deadline {
@@ -167,14 +299,20 @@ impl Backend for Child {
         }
         let _ = self.proc.kill();
         let _ = self.proc.wait();
+        self.lost
+            .get_or_insert_with(|| "the case process did not exit".into());
     }
 }
 
 impl Drop for Child {
     fn drop(&mut self) {
         if let Ok(None) = self.proc.try_wait() {
-            let _ = self.proc.kill();
-            let _ = self.proc.wait();
+            if self.lost.is_none() {
+                self.end();
+            } else {
+                let _ = self.proc.kill();
+                let _ = self.proc.wait();
+            }
         }
         if self.lost.is_some() {
             // A killed child could not unmount its bpffs or remove its cgroup directories.
@@ -196,7 +334,10 @@ impl Backend for Unstarted {
 
 /// The child's side: ops in on stdin, outcomes out on stdout, until end of input.
 /// `MAPCHECK_CHILD_HOOK=crash:<op>` or `hang:<op>` makes it abort or stop answering at the
-/// first op of that kind (for the harness's own tests).
+/// first op of that kind, `leak:reset` leave an fd open after its reset (for the harness's
+/// own tests). A `__reset` line ends a case: `ready` (clean for another), or `spent <why>`
+/// (by design: a hard limit this process may not raise again) or `dirty: <why>`, and the
+/// process exits. `__ids 0|1` says whether the next case compares map ids.
 pub fn serve() -> std::process::ExitCode {
     crate::idlock::set_exact(std::env::var("MAPCHECK_IDS_EXACT").as_deref() == Ok("1"));
     crate::idlock::keep_lock_fd_high();
@@ -218,8 +359,46 @@ pub fn serve() -> std::process::ExitCode {
     if !say("ready") {
         return std::process::ExitCode::from(2);
     }
+    // `fdtable` lowers the hard RLIMIT_NOFILE to MAX_NOFILE_HARD first thing; done here once,
+    // the limits a reset puts back need no CAP_SYS_RESOURCE to raise them again.
+    if let Ok((_, hard)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let h = hard.min(mapcheck_model::limits::MAX_NOFILE_HARD);
+        let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, h, h);
+    }
+    let start = Limits::now();
+    // The fds `fdtable` left (the case's starting table), and why this process cannot serve
+    // another case, if it cannot.
+    let mut after_fdtable: Option<Vec<i32>> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
+        if let Some(v) = line.strip_prefix(IDS) {
+            crate::idlock::set_exact(v.trim() == "1");
+            if !say("ready") {
+                break;
+            }
+            continue;
+        }
+        if line == RESET {
+            kernel.reset();
+            // The id lock is held from `fdtable` to here in a case that compares ids.
+            crate::idlock::release_ids();
+            let answer = match start.as_ref() {
+                Err(e) => Err(format!("spent its limits were unreadable at start: {e}")),
+                Ok(start) => clean_for_next(start, after_fdtable.take(), hook == Some(("leak", "reset"))),
+            };
+            match answer {
+                Ok(()) => {
+                    if !say("ready") {
+                        break;
+                    }
+                }
+                Err(why) => {
+                    say(&why);
+                    break;
+                }
+            }
+            continue;
+        }
         let o = match parse_line(&line) {
             Ok((op, _)) => {
                 match hook {
@@ -229,7 +408,11 @@ pub fn serve() -> std::process::ExitCode {
                     },
                     _ => {}
                 }
-                kernel.exec(&op)
+                let o = kernel.exec(&op);
+                if op == Op::FdTable && o == Ok(Ret::Unit) {
+                    after_fdtable = open_fds().ok();
+                }
+                o
             }
             Err(e) => Ok(Ret::Lost(format!("the case process cannot parse `{line}`: {e}"))),
         };
@@ -238,6 +421,76 @@ pub fn serve() -> std::process::ExitCode {
         }
     }
     std::process::ExitCode::SUCCESS
+}
+
+/// The resource limits and effective capabilities a case may change, as this process
+/// started with them.
+#[derive(Debug, PartialEq)]
+struct Limits {
+    nofile: (u64, u64),
+    memlock: (u64, u64),
+    caps: u64,
+}
+
+impl Limits {
+    fn now() -> std::io::Result<Limits> {
+        use rlimit::Resource as R;
+        Ok(Limits {
+            nofile: rlimit::getrlimit(R::NOFILE)?,
+            memlock: rlimit::getrlimit(R::MEMLOCK)?,
+            caps: crate::sys::effective_caps().map_err(|e| std::io::Error::from_raw_os_error(e.num()))?,
+        })
+    }
+}
+
+/// This process's open fds, from /proc/self/fd (the listing's own fd included: in a table
+/// like the last one it gets the same number).
+fn open_fds() -> std::io::Result<Vec<i32>> {
+    let mut fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// After a case's reset: its limits put back as the process started, and its fd table the
+/// one `fdtable` left, so the next case starts where a fresh process would. `Err` is the
+/// answer the parent gets (`dirty ...`).
+/// `leak`: leave an fd open after the limits are back (the harness's own tests).
+fn clean_for_next(start: &Limits, after_fdtable: Option<Vec<i32>>, leak: bool) -> Result<(), String> {
+    use rlimit::Resource as R;
+    // `dropcap` took CAP_SYS_RESOURCE from the effective set only: back first, as raising a
+    // hard limit lowered by the case needs it.
+    if let Err(e) = crate::sys::set_effective_caps(start.caps) {
+        return Err(format!("dirty: its capabilities cannot be put back: {e}"));
+    }
+    let restore = rlimit::setrlimit(R::NOFILE, start.nofile.0, start.nofile.1)
+        .and_then(|_| rlimit::setrlimit(R::MEMLOCK, start.memlock.0, start.memlock.1));
+    match restore {
+        Ok(()) => {}
+        // A case lowered a hard limit, and this process may not raise it (this machine's root
+        // may lack CAP_SYS_RESOURCE).
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            return Err(format!("spent a hard limit was lowered: {e}"))
+        }
+        Err(e) => return Err(format!("dirty: its limits cannot be put back: {e}")),
+    }
+    match Limits::now() {
+        Ok(now) if &now == start => {}
+        now => return Err(format!("dirty: its limits are {now:?}, not {start:?}")),
+    }
+    if leak {
+        std::mem::forget(std::fs::File::open("/dev/null"));
+    }
+    let Some(before) = after_fdtable else {
+        return Err("dirty: no `fdtable` ran in its case".into());
+    };
+    match open_fds() {
+        Ok(now) if now == before => Ok(()),
+        now => Err(format!(
+            "dirty: its fds are {now:?}, not {before:?} as after `fdtable`"
+        )),
+    }
 }
 
 /// An outcome on one line, losslessly (unlike the script syntax, which abbreviates states).

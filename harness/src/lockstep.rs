@@ -58,6 +58,10 @@ pub struct Timing {
     pub spawn: Duration,
     /// Resetting the backend after each case (every fd closed, cgroup directories removed).
     pub reset: Duration,
+    /// Case processes started.
+    pub started: u64,
+    /// fdtable cases run in a case process started for an earlier case.
+    pub reused: u64,
 }
 
 impl Timing {
@@ -67,6 +71,8 @@ impl Timing {
         self.end_of_case += o.end_of_case;
         self.spawn += o.spawn;
         self.reset += o.reset;
+        self.started += o.started;
+        self.reused += o.reused;
     }
 }
 
@@ -208,8 +214,9 @@ pub fn needs_isolation(ops: &[Op]) -> bool {
     ops.first() == Some(&Op::FdTable)
 }
 
-/// `run_case` on the right backend: `kernel`, or a fresh child process for an `fdtable` case
-/// (a child that cannot start makes every op `lost`, reported like any divergence).
+/// `run_case` on the right backend: `kernel`, or a child process for an `fdtable` case: a
+/// fresh one, or inside `isolate::Reuse` one that served an earlier case and proved itself
+/// clean (a child that cannot start makes every op `lost`, reported like any divergence).
 pub fn run_routed<S: Sys>(
     world: World,
     kernel: &mut Kernel<S>,
@@ -227,16 +234,29 @@ pub fn run_routed<S: Sys>(
         let _case = CASES.read().unwrap_or_else(|e| e.into_inner());
         return run_case(world, kernel, ops, end_checks, stats, seen);
     }
+    let exact = ops.iter().any(|o| matches!(o, Op::IdGap { .. }));
+    // A case process that served an earlier case and came back clean (`isolate::Reuse`).
+    if let Some(mut child) = crate::isolate::idle(exact) {
+        stats.time.reused += 1;
+        let run = run_case(world, &mut child, ops, end_checks, stats, seen);
+        crate::isolate::put_back(child);
+        return run;
+    }
     // Until its exec, a new process shares every open file of this one: a map another
     // thread closes meanwhile would outlive its close. No in-process case runs meanwhile.
     let started = Instant::now();
     let spawned = {
         let _spawn = CASES.write().unwrap_or_else(|e| e.into_inner());
-        crate::isolate::Child::spawn(ops.iter().any(|o| matches!(o, Op::IdGap { .. })))
+        crate::isolate::Child::spawn(exact)
     };
     stats.time.spawn += started.elapsed();
+    stats.time.started += 1;
     match spawned {
-        Ok(mut child) => run_case(world, &mut child, ops, end_checks, stats, seen),
+        Ok(mut child) => {
+            let run = run_case(world, &mut child, ops, end_checks, stats, seen);
+            crate::isolate::put_back(child);
+            run
+        }
         Err(why) => run_case(
             world,
             &mut crate::isolate::Unstarted(why),
@@ -667,6 +687,8 @@ pub fn search<S: Sys>(
 ) -> SearchResult {
     set_config(cfg.gen.clone());
     let _quiet = QuietPanics::new();
+    // fdtable cases reuse a case process that came back clean (isolate::Reuse).
+    let _reuse = crate::isolate::Reuse::enter();
     let start = Instant::now();
     let strategy = MapMachine::sequential_strategy(1..=cfg.max_ops);
     const CHUNK: u32 = 32;

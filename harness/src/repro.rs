@@ -540,7 +540,7 @@ fn op_code(world: &World, op: &Op) -> String {
         Op::DropCap => {
             let _ = writeln!(
                 c,
-                "\tstruct __user_cap_header_struct h = {{_LINUX_CAPABILITY_VERSION_3, 0}}; struct __user_cap_data_struct d[2];\n\tlong r = syscall(__NR_capget, &h, d);\n\tif (!r) {{ d[0].effective &= ~(1u << CAP_SYS_RESOURCE); d[0].permitted &= ~(1u << CAP_SYS_RESOURCE); r = syscall(__NR_capset, &h, d); }}\n\tresult(r);"
+                "\tstruct __user_cap_header_struct h = {{_LINUX_CAPABILITY_VERSION_3, 0}}; struct __user_cap_data_struct d[2];\n\tlong r = syscall(__NR_capget, &h, d);\n\tif (!r) {{ d[0].effective &= ~(1u << CAP_SYS_RESOURCE); r = syscall(__NR_capset, &h, d); }}\n\tresult(r);"
             );
         }
         Op::IdGap { from, to } => {

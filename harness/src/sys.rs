@@ -575,39 +575,68 @@ pub fn dup_at_least(fd: &impl AsFd, min: i32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(high) })
 }
 
-/// Drops CAP_SYS_RESOURCE from this process's effective and permitted sets (capset(2),
-/// version 3 headers), so that raising a hard rlimit is refused from then on.
-pub fn drop_cap_sys_resource() -> Result<(), Errno> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Clone, Copy, Default)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    const CAP_SYS_RESOURCE: u32 = 24;
-    let mut h = Header {
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// capget(2) with version 3 headers: the two words of each set.
+fn capget() -> Result<[CapData; 2], Errno> {
+    let mut h = CapHeader {
         version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
         pid: 0,
     };
-    let mut d = [Data::default(); 2];
-    // SAFETY: header and two data structs, live for the calls, as capget/capset v3 expect.
-    unsafe {
-        if libc::syscall(libc::SYS_capget, &mut h as *mut Header, d.as_mut_ptr()) != 0 {
-            return Err(last_errno());
-        }
-        d[0].effective &= !(1 << CAP_SYS_RESOURCE);
-        d[0].permitted &= !(1 << CAP_SYS_RESOURCE);
-        if libc::syscall(libc::SYS_capset, &mut h as *mut Header, d.as_ptr()) != 0 {
-            return Err(last_errno());
-        }
+    let mut d = [CapData::default(); 2];
+    // SAFETY: a header and two data structs, live for the call, as capget v3 expects.
+    if unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut CapHeader, d.as_mut_ptr()) } != 0 {
+        return Err(last_errno());
+    }
+    Ok(d)
+}
+
+fn capset(d: &[CapData; 2]) -> Result<(), Errno> {
+    let mut h = CapHeader {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    // SAFETY: as in capget.
+    if unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) } != 0 {
+        return Err(last_errno());
     }
     Ok(())
+}
+
+/// Drops CAP_SYS_RESOURCE from this process's effective set (capset(2)), so that raising a
+/// hard rlimit is refused from then on: the kernel's `capable()` looks at the effective set.
+/// The permitted set keeps it, so a case process can take it back for its next case.
+pub fn drop_cap_sys_resource() -> Result<(), Errno> {
+    const CAP_SYS_RESOURCE: u32 = 24;
+    let mut d = capget()?;
+    d[0].effective &= !(1 << CAP_SYS_RESOURCE);
+    capset(&d)
+}
+
+/// This process's effective capabilities (the low 64 bits).
+pub fn effective_caps() -> Result<u64, Errno> {
+    let d = capget()?;
+    Ok(u64::from(d[0].effective) | u64::from(d[1].effective) << 32)
+}
+
+/// Sets the effective capabilities (within the permitted set, which stays as it is).
+pub fn set_effective_caps(eff: u64) -> Result<(), Errno> {
+    let mut d = capget()?;
+    d[0].effective = eff as u32;
+    d[1].effective = (eff >> 32) as u32;
+    capset(&d)
 }
 
 #[cfg(test)]

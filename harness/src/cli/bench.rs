@@ -26,8 +26,8 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
     );
     println!(
         "both sides: the same recorded ops (end-of-case checks included) on fresh maps; lockstep also \
-         generates, runs the model and compares; the fdtable row's cases run in a process each \
-         on the lockstep side only"
+         generates, runs the model and compares; the fdtable row's cases run in a case process \
+         (reused while it comes back clean) on the lockstep side only"
     );
     println!(
         "{:<14} {:>12} {:>12} {:>8}   ops measured",
@@ -108,13 +108,17 @@ fn breakdown(t: &crate::lockstep::Timing, lockstep_secs: f64, raw_secs: f64) -> 
     let rest = Duration::from_secs_f64((lockstep_secs - counted.as_secs_f64()).max(0.0));
     format!(
         "  lockstep {lockstep_secs:.2}s: kernel ops {:.0}%, model {:.0}%, reset {:.0}%, case processes {:.0}%, \
-         generation/shrinking/bookkeeping {:.0}% (end-of-case checks {:.0}% of the whole); raw {raw_secs:.2}s",
+         generation/shrinking/bookkeeping {:.0}% (end-of-case checks {:.0}% of the whole); raw {raw_secs:.2}s{}",
         pct(t.kernel),
         pct(t.model),
         pct(t.reset),
         pct(t.spawn),
         pct(rest),
         pct(t.end_of_case),
+        match t.started + t.reused {
+            0 => String::new(),
+            n => format!("; {n} fdtable cases in {} case processes", t.started),
+        }
     )
 }
 
