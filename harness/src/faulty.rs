@@ -34,11 +34,13 @@ pub enum KernelFault {
     WrongErrnoInSet,
     /// close(2) of a map fd fails with EIO (the fd is closed all the same).
     CloseFails,
+    /// UPDATE_BATCH leaves out the last element and reports the full count.
+    BatchUpdateDropsLast,
 }
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 11] = [
+    pub const ALL: [KernelFault; 12] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -50,6 +52,7 @@ impl KernelFault {
         KernelFault::PercpuSlotDropped,
         KernelFault::WrongErrnoInSet,
         KernelFault::CloseFails,
+        KernelFault::BatchUpdateDropsLast,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -66,6 +69,7 @@ impl KernelFault {
             KernelFault::PercpuSlotDropped => "kernel:percpu-slot-dropped",
             KernelFault::WrongErrnoInSet => "kernel:wrong-errno-in-set",
             KernelFault::CloseFails => "kernel:close-fails",
+            KernelFault::BatchUpdateDropsLast => "kernel:batch-update-drops-last",
         }
     }
 
@@ -89,6 +93,7 @@ impl KernelFault {
             | KernelFault::WrongErrnoInSet => vec![MapType::Hash, MapType::PercpuHash],
             KernelFault::FdByIdOtherMap => vec![MapType::Array, MapType::Hash, MapType::ProgArray],
             KernelFault::PercpuSlotDropped => vec![MapType::PercpuArray, MapType::PercpuHash],
+            KernelFault::BatchUpdateDropsLast => vec![MapType::Hash],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -328,6 +333,13 @@ impl<S: Sys> Sys for Faulty<S> {
             return (got + 1, err);
         }
         (got, err)
+    }
+    fn update_batch(&mut self, fd: RawFd, keys: &[u8], values: &[u8], count: u32) -> (u32, Option<Errno>) {
+        if self.on(KernelFault::BatchUpdateDropsLast) && count > 0 {
+            let (done, err) = self.inner.update_batch(fd, keys, values, count - 1);
+            return (if err.is_none() { count } else { done }, err);
+        }
+        self.inner.update_batch(fd, keys, values, count)
     }
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let real = self.inner.dying_count(dir)?;

@@ -596,6 +596,14 @@ impl<S: Sys> Kernel<S> {
                 Ok(value_ret(self, v))
             }
             Op::Freeze { .. } => self.sys.freeze(fd).map(|_| Ret::Unit),
+            Op::Fill { n, .. } => {
+                let s = spec.as_ref().ok_or(Errno::EBADF)?;
+                let (keys, values) = fill_buffers(s, self.cpus, *n);
+                match self.sys.update_batch(fd, &keys, &values, *n) {
+                    (_, Some(e)) => Err(e),
+                    (done, None) => Ok(Ret::Count(done)),
+                }
+            }
             Op::Check { .. } => match (spec.as_ref(), id_kind) {
                 (Some(s), _) if s.map_type.holds_fds() => self.fd_slots(fd, s, id_kind),
                 _ => dump(&mut self.sys, fd, spec.as_ref(), self.cpus),
@@ -652,6 +660,23 @@ pub fn value_len(spec: &MapSpec, cpus: usize) -> usize {
     } else {
         spec.value_size as usize
     }
+}
+
+/// `fill`'s batch buffers: keys and values of elements `0..n` (`mapcheck_model::fill_key`,
+/// `fill_value`; per-CPU maps the same value on every CPU, padding zero).
+pub fn fill_buffers(spec: &MapSpec, cpus: usize, n: u32) -> (Vec<u8>, Vec<u8>) {
+    let (ks, vs) = (spec.key_size as usize, spec.value_size as usize);
+    let vl = value_len(spec, cpus);
+    let mut keys = Vec::with_capacity(ks * n as usize);
+    let mut values = vec![0u8; vl * n as usize];
+    for (i, v) in (0..n).zip(values.chunks_mut(vl.max(1))) {
+        keys.extend_from_slice(&mapcheck_model::op::fill_key(ks, i));
+        let one = mapcheck_model::op::fill_value(vs, i);
+        for slot in v.chunks_mut(vl / if spec.map_type.is_percpu() { cpus } else { 1 }) {
+            slot[..vs].copy_from_slice(&one);
+        }
+    }
+    (keys, values)
 }
 
 /// Full state through LOOKUP_BATCH, plus the GET_NEXT_KEY walk for maps of at most
@@ -895,6 +920,12 @@ mod tests {
                 return (keys.len() as u32, Some(Errno::ENOENT));
             }
             self.batches.pop_front().unwrap_or((0, Some(Errno::ENOENT)))
+        }
+        fn update_batch(&mut self, _: RawFd, _: &[u8], _: &[u8], count: u32) -> (u32, Option<Errno>) {
+            match self.next() {
+                Ok(()) => (count, None),
+                Err(e) => (0, Some(e)),
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use crate::kernel::{Backend, Kernel};
 use crate::sys::Sys;
 use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
 use mapcheck_model::outcome::fmt_outcome;
-use mapcheck_model::{Allowed, Expect, FdRef, Kind, MapType, Op, Outcome, World};
+use mapcheck_model::{Allowed, Expect, FdRef, Kind, MapState, MapType, Op, Outcome, Ret, World};
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 use std::cell::RefCell;
@@ -58,6 +58,10 @@ pub struct Timing {
     pub spawn: Duration,
     /// Resetting the backend after each case (every fd closed, cgroup directories removed).
     pub reset: Duration,
+    /// A scale run's ops up to its `fill` (the create and the fill), whole steps.
+    pub prefix: Duration,
+    /// The case's own ops after any such prefix, whole steps (model, backend, bookkeeping).
+    pub own: Duration,
     /// Case processes started.
     pub started: u64,
     /// fdtable cases run in a case process started for an earlier case.
@@ -71,6 +75,8 @@ impl Timing {
         self.end_of_case += o.end_of_case;
         self.spawn += o.spawn;
         self.reset += o.reset;
+        self.prefix += o.prefix;
+        self.own += o.own;
         self.started += o.started;
         self.reused += o.reused;
     }
@@ -144,6 +150,7 @@ impl Stats {
 pub fn family_of(world: &World, op: &Op) -> String {
     match op {
         Op::FdTable | Op::SetRlimit { .. } | Op::DropCap | Op::IdGap { .. } => "fdtable".into(),
+        Op::Fill { .. } => "scale".into(),
         Op::CreateMap { spec, .. } => spec.map_type.word(),
         Op::Close { handle } => world
             .map(*handle)
@@ -401,16 +408,27 @@ fn run_steps<B: Backend + ?Sized>(
             }
             true
         };
-    for op in ops {
+    // A scale run's ops up to its fill are booked apart (`bench --fill`).
+    let prefix_end = ops.iter().position(|o| matches!(o, Op::Fill { .. }));
+    let (mut prefix, mut own) = (Duration::ZERO, Duration::ZERO);
+    for (i, op) in ops.iter().enumerate() {
         if let Some(s) = seen {
             s.fetch_add(1, Ordering::Relaxed);
         }
-        if !step(world, op, run, current) {
+        let t = Instant::now();
+        let ok = step(world, op, run, current);
+        match prefix_end.is_some_and(|e| i <= e) {
+            true => prefix += t.elapsed(),
+            false => own += t.elapsed(),
+        }
+        if !ok {
             break;
         }
     }
     run.own = run.executed.len();
     if run.divergence.is_some() || !end_checks {
+        stats.time.prefix += prefix;
+        stats.time.own += own;
         return;
     }
     // The end-of-case ops are built one at a time: each settle changes what is pending.
@@ -452,12 +470,15 @@ fn run_steps<B: Backend + ?Sized>(
             && world.limits.is_none()
             && world.created.keys().any(|h| h.kind == Kind::Cgroup);
         // The same holds for an order once it is seen: after a full `check` walk the first key
-        // of the map is known.
+        // of the map is known. (A map above `kernel::WALK_LIMIT` entries is dumped by batch
+        // only: no walk, no order seen.)
         let walked: Vec<Op> = run.executed[end_start..]
             .iter()
             .zip(&run.outcomes[end_start..])
             .filter_map(|(op, o)| match (op, o) {
-                (Op::Check { map }, Ok(_)) => Some(Op::GetNextKey { map: *map, key: None }),
+                (Op::Check { map }, Ok(Ret::State(MapState { walk: Some(_), .. }) | Ret::Slots(_))) => {
+                    Some(Op::GetNextKey { map: *map, key: None })
+                }
                 _ => None,
             })
             .collect();
@@ -486,6 +507,8 @@ fn run_steps<B: Backend + ?Sized>(
         }
     }
     stats.time.end_of_case += end_clock.elapsed();
+    stats.time.prefix += prefix;
+    stats.time.own += own;
 }
 
 /// The `n`th end-of-case observation of `world`, if any: `info` and the full state of every
@@ -662,8 +685,9 @@ pub struct SearchResult {
     pub found: Option<Found>,
     /// Wall time.
     pub elapsed: Duration,
-    /// Every executed case's ops, if `SearchConfig::record`.
-    pub recorded: Vec<Vec<Op>>,
+    /// Every executed case's ops, if `SearchConfig::record`, with how many of them were the
+    /// case's own (the rest are its end-of-case observations).
+    pub recorded: Vec<(Vec<Op>, usize)>,
 }
 
 /// Expands a u64 run seed into proptest's 32-byte ChaCha seed.
@@ -718,6 +742,14 @@ pub fn search<S: Sys>(
         if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) || stopping() {
             break;
         }
+        // The last chunk runs only the cases left (a few cases of a big scale run are minutes).
+        let chunk = cfg
+            .cases
+            .map_or(CHUNK as u64, |c| (c - generated).min(CHUNK as u64)) as u32;
+        let pconfig = Config {
+            cases: chunk,
+            ..pconfig.clone()
+        };
         let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
         let r = runner.run(&strategy, |(state, ops, seen)| {
             let mut k = kernel.borrow_mut();
@@ -729,8 +761,12 @@ pub fn search<S: Sys>(
             };
             // An fdtable case was generated from the world after `fdtable`; it runs from the
             // base world with that op first, in its own process.
+            // A scale run's prefix (create, fill) likewise runs first, from the base world.
             let (start, ops) = match state.world.limits {
                 Some(_) => (cfg.gen.world.clone(), [vec![Op::FdTable], ops].concat()),
+                None if !cfg.gen.prefix.is_empty() => {
+                    (cfg.gen.world.clone(), [cfg.gen.prefix.clone(), ops].concat())
+                }
                 None => (state.world.clone(), ops),
             };
             let run = run_routed(
@@ -742,7 +778,7 @@ pub fn search<S: Sys>(
                 seen.as_deref(),
             );
             if cfg.record {
-                all_recorded.borrow_mut().push(run.executed.clone());
+                all_recorded.borrow_mut().push((run.executed.clone(), run.own));
             }
             match &run.divergence {
                 None => Ok(()),
@@ -769,7 +805,7 @@ pub fn search<S: Sys>(
                 }
             }
         });
-        generated += CHUNK as u64;
+        generated += chunk as u64;
         tick(&stats.borrow(), generated);
         if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();

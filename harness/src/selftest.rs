@@ -103,6 +103,11 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         gen.types = vec![MapType::Array, MapType::Hash];
         gen.fd_table_pct = 100;
         (3_000, 8, 20)
+    } else if fault == Fault::FillSkipsLast {
+        // Only a scale run's prefix fills: create, fill, and what reads the last element.
+        gen.types = vec![MapType::Hash];
+        gen.prefix = mapcheck_model::gen::fill_prefix(MapType::Hash, 64, 64);
+        (2_000, 3, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();
@@ -135,6 +140,11 @@ pub fn kernel_config_for(
         world: World::new(profile.clone(), vec![]),
         fd_table_pct: 0,
         types: fault.types(),
+        // The batch update lives in a scale run's fill only.
+        prefix: match fault {
+            KernelFault::BatchUpdateDropsLast => mapcheck_model::gen::fill_prefix(MapType::Hash, 64, 64),
+            _ => Vec::new(),
+        },
         ..GenConfig::default()
     };
     let cfg = SearchConfig {

@@ -59,6 +59,9 @@ pub trait Sys {
     /// `BPF_MAP_LOOKUP_BATCH`: returns the count written, with the errno if the call failed
     /// (ENOENT at the end of the map still carries a partial count).
     fn lookup_batch(&mut self, fd: RawFd, b: &mut Batch<'_>) -> (u32, Option<Errno>);
+    /// `BPF_MAP_UPDATE_BATCH` of `count` records (elem_flags 0): the count done, with the
+    /// errno if the call failed.
+    fn update_batch(&mut self, fd: RawFd, keys: &[u8], values: &[u8], count: u32) -> (u32, Option<Errno>);
     /// `nr_dying_descendants` from `dir/cgroup.stat`.
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
@@ -536,6 +539,19 @@ impl Sys for RealSys {
             )
         };
         (count, ret(r).err())
+    }
+
+    fn update_batch(&mut self, fd: RawFd, keys: &[u8], values: &[u8], count: u32) -> (u32, Option<Errno>) {
+        let opts = libbpf_sys::bpf_map_batch_opts {
+            sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
+            elem_flags: 0,
+            flags: 0,
+        };
+        let mut done = count;
+        // SAFETY: keys and values hold `count` records of the map's key and value size (the
+        // kernel only reads them), count and opts are live.
+        let r = unsafe { libbpf_sys::bpf_map_update_batch(fd, ptr(keys), ptr(values), &mut done, &opts) };
+        (done, ret(r).err())
     }
 }
 

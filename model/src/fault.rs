@@ -59,11 +59,13 @@ pub enum Fault {
     /// runner's end-of-case `settle dying` meets the model's own refusal there (no spare fd
     /// to read `cgroup.stat`): a runner/model disagreement must fail the case, not end it.
     DyingSettledInFdtable,
+    /// A `fill` stores every element but the last (it still answers the full count).
+    FillSkipsLast,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 24] = [
+    pub const ALL: [Fault; 25] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -88,6 +90,7 @@ impl Fault {
         Fault::HashOrderTailInsert,
         Fault::HashNextKeyAny,
         Fault::DyingSettledInFdtable,
+        Fault::FillSkipsLast,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -148,6 +151,7 @@ impl Fault {
             Fault::HashOrderTailInsert => "hash-order-tail-insert",
             Fault::HashNextKeyAny => "hash-next-key-any",
             Fault::DyingSettledInFdtable => "dying-settled-in-fdtable",
+            Fault::FillSkipsLast => "fill-skips-last",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -39,6 +39,22 @@ pub struct GenConfig {
     pub swarm_off: Vec<&'static str>,
     /// ...and op kinds generated three times as often.
     pub swarm_boost: Vec<&'static str>,
+    /// Ops every case starts with (a scale run's create and `fill`), never shrunk away by
+    /// proptest; the generated ops follow from the world they leave.
+    pub prefix: Vec<Op>,
+}
+
+/// A scale run's prefix: a map of `entries` (4-byte keys, 8-byte values) brought to `n`
+/// live elements by one `fill`.
+pub fn fill_prefix(map_type: MapType, entries: u32, n: u32) -> Vec<Op> {
+    let m = Handle::map(0);
+    vec![
+        Op::CreateMap {
+            handle: m,
+            spec: MapSpec::new(map_type, 4, 8, entries),
+        },
+        Op::Fill { map: m, n },
+    ]
 }
 
 /// The splitmix64 finalizer: a well-mixed u64 from any u64 (seeds derived from seeds).
@@ -130,17 +146,26 @@ impl Default for GenConfig {
             fd_table_pct: 5,
             swarm_off: Vec::new(),
             swarm_boost: Vec::new(),
+            prefix: Vec::new(),
         }
     }
 }
 
 thread_local! {
-    static CONFIG: RefCell<Arc<GenConfig>> = RefCell::new(Arc::new(GenConfig::default()));
+    /// The configuration, and its world after the prefix (computed once: a fill of a million
+    /// elements is worth doing once per search, not once per case).
+    static CONFIG: RefCell<(Arc<GenConfig>, Arc<World>)> =
+        RefCell::new((Arc::new(GenConfig::default()), Arc::new(World::default())));
 }
 
 /// Sets the configuration `MapMachine` generates from, for this thread.
 pub fn set_config(cfg: GenConfig) {
-    CONFIG.with(|c| *c.borrow_mut() = Arc::new(cfg));
+    let mut start = cfg.world.clone();
+    for op in &cfg.prefix {
+        let o = predict(&start, op);
+        start.apply(op, &o);
+    }
+    CONFIG.with(|c| *c.borrow_mut() = (Arc::new(cfg), Arc::new(start)));
 }
 
 /// The generation-time state: the model world plus a few recently used keys per map.
@@ -162,13 +187,13 @@ impl ReferenceStateMachine for MapMachine {
     type Transition = Op;
 
     fn init_state() -> BoxedStrategy<GenState> {
-        let cfg = CONFIG.with(|c| c.borrow().clone());
+        let (cfg, start) = CONFIG.with(|c| c.borrow().clone());
         // Shrinks toward 0, a case in the shared process; the top fd_table_pct start with
         // `fdtable` (the runner puts that op first and runs the case in its own process).
         let pct = cfg.fd_table_pct;
         (0..100u8)
             .prop_map(move |r| {
-                let mut world = cfg.world.clone();
+                let mut world = World::clone(&start);
                 if r >= 100 - pct.min(100) && world.precondition(&Op::FdTable).is_ok() {
                     world.apply(&Op::FdTable, &Ok(crate::Ret::Unit));
                 }

@@ -511,6 +511,15 @@ pub enum Op {
         /// The handle to close.
         handle: Handle,
     },
+    /// `BPF_MAP_UPDATE_BATCH` of `n` elements with flags 0 into an empty value map (scale
+    /// runs): element `i` is `fill_key(i)`, `fill_value(i)` (`generic_map_update_batch`
+    /// updates them in order, stopping at the first error); answers the count.
+    Fill {
+        /// The map fd.
+        map: Handle,
+        /// Elements written.
+        n: u32,
+    },
     /// Full-state observation: walk GET_NEXT_KEY from NULL and read everything with
     /// `BPF_MAP_LOOKUP_BATCH` (fd-holding maps: one LOOKUP per walked key); the model allows
     /// exactly its own contents, in any order.
@@ -628,6 +637,24 @@ pub enum Op {
     },
 }
 
+/// The key of `fill`'s element `i`: `i` little-endian in `key_size` bytes.
+pub fn fill_key(key_size: usize, i: u32) -> Vec<u8> {
+    let mut k = vec![0; key_size];
+    let b = i.to_le_bytes();
+    let n = key_size.min(4);
+    k[..n].copy_from_slice(&b[..n]);
+    k
+}
+
+/// The value of `fill`'s element `i` (one CPU's, `value_size` bytes): a pattern no two
+/// neighbouring elements share.
+pub fn fill_value(value_size: usize, i: u32) -> Vec<u8> {
+    let x = i.wrapping_mul(0x9e37_79b9) ^ 0xa5a5_a5a5;
+    (0..value_size)
+        .map(|j| (x >> (8 * (j % 4))) as u8 ^ (j / 4) as u8)
+        .collect()
+}
+
 impl Op {
     /// The map an op acts on, if any.
     pub fn map_ref(&self) -> Option<FdRef> {
@@ -640,7 +667,7 @@ impl Op {
             | Op::Freeze { map }
             | Op::Check { map }
             | Op::Info { map } => Some(*map),
-            Op::Close { handle } => Some(FdRef::Handle(*handle)),
+            Op::Close { handle } | Op::Fill { map: handle, .. } => Some(FdRef::Handle(*handle)),
             _ => None,
         }
     }
@@ -657,6 +684,7 @@ impl Op {
             Op::Close { .. } => "close",
             Op::Info { .. } => "info",
             Op::Check { .. } => "check",
+            Op::Fill { .. } => "fill",
             Op::LoadProg { .. } => "load",
             Op::FdById { .. } => "fd_by_id",
             Op::Alive { .. } => "alive",

@@ -63,6 +63,7 @@ impl fmt::Display for Op {
             Op::Close { handle } => write!(f, "close {handle}"),
             Op::Info { map } => write!(f, "info {map}"),
             Op::Check { map } => write!(f, "check {map}"),
+            Op::Fill { map, n } => write!(f, "fill {map} n={n}"),
             Op::LoadProg { handle, spec, uses } => {
                 write!(f, "{handle} = load {}", spec.prog_type.word())?;
                 if spec.xdp_frags {
@@ -242,7 +243,7 @@ type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
 
 /// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
 /// dispatches on and its error messages list, so that an op cannot be missing from either.
-const PLAIN_OPS: [(&str, PlainParser); 19] = [
+const PLAIN_OPS: [(&str, PlainParser); 20] = [
     ("update", p_update),
     ("lookup", p_lookup),
     ("delete", p_delete),
@@ -257,6 +258,13 @@ const PLAIN_OPS: [(&str, PlainParser); 19] = [
         Ok(Op::Check {
             map: parse_ref(one_arg("check <map>", a)?)?,
         })
+    }),
+    ("fill", |a| match a {
+        [map, n] if n.starts_with("n=") => Ok(Op::Fill {
+            map: parse_handle(map)?,
+            n: parse_u32("n", &n[2..])?,
+        }),
+        _ => err(format!("expected `fill <map> n=N`, found `fill {}`", a.join(" "))),
     }),
     ("info", |a| {
         Ok(Op::Info {
@@ -1038,6 +1046,7 @@ pub mod arb {
             (res, num64(), num64()).prop_map(|(res, soft, hard)| Op::SetRlimit { res, soft, hard }),
             Just(Op::DropCap),
             (handle(), handle()).prop_map(|(from, to)| Op::IdGap { from, to }),
+            (handle(), num32()).prop_map(|(map, n)| Op::Fill { map, n }),
         ]
         .boxed()
     }
@@ -1280,6 +1289,10 @@ mod tests {
             },
             Op::Info {
                 map: FdRef::Bad(BadFd::NeverOpened),
+            },
+            Op::Fill {
+                map: Handle::map(2),
+                n: 1_000_000,
             },
         ];
         let kinds: std::collections::BTreeSet<&str> = ops.iter().map(Op::kind).collect();

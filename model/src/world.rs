@@ -404,7 +404,8 @@ impl World {
                 };
             }
             // Element ops: checked below. (No `_` arm: a new op must say what it needs.)
-            Op::Update { .. }
+            Op::Fill { .. }
+            | Op::Update { .. }
             | Op::Lookup { .. }
             | Op::Delete { .. }
             | Op::GetNextKey { .. }
@@ -447,6 +448,26 @@ impl World {
             }
             Op::GetNextKey { key: Some(key), .. } if !key_ok(key) => {
                 Err(format!("{h} takes {}-byte keys", m.spec.key_size))
+            }
+            // A scale run's fill: every element an insert that succeeds (distinct keys, room
+            // for all), so the batch's one count says everything.
+            Op::Fill { n, .. } => {
+                let empty = match &m.data {
+                    MapData::Array(a) => a.written.is_empty(),
+                    MapData::Hash(hm) => hm.entries.is_empty(),
+                    MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
+                };
+                let key_space = 1u64 << (8 * m.spec.key_size.min(4));
+                if !empty || m.frozen {
+                    Err(format!("fill needs {h} empty and not frozen"))
+                } else if u64::from(*n) > u64::from(m.spec.max_entries).min(key_space) {
+                    Err(format!(
+                        "fill n={n}: {h} has room for {}",
+                        u64::from(m.spec.max_entries).min(key_space)
+                    ))
+                } else {
+                    Ok(())
+                }
             }
             _ => Ok(()),
         }
@@ -606,10 +627,52 @@ impl World {
                     )
                 }
             }
+            Op::Fill { map, n } => self.fill(*map, *n),
             _ => match self.element(op) {
                 Ok(a) => a,
                 Err(e) => one(Err(e)),
             },
+        }
+    }
+
+    /// `fill`'s element `i` as the UPDATE it is (`generic_map_update_batch` calls
+    /// `bpf_map_update_value` with the batch's elem_flags, 0, for each).
+    fn fill_update(&self, map: Handle, i: u32) -> Op {
+        let spec = &self.map(map).expect("precondition: a map").spec;
+        let vs = spec.value_size as usize;
+        let value = if spec.map_type.is_percpu() {
+            // Every CPU's slot the same value, its padding zero.
+            let stride = self.stride(spec.value_size);
+            let mut v = vec![0; stride * self.profile.possible_cpus as usize];
+            let one = crate::op::fill_value(vs, i);
+            for slot in v.chunks_mut(stride) {
+                slot[..vs].copy_from_slice(&one);
+            }
+            v
+        } else {
+            crate::op::fill_value(vs, i)
+        };
+        Op::Update {
+            map: FdRef::Handle(map),
+            key: crate::op::fill_key(spec.key_size as usize, i),
+            value: Value::Bytes(value),
+            flags: 0,
+        }
+    }
+
+    /// `generic_map_update_batch`: each element is an UPDATE with the batch's elem_flags (0),
+    /// stopping at the first error. The precondition leaves every element an insert of a new
+    /// key with room for it, so the first element's answer (fd, access, frozen) is the
+    /// batch's: its errno, or the count.
+    fn fill(&self, map: Handle, n: u32) -> Allowed {
+        if n == 0 {
+            // `if (!max_count) return 0;` before any element.
+            return Allowed::Exactly(Ok(Ret::Count(0)));
+        }
+        match self.allowed(&self.fill_update(map, 0)) {
+            Allowed::Exactly(Ok(_)) => Allowed::Exactly(Ok(Ret::Count(n))),
+            Allowed::Exactly(Err(e)) => Allowed::Exactly(Err(e)),
+            _ => Allowed::OneOf(Vec::new(), "fill: an element's update is not certain"),
         }
     }
 
@@ -964,6 +1027,16 @@ impl World {
             } => {
                 if let Some(m) = self.map_mut(*h) {
                     m.frozen = true;
+                }
+            }
+            Op::Fill { map, n } => {
+                let n = match self.has(Fault::FillSkipsLast) {
+                    true => n.saturating_sub(1),
+                    false => *n,
+                };
+                for i in 0..n {
+                    let op = self.fill_update(*map, i);
+                    self.apply(&op, &Ok(Ret::Unit));
                 }
             }
             _ => {}
@@ -1887,6 +1960,66 @@ mod tests {
 
     fn op(line: &str) -> Op {
         crate::text::parse_line(line).unwrap().0
+    }
+
+    /// `fill` is the batch of updates it stands for: element i is key i, its pattern value on
+    /// every CPU; it answers the count, needs an empty writable value map with room for all,
+    /// and a refused first element is the batch's errno (`generic_map_update_batch`).
+    #[test]
+    fn fill_writes_its_elements_and_answers_the_count() {
+        let mut w = World::default();
+        follow(
+            &mut w,
+            &["m0 = create hash key=4 value=6 entries=4", "fill m0 n=4"],
+        );
+        let v = crate::op::fill_value(6, 3);
+        // 3 * 0x9e3779b9 ^ 0xa5a5a5a5 = 0x7f03c88e, little-endian, then the next word ^ 1.
+        assert_eq!(v, [0x8e, 0xc8, 0x03, 0x7f, 0x8f, 0xc9]);
+        assert_eq!(
+            w.allowed(&op("lookup m0 key=03000000")),
+            Allowed::Exactly(Ok(Ret::Value(v)))
+        );
+        assert_eq!(
+            w.allowed(&op("lookup m0 key=04000000")),
+            Allowed::Exactly(Err(Errno::ENOENT))
+        );
+        assert_eq!(
+            w.allowed(&op("update m0 key=09000000 value=000000000000")),
+            Allowed::Exactly(Err(Errno::E2BIG))
+        );
+        // Per-CPU: the same value on each CPU, padding zero; unfilled slots stay zero.
+        follow(
+            &mut w,
+            &["m1 = create percpu_array key=4 value=5 entries=3", "fill m1 n=2"],
+        );
+        let cpus = w.profile.possible_cpus as usize;
+        let mut one = crate::op::fill_value(5, 1);
+        one.extend([0, 0, 0]);
+        assert_eq!(
+            w.allowed(&op("lookup m1 key=01000000")),
+            Allowed::Exactly(Ok(Ret::Value(one.repeat(cpus))))
+        );
+        assert_eq!(
+            w.allowed(&op("lookup m1 key=02000000")),
+            Allowed::Exactly(Ok(Ret::Value(vec![0; 8 * cpus])))
+        );
+        // `if (!max_count) return 0;`; the first element's refusal is the batch's.
+        follow(&mut w, &["m2 = create array key=4 value=4 entries=2"]);
+        assert_eq!(w.allowed(&op("fill m2 n=0")), Allowed::Exactly(Ok(Ret::Count(0))));
+        follow(&mut w, &["m3 = fd_by_id m2 flags=RDONLY"]);
+        assert_eq!(w.allowed(&op("fill m3 n=2")), Allowed::Exactly(Err(Errno::EPERM)));
+        // What a fill cannot be: into a map with elements, a frozen one, past its room, or
+        // into a map of fds.
+        let refused = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
+        assert!(refused(&w, "fill m0 n=1").contains("empty"));
+        assert!(refused(&w, "fill m2 n=3").contains("room for 2"));
+        follow(&mut w, &["m4 = create hash key=1 value=4 entries=300"]);
+        assert!(refused(&w, "fill m4 n=257").contains("room for 256"));
+        assert!(w.precondition(&op("fill m4 n=256")).is_ok());
+        follow(&mut w, &["freeze m2"]);
+        assert!(refused(&w, "fill m2 n=1").contains("frozen"));
+        follow(&mut w, &["m5 = create prog_array key=4 value=4 entries=2"]);
+        assert!(refused(&w, "fill m5 n=1").contains("fds"));
     }
 
     /// A removed, unreferenced cgroup may still be dying: `settle dying` allows the counts

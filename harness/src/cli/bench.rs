@@ -77,7 +77,7 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
                 lockstep_secs = r.elapsed.as_secs_f64();
                 time = r.stats.time;
             }
-            recorded = r.recorded;
+            recorded = r.recorded.into_iter().map(|(ops, _)| ops).collect();
             // Raw: the same ops, straight to libbpf-sys, buffers preallocated.
             drop(kernel);
             raw_secs = raw_secs.min(raw_loop(&recorded, profile.possible_cpus as usize));
@@ -97,6 +97,170 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
         println!("{}", breakdown(&time, lockstep_secs, raw_secs));
     }
     Ok(exit::AGREE)
+}
+
+/// `bench --fill`: for each N, a HASH of N entries filled by one batch before every case,
+/// then the case's ops. Per op it measures the ops after the fill (model and backend time on
+/// the lockstep side, the same ops on the raw side); per case, the fill and the full-state
+/// check apart; and the memory the model takes for N entries.
+pub fn cmd_bench_fill(cases: u64, ops: usize, fills: &[u32], seed: &str) -> CmdResult {
+    let seed = parse_seed(seed).ok_or_else(|| usage(format!("bad seed `{seed}`")))?;
+    super::need_kernel()?;
+    let profile = env::detect_profile();
+    let cases = cases.min(100);
+    println!(
+        "mapcheck bench --fill: kernel {}, a HASH (4-byte keys, 8-byte values, max_entries N) filled to N \
+         by one UPDATE_BATCH, then up to {ops} element ops on it, {cases} cases per N, seed {seed:#x}",
+        profile.release
+    );
+    println!(
+        "ops after the fill: lockstep = each op's whole step (model, backend, comparison, \
+         bookkeeping; generation is per case, below), raw = the same ops by libbpf-sys on a map \
+         filled the same way; per case: the fill and the end-of-case `check` \
+         (a full dump compared with the model)"
+    );
+    println!(
+        "{:>9} {:>11} {:>11} {:>7}  {:>21}  {:>21}  {:>10} {:>9}",
+        "N", "lockstep/s", "raw/s", "ratio", "fill lockstep/raw", "check lockstep/raw", "model", "peak RSS"
+    );
+    for &n in fills {
+        let world = World::new(profile.clone(), vec![]);
+        let model_bytes = model_bytes(&world, n);
+        let gen = GenConfig {
+            world: world.clone(),
+            types: vec![mapcheck_model::MapType::Hash],
+            entries: Some(n.max(1)),
+            max_live: 1,
+            invalid_create_pct: 0,
+            bad_fd_pct: 0,
+            fd_table_pct: 0,
+            prefix: mapcheck_model::gen::fill_prefix(mapcheck_model::MapType::Hash, n.max(1), n),
+            // Element ops on the filled map: a `check` reads all N entries (it is timed per
+            // case, at its end), a create of another N-entry map allocates N elements.
+            swarm_off: vec!["check", "create", "close"],
+            ..GenConfig::default()
+        };
+        let cfg = SearchConfig {
+            seed,
+            cases: Some(cases),
+            budget: Duration::MAX,
+            max_ops: ops,
+            gen,
+            record: true,
+            shrink_time: Duration::from_secs(30),
+        };
+        let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
+        let r = search(&cfg, &mut kernel, |_, _| {});
+        if let Some(f) = r.found {
+            let line = crate::report::one_line(&f.divergence);
+            return Err((exit::DIVERGENCE, format!("bench found a divergence: {line}")));
+        }
+        drop(kernel);
+        let t = r.stats.time;
+        let cases_run = r.recorded.len().max(1) as f64;
+        // The case's own ops after the prefix (create, fill); the info read back after the
+        // create is not among the recorded ops, so it is left out of both sides.
+        let after: usize = r
+            .recorded
+            .iter()
+            .map(|(o, own)| own.saturating_sub(2).min(o.len()))
+            .sum();
+        let lockstep_ops = t.own;
+        let raw = raw_fill_phases(&r.recorded, profile.possible_cpus as usize);
+        let per_case = |d: Duration| d.as_secs_f64() * 1e3 / cases_run;
+        println!(
+            "{:>9} {:>11.0} {:>11.0} {:>6.2}x  {:>9.1}/{:<7.1} ms  {:>9.1}/{:<7.1} ms  {:>7.1} MB {:>6.0} MB",
+            n,
+            after as f64 / lockstep_ops.as_secs_f64(),
+            after as f64 / raw.ops.as_secs_f64(),
+            raw.ops.as_secs_f64() / lockstep_ops.as_secs_f64(),
+            per_case(t.prefix),
+            per_case(raw.fill),
+            per_case(t.end_of_case),
+            per_case(raw.end),
+            model_bytes as f64 / 1e6,
+            peak_rss() as f64 / 1e6,
+        );
+        let gen_rest = r.elapsed.saturating_sub(t.model + t.kernel + t.reset + t.spawn);
+        println!(
+            "           {} cases, {after} ops after the fill; per case also: generation and bookkeeping {:.1} ms \
+             (its world after the fill cloned), reset {:.1} ms",
+            r.recorded.len(),
+            per_case(gen_rest),
+            per_case(t.reset)
+        );
+    }
+    Ok(exit::AGREE)
+}
+
+/// Bytes the model takes for a HASH of `n` filled entries: the resident growth while one is
+/// built, after returning freed memory to the system (glibc `malloc_trim`).
+fn model_bytes(world: &World, n: u32) -> u64 {
+    // SAFETY: malloc_trim only returns free heap memory to the system.
+    unsafe { libc::malloc_trim(0) };
+    let before = rss_now();
+    let mut w = world.clone();
+    for op in mapcheck_model::gen::fill_prefix(mapcheck_model::MapType::Hash, n.max(1), n) {
+        let o = mapcheck_model::gen::predict(&w, &op);
+        w.apply(&op, &o);
+    }
+    let grown = rss_now().saturating_sub(before);
+    drop(w);
+    grown
+}
+
+/// Resident bytes now (/proc/self/statm).
+fn rss_now() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf reads a constant.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as u64
+}
+
+/// This process's peak resident bytes so far (getrusage).
+fn peak_rss() -> u64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
+    u.ru_maxrss as u64 * 1024
+}
+
+/// Raw time of each phase of fill cases.
+struct RawPhases {
+    fill: Duration,
+    ops: Duration,
+    end: Duration,
+}
+
+/// The recorded fill cases by libbpf-sys: create and fill, the case's own ops, the end-of-case
+/// observations, each phase timed apart.
+fn raw_fill_phases(cases: &[(Vec<Op>, usize)], cpus: usize) -> RawPhases {
+    let mut p = RawPhases {
+        fill: Duration::ZERO,
+        ops: Duration::ZERO,
+        end: Duration::ZERO,
+    };
+    for (ops, own) in cases {
+        let own = (*own).min(ops.len());
+        let prefix = 2.min(own);
+        let mut state = RawState::default();
+        let t0 = Instant::now();
+        raw_ops(&mut state, &ops[..prefix], cpus);
+        let t1 = Instant::now();
+        raw_ops(&mut state, &ops[prefix..own], cpus);
+        let t2 = Instant::now();
+        raw_ops(&mut state, &ops[own..], cpus);
+        let t3 = Instant::now();
+        p.fill += t1 - t0;
+        p.ops += t2 - t1;
+        p.end += t3 - t2;
+        drop(state);
+    }
+    p
 }
 
 /// Where the best lockstep round's time went, by the runner's counters, against the raw
@@ -124,12 +288,40 @@ fn breakdown(t: &crate::lockstep::Timing, lockstep_secs: f64, raw_secs: f64) -> 
 
 /// Executes recorded ops with direct libbpf-sys calls; returns the seconds it took.
 fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
-    let mut key = vec![0u8; 4096];
-    let mut val = vec![0u8; 1 << 20];
+    let mut state = RawState::default();
     let start = Instant::now();
     for ops in cases {
-        let mut fds: Vec<Option<(OwnedFd, MapSpec)>> = Vec::new();
-        let mut ids: Vec<u32> = Vec::new();
+        raw_ops(&mut state, ops, cpus);
+        // The case's maps close with it.
+        state.fds.clear();
+        state.ids.clear();
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// The raw loop's maps (by handle number) and buffers, preallocated.
+struct RawState {
+    fds: Vec<Option<(OwnedFd, MapSpec)>>,
+    ids: Vec<u32>,
+    key: Vec<u8>,
+    val: Vec<u8>,
+}
+
+impl Default for RawState {
+    fn default() -> RawState {
+        RawState {
+            fds: Vec::new(),
+            ids: Vec::new(),
+            key: vec![0u8; 4096],
+            val: vec![0u8; 1 << 20],
+        }
+    }
+}
+
+/// Ops by direct libbpf-sys calls, on the maps in `st`.
+fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
+    let RawState { fds, ids, key, val } = st;
+    {
         for op in ops {
             let fd = |fds: &Vec<Option<(OwnedFd, MapSpec)>>, m: &FdRef| match m {
                 FdRef::Handle(h) => fds
@@ -161,7 +353,7 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                         flags,
                     } => {
                         libbpf_sys::bpf_map_update_elem(
-                            fd(&fds, map),
+                            fd(fds, map),
                             k.as_ptr().cast(),
                             value.bytes().unwrap_or(&[0; 4]).as_ptr().cast(),
                             *flags,
@@ -169,29 +361,36 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                     }
                     Op::Lookup { map, key: k, flags } => {
                         libbpf_sys::bpf_map_lookup_elem_flags(
-                            fd(&fds, map),
+                            fd(fds, map),
                             k.as_ptr().cast(),
                             val.as_mut_ptr().cast(),
                             *flags,
                         );
                     }
                     Op::Delete { map, key: k } => {
-                        libbpf_sys::bpf_map_delete_elem(fd(&fds, map), k.as_ptr().cast());
+                        libbpf_sys::bpf_map_delete_elem(fd(fds, map), k.as_ptr().cast());
                     }
                     Op::GetNextKey { map, key: k } => {
                         let kp = k.as_ref().map_or(std::ptr::null(), |k| k.as_ptr().cast());
-                        libbpf_sys::bpf_map_get_next_key(fd(&fds, map), kp, key.as_mut_ptr().cast());
+                        libbpf_sys::bpf_map_get_next_key(fd(fds, map), kp, key.as_mut_ptr().cast());
                     }
                     Op::LookupAndDelete { map, key: k, flags } => {
                         libbpf_sys::bpf_map_lookup_and_delete_elem_flags(
-                            fd(&fds, map),
+                            fd(fds, map),
                             k.as_ptr().cast(),
                             val.as_mut_ptr().cast(),
                             *flags,
                         );
                     }
                     Op::Freeze { map } => {
-                        libbpf_sys::bpf_map_freeze(fd(&fds, map));
+                        libbpf_sys::bpf_map_freeze(fd(fds, map));
+                    }
+                    Op::Fill { map, n } => {
+                        let f = fds.get(map.n as usize).and_then(|f| f.as_ref());
+                        if let Some((f, spec)) = f {
+                            let (k, v) = crate::kernel::fill_buffers(spec, cpus, *n);
+                            let _ = RealSys.update_batch(f.as_raw_fd(), &k, &v, *n);
+                        }
                     }
                     Op::Close { handle } => {
                         if let Some(f) = fds.get_mut(handle.n as usize) {
@@ -199,7 +398,7 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                         }
                     }
                     Op::Info { map } => {
-                        let _ = RealSys.map_info(fd(&fds, map));
+                        let _ = RealSys.map_info(fd(fds, map));
                     }
                     // The bench mix is value maps only: no programs, cgroups or perf events.
                     Op::LoadProg { .. }
@@ -231,11 +430,10 @@ fn raw_loop(cases: &[Vec<Op>], cpus: usize) -> f64 {
                                 .map(|f| f.1.clone()),
                             FdRef::Bad(_) => None,
                         };
-                        let _ = dump(&mut RealSys, fd(&fds, map), spec.as_ref(), cpus);
+                        let _ = dump(&mut RealSys, fd(fds, map), spec.as_ref(), cpus);
                     }
                 }
             }
         }
     }
-    start.elapsed().as_secs_f64()
 }

@@ -101,6 +101,10 @@ struct BenchArgs {
     /// Seed.
     #[arg(long, default_value = "1")]
     seed: String,
+    /// Instead of the family rows: a HASH filled to each of these many live entries (by one
+    /// BPF_MAP_UPDATE_BATCH) before every case's ops, e.g. 10000,100000,1000000.
+    #[arg(long, value_delimiter = ',')]
+    fill: Vec<u32>,
 }
 
 /// Entry point of the binary. A reader that went away (`mapcheck replay | head -1`) ends it as
@@ -154,6 +158,9 @@ fn dispatch() -> ExitCode {
     let r = match cli.cmd {
         Cmd::Run(a) => cmd_run(a),
         Cmd::Replay(a) => cmd_replay(a),
+        Cmd::Bench(a) if !a.fill.is_empty() => {
+            crate::cli::bench::cmd_bench_fill(a.cases, a.ops, &a.fill, &a.seed)
+        }
         Cmd::Bench(a) => crate::cli::bench::cmd_bench(a.cases, a.ops, &a.map, &a.seed),
         Cmd::RfcDiff(a) => cmd_rfc_diff(a),
         Cmd::Amplify(a) => cmd_amplify(a),

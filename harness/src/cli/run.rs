@@ -34,6 +34,11 @@ pub(super) struct RunArgs {
     /// Every valid create uses this many entries.
     #[arg(long)]
     entries: Option<u32>,
+    /// Scale run: every case starts with a map of the one --map family (4-byte keys, 8-byte
+    /// values, --entries of them, default N) brought to N live elements by one
+    /// BPF_MAP_UPDATE_BATCH (`fill`), then the generated ops.
+    #[arg(long)]
+    fill: Option<u32>,
     /// Longest case, in ops.
     #[arg(long, default_value_t = 48)]
     ops: usize,
@@ -75,10 +80,29 @@ pub(super) fn cmd_run(a: RunArgs) -> CmdResult {
         entries: a.entries,
         ..GenConfig::default()
     };
-    if a.entries.is_some_and(|e| e > 4096) {
+    if a.entries.is_some_and(|e| e > 4096) || a.fill.is_some() {
         // Scale runs: every case creates a big map; fewer, longer cases.
         gen.max_live = 1;
         gen.invalid_create_pct = 0;
+    }
+    if let Some(n) = a.fill {
+        let [t] = types[..] else {
+            return Err(usage("--fill needs exactly one --map family"));
+        };
+        if !matches!(
+            t,
+            MapType::Array | MapType::PercpuArray | MapType::Hash | MapType::PercpuHash
+        ) {
+            return Err(usage(format!("--fill writes bytes: {} holds fds", t.word())));
+        }
+        let entries = a.entries.unwrap_or(n).max(1);
+        if n > entries {
+            return Err(usage(format!("--fill {n} does not fit in --entries {entries}")));
+        }
+        gen.entries = Some(entries);
+        gen.prefix = mapcheck_model::gen::fill_prefix(t, entries, n);
+        // The fill's create comes first, outside the fdtable cases' own processes.
+        gen.fd_table_pct = 0;
     }
     let cfg = SearchConfig {
         seed,
@@ -160,7 +184,11 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         "{:<16} {:>8} {:>8} {:>7}   missing cells",
         "family", "hit", "cells", "cover"
     );
-    let families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
+    let mut families = rows_for(types, st.cells.keys().any(|(f, _, _)| f == "fdtable"));
+    // A scale run's fill (`--fill`) is a row of its own: no other run makes one.
+    if st.cells.keys().any(|(f, _, _)| f == "scale") {
+        families.push("scale".into());
+    }
     let (mut hit_all, mut all) = (0, 0);
     // Cells no run here can reach, with why: shown, never counted as hit or missed.
     let mut unreachable: std::collections::BTreeMap<(&str, String, &str), Vec<String>> = Default::default();
