@@ -528,13 +528,12 @@ impl<S: Sys> Kernel<S> {
         let (ks, vl) = spec
             .as_ref()
             .map_or((64, 64), |s| (s.key_size as usize, self.value_len(s)));
-        let pad = |b: &[u8], n: usize| {
+        let pad = |b: &[u8], n: usize| -> Vec<u8> {
             let mut v = b.to_vec();
-            if v.len() < n {
-                v.resize(n, 0);
-            }
+            v.resize(n.max(b.len()), 0);
             v
         };
+
         // What an id read back from this map refers to.
         let id_kind = spec.as_ref().and_then(|s| match s.map_type {
             MapType::ProgArray => Some(Kind::Prog),
@@ -553,16 +552,16 @@ impl<S: Sys> Kernel<S> {
                 key, value, flags, ..
             } => {
                 let bytes = match value {
-                    Value::Bytes(b) => pad(b, vl),
-                    Value::Fd(r) => pad(&self.raw(*r).to_le_bytes(), vl),
+                    Value::Bytes(b) => fit(b, vl),
+                    Value::Fd(r) => std::borrow::Cow::Owned(pad(&self.raw(*r).to_le_bytes(), vl)),
                 };
                 self.sys
-                    .update(fd, &pad(key, ks), &bytes, *flags)
+                    .update(fd, &fit(key, ks), &bytes, *flags)
                     .map(|_| Ret::Unit)
             }
             Op::Lookup { key, flags, .. } => {
                 let mut v = vec![POISON; vl.max(4)];
-                self.sys.lookup(fd, &pad(key, ks), &mut v, *flags)?;
+                self.sys.lookup(fd, &fit(key, ks), &mut v, *flags)?;
                 // BPF_F_CPU (7.0): one CPU's value_size bytes, the rest of the buffer untouched.
                 let one_cpu = spec
                     .as_ref()
@@ -581,17 +580,17 @@ impl<S: Sys> Kernel<S> {
                 v.truncate(vl);
                 Ok(value_ret(self, v))
             }
-            Op::Delete { key, .. } => self.sys.delete(fd, &pad(key, ks)).map(|_| Ret::Unit),
+            Op::Delete { key, .. } => self.sys.delete(fd, &fit(key, ks)).map(|_| Ret::Unit),
             Op::GetNextKey { key, .. } => {
                 let mut next = vec![POISON; ks.max(1)];
-                let k = key.as_ref().map(|k| pad(k, ks));
+                let k = key.as_ref().map(|k| fit(k, ks));
                 self.sys.next_key(fd, k.as_deref(), &mut next)?;
                 next.truncate(ks);
                 Ok(Ret::Key(next))
             }
             Op::LookupAndDelete { key, flags, .. } => {
                 let mut v = vec![POISON; vl.max(4)];
-                self.sys.lookup_and_delete(fd, &pad(key, ks), &mut v, *flags)?;
+                self.sys.lookup_and_delete(fd, &fit(key, ks), &mut v, *flags)?;
                 v.truncate(vl);
                 Ok(value_ret(self, v))
             }
@@ -659,6 +658,18 @@ pub fn value_len(spec: &MapSpec, cpus: usize) -> usize {
         (spec.value_size as usize).div_ceil(8) * 8 * cpus
     } else {
         spec.value_size as usize
+    }
+}
+
+/// A key or value buffer at least `n` bytes long: most are exactly the size the kernel reads
+/// and are not copied.
+fn fit(b: &[u8], n: usize) -> std::borrow::Cow<'_, [u8]> {
+    if b.len() >= n {
+        std::borrow::Cow::Borrowed(b)
+    } else {
+        let mut v = b.to_vec();
+        v.resize(n, 0);
+        std::borrow::Cow::Owned(v)
     }
 }
 

@@ -75,6 +75,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
         "fdtable" => &["fdtable"],
+        "scale" => &["scale"],
         "invalid_type" => &["invalid_type"],
         _ => &[],
     }
@@ -123,7 +124,7 @@ reasons! {
     OldNoCommand = ENOTSUPP, "no-command", [("value_hashes", "lookup_and_delete")];
     /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
     /// batch).
-    NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check")];
+    NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check"), ("scale", "fill")];
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
@@ -279,6 +280,7 @@ mod tests {
             "unpin",
             "get_pinned",
             "rlimit",
+            "fill",
         ];
         for w in Why::ALL {
             assert!(!w.scope().is_empty(), "{w:?}");

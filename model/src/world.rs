@@ -665,6 +665,16 @@ impl World {
     /// key with room for it, so the first element's answer (fd, access, frozen) is the
     /// batch's: its errno, or the count.
     fn fill(&self, map: Handle, n: u32) -> Allowed {
+        // bpf_map_do_batch: no map_update_batch (PERCPU_ARRAY before 5.13), after the fd and
+        // its write access.
+        let old_percpu_array = self
+            .map(map)
+            .is_some_and(|m| m.spec.map_type == MapType::PercpuArray)
+            && !self.profile.percpu_array_batch;
+        let fd = &self.fds[&map];
+        if old_percpu_array && fd.write && !fd.path && !self.map(map).is_some_and(|m| m.frozen) {
+            return Allowed::Exactly(Err(Why::NoBatch.errno()));
+        }
         if n == 0 {
             // `if (!max_count) return 0;` before any element.
             return Allowed::Exactly(Ok(Ret::Count(0)));
@@ -2020,6 +2030,19 @@ mod tests {
         assert!(refused(&w, "fill m2 n=1").contains("frozen"));
         follow(&mut w, &["m5 = create prog_array key=4 value=4 entries=2"]);
         assert!(refused(&w, "fill m5 n=1").contains("fds"));
+        // Before 5.13 PERCPU_ARRAY has no batch commands: ENOTSUPP, after the fd's access.
+        let mut old = World::default();
+        old.profile.percpu_array_batch = false;
+        follow(&mut old, &["m0 = create percpu_array key=4 value=4 entries=2"]);
+        assert_eq!(
+            old.allowed(&op("fill m0 n=1")),
+            Allowed::Exactly(Err(Errno::ENOTSUPP))
+        );
+        follow(&mut old, &["m1 = fd_by_id m0 flags=RDONLY"]);
+        assert_eq!(
+            old.allowed(&op("fill m1 n=1")),
+            Allowed::Exactly(Err(Errno::EPERM))
+        );
     }
 
     /// A removed, unreferenced cgroup may still be dying: `settle dying` allows the counts
