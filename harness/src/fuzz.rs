@@ -267,8 +267,10 @@ fn parse_stats(line: &str) -> Option<Stats> {
         let mut parts = k.splitn(3, '/');
         let (fam, op, o) = (parts.next()?, parts.next()?, parts.next()?);
         let op = intern(op);
-        st.cells
-            .insert((fam.to_string(), op, o.to_string()), n.parse().ok()?);
+        st.cells.insert(
+            (fam.to_string().into(), op, o.to_string().into()),
+            n.parse().ok()?,
+        );
     }
     Some(st)
 }

@@ -176,7 +176,8 @@ pub struct GenState {
     /// What to generate.
     pub cfg: Arc<GenConfig>,
     /// Keys recently written or deleted, per handle (newest last, at most 8).
-    pub recent: BTreeMap<Handle, Vec<Vec<u8>>>,
+    /// (Shared with the views generation takes of the state: copied only when changed.)
+    pub recent: BTreeMap<Handle, Arc<Vec<Vec<u8>>>>,
 }
 
 /// The proptest-state-machine reference machine over `World`.
@@ -229,6 +230,7 @@ impl ReferenceStateMachine for MapMachine {
         if let (Some(FdRef::Handle(h)), Some(key)) = (op.map_ref(), key) {
             let r = state.recent.entry(h).or_default();
             if !r.contains(key) {
+                let r = Arc::make_mut(r);
                 r.push(key.clone());
                 if r.len() > 8 {
                     r.remove(0);
@@ -294,9 +296,10 @@ struct MapView {
     handle: Handle,
     spec: MapSpec,
     value_len: usize,
-    recent: Vec<Vec<u8>>,
-    /// Hash-shaped maps: a few present keys, to walk GET_NEXT_KEY from.
-    present: Vec<Vec<u8>>,
+    recent: Arc<Vec<Vec<u8>>>,
+    /// Hash-shaped maps: a few present keys, to walk GET_NEXT_KEY from (end to end, key_size
+    /// bytes each: one allocation a view, not one a key).
+    present: Vec<u8>,
     /// Map-in-map: the type of its inner template.
     inner_type: Option<MapType>,
     /// fd arrays: how many slots from index 0 are filled without a hole.
@@ -393,9 +396,9 @@ impl View {
             .filter_map(|h| {
                 let spec = w.map(h)?.spec.clone();
                 let present = match &w.map(h)?.data {
-                    crate::world::MapData::Hash(hm) => hm.entries.keys().take(8).cloned().collect(),
+                    crate::world::MapData::Hash(hm) => hm.entries.keys().take(8).flatten().copied().collect(),
                     crate::world::MapData::Fds(f) if !f.is_array() => {
-                        f.slots.keys().take(8).cloned().collect()
+                        f.slots.keys().take(8).flatten().copied().collect()
                     }
                     _ => Vec::new(),
                 };
@@ -675,7 +678,11 @@ impl View {
                 key: match (c.fs % 8, m.present.is_empty()) {
                     (0 | 1, _) => None,
                     (2, _) => Some(fill_index(c.kr | 1 << 40, m.spec.key_size as usize)),
-                    (3..=5, false) => Some(m.present[(c.kr as usize) % m.present.len()].clone()),
+                    (3..=5, false) => {
+                        let ks = (m.spec.key_size as usize).max(1);
+                        let i = (c.kr as usize) % (m.present.len() / ks).max(1);
+                        Some(m.present[i * ks..(i + 1) * ks].to_vec())
+                    }
                     _ => Some(key),
                 },
             },

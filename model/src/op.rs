@@ -216,17 +216,25 @@ impl MapType {
     /// The textual name used in scripts and on the command line.
     pub fn word(self) -> String {
         match self {
-            MapType::Hash => "hash".into(),
-            MapType::Array => "array".into(),
-            MapType::PercpuHash => "percpu_hash".into(),
-            MapType::PercpuArray => "percpu_array".into(),
-            MapType::ProgArray => "prog_array".into(),
-            MapType::PerfEventArray => "perf_event_array".into(),
-            MapType::CgroupArray => "cgroup_array".into(),
-            MapType::ArrayOfMaps => "array_of_maps".into(),
-            MapType::HashOfMaps => "hash_of_maps".into(),
             MapType::Other(n) => format!("type{n}"),
+            t => t.name().unwrap_or_default().into(),
         }
+    }
+    /// [`MapType::word`] of a named type, without an allocation (the runner counts a
+    /// coverage cell per op).
+    pub fn name(self) -> Option<&'static str> {
+        Some(match self {
+            MapType::Hash => "hash",
+            MapType::Array => "array",
+            MapType::PercpuHash => "percpu_hash",
+            MapType::PercpuArray => "percpu_array",
+            MapType::ProgArray => "prog_array",
+            MapType::PerfEventArray => "perf_event_array",
+            MapType::CgroupArray => "cgroup_array",
+            MapType::ArrayOfMaps => "array_of_maps",
+            MapType::HashOfMaps => "hash_of_maps",
+            MapType::Other(_) => return None,
+        })
     }
     /// Inverse of [`MapType::raw`] (what `bpf_map_info.type` reports).
     pub fn from_raw(n: u32) -> MapType {
