@@ -12,28 +12,14 @@ use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{MapType, Ret, World};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+mod common;
+use common::live_children;
 
 fn case(name: &str) -> Case {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../regressions/fdtable")
         .join(name);
     Case::load(&p).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// Children of this process still running the case command.
-fn live_children() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1));
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            ppid == Some(me.as_str()) && cmd.contains("__case-child") && !stat.contains(") Z ")
-        })
-        .collect()
 }
 
 fn lost_reason(v: &Verdict) -> String {

@@ -14,22 +14,8 @@ use mapcheck_model::gen::GenConfig;
 use mapcheck_model::{MapType, World};
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// Case processes of this process still running.
-fn live_children() -> usize {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat.rsplit(')').next().and_then(|r| r.split_whitespace().nth(1));
-            let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            ppid == Some(me.as_str()) && cmd.contains("__case-child") && !stat.contains(") Z ")
-        })
-        .count()
-}
+mod common;
+use common::live_children;
 
 fn fdtable_search(w: &World, seed: u64, cases: u64) -> SearchConfig {
     SearchConfig {
@@ -97,9 +83,9 @@ fn used_case_processes_are_clean_or_never_used_again() {
             Verdict::Pass
         ));
         ran += 1;
-        assert_eq!(live_children(), 1, "{:?}", stats.time);
+        assert_eq!(live_children().len(), 1, "{:?}", stats.time);
     }
-    assert_eq!(live_children(), 0, "the idle child ends with the scope");
+    assert_eq!(live_children().len(), 0, "the idle child ends with the scope");
     let t = stats.time;
     assert_eq!(t.started + t.reused, ran);
     assert!(t.reused > t.started, "{} reused, {} started", t.reused, t.started);
@@ -111,7 +97,7 @@ fn used_case_processes_are_clean_or_never_used_again() {
     let t = r.stats.time;
     assert!(t.reused > t.started, "{} reused, {} started", t.reused, t.started);
     assert_eq!(dirty_children(), 0);
-    assert_eq!(live_children(), 0);
+    assert_eq!(live_children().len(), 0);
 
     // A process whose reset leaves an fd open says so, is counted, and is never given
     // another case: every case gets a process of its own, and the search still agrees.
@@ -125,7 +111,7 @@ fn used_case_processes_are_clean_or_never_used_again() {
     // (A case that lowered a hard limit spends its process before the check.)
     assert_eq!(dirty_children() + spent_children() - spent, r.stats.cases);
     assert!(dirty_children() > r.stats.cases / 2, "{}", dirty_children());
-    assert_eq!(live_children(), 0);
+    assert_eq!(live_children().len(), 0);
     assert_eq!(mapcheck::env::dead_bpffs_mounts(), Vec::<String>::new());
     assert_eq!(k.held(), 0);
 }

@@ -51,15 +51,7 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
             fd_table_pct,
             ..GenConfig::default()
         };
-        let cfg = SearchConfig {
-            seed,
-            cases: Some(cases),
-            budget: Duration::MAX,
-            max_ops: ops,
-            gen,
-            record: true,
-            shrink_time: Duration::from_secs(30),
-        };
+        let cfg = recorded_search(seed, cases, ops, gen);
         // Three rounds, alternating, best of each: this machine's noise is larger than the
         // effect measured. The same seed gives the same ops every round.
         let (mut lockstep_secs, mut raw_secs) = (f64::MAX, f64::MAX);
@@ -140,15 +132,7 @@ pub fn cmd_bench_fill(cases: u64, ops: usize, fills: &[u32], seed: &str) -> CmdR
             swarm_off: vec!["check", "create", "close"],
             ..GenConfig::default()
         };
-        let cfg = SearchConfig {
-            seed,
-            cases: Some(cases),
-            budget: Duration::MAX,
-            max_ops: ops,
-            gen,
-            record: true,
-            shrink_time: Duration::from_secs(30),
-        };
+        let cfg = recorded_search(seed, cases, ops, gen);
         let mut kernel = Kernel::new().map_err(|e| (exit::ENVIRONMENT, e.to_string()))?;
         let r = search(&cfg, &mut kernel, |_, _| {});
         if let Some(f) = r.found {
@@ -261,6 +245,20 @@ fn raw_fill_phases(cases: &[(Vec<Op>, usize)], cpus: usize) -> RawPhases {
         drop(state);
     }
     p
+}
+
+/// The bench's search: `cases` cases of up to `ops` ops from `gen`, every executed op recorded
+/// for the raw side.
+fn recorded_search(seed: u64, cases: u64, ops: usize, gen: GenConfig) -> SearchConfig {
+    SearchConfig {
+        seed,
+        cases: Some(cases),
+        budget: Duration::MAX,
+        max_ops: ops,
+        gen,
+        record: true,
+        shrink_time: Duration::from_secs(30),
+    }
 }
 
 /// Where the best lockstep round's time went, by the runner's counters, against the raw
