@@ -231,6 +231,8 @@ mod tests {
     fn rows_follow_the_reasons_and_the_family() {
         let root = Profile::default();
         assert!(has(&root, "cgroup_array", "update", "ENOENT[removed]"));
+        // A scale run's fill is its own row.
+        assert!(has(&root, "scale", "fill", "ok") && !has(&root, "hash", "fill", "ok"));
         assert!(!has(&root, "prog_array", "update", "ENOENT[removed]"));
         assert!(has(&root, "prog_array", "update", "EINVAL[owner]"));
         assert!(has(&root, "objects", "load", "EINVAL[owner]"));

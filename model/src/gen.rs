@@ -1136,6 +1136,13 @@ mod tests {
             (1..200).contains(&fewer),
             "{fewer} of 200 swarms dropped a family"
         );
+        // Each family is kept two times in three: most of them in a swarm, not a third.
+        let kept: usize = (0..200).map(|seed| base.swarm(seed).types.len()).sum();
+        let all = 200 * base.types.len();
+        assert!(
+            (all * 3 / 5..all * 5 / 6).contains(&kept),
+            "{kept} of {all} families kept"
+        );
         for k in &kinds {
             assert!(boosted.contains(k), "{k} never boosted");
             assert!(
@@ -1143,6 +1150,27 @@ mod tests {
                 "{k} never off"
             );
         }
+    }
+
+    /// A scale run's prefix creates the map and fills it, and generation starts from the world
+    /// after it: the generated ops see the filled map.
+    #[test]
+    fn a_fill_prefix_is_the_create_and_the_fill() {
+        let p = fill_prefix(MapType::Hash, 8, 5);
+        assert_eq!(
+            p.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["m0 = create hash key=4 value=8 entries=8", "fill m0 n=5"]
+        );
+        set_config(GenConfig {
+            prefix: p,
+            ..GenConfig::default()
+        });
+        let start = CONFIG.with(|c| c.borrow().1.clone());
+        match &start.map(Handle::map(0)).map(|m| &m.data) {
+            Some(crate::world::MapData::Hash(hm)) => assert_eq!(hm.entries.len(), 5),
+            _ => panic!("no filled hash m0"),
+        }
+        set_config(GenConfig::default());
     }
 
     /// Every refusal the model allows, in generated cases over every family (fd tables,
