@@ -20,7 +20,10 @@ fn regressions() -> PathBuf {
 
 /// `rfc_diff` runs alone (write), the canary searches beside each other (read). (Its `alive`
 /// and `fd_by_id` rows of 15-26 ops under parallel load were maps kept alive by another test's
-/// child between fork and exec: `mapcheck::spawn`, tested below.)
+/// child between fork and exec: `mapcheck::spawn`, tested below.) The million-entry tests run
+/// alone too: freeing their maps is the heaviest deferred work of the suite, and a canary's
+/// shrink steps wait for releases with a short bound (a value canary failed its table once
+/// beside them, unexplained; see the stop note of 2026-12-06).
 static LOAD: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
 fn world(faults: Vec<Fault>) -> World {
@@ -136,6 +139,7 @@ fn million_entry_maps_compare_by_batch() {
     if skip_without_kernel("million_entry_maps_compare_by_batch") {
         return;
     }
+    let _alone = LOAD.write().unwrap_or_else(|e| e.into_inner());
     for t in [MapType::Array, MapType::Hash] {
         let h = mapcheck_model::Handle::map(0);
         let m = FdRef::Handle(h);
@@ -175,6 +179,7 @@ fn million_entry_array_wrong_value_is_caught() {
     if skip_without_kernel("million_entry_array_wrong_value_is_caught") {
         return;
     }
+    let _alone = LOAD.write().unwrap_or_else(|e| e.into_inner());
     let h = mapcheck_model::Handle::map(0);
     let m = FdRef::Handle(h);
     let create = Op::CreateMap {
