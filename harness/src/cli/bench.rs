@@ -27,7 +27,9 @@ pub fn cmd_bench(cases: u64, ops: usize, maps: &[String], seed: &str) -> CmdResu
     println!(
         "both sides: the same recorded ops (end-of-case checks included) on fresh maps; lockstep also \
          generates, runs the model and compares; the fdtable row's cases run in a case process \
-         (reused while it comes back clean) on the lockstep side only"
+         (reused while it comes back clean) on the lockstep side only, and the raw loop skips the \
+         ops it has no direct call for (fdtable, rlimit, dropcap, idgap, fd_by_id, loads, settles, \
+         cgroups, perf events, pins): that row is not like for like"
     );
     println!(
         "{:<14} {:>12} {:>12} {:>8}   ops measured",
