@@ -1152,6 +1152,43 @@ mod tests {
         }
     }
 
+    /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
+    /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
+    /// RLIMIT_MEMLOCK to infinity or to 0.
+    #[test]
+    fn rlimit_draws_are_what_each_arm_says() {
+        use crate::op::Resource::{Memlock, Nofile};
+        let limit = crate::limits::INF;
+        let draw = |fs: u8, ks: u16, kr: u64, soft: u64| match rlimit(
+            &Choice {
+                t: 0,
+                k: 0,
+                ks,
+                kr,
+                vs: 0,
+                fs,
+            },
+            soft,
+            4096,
+        ) {
+            Op::SetRlimit { res, soft, hard } => (res, soft, hard),
+            op => panic!("{op}"),
+        };
+        let other = (1 << 12) + 5; // kr >> 12 is odd: no nr_open draw
+        for fs in 0..10 {
+            assert_eq!(draw(fs, 17, 5, 10), (Nofile, 10, 4096), "{fs}");
+        }
+        assert_eq!(draw(16, 17, 5, 10), (Nofile, 10, 4096));
+        assert_eq!(draw(10, 17, 5, 10), (Nofile, 4097, 4096));
+        assert_eq!(draw(11, 17, 5, 10), (Nofile, 10, 1 << 32));
+        assert_eq!(draw(11, 17, other, 10), (Nofile, 10, 4102));
+        assert_eq!(draw(12, 17, 5, 10), (Nofile, 10, 15));
+        assert_eq!(draw(13, 17, 5, 10), (Nofile, 64, 4096));
+        assert_eq!(draw(13, 17, 5, 100), (Nofile, 100, 4096));
+        assert_eq!(draw(14, 17, 5, 10), (Memlock, 0, limit));
+        assert_eq!(draw(15, 17, 5, 10), (Memlock, 0, 0));
+    }
+
     /// A scale run's prefix creates the map and fills it, and generation starts from the world
     /// after it: the generated ops see the filled map.
     #[test]
@@ -1231,8 +1268,10 @@ mod tests {
                 let (init, ops, _) = strategy.new_tree(&mut runner).unwrap().current();
                 let mut w = init.world;
                 for op in &ops {
-                    if w.precondition(op).is_err() {
-                        break;
+                    // Generation keeps only ops whose preconditions hold on its predicted world,
+                    // which this loop rebuilds: every op must hold here too.
+                    if let Err(why) = w.precondition(op) {
+                        panic!("{op}: a generated op whose precondition fails: {why}");
                     }
                     let refusals: Vec<crate::Errno> = match w.allowed(op) {
                         Allowed::Exactly(Err(e)) => vec![e],
