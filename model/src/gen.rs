@@ -1152,6 +1152,103 @@ mod tests {
         }
     }
 
+    /// The flag draws, value by value: lookups mostly BPF_ANY, then F_LOCK, EXIST, an unknown
+    /// bit; updates ANY, NOEXIST, EXIST in 6:3:3, then F_LOCK, 3, EXIST|F_LOCK, an unknown bit;
+    /// the 7.0 CPU flags with a CPU one past the last now and then; value bytes from a seed.
+    #[test]
+    fn flag_and_value_draws_are_what_they_say() {
+        let lookups: Vec<u64> = (0..16).map(lookup_flags).collect();
+        assert_eq!(lookups[..13], [ANY; 13]);
+        assert_eq!(lookups[13..], [F_LOCK, EXIST, 8]);
+        assert_eq!(lookup_flags(16 + 14), EXIST);
+        let updates: Vec<u64> = (0..16).map(update_flags).collect();
+        assert_eq!(
+            updates,
+            [
+                ANY,
+                ANY,
+                ANY,
+                ANY,
+                ANY,
+                ANY,
+                NOEXIST,
+                NOEXIST,
+                NOEXIST,
+                EXIST,
+                EXIST,
+                EXIST,
+                F_LOCK,
+                3,
+                EXIST | F_LOCK,
+                8
+            ]
+        );
+        assert_eq!(update_flags(16 + 6), NOEXIST);
+        // pick % 16 chooses, pick >> 8 the CPU (mod cpus + 1: one past the last possible).
+        let cpu = |c: u64| c << 32;
+        assert_eq!(cpu_flags(0, 2, false), Some(F_CPU));
+        assert_eq!(cpu_flags(2 | 1 << 8, 2, false), Some(F_CPU | cpu(1)));
+        assert_eq!(cpu_flags(1 | 2 << 8, 2, true), Some(F_CPU | cpu(2)));
+        assert_eq!(cpu_flags(1 | 3 << 8, 2, true), Some(F_CPU));
+        assert_eq!(cpu_flags(3, 2, true), Some(F_ALL_CPUS));
+        assert_eq!(cpu_flags(3, 2, false), None);
+        assert_eq!(cpu_flags(4, 2, true), Some(F_CPU | F_ALL_CPUS));
+        assert_eq!(cpu_flags(5 | 1 << 8, 2, true), Some(F_CPU | NOEXIST | cpu(1)));
+        assert_eq!(cpu_flags(6, 2, true), None);
+        assert_eq!(cpu_flags(16, 2, true), Some(F_CPU));
+        // Zero stays zero; otherwise byte i is the seed's byte i % 8 plus i / 8.
+        assert_eq!(fill(0, 10), vec![0; 10]);
+        assert_eq!(fill(0x0201, 10), [1, 2, 0, 0, 0, 0, 0, 0, 2, 3]);
+    }
+
+    /// An invalid create changes one thing, arm by arm (`r % 22`, `r >> 8` choosing within).
+    #[test]
+    fn invalid_creates_change_what_each_arm_says() {
+        let base = |t: MapType| MapSpec::new(t, 4, 8, 16);
+        let bad = |t: MapType, r: u64| {
+            let mut s = base(t);
+            invalidate(&mut s, r);
+            s
+        };
+        let (h, a) = (MapType::Hash, MapType::Array);
+        // The r of an arm with `sel` as its choice within (r >> 8).
+        let r = |arm: u64, sel: u64| {
+            let r0 = sel << 8;
+            r0 + (arm + 22 - r0 % 22) % 22
+        };
+        assert_eq!(bad(a, 0).key_size, 8);
+        assert_eq!(bad(h, 0).key_size, 0);
+        assert_eq!(bad(h, 1).value_size, 0);
+        assert_eq!(bad(h, 2).max_entries, 0);
+        assert_eq!(bad(h, 3).map_flags, NO_PREALLOC);
+        assert_eq!(bad(h, r(4, 2)).map_flags, STACK_BUILD_ID);
+        assert_eq!(bad(h, r(5, 10)).map_flags, 1 << 31);
+        assert_eq!(bad(h, 6).map_flags, FD_ACCESS);
+        assert_eq!(bad(h, 7).map_flags, PROG_ACCESS);
+        assert_eq!(bad(h, 8).name, b"bad-name");
+        assert_eq!(bad(h, 9).name, b"sixteen_chars_xx");
+        assert_eq!(bad(h, 10).name, b"caf\xe9");
+        assert_eq!(bad(h, 11).name, b"nbsp\xa0");
+        assert_eq!(bad(h, 12).name, b"ok\0-ignored");
+        let numa = bad(h, r(13, 2));
+        assert_eq!((numa.map_flags, numa.numa_node), (NUMA_NODE, u32::MAX));
+        assert_eq!(bad(h, 14).map_extra, 1);
+        assert_eq!(bad(h, r(15, 1)).map_type, MapType::Other(9999));
+        assert_eq!(bad(h, r(15, 2)).map_type, MapType::Other(64));
+        assert_eq!(bad(h, 16).value_size, 0x8000_0000);
+        assert_eq!(bad(h, 17).value_size, 32769);
+        assert_eq!(bad(MapType::HashOfMaps, 18).key_size, 8 << 20);
+        assert_eq!(bad(h, 18).value_size, 8 << 20);
+        assert_eq!(bad(a, 18).value_size, 32769);
+        let big = bad(h, 19);
+        assert_eq!((big.value_size, big.max_entries), (32768, 4));
+        assert_eq!(bad(h, 20).max_entries, (1 << 27) + 1);
+        assert_eq!(bad(h, r(20, 1)).max_entries, (1 << 31) + 1);
+        assert_eq!(bad(a, 20).key_size, 17);
+        assert_eq!(bad(h, 21).key_size, 17);
+        assert_eq!(bad(h, 22), bad(h, 0));
+    }
+
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
     /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
     /// RLIMIT_MEMLOCK to infinity or to 0.
