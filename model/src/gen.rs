@@ -1249,6 +1249,65 @@ mod tests {
         assert_eq!(bad(h, 22), bad(h, 0));
     }
 
+    /// Key draws: a recent key for choices 0-2 (when there is one), max_entries - 1, max_entries,
+    /// any 64-bit number, or a small index below 2 * max_entries + 1 (at most 64); with
+    /// sequential filling, an fd array's key appends at the first free index or replaces one.
+    #[test]
+    fn key_draws_are_recent_keys_edges_or_small_indices() {
+        let mut world = World::default();
+        let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
+        let m0 = Handle::map(0);
+        let op = Op::CreateMap { handle: m0, spec };
+        let o = predict(&world, &op);
+        world.apply(&op, &o);
+        let mut state = GenState {
+            world,
+            cfg: Arc::new(GenConfig::default()),
+            recent: BTreeMap::new(),
+        };
+        let key = |state: &GenState, ks: u16, kr: u64| {
+            let v = View::of(state);
+            let c = Choice {
+                t: 0,
+                k: 0,
+                ks,
+                kr,
+                vs: 0,
+                fs: 0,
+            };
+            v.key(&v.maps[0], &c)
+        };
+        let idx = |i: u64| fill_index(i, 4);
+        // No recent key: choices 0-2 are small indices too.
+        assert_eq!(key(&state, 0, 40), idx(40 % 33));
+        assert_eq!(key(&state, 2, 7), idx(7));
+        assert_eq!(key(&state, 3, 7), idx(15));
+        assert_eq!(key(&state, 4, 7), idx(16));
+        assert_eq!(key(&state, 5, 0x0102_0304), idx(0x0102_0304));
+        assert_eq!(key(&state, 6, 100), idx(100 % 33));
+        assert_eq!(key(&state, 7 + 8, 33), idx(0));
+        // Recent keys: choices 0-2 pick one by ks / 8.
+        state.recent.insert(m0, Arc::new(vec![idx(9), idx(11)]));
+        assert_eq!(key(&state, 0, 40), idx(9));
+        assert_eq!(key(&state, 8 + 1, 40), idx(11));
+        assert_eq!(key(&state, 8, 40), idx(11));
+        assert_eq!(key(&state, 16 + 2, 40), idx(9));
+        assert_eq!(key(&state, 3, 40), idx(15));
+        // A big map: small indices stay below 64.
+        let mut big = GenState {
+            world: World::default(),
+            cfg: Arc::new(GenConfig::default()),
+            recent: BTreeMap::new(),
+        };
+        let op = Op::CreateMap {
+            handle: m0,
+            spec: MapSpec::new(MapType::Hash, 4, 8, 1000),
+        };
+        let o = predict(&big.world, &op);
+        big.world.apply(&op, &o);
+        assert_eq!(key(&big, 6, 100), idx(100 % 64));
+    }
+
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
     /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
     /// RLIMIT_MEMLOCK to infinity or to 0.
