@@ -1308,6 +1308,56 @@ mod tests {
         assert_eq!(key(&big, 6, 100), idx(100 % 64));
     }
 
+    /// Generation remembers the last 8 distinct keys written or deleted per map, oldest first,
+    /// and nothing for lookups; the world moves along the predicted outcome.
+    #[test]
+    fn apply_keeps_the_last_eight_keys_written_or_deleted() {
+        let m0 = Handle::map(0);
+        let mut state = GenState {
+            world: World::default(),
+            cfg: Arc::new(GenConfig::default()),
+            recent: BTreeMap::new(),
+        };
+        let create = Op::CreateMap {
+            handle: m0,
+            spec: MapSpec::new(MapType::Hash, 4, 4, 64),
+        };
+        state = MapMachine::apply(state, &create);
+        assert!(state.world.map(m0).is_some());
+        let k = |i: u32| i.to_le_bytes().to_vec();
+        let update = |i: u32| Op::Update {
+            map: FdRef::Handle(m0),
+            key: k(i),
+            value: Value::Bytes(vec![1; 4]),
+            flags: 0,
+        };
+        for i in 0..10 {
+            state = MapMachine::apply(state, &update(i));
+        }
+        state = MapMachine::apply(state, &update(9));
+        state = MapMachine::apply(
+            state,
+            &Op::Lookup {
+                map: FdRef::Handle(m0),
+                key: k(40),
+                flags: 0,
+            },
+        );
+        state = MapMachine::apply(
+            state,
+            &Op::Delete {
+                map: FdRef::Handle(m0),
+                key: k(30),
+            },
+        );
+        let recent: Vec<Vec<u8>> = state.recent[&m0].to_vec();
+        assert_eq!(recent, (3..10).chain([30]).map(k).collect::<Vec<_>>());
+        match &state.world.map(m0).map(|m| &m.data) {
+            Some(crate::world::MapData::Hash(hm)) => assert_eq!(hm.entries.len(), 10),
+            _ => panic!("no hash m0"),
+        }
+    }
+
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
     /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
     /// RLIMIT_MEMLOCK to infinity or to 0.
