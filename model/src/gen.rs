@@ -1358,6 +1358,54 @@ mod tests {
         }
     }
 
+    /// A view shows a hash-shaped map's first present keys (at most 8, end to end) and an fd
+    /// array's run of filled slots from index 0; arrays have no present keys.
+    #[test]
+    fn views_show_present_keys_and_filled_slots() {
+        let mut w = World::default();
+        let lines = [
+            "m0 = create hash key=4 value=4 entries=16",
+            "m1 = create array key=4 value=8 entries=4",
+            "m2 = create hash_of_maps key=4 value=4 entries=4 inner=m1",
+            "m3 = create array_of_maps key=4 value=4 entries=4 inner=m1",
+            "update m2 key=05000000 value=fd:m1",
+            "update m3 key=00000000 value=fd:m1",
+            "update m3 key=01000000 value=fd:m1",
+            "update m3 key=03000000 value=fd:m1",
+            "update m1 key=01000000 value=0101010101010101",
+        ];
+        for line in lines {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = predict(&w, &op);
+            w.apply(&op, &o);
+        }
+        for i in 0..10u32 {
+            let op = Op::Update {
+                map: FdRef::Handle(Handle::map(0)),
+                key: i.to_le_bytes().to_vec(),
+                value: Value::Bytes(vec![1; 4]),
+                flags: 0,
+            };
+            let o = predict(&w, &op);
+            w.apply(&op, &o);
+        }
+        let state = GenState {
+            world: w,
+            cfg: Arc::new(GenConfig::default()),
+            recent: BTreeMap::new(),
+        };
+        let v = View::of(&state);
+        let by = |n: u32| v.maps.iter().find(|m| m.handle == Handle::map(n)).unwrap();
+        let first8: Vec<u8> = (0..8u32).flat_map(u32::to_le_bytes).collect();
+        assert_eq!(by(0).present, first8);
+        assert!(by(1).present.is_empty());
+        assert_eq!(by(2).present, [5, 0, 0, 0]);
+        assert!(by(3).present.is_empty());
+        assert_eq!((by(3).filled, by(2).filled, by(1).filled), (2, 0, 0));
+        assert_eq!(by(2).inner_type, Some(MapType::Array));
+        assert_eq!(by(0).inner_type, None);
+    }
+
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
     /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
     /// RLIMIT_MEMLOCK to infinity or to 0.
