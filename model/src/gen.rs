@@ -1406,6 +1406,74 @@ mod tests {
         assert_eq!(by(0).inner_type, None);
     }
 
+    /// Decode keeps to what the view allows: no new object once max_live * 3 fds are open, no
+    /// pins without a private bpffs, no cgroup ops without a writable cgroup v2 mount.
+    #[test]
+    fn decode_keeps_to_the_fd_budget_and_the_mounts() {
+        let mut world = World::default();
+        world.profile.bpffs = false;
+        world.profile.cgroup2 = false;
+        let cfg = GenConfig {
+            types: MapType::MODELLED
+                .iter()
+                .chain(&MapType::HANDLE_MAPS)
+                .copied()
+                .collect(),
+            max_live: 3,
+            ..GenConfig::default()
+        };
+        let mut state = GenState {
+            world,
+            cfg: Arc::new(cfg),
+            recent: BTreeMap::new(),
+        };
+        let kinds = |state: &GenState| {
+            let v = View::of(state);
+            let mut seen = std::collections::BTreeSet::new();
+            for t in (0..=255u8).step_by(17) {
+                for k in 0..100u8 {
+                    for (ks, kr) in [(0u16, 0u64), (7, 15), (9, 1 << 40 | 3)] {
+                        let c = Choice {
+                            t,
+                            k,
+                            ks,
+                            kr,
+                            vs: kr,
+                            fs: k,
+                        };
+                        seen.insert(v.decode(c).kind());
+                    }
+                }
+            }
+            seen
+        };
+        let open = |state: &mut GenState, n: u32| {
+            let op = Op::CreateMap {
+                handle: Handle::map(n),
+                spec: MapSpec::new(MapType::Array, 4, 8, 4),
+            };
+            let o = predict(&state.world, &op);
+            state.world.apply(&op, &o);
+        };
+        for n in 0..8 {
+            open(&mut state, n);
+        }
+        // Eight fds: objects still come; never pins or cgroups.
+        let below = kinds(&state);
+        assert!(
+            below.contains("load") && below.contains("perf_event"),
+            "{below:?}"
+        );
+        open(&mut state, 8);
+        let at = kinds(&state);
+        for k in ["load", "perf_event", "mkcgroup", "open_cgroup"] {
+            assert!(!at.contains(k), "{k} with 9 fds open: {at:?}");
+        }
+        for k in ["pin", "unpin", "get_pinned", "dying", "rmdir", "settle_dying"] {
+            assert!(!below.contains(k) && !at.contains(k), "{k} without its mount");
+        }
+    }
+
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
     /// fs.nr_open or a raised hard limit, a lowered hard limit, soft back to at least 64, and
     /// RLIMIT_MEMLOCK to infinity or to 0.
