@@ -1249,22 +1249,39 @@ mod tests {
         assert_eq!(bad(h, 22), bad(h, 0));
     }
 
+    /// A generation state over `world` with `cfg` and no recent keys.
+    fn gen_state(world: World, cfg: GenConfig) -> GenState {
+        GenState {
+            world,
+            cfg: Arc::new(cfg),
+            recent: BTreeMap::new(),
+        }
+    }
+
+    /// Moves a generation world along the op's predicted outcome.
+    fn advance(w: &mut World, op: &Op) {
+        let o = predict(w, op);
+        w.apply(op, &o);
+    }
+
+    fn create_map(n: u32, spec: MapSpec) -> Op {
+        Op::CreateMap {
+            handle: Handle::map(n),
+            spec,
+        }
+    }
+
     /// Key draws: a recent key for choices 0-2 (when there is one), max_entries - 1, max_entries,
     /// any 64-bit number, or a small index below 2 * max_entries + 1 (at most 64); with
     /// sequential filling, an fd array's key appends at the first free index or replaces one.
     #[test]
     fn key_draws_are_recent_keys_edges_or_small_indices() {
-        let mut world = World::default();
-        let spec = MapSpec::new(MapType::Hash, 4, 8, 16);
         let m0 = Handle::map(0);
-        let op = Op::CreateMap { handle: m0, spec };
-        let o = predict(&world, &op);
-        world.apply(&op, &o);
-        let mut state = GenState {
-            world,
-            cfg: Arc::new(GenConfig::default()),
-            recent: BTreeMap::new(),
-        };
+        let mut state = gen_state(World::default(), GenConfig::default());
+        advance(
+            &mut state.world,
+            &create_map(0, MapSpec::new(MapType::Hash, 4, 8, 16)),
+        );
         let key = |state: &GenState, ks: u16, kr: u64| {
             let v = View::of(state);
             let c = Choice {
@@ -1294,17 +1311,11 @@ mod tests {
         assert_eq!(key(&state, 16 + 2, 40), idx(9));
         assert_eq!(key(&state, 3, 40), idx(15));
         // A big map: small indices stay below 64.
-        let mut big = GenState {
-            world: World::default(),
-            cfg: Arc::new(GenConfig::default()),
-            recent: BTreeMap::new(),
-        };
-        let op = Op::CreateMap {
-            handle: m0,
-            spec: MapSpec::new(MapType::Hash, 4, 8, 1000),
-        };
-        let o = predict(&big.world, &op);
-        big.world.apply(&op, &o);
+        let mut big = gen_state(World::default(), GenConfig::default());
+        advance(
+            &mut big.world,
+            &create_map(0, MapSpec::new(MapType::Hash, 4, 8, 1000)),
+        );
         assert_eq!(key(&big, 6, 100), idx(100 % 64));
     }
 
@@ -1313,16 +1324,8 @@ mod tests {
     #[test]
     fn apply_keeps_the_last_eight_keys_written_or_deleted() {
         let m0 = Handle::map(0);
-        let mut state = GenState {
-            world: World::default(),
-            cfg: Arc::new(GenConfig::default()),
-            recent: BTreeMap::new(),
-        };
-        let create = Op::CreateMap {
-            handle: m0,
-            spec: MapSpec::new(MapType::Hash, 4, 4, 64),
-        };
-        state = MapMachine::apply(state, &create);
+        let mut state = gen_state(World::default(), GenConfig::default());
+        state = MapMachine::apply(state, &create_map(0, MapSpec::new(MapType::Hash, 4, 4, 64)));
         assert!(state.world.map(m0).is_some());
         let k = |i: u32| i.to_le_bytes().to_vec();
         let update = |i: u32| Op::Update {
@@ -1375,9 +1378,7 @@ mod tests {
             "update m1 key=01000000 value=0101010101010101",
         ];
         for line in lines {
-            let (op, _) = crate::text::parse_line(line).unwrap();
-            let o = predict(&w, &op);
-            w.apply(&op, &o);
+            advance(&mut w, &crate::text::parse_line(line).unwrap().0);
         }
         for i in 0..10u32 {
             let op = Op::Update {
@@ -1386,14 +1387,9 @@ mod tests {
                 value: Value::Bytes(vec![1; 4]),
                 flags: 0,
             };
-            let o = predict(&w, &op);
-            w.apply(&op, &o);
+            advance(&mut w, &op);
         }
-        let state = GenState {
-            world: w,
-            cfg: Arc::new(GenConfig::default()),
-            recent: BTreeMap::new(),
-        };
+        let state = gen_state(w, GenConfig::default());
         let v = View::of(&state);
         let by = |n: u32| v.maps.iter().find(|m| m.handle == Handle::map(n)).unwrap();
         let first8: Vec<u8> = (0..8u32).flat_map(u32::to_le_bytes).collect();
@@ -1422,11 +1418,7 @@ mod tests {
             max_live: 3,
             ..GenConfig::default()
         };
-        let mut state = GenState {
-            world,
-            cfg: Arc::new(cfg),
-            recent: BTreeMap::new(),
-        };
+        let mut state = gen_state(world, cfg);
         let kinds = |state: &GenState| {
             let v = View::of(state);
             let mut seen = std::collections::BTreeSet::new();
@@ -1448,12 +1440,10 @@ mod tests {
             seen
         };
         let open = |state: &mut GenState, n: u32| {
-            let op = Op::CreateMap {
-                handle: Handle::map(n),
-                spec: MapSpec::new(MapType::Array, 4, 8, 4),
-            };
-            let o = predict(&state.world, &op);
-            state.world.apply(&op, &o);
+            advance(
+                &mut state.world,
+                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
+            );
         };
         for n in 0..8 {
             open(&mut state, n);
