@@ -825,7 +825,8 @@ pub fn search<S: Sys>(
         if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
-            k.settle_bound = SHRINK_SETTLE_BOUND;
+            // Shrink steps ran with the short bound; `minimize` re-runs its start with this.
+            k.settle_bound = crate::kernel::SETTLE_BOUND;
             let kind = first_kind.borrow().clone();
             let ops = minimize(
                 &world,
@@ -887,14 +888,39 @@ pub fn search<S: Sys>(
 /// Greedy one-op deletion (and smaller creates) until nothing more goes: proptest-state-machine
 /// deletes in one back-to-front pass before it shrinks individual ops, and a shrunk op can
 /// make an earlier one unnecessary. A change is kept only if the model's preconditions still
-/// hold and the case still diverges.
+/// hold and the case still diverges the way it first did (`kind`) or the way `ops` diverge
+/// when run again here, with the kernel's full settle bound: where the kernel chooses (a
+/// hash walk's first key, say), one bug can show as another op's divergence on each run, and
+/// a kind that never comes back would keep every op. Candidates run with the short bound.
 pub fn minimize<S: Sys>(
+    world: &World,
+    ops: Vec<Op>,
+    kernel: &mut Kernel<S>,
+    stats: &mut Stats,
+    deadline: Instant,
+    kind: Option<(&'static str, String)>,
+) -> Vec<Op> {
+    let mut kinds: Vec<_> = kind.into_iter().collect();
+    let again = run_routed(world.clone(), kernel, &ops, true, stats, None);
+    if let Some(d) = again.divergence.as_ref().filter(|_| !kinds.is_empty()) {
+        if !kinds.contains(&kind_of(d)) {
+            kinds.push(kind_of(d));
+        }
+    }
+    let bound = std::mem::replace(&mut kernel.settle_bound, SHRINK_SETTLE_BOUND);
+    let ops = minimize_kinds(world, ops, kernel, stats, deadline, &kinds);
+    kernel.settle_bound = bound;
+    ops
+}
+
+/// `minimize`'s loop: a candidate is kept if it diverges with one of `kinds` (any, if empty).
+fn minimize_kinds<S: Sys>(
     world: &World,
     mut ops: Vec<Op>,
     kernel: &mut Kernel<S>,
     stats: &mut Stats,
     deadline: Instant,
-    kind: Option<(&'static str, String)>,
+    kinds: &[(&'static str, String)],
 ) -> Vec<Op> {
     let mut changed = true;
     while changed {
@@ -937,7 +963,7 @@ pub fn minimize<S: Sys>(
             if run
                 .divergence
                 .as_ref()
-                .is_some_and(|d| kind.is_none() || Some(kind_of(d)) == kind)
+                .is_some_and(|d| kinds.is_empty() || kinds.contains(&kind_of(d)))
             {
                 ops = cand;
                 changed = true;
