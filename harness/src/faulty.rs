@@ -36,6 +36,9 @@ pub enum KernelFault {
     CloseFails,
     /// UPDATE_BATCH leaves out the last element and reports the full count.
     BatchUpdateDropsLast,
+    /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
+    /// since a canary's case must come back; the search must still report it, as flaky).
+    FirstUpdateFails,
 }
 
 impl KernelFault {
@@ -70,6 +73,7 @@ impl KernelFault {
             KernelFault::WrongErrnoInSet => "kernel:wrong-errno-in-set",
             KernelFault::CloseFails => "kernel:close-fails",
             KernelFault::BatchUpdateDropsLast => "kernel:batch-update-drops-last",
+            KernelFault::FirstUpdateFails => "kernel:first-update-fails",
         }
     }
 
@@ -120,6 +124,8 @@ pub struct Faulty<S: Sys> {
     removed: BTreeMap<PathBuf, u32>,
     /// GET_NEXT_KEY(NULL) calls per fd (for `HashOrderUnstable`).
     first_calls: BTreeMap<RawFd, u64>,
+    /// UPDATE calls so far (for `FirstUpdateFails`).
+    updates: u64,
 }
 
 impl<S: Sys> Faulty<S> {
@@ -134,6 +140,7 @@ impl<S: Sys> Faulty<S> {
             immortal: BTreeSet::new(),
             removed: BTreeMap::new(),
             first_calls: BTreeMap::new(),
+            updates: 0,
         }
     }
 
@@ -243,6 +250,10 @@ impl<S: Sys> Sys for Faulty<S> {
         self.inner.unlink(path)
     }
     fn update(&mut self, fd: RawFd, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {
+        self.updates += 1;
+        if self.on(KernelFault::FirstUpdateFails) && self.updates == 1 {
+            return Err(Errno::EIO);
+        }
         if self.on(KernelFault::UpdateNotStored) && self.spec(fd).is_some_and(|s| !s.map_type.holds_fds()) {
             // The real update decides the answer; then the map is put back as it was, so
             // the kernel "said ok without storing".

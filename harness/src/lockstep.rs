@@ -6,15 +6,16 @@
 use crate::corpus::{Case, Step};
 use crate::kernel::{Backend, Kernel};
 use crate::sys::Sys;
-use mapcheck_model::gen::{set_config, GenConfig, MapMachine};
+use mapcheck_model::gen::{draw_case, set_config, GenConfig, GenState, MapMachine, Redrawing};
 use mapcheck_model::outcome::fmt_outcome;
 use mapcheck_model::{Allowed, Expect, FdRef, Kind, MapState, MapType, Op, Outcome, Ret, World};
-use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use proptest_state_machine::ReferenceStateMachine;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The first op whose kernel outcome the model does not allow.
@@ -729,10 +730,9 @@ pub fn search<S: Sys>(
     // fdtable cases reuse a case process that came back clean (isolate::Reuse).
     let _reuse = crate::isolate::Reuse::enter();
     let start = Instant::now();
-    let strategy = MapMachine::sequential_strategy(1..=cfg.max_ops);
-    const CHUNK: u32 = 32;
+    const CHUNK: u64 = 32;
     let pconfig = Config {
-        cases: CHUNK,
+        cases: 1,
         failure_persistence: None,
         max_shrink_iters: 100_000,
         // Ops that wait (map-in-map writes: an RCU grace period; settle: up to 5 s) make
@@ -742,8 +742,9 @@ pub fn search<S: Sys>(
         max_global_rejects: 1 << 20,
         ..Config::default()
     };
-    // proptest counts successes per runner, so each chunk gets a fresh runner whose RNG is
-    // drawn from one master RNG: the whole run still follows from the seed.
+    // Cases are drawn from one RNG (`draw_case`: no value trees on the hot path); a failing
+    // one is redrawn as proptest's value tree and shrunk by a runner whose RNG comes from the
+    // same one: the whole run still follows from the seed.
     let mut master = TestRunner::new_with_rng(pconfig.clone(), rng_for(cfg.seed));
     let stats = RefCell::new(Stats::default());
     let kernel = RefCell::new(kernel);
@@ -752,77 +753,81 @@ pub fn search<S: Sys>(
     let last_failing: RefCell<Option<(World, Vec<Op>, CaseRun)>> = RefCell::new(None);
     let reported_raw = std::cell::Cell::new(false);
     let first_kind: RefCell<Option<(&'static str, String)>> = RefCell::new(None);
+    let test = |(state, ops, seen): (GenState, Vec<Op>, Option<Arc<AtomicUsize>>)| {
+        let mut k = kernel.borrow_mut();
+        // Once a case failed, every run is a shrink step: a leak need not wait 5 s each
+        // time (the shrunk script is re-run with the full bound before it is reported).
+        k.settle_bound = match reported_raw.get() {
+            true => SHRINK_SETTLE_BOUND,
+            false => crate::kernel::SETTLE_BOUND,
+        };
+        // An fdtable case was generated from the world after `fdtable`; it runs from the
+        // base world with that op first, in its own process.
+        // A scale run's prefix (create, fill) likewise runs first, from the base world.
+        let (start, ops) = match state.world.limits {
+            Some(_) => (cfg.gen.world.clone(), [vec![Op::FdTable], ops].concat()),
+            None if !cfg.gen.prefix.is_empty() => {
+                (cfg.gen.world.clone(), [cfg.gen.prefix.clone(), ops].concat())
+            }
+            None => (state.world.clone(), ops),
+        };
+        let run = run_routed(
+            start.clone(),
+            &mut **k,
+            &ops,
+            true,
+            &mut stats.borrow_mut(),
+            seen.as_deref(),
+        );
+        if cfg.record {
+            all_recorded.borrow_mut().push((run.executed.clone(), run.own));
+        }
+        match &run.divergence {
+            None => Ok(()),
+            // A shrink step that fails another way (a release slower than the short
+            // shrink bound, say) is not the failure being shrunk: it counts as a pass.
+            Some(d) if reported_raw.get() && Some(kind_of(d)) != *first_kind.borrow() => Ok(()),
+            Some(d) => {
+                // proptest hands back its tree's current value, which after a final
+                // passing `complicate` need not fail; keep the last failing input.
+                if !reported_raw.get() {
+                    *first_kind.borrow_mut() = Some(kind_of(d));
+                }
+                if !reported_raw.replace(true) {
+                    HOOKS.with(|h| {
+                        if let Some(f) = h.borrow_mut().on_failure.as_mut() {
+                            f(&case_from_run(&run, &start, cfg.seed), d)
+                        }
+                    });
+                }
+                let why = format!("divergence at op {}", d.index);
+                let n = run.executed.len().min(ops.len());
+                *last_failing.borrow_mut() = Some((start, ops[..n].to_vec(), run));
+                Err(TestCaseError::fail(why))
+            }
+        }
+    };
     loop {
         let limit_hit = cfg.cases.is_some_and(|c| generated >= c);
         if limit_hit || (cfg.cases.is_none() && start.elapsed() >= cfg.budget) || stopping() {
             break;
         }
-        // The last chunk runs only the cases left (a few cases of a big scale run are minutes).
-        let chunk = cfg
-            .cases
-            .map_or(CHUNK as u64, |c| (c - generated).min(CHUNK as u64)) as u32;
-        let pconfig = Config {
-            cases: chunk,
-            ..pconfig.clone()
-        };
-        let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
-        let r = runner.run(&strategy, |(state, ops, seen)| {
-            let mut k = kernel.borrow_mut();
-            // Once a case failed, every run is a shrink step: a leak need not wait 5 s each
-            // time (the shrunk script is re-run with the full bound before it is reported).
-            k.settle_bound = match reported_raw.get() {
-                true => SHRINK_SETTLE_BOUND,
-                false => crate::kernel::SETTLE_BOUND,
-            };
-            // An fdtable case was generated from the world after `fdtable`; it runs from the
-            // base world with that op first, in its own process.
-            // A scale run's prefix (create, fill) likewise runs first, from the base world.
-            let (start, ops) = match state.world.limits {
-                Some(_) => (cfg.gen.world.clone(), [vec![Op::FdTable], ops].concat()),
-                None if !cfg.gen.prefix.is_empty() => {
-                    (cfg.gen.world.clone(), [cfg.gen.prefix.clone(), ops].concat())
-                }
-                None => (state.world.clone(), ops),
-            };
-            let run = run_routed(
-                start.clone(),
-                &mut **k,
-                &ops,
-                true,
-                &mut stats.borrow_mut(),
-                seen.as_deref(),
-            );
-            if cfg.record {
-                all_recorded.borrow_mut().push((run.executed.clone(), run.own));
-            }
-            match &run.divergence {
-                None => Ok(()),
-                // A shrink step that fails another way (a release slower than the short
-                // shrink bound, say) is not the failure being shrunk: it counts as a pass.
-                Some(d) if reported_raw.get() && Some(kind_of(d)) != *first_kind.borrow() => Ok(()),
-                Some(d) => {
-                    // proptest hands back its tree's current value, which after a final
-                    // passing `complicate` need not fail; keep the last failing input.
-                    if !reported_raw.get() {
-                        *first_kind.borrow_mut() = Some(kind_of(d));
-                    }
-                    if !reported_raw.replace(true) {
-                        HOOKS.with(|h| {
-                            if let Some(f) = h.borrow_mut().on_failure.as_mut() {
-                                f(&case_from_run(&run, &start, cfg.seed), d)
-                            }
-                        });
-                    }
-                    let why = format!("divergence at op {}", d.index);
-                    let n = run.executed.len().min(ops.len());
-                    *last_failing.borrow_mut() = Some((start, ops[..n].to_vec(), run));
-                    Err(TestCaseError::fail(why))
-                }
-            }
-        });
-        generated += chunk as u64;
-        tick(&stats.borrow(), generated);
-        if let (Err(TestError::Fail(..)), Some((world, ops, recorded))) = (r, last_failing.take()) {
+        let drawn = draw_case(master.rng(), cfg.max_ops);
+        let failed = test((drawn.start, drawn.ops, None)).is_err();
+        generated += 1;
+        if generated.is_multiple_of(CHUNK) || failed {
+            tick(&stats.borrow(), generated);
+        }
+        if failed {
+            // Shrinking proper: the same case as proptest's value tree, shrunk by proptest
+            // (the redraw runs it first; a case that passes then is still reported below,
+            // from its first run).
+            let n = drawn.draws.len();
+            let _redraw = Redrawing::start(drawn.draws);
+            let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
+            let _ = runner.run(&MapMachine::sequential_strategy(n..=n), test);
+        }
+        if let Some((world, ops, recorded)) = last_failing.take() {
             let mut k = kernel.borrow_mut();
             let mut st = stats.borrow_mut();
             // Shrink steps ran with the short bound; `minimize` re-runs its start with this.

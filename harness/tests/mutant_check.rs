@@ -8,6 +8,7 @@ use mapcheck::kernel::Kernel;
 use mapcheck::lockstep::{search, SearchConfig, Stats};
 use mapcheck::replay::{self, Verdict};
 use mapcheck_model::gen::GenConfig;
+use mapcheck_model::outcome::fmt_outcome;
 use mapcheck_model::{coverage, MapType, World};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -262,4 +263,46 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
     let start = std::time::Instant::now();
     let r = search(&cfg, &mut k, |_, _| {});
     assert!(r.stats.cases > 0 && start.elapsed() < Duration::from_secs(20));
+}
+
+/// A kernel that misbehaves once (its first UPDATE fails with EIO): the divergence does not
+/// come back when the case is redrawn to shrink, nor on the final re-run, and is reported all
+/// the same, with the script that showed it, marked flaky; a clean search finds nothing.
+#[test]
+fn a_divergence_seen_once_is_reported_as_flaky() {
+    if skip_without_kernel("a_divergence_seen_once_is_reported_as_flaky") {
+        return;
+    }
+    use mapcheck::faulty::{Faulty, KernelFault};
+    use mapcheck::sys::RealSys;
+    let cfg = SearchConfig {
+        seed: 3,
+        cases: Some(200),
+        budget: Duration::from_secs(300),
+        max_ops: 12,
+        record: false,
+        shrink_time: Duration::from_secs(5),
+        gen: GenConfig {
+            world: World::new(detect_profile(), vec![]),
+            types: vec![MapType::Array],
+            ..GenConfig::default()
+        },
+    };
+    let cpus = mapcheck::env::possible_cpus();
+    let mut k = Kernel::with_sys(Faulty::new(RealSys, Some(KernelFault::FirstUpdateFails)), cpus).unwrap();
+    let r = search(&cfg, &mut k, |_, _| {});
+    let found = r.found.expect("a divergence seen once is still reported");
+    assert!(found.flaky, "{}", found.case.to_text());
+    assert!(matches!(found.divergence.op, mapcheck_model::Op::Update { .. }));
+    assert_eq!(fmt_outcome(&found.divergence.observed), "EIO");
+    let text = found.case.to_text();
+    assert!(text.contains("# flaky: did not reproduce"), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("update ") && l.ends_with("=> EIO")),
+        "{text}"
+    );
+    assert_eq!(k.held(), 0);
+    let mut clean = Kernel::with_sys(Faulty::new(RealSys, None), cpus).unwrap();
+    assert!(search(&cfg, &mut clean, |_, _| {}).found.is_none());
 }
