@@ -1,0 +1,254 @@
+//! The element commands' generic part in kernel/bpf/syscall.c (flags, fd, access mode,
+//! frozen), then the family's answer; and `fill`, one UPDATE_BATCH of fresh elements.
+
+use super::*;
+
+impl World {
+    /// `fill`'s element `i` as the UPDATE it is (`generic_map_update_batch` calls
+    /// `bpf_map_update_value` with the batch's elem_flags, 0, for each).
+    pub(super) fn fill_update(&self, map: Handle, i: u32) -> Op {
+        let spec = &self.map(map).expect("precondition: a map").spec;
+        let vs = spec.value_size as usize;
+        let value = if spec.map_type.is_percpu() {
+            // Every CPU's slot the same value, its padding zero.
+            let stride = self.stride(spec.value_size);
+            let mut v = vec![0; stride * self.profile.possible_cpus as usize];
+            let one = crate::op::fill_value(vs, i);
+            for slot in v.chunks_mut(stride) {
+                slot[..vs].copy_from_slice(&one);
+            }
+            v
+        } else {
+            crate::op::fill_value(vs, i)
+        };
+        Op::Update {
+            map: FdRef::Handle(map),
+            key: crate::op::fill_key(spec.key_size as usize, i),
+            value: Value::Bytes(value),
+            flags: 0,
+        }
+    }
+
+    /// `generic_map_update_batch`: each element is an UPDATE with the batch's elem_flags (0),
+    /// stopping at the first error. The precondition leaves every element an insert of a new
+    /// key with room for it, so the first element's answer (fd, access, frozen) is the
+    /// batch's: its errno, or the count.
+    pub(super) fn fill(&self, map: Handle, n: u32) -> Allowed {
+        // bpf_map_do_batch: no map_update_batch (PERCPU_ARRAY before 5.13), after the fd and
+        // its write access.
+        let old_percpu_array = self
+            .map(map)
+            .is_some_and(|m| m.spec.map_type == MapType::PercpuArray)
+            && !self.profile.percpu_array_batch;
+        let fd = &self.fds[&map];
+        if old_percpu_array && fd.write && !fd.path && !self.map(map).is_some_and(|m| m.frozen) {
+            return Allowed::Exactly(Err(Why::NoBatch.errno()));
+        }
+        if n == 0 {
+            // `if (!max_count) return 0;` before any element.
+            return Allowed::Exactly(Ok(Ret::Count(0)));
+        }
+        match self.allowed(&self.fill_update(map, 0)) {
+            Allowed::Exactly(Ok(_)) => Allowed::Exactly(Ok(Ret::Count(n))),
+            Allowed::Exactly(Err(e)) => Allowed::Exactly(Err(e)),
+            _ => Allowed::OneOf(Vec::new(), "fill: an element's update is not certain"),
+        }
+    }
+
+    /// `__bpf_map_get`: EBADF for no fd (an O_PATH fd is none to `fdget`), EINVAL for a
+    /// file that is not a map.
+    pub(crate) fn fd_as_map(&self, r: FdRef) -> Result<&MapObj, Errno> {
+        match r {
+            FdRef::Bad(BadFd::NotBpf) => Err(Why::NotMap.errno()),
+            FdRef::Bad(_) => Err(Why::NoFd.errno()),
+            FdRef::Handle(h) => {
+                let fd = self.fds.get(&h).ok_or(Why::NoFd.errno())?;
+                if fd.path {
+                    return Err(Why::OPath.errno());
+                }
+                self.map(h).ok_or(Why::NotMap.errno())
+            }
+        }
+    }
+
+    /// `bpf_map_check_op_flags` after its allowed-bits test (7.0): BPF_F_LOCK needs a spin
+    /// lock, upper bits need BPF_F_CPU, the CPU flags a per-CPU map and one of them at a
+    /// time, and BPF_F_CPU a possible CPU (ERANGE).
+    pub(super) fn cpu_flags(&self, spec: &MapSpec, flags: u64) -> Result<(), Errno> {
+        let cpu_flags = flags & (F_CPU | F_ALL_CPUS);
+        if flags & F_LOCK != 0 {
+            Err(Why::FLock.errno())
+        } else if (flags & F_CPU == 0 && flags >> 32 != 0)
+            || (cpu_flags != 0 && (!spec.map_type.is_percpu() || cpu_flags == F_CPU | F_ALL_CPUS))
+        {
+            Err(Why::CpuFlags.errno())
+        } else if flags & F_CPU != 0 && flags >> 32 >= self.profile.possible_cpus as u64 {
+            Err(Why::CpuRange.errno())
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The generic part of an element command in kernel/bpf/syscall.c, then the family.
+    pub(super) fn element(&self, op: &Op) -> Result<Allowed, Errno> {
+        let one = |o: Outcome| Ok(Allowed::Exactly(o));
+        // map_lookup_elem and map_lookup_and_delete_elem check flags before the fd (LOOKUP:
+        // until 6.19; LOOKUP_AND_DELETE before 5.14 has no flags field: CHECK_ATTR).
+        let p = &self.profile;
+        match op {
+            Op::Lookup { flags, .. } if !p.lookup_flags_after_fd && flags & !F_LOCK != 0 => {
+                return Err(Why::Flags.errno())
+            }
+            Op::LookupAndDelete { flags, .. } if !p.hash_lookup_and_delete && *flags != 0 => {
+                return Err(Why::Flags.errno())
+            }
+            Op::LookupAndDelete { flags, .. } if flags & !F_LOCK != 0 => return Err(Why::Flags.errno()),
+            _ => {}
+        }
+        let map_ref = op.map_ref().expect("element ops name a map");
+        let m = self.fd_as_map(map_ref)?;
+        let FdRef::Handle(h) = map_ref else {
+            unreachable!("fd_as_map refused bad fds")
+        };
+        let fd = &self.fds[&h];
+        // map_get_sys_perms: the fd's mode, less FMODE_CAN_WRITE once frozen (one check in
+        // the kernel; two names here, the fd's mode first).
+        let can_read = if fd.read { Ok(()) } else { Err(Why::Access.errno()) };
+        let can_write = match (fd.write || self.has(Fault::RdonlyIgnored), m.frozen) {
+            (false, _) => Err(Why::Access.errno()),
+            (true, true) => Err(Why::Frozen.errno()),
+            (true, false) => Ok(()),
+        };
+        // No map here has a BTF value with a bpf_spin_lock, so BPF_F_LOCK is always EINVAL.
+        let no_lock = |flags: u64| {
+            if flags & F_LOCK != 0 {
+                Err(Why::FLock.errno())
+            } else {
+                Ok(())
+            }
+        };
+        let faults = &self.faults[..];
+        match (op, &m.data) {
+            (Op::Lookup { key, flags, .. }, data) => {
+                can_read?;
+                // bpf_map_check_op_flags (6.19): after the fd and read permission; from 7.0
+                // with BPF_F_LOCK | BPF_F_CPU allowed.
+                if p.percpu_cpu_flags {
+                    if (*flags as u32 as u64) & !(F_LOCK | F_CPU) != 0 {
+                        return Err(Why::Flags.errno());
+                    }
+                    self.cpu_flags(&m.spec, *flags)?;
+                } else if p.lookup_flags_after_fd && flags & !F_LOCK != 0 {
+                    return Err(Why::Flags.errno());
+                }
+                no_lock(*flags)?;
+                let found = match data {
+                    MapData::Array(a) => a.lookup(key),
+                    MapData::Hash(hm) => hm.lookup(key),
+                    MapData::Fds(f) => f.lookup(self, key),
+                };
+                // bpf_percpu_array_copy / bpf_percpu_hash_copy: BPF_F_CPU copies that CPU's
+                // value_size bytes (`copy_map_value`, no padding).
+                one(match found {
+                    Ok(Ret::Value(v)) if p.percpu_cpu_flags && flags & F_CPU != 0 => {
+                        let (vs, at) = (m.spec.value_size as usize, (flags >> 32) as usize);
+                        let from = at * self.stride(m.spec.value_size);
+                        Ok(Ret::Value(v[from..from + vs].to_vec()))
+                    }
+                    other => other,
+                })
+            }
+            (
+                Op::Update {
+                    key, flags, value, ..
+                },
+                data,
+            ) => {
+                can_write?;
+                if p.percpu_cpu_flags {
+                    self.cpu_flags(&m.spec, *flags)?;
+                    if m.spec.map_type.is_percpu() {
+                        // bpf_percpu_array_update / htab_map_check_update_flags (7.0): any
+                        // flag above BPF_F_ALL_CPUS, then NOEXIST and EXIST by `==` only, so
+                        // 3 and F_CPU with either are BPF_ANY (a kernel finding).
+                        if *flags as u32 as u64 > F_ALL_CPUS {
+                            return Err(Why::Flags.errno());
+                        }
+                        let as_kernel = match *flags {
+                            NOEXIST | EXIST => *flags,
+                            _ => ANY,
+                        };
+                        return one(match data {
+                            MapData::Array(a) => a.update(key, as_kernel, faults),
+                            MapData::Hash(hm) => hm.update(key, as_kernel, faults),
+                            MapData::Fds(_) => unreachable!("fd maps are not per-CPU"),
+                        });
+                    }
+                }
+                no_lock(*flags)?;
+                one(match (data, value) {
+                    (MapData::Array(a), _) => a.update(key, *flags, faults),
+                    (MapData::Hash(hm), _) => hm.update(key, *flags, faults),
+                    (MapData::Fds(f), Value::Fd(r)) => f.update(self, key, *flags, *r),
+                    (MapData::Fds(_), Value::Bytes(_)) => unreachable!("precondition: fd value"),
+                })
+            }
+            (Op::Delete { key, .. }, data) => {
+                can_write?;
+                one(match data {
+                    MapData::Array(a) => a.delete(),
+                    MapData::Hash(hm) => hm.delete(key, faults),
+                    // fd_array_map_delete_elem: out of range is E2BIG (plain arrays: EINVAL).
+                    MapData::Fds(f) if f.is_array() && !f.in_range(key) => Err(Why::Index.errno()),
+                    MapData::Fds(f) => f.slots.get(key).map(|_| Ret::Unit).ok_or(Why::NoKey.errno()),
+                })
+            }
+            (Op::GetNextKey { key, .. }, data) => {
+                can_read?;
+                Ok(match data {
+                    MapData::Array(a) => Allowed::Exactly(a.next_key(key.as_deref(), faults)),
+                    MapData::Hash(hm) => hm.next_key(key.as_deref(), faults),
+                    // The fd arrays iterate like arrays, occupancy ignored; HASH_OF_MAPS like a hash.
+                    MapData::Fds(f) if f.is_array() => {
+                        Allowed::Exactly(ArrayMap::new(f.max_entries, 0).next_key(key.as_deref(), faults))
+                    }
+                    MapData::Fds(f) => f.next_key(self, key.as_deref()),
+                })
+            }
+            (Op::LookupAndDelete { key, flags, .. }, data) => {
+                can_read.and(can_write)?;
+                no_lock(*flags)?;
+                one(match data {
+                    MapData::Hash(_) if !p.hash_lookup_and_delete => Err(Why::OldNoCommand.errno()),
+                    MapData::Hash(hm) => hm.lookup_and_delete(key),
+                    // Only queue/stack and the value hashes implement it.
+                    MapData::Array(_) | MapData::Fds(_) => Err(Why::NoCommand.errno()),
+                })
+            }
+            (Op::Freeze { .. }, _) => {
+                // map_freeze: write permission (which a frozen map has lost) before "frozen";
+                // before 6.5 no write permission, "frozen" is EBUSY.
+                if m.frozen && !self.has(Fault::RefreezeOk) {
+                    return Err(p.refreeze_errno().because(Why::Refreeze));
+                }
+                if p.freeze_checks_write && !fd.write && !self.has(Fault::RdonlyIgnored) {
+                    return Err(Why::Access.errno());
+                }
+                one(Ok(Ret::Unit))
+            }
+            (Op::Check { .. }, data) => {
+                can_read?;
+                // bpf_map_do_batch: no map_lookup_batch (PERCPU_ARRAY before 5.13).
+                if m.spec.map_type == MapType::PercpuArray && !p.percpu_array_batch {
+                    return Err(Why::NoBatch.errno());
+                }
+                Ok(match data {
+                    MapData::Array(a) => a.state(),
+                    MapData::Hash(hm) => hm.state(m.spec.key_size as usize, faults),
+                    MapData::Fds(f) => f.state(self),
+                })
+            }
+            _ => unreachable!("not an element op: {op:?}"),
+        }
+    }
+}

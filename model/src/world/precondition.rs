@@ -1,0 +1,214 @@
+//! Preconditions: which scripts make sense at all (handles named before use, values of the
+//! right kind), apart from what the kernel answers.
+
+use super::*;
+
+impl World {
+    /// Why `op` cannot run in this world (a stale script), or `Ok`.
+    pub fn precondition(&self, op: &Op) -> Result<(), String> {
+        if !self.profile.bpffs && matches!(op, Op::Pin { .. } | Op::Unpin { .. } | Op::GetPinned { .. }) {
+            return Err("no private bpf filesystem can be mounted here".into());
+        }
+        let cgroup_op = matches!(
+            op,
+            Op::MakeCgroup { .. }
+                | Op::OpenCgroup { .. }
+                | Op::Rmdir { .. }
+                | Op::Dying
+                | Op::SettleDying { .. }
+        );
+        if !self.profile.cgroup2 && cgroup_op {
+            return Err("no writable cgroup v2 mount here".into());
+        }
+        if self.limits.is_some() && matches!(op, Op::Dying | Op::SettleDying { .. }) {
+            return Err("`dying` reads a file, which needs a spare fd: not in an fdtable case".into());
+        }
+        if let Some(h) = op.creates() {
+            if self.used.contains(&h) {
+                return Err(format!("{h} is already defined"));
+            }
+        }
+        let open = |h: &Handle| {
+            if self.fds.contains_key(h) {
+                Ok(())
+            } else {
+                Err(format!("{h} is not open"))
+            }
+        };
+        let fdref_ok = |r: &FdRef| match r {
+            FdRef::Handle(h) => open(h),
+            FdRef::Bad(_) => Ok(()),
+        };
+        let made = |h: &Handle| self.object_of(*h).ok_or_else(|| format!("{h} was never created"));
+        let needs_table = matches!(op, Op::SetRlimit { .. } | Op::DropCap | Op::IdGap { .. });
+        if needs_table && self.limits.is_none() {
+            return Err(format!("`{}` needs a case that starts with `fdtable`", op.kind()));
+        }
+        match op {
+            Op::FdTable => {
+                if self.limits.is_some() || !self.used.is_empty() {
+                    return Err("`fdtable` must be the first op of a case".into());
+                }
+                return Ok(());
+            }
+            Op::SetRlimit { .. } | Op::DropCap => return Ok(()),
+            Op::IdGap { from, to } => {
+                return match (self.id_ord.get(from), self.id_ord.get(to)) {
+                    (Some(a), Some(b)) if a < b => Ok(()),
+                    (Some(_), Some(_)) => Err(format!("{from} must be created before {to}")),
+                    _ => Err("idgap compares two maps this case created".into()),
+                };
+            }
+            Op::CreateMap { spec, .. } => {
+                if let MapType::Other(n) = spec.map_type {
+                    if n != 0 && n < 64 {
+                        return Err(format!("map type {n} is not modelled"));
+                    }
+                }
+                if spec.name.len() > 16 {
+                    return Err("map name longer than 16 bytes".into());
+                }
+                match (spec.map_type.is_map_in_map(), spec.inner) {
+                    (true, None) => return Err("a map-in-map needs inner=".into()),
+                    (false, Some(_)) => return Err("inner= is only for map-in-map types".into()),
+                    (_, Some(r)) => fdref_ok(&r)?,
+                    _ => {}
+                }
+                return Ok(());
+            }
+            Op::Close { handle } => return open(handle),
+            // A program fd answers with a `bpf_prog_info`, which the model does not predict.
+            Op::Info { map } => {
+                fdref_ok(map)?;
+                return match map {
+                    FdRef::Handle(h) if h.kind == Kind::Prog => Err(format!(
+                        "`info {h}`: info reads map fds; a program's is bpf_prog_info"
+                    )),
+                    _ => Ok(()),
+                };
+            }
+            Op::FdById { handle, target, .. } => {
+                if !matches!(handle.kind, Kind::Map | Kind::Prog) {
+                    return Err("fd_by_id is for maps and programs".into());
+                }
+                let o = made(target)?;
+                if o.life == Life::Pending {
+                    return Err(format!("{target}'s release is pending: settle it first"));
+                }
+                let prog_array = matches!(&o.body, Body::Map(m) if m.spec.map_type == MapType::ProgArray);
+                let no_fd = !self
+                    .fds
+                    .values()
+                    .any(|f| Some(&f.obj) == self.created.get(target));
+                if prog_array && no_fd {
+                    return Err(format!(
+                        "{target} lost its user references: a new fd races prog_array_map_clear"
+                    ));
+                }
+                return Ok(());
+            }
+            Op::Alive { target } | Op::Settle { target } => {
+                if !matches!(target.kind, Kind::Map | Kind::Prog) {
+                    return Err("alive and settle observe maps and programs (by id)".into());
+                }
+                made(target)?;
+                return Ok(());
+            }
+            Op::OpenCgroup { target, .. } | Op::Rmdir { target } => {
+                if target.kind != Kind::Cgroup {
+                    return Err(format!("{target} is not a cgroup handle"));
+                }
+                made(target)?;
+                return Ok(());
+            }
+            Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
+            Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying | Op::SettleDying { .. } => return Ok(()),
+            Op::Pin { target } => return open(target),
+            Op::Unpin { target } => {
+                return match self.used.contains(target) {
+                    true => Ok(()),
+                    false => Err(format!("{target} was never defined")),
+                }
+            }
+            Op::GetPinned { handle, target, .. } => {
+                if !matches!(handle.kind, Kind::Map | Kind::Prog) {
+                    return Err("get_pinned makes map or program handles".into());
+                }
+                return match self.pins.get(target).map(|o| &self.objects[o].body) {
+                    Some(Body::Map(_)) if handle.kind != Kind::Map => Err(format!("{target} pins a map")),
+                    Some(Body::Prog(..)) if handle.kind != Kind::Prog => {
+                        Err(format!("{target} pins a program"))
+                    }
+                    _ => Ok(()),
+                };
+            }
+            // Element ops: checked below. (No `_` arm: a new op must say what it needs.)
+            Op::Fill { .. }
+            | Op::Update { .. }
+            | Op::Lookup { .. }
+            | Op::Delete { .. }
+            | Op::GetNextKey { .. }
+            | Op::LookupAndDelete { .. }
+            | Op::Freeze { .. }
+            | Op::Check { .. } => {}
+        }
+        let Some(map_ref) = op.map_ref() else {
+            unreachable!("element ops name a map")
+        };
+        fdref_ok(&map_ref)?;
+        let FdRef::Handle(h) = map_ref else { return Ok(()) };
+        // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
+        let Some(m) = self.map(h) else { return Ok(()) };
+        let key_ok = |k: &[u8]| k.len() == m.spec.key_size as usize;
+        match op {
+            Op::Update {
+                key, value, flags, ..
+            } => {
+                // With the CPU flags either buffer will do: the kernel reads the first value.
+                let want = self.value_len_for(&m.spec, *flags);
+                let full = self.value_len(&m.spec);
+                if !key_ok(key) {
+                    return Err(format!("{h} takes {}-byte keys", m.spec.key_size));
+                }
+                match (m.spec.map_type.holds_fds(), value) {
+                    (true, Value::Fd(r)) => fdref_ok(r),
+                    (true, Value::Bytes(_)) => Err(format!("{h} holds fds: value=fd:<handle>")),
+                    (false, Value::Fd(_)) => Err(format!("{h} holds bytes, not fds")),
+                    (false, Value::Bytes(b)) if b.len() != want && b.len() != full => {
+                        Err(format!("{h} takes {want}-byte values"))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            Op::Lookup { key, .. } | Op::Delete { key, .. } | Op::LookupAndDelete { key, .. }
+                if !key_ok(key) =>
+            {
+                Err(format!("{h} takes {}-byte keys", m.spec.key_size))
+            }
+            Op::GetNextKey { key: Some(key), .. } if !key_ok(key) => {
+                Err(format!("{h} takes {}-byte keys", m.spec.key_size))
+            }
+            // A scale run's fill: every element an insert that succeeds (distinct keys, room
+            // for all), so the batch's one count says everything.
+            Op::Fill { n, .. } => {
+                let empty = match &m.data {
+                    MapData::Array(a) => a.written.is_empty(),
+                    MapData::Hash(hm) => hm.entries.is_empty(),
+                    MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
+                };
+                let key_space = 1u64 << (8 * m.spec.key_size.min(4));
+                if !empty || m.frozen {
+                    Err(format!("fill needs {h} empty and not frozen"))
+                } else if u64::from(*n) > u64::from(m.spec.max_entries).min(key_space) {
+                    Err(format!(
+                        "fill n={n}: {h} has room for {}",
+                        u64::from(m.spec.max_entries).min(key_space)
+                    ))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
