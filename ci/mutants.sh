@@ -28,7 +28,7 @@ files=()
 set -f  # the globs are for cargo-mutants, not the shell
 # A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
 # anything else is under model/src.
-oracle="world.rs limits.rs maps/*.rs outcome.rs op.rs coverage.rs fault.rs errno.rs profile.rs
+oracle="world.rs world/*.rs limits.rs maps/*.rs outcome.rs op.rs coverage.rs fault.rs errno.rs profile.rs
         reason.rs jhash.rs rfc.rs text.rs lib.rs gen.rs harness/src/lockstep.rs harness/src/replay.rs
         harness/src/kernel.rs harness/src/fuzz.rs"
 signatures='signature|one_line|header_signature|corpus_signatures|case_file|family_of'
