@@ -813,6 +813,7 @@ pub fn search<S: Sys>(
             break;
         }
         let drawn = draw_case(master.rng(), cfg.max_ops);
+        let n = drawn.ops.len();
         let failed = test((drawn.start, drawn.ops, None)).is_err();
         generated += 1;
         if generated.is_multiple_of(CHUNK) || failed {
@@ -822,7 +823,6 @@ pub fn search<S: Sys>(
             // Shrinking proper: the same case as proptest's value tree, shrunk by proptest
             // (the redraw runs it first; a case that passes then is still reported below,
             // from its first run).
-            let n = drawn.draws.len();
             let _redraw = Redrawing::start(drawn.draws);
             let mut runner = TestRunner::new_with_rng(pconfig.clone(), master.new_rng());
             let _ = runner.run(&MapMachine::sequential_strategy(n..=n), test);

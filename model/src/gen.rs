@@ -279,18 +279,6 @@ pub struct Draws {
     choices: std::collections::VecDeque<Choice>,
 }
 
-impl Draws {
-    /// How many ops.
-    pub fn len(&self) -> usize {
-        self.choices.len()
-    }
-
-    /// No ops.
-    pub fn is_empty(&self) -> bool {
-        self.choices.is_empty()
-    }
-}
-
 /// The most draws in a row one op may take to pass its precondition: `View::decode` makes
 /// ops that pass (the generator tests demand it), so this is only reached by a generator bug.
 const MAX_REDRAWS: usize = 1000;
@@ -343,7 +331,7 @@ pub fn draw_case(rng: &mut impl Rng, max_ops: usize) -> Drawn {
 
 /// While alive, `MapMachine`'s strategy makes, once, the value tree of the draws (the same
 /// tree proptest would have drawn them as), so that proptest shrinks a case `draw_case` drew.
-/// Use with `sequential_strategy(n..=n)`, n = `draws.len()`.
+/// Use with `sequential_strategy(n..=n)`, n the number of ops drawn.
 pub struct Redrawing;
 
 impl Redrawing {
@@ -547,7 +535,7 @@ impl<'a> View<'a> {
             .filter_map(|h| {
                 let m = w.map(h)?;
                 let present = match &m.data {
-                    crate::world::MapData::Hash(hm) => hm.entries.keys().take(8).flatten().copied().collect(),
+                    crate::world::MapData::Values(v) => v.first_keys(8),
                     crate::world::MapData::Fds(f) if !f.is_array() => {
                         f.slots.keys().take(8).flatten().copied().collect()
                     }
@@ -1520,7 +1508,7 @@ mod tests {
         let recent: Vec<Vec<u8>> = state.recent[&m0].to_vec();
         assert_eq!(recent, (3..10).chain([30]).map(k).collect::<Vec<_>>());
         match &state.world.map(m0).map(|m| &m.data) {
-            Some(crate::world::MapData::Hash(hm)) => assert_eq!(hm.entries.len(), 10),
+            Some(crate::world::MapData::Values(v)) => assert_eq!(v.entries().len(), 10),
             _ => panic!("no hash m0"),
         }
     }
@@ -1685,7 +1673,7 @@ mod tests {
         assert_ne!(text(&a[0].ops), text(&draw(2)[0].ops));
         let (mut fdtable, mut shrunk) = (0, 0);
         for d in a {
-            assert!((1..=24).contains(&d.ops.len()) && d.draws.len() == d.ops.len());
+            assert!((1..=24).contains(&d.ops.len()) && d.draws.choices.len() == d.ops.len());
             fdtable += d.start.world.limits.is_some() as u32;
             let n = d.ops.len();
             let tree = {
@@ -1697,7 +1685,7 @@ mod tests {
                 let t = MapMachine::sequential_strategy(n..=n)
                     .new_tree(&mut runner)
                     .unwrap();
-                assert!(REDRAW.with(|r| r.borrow().as_ref().unwrap().is_empty()));
+                assert!(REDRAW.with(|r| r.borrow().as_ref().unwrap().choices.is_empty()));
                 t
             };
             assert!(REDRAW.with(|r| r.borrow().is_none()));
@@ -1732,7 +1720,7 @@ mod tests {
         });
         let start = CONFIG.with(|c| c.borrow().1.clone());
         match &start.map(Handle::map(0)).map(|m| &m.data) {
-            Some(crate::world::MapData::Hash(hm)) => assert_eq!(hm.entries.len(), 5),
+            Some(crate::world::MapData::Values(v)) => assert_eq!(v.entries().len(), 5),
             _ => panic!("no filled hash m0"),
         }
         set_config(GenConfig::default());

@@ -6,10 +6,8 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::limits::{memlock_pages, Limits};
-use crate::maps::array::{self, ArrayMap};
 use crate::maps::fd_array::{FdMap, Held, Owner, Template};
-use crate::maps::hash::{self, HashMap, HashOrder};
-use crate::maps::{percpu_store, percpu_stride};
+use crate::maps::{family_of, percpu_store, percpu_stride, ValueMap};
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
 use crate::outcome::{hex, Allowed, MapInfo, MapState, Outcome, Ret};
@@ -20,11 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Family-specific contents of a map object.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum MapData {
-    /// ARRAY, PERCPU_ARRAY.
-    Array(ArrayMap),
-    /// HASH, PERCPU_HASH.
-    Hash(HashMap),
-    /// The five fd-holding types.
+    /// A map of bytes, answered by its family's module (`maps::FAMILIES`).
+    Values(Box<dyn ValueMap>),
+    /// The five fd-holding types: what they hold keeps objects alive, the world's business.
     Fds(FdMap),
 }
 
@@ -234,12 +230,7 @@ impl World {
         };
         let frozen = if m.frozen { ", frozen" } else { "" };
         let entries: Vec<(String, String)> = match &m.data {
-            MapData::Array(a) => a
-                .written
-                .iter()
-                .map(|(i, v)| (hex(&i.to_le_bytes()), hex(v)))
-                .collect(),
-            MapData::Hash(hm) => hm.entries.iter().map(|(k, v)| (hex(k), hex(v))).collect(),
+            MapData::Values(v) => v.entries().iter().map(|(k, v)| (hex(k), hex(v))).collect(),
             MapData::Fds(f) => f
                 .slots
                 .iter()
@@ -431,9 +422,9 @@ impl World {
             _ => None,
         };
         let present = |k: &[u8]| match map.map(|m| &m.data) {
-            Some(MapData::Hash(hm)) => hm.entries.contains_key(k),
+            Some(MapData::Values(v)) => v.has_key(k),
             Some(MapData::Fds(f)) => f.slots.contains_key(k),
-            _ => false,
+            None => false,
         };
         allowed.admits(o, &present)
     }
@@ -531,11 +522,11 @@ impl World {
                         _ => None,
                     };
                     MapData::Fds(FdMap::new(spec, template, self.profile.fd_htab_update_in_place))
-                } else if spec.map_type.is_array() {
-                    MapData::Array(ArrayMap::new(spec.max_entries, value_len))
                 } else {
-                    let order = HashOrder::of(spec, self.profile.fd_htab_update_in_place);
-                    MapData::Hash(HashMap::with_order(spec.max_entries, value_len, order))
+                    let new = family_of(spec.map_type)
+                        .new
+                        .expect("a family of bytes makes its maps");
+                    MapData::Values(new(spec, value_len, &self.profile))
                 };
                 let charged = match self.profile.mem_accounting {
                     MemAccounting::Rlimit => memlock_pages(self.alloc_estimate(spec)),
@@ -704,14 +695,10 @@ impl World {
                                 // one; value_size bytes each (`copy_map_value`). A new hash
                                 // element starts zeroed (c3a66e5f5bab).
                                 let before = match &*data {
-                                    MapData::Array(a) => a.lookup(key).ok(),
-                                    MapData::Hash(hm) => hm.entries.get(key).cloned().map(Ret::Value),
+                                    MapData::Values(m) => m.value(key),
                                     MapData::Fds(_) => None,
                                 };
-                                let mut full = match before {
-                                    Some(Ret::Value(b)) => b,
-                                    _ => vec![0; s * cpus],
-                                };
+                                let mut full = before.unwrap_or_else(|| vec![0; s * cpus]);
                                 let vs = m.spec.value_size as usize;
                                 let one_cpu = (flags & F_CPU != 0).then_some((flags >> 32) as usize);
                                 for cpu in (0..cpus).filter(|c| one_cpu.is_none_or(|o| o == *c)) {
@@ -722,10 +709,8 @@ impl World {
                             (true, Some(s)) if !roundtrip => percpu_store(v, m.spec.value_size, s),
                             _ => v.clone(),
                         };
-                        match data {
-                            MapData::Array(a) => a.store(key, stored),
-                            MapData::Hash(hm) => hm.store(key, stored, &faults),
-                            MapData::Fds(_) => {}
+                        if let MapData::Values(m) = data {
+                            m.store(key, stored, &faults);
                         }
                     }
                     _ => {}
@@ -740,7 +725,7 @@ impl World {
                 key,
                 ..
             } => match self.map_mut(*h).map(|m| &mut m.data) {
-                Some(MapData::Hash(hm)) => hm.remove(key),
+                Some(MapData::Values(m)) => m.remove(key),
                 Some(MapData::Fds(f)) => {
                     if let Some(order) = &mut f.order {
                         order.remove(key);
@@ -803,9 +788,12 @@ impl World {
         let Some(m) = self.map_mut(*h) else { return };
         let key_size = m.spec.key_size as usize;
         let order = match &mut m.data {
-            MapData::Hash(hm) => &mut hm.order,
+            MapData::Values(m) => match m.order_mut() {
+                Some(o) => o,
+                None => return,
+            },
             MapData::Fds(FdMap { order: Some(o), .. }) => o,
-            _ => return,
+            MapData::Fds(_) => return,
         };
         match (op, o) {
             (Op::GetNextKey { key, .. }, Ok(Ret::Key(to))) => order.observe(key.as_deref(), Some(to)),

@@ -4,7 +4,7 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::percpu_stride;
+use crate::maps::{percpu_stride, Family, ValueMap};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Outcome, Ret};
@@ -80,6 +80,15 @@ pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
     per_elem.saturating_mul(s.max_entries as u64)
 }
 
+/// ARRAY and PERCPU_ARRAY.
+pub const FAMILY: Family = Family {
+    types: &[MapType::Array, MapType::PercpuArray],
+    alloc_check: |s, _, numa| alloc_check(s, numa),
+    too_many_entries: |_, _| false,
+    alloc_bytes,
+    new: Some(|s, value_len, _| Box::new(ArrayMap::new(s.max_entries, value_len))),
+};
+
 /// The u32 index an array key holds (little-endian; keys are 4 bytes by precondition).
 pub fn index(key: &[u8]) -> u32 {
     u32::from_le_bytes([key[0], key[1], key[2], key[3]])
@@ -101,9 +110,11 @@ impl ArrayMap {
             .cloned()
             .unwrap_or_else(|| vec![0; self.value_len])
     }
+}
 
+impl ValueMap for ArrayMap {
     /// `array_map_lookup_elem` / `bpf_percpu_array_copy`: out of range is ENOENT.
-    pub fn lookup(&self, key: &[u8]) -> Outcome {
+    fn lookup(&self, key: &[u8]) -> Outcome {
         let i = index(key);
         if i >= self.max_entries {
             return Err(Why::LookupIndex.errno());
@@ -113,7 +124,7 @@ impl ArrayMap {
 
     /// `array_map_update_elem` / `bpf_percpu_array_update`: flags first, then the bound
     /// (E2BIG, not ENOENT), then NOEXIST is always EEXIST because every slot exists.
-    pub fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
+    fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
         if (flags & !F_LOCK) > EXIST {
             return Err(Why::Flags.errno());
         }
@@ -127,7 +138,7 @@ impl ArrayMap {
     }
 
     /// Stores what an accepted update wrote (`stored` already has per-CPU padding zeroed).
-    pub fn store(&mut self, key: &[u8], stored: Vec<u8>) {
+    fn store(&mut self, key: &[u8], stored: Vec<u8>, _: &[Fault]) {
         let i = index(key);
         if stored.iter().all(|b| *b == 0) {
             self.written.remove(&i);
@@ -137,12 +148,49 @@ impl ArrayMap {
     }
 
     /// `array_map_delete_elem`: arrays cannot delete, in range or not.
-    pub fn delete(&self) -> Outcome {
+    fn delete(&self, _: &[u8], _: &[Fault]) -> Outcome {
         Err(Why::ArrayDelete.errno())
     }
 
-    /// `array_map_get_next_key`: NULL or out of range restarts at 0; the last index ends.
-    pub fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Outcome {
+    fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
+        Allowed::Exactly(self.next_index(key, faults))
+    }
+
+    /// Every index with its value, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
+    fn state(&self, _: usize, _: &[Fault]) -> Allowed {
+        Allowed::ArrayState {
+            max_entries: self.max_entries,
+            value_len: self.value_len,
+            written: self.written.clone(),
+        }
+    }
+
+    /// Arrays never remove (DELETE is always refused).
+    fn remove(&mut self, _: &[u8]) {}
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.lookup(key) {
+            Ok(Ret::Value(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.written
+            .iter()
+            .map(|(i, v)| (i.to_le_bytes().to_vec(), v.clone()))
+            .collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.written.is_empty()
+    }
+}
+
+impl ArrayMap {
+    /// `array_map_get_next_key` (the fd arrays' too): NULL or out of range restarts at 0; the
+    /// last index ends.
+    pub fn next_index(&self, key: Option<&[u8]>, faults: &[Fault]) -> Outcome {
         let next = match key.map(index) {
             None => 0,
             Some(i) if i >= self.max_entries => 0,
@@ -156,14 +204,5 @@ impl ArrayMap {
             Some(i) => i + 1,
         };
         Ok(Ret::Key(next.to_le_bytes().to_vec()))
-    }
-
-    /// Every index with its value, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
-    pub fn state(&self) -> Allowed {
-        Allowed::ArrayState {
-            max_entries: self.max_entries,
-            value_len: self.value_len,
-            written: self.written.clone(),
-        }
     }
 }

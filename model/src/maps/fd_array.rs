@@ -7,13 +7,44 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::maps::hash::{HashMap, HashOrder};
-use crate::op::flags::{ANY, FD_ACCESS};
+use crate::maps::{Family, ValueMap};
+use crate::op::flags::{ANY, FD_ACCESS, PROG_ACCESS};
 use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
 use crate::outcome::{Allowed, Outcome, Ret, Slot, Walk};
 use crate::reason::Why;
 use crate::world::{Body, World};
 use std::collections::BTreeMap;
+
+/// The five fd-holding types: the array ones check as arrays, HASH_OF_MAPS as a hash, after
+/// `fd_array_map_alloc_check` / `fd_htab_map_alloc_check`: an fd in (4 bytes), an id out.
+pub const FAMILY: Family = Family {
+    types: &[
+        MapType::ProgArray,
+        MapType::PerfEventArray,
+        MapType::CgroupArray,
+        MapType::ArrayOfMaps,
+        MapType::HashOfMaps,
+    ],
+    alloc_check: |s, p, numa| {
+        if s.value_size != 4 {
+            return Err(Why::ValueSize.errno());
+        }
+        match s.map_type {
+            MapType::HashOfMaps => crate::maps::hash::alloc_check(s, p, numa),
+            _ if s.map_flags & PROG_ACCESS != 0 => Err(Why::ProgAccess.errno()),
+            _ => crate::maps::array::alloc_check(s, numa),
+        }
+    },
+    too_many_entries: |s, p| {
+        s.map_type == MapType::HashOfMaps && crate::maps::hash::too_many_entries(s, p.hash_max_entries)
+    },
+    alloc_bytes: |s, cpus| match s.map_type {
+        MapType::HashOfMaps => crate::maps::hash::alloc_bytes(s, cpus),
+        _ => crate::maps::array::alloc_bytes(s, cpus),
+    },
+    new: None,
+};
 
 /// A reference held in a slot: the object, and the map file it was inserted through
 /// (PERF_EVENT_ARRAY drops entries when that file is released).

@@ -5,10 +5,11 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::jhash::htab_map_hash;
-use crate::maps::percpu_stride;
+use crate::maps::{percpu_stride, Family, ValueMap};
 use crate::op::flags::*;
-use crate::op::MapSpec;
+use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Links, MapState, Outcome, Ret, Walk};
+use crate::profile::Profile;
 use crate::reason::Why;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -17,7 +18,7 @@ const CREATE_FLAGS: u32 = NO_PREALLOC | NO_COMMON_LRU | NUMA_NODE | FD_ACCESS | 
 
 /// `htab_map_alloc_check`: CAP_SYS_ADMIN for ZERO_SEED, flags, sizes, and the element size
 /// kmalloc can serve, in the kernel's order.
-pub fn alloc_check(s: &MapSpec, p: &crate::Profile, numa: bool) -> Result<(), Errno> {
+pub fn alloc_check(s: &MapSpec, p: &Profile, numa: bool) -> Result<(), Errno> {
     let cap_sys_admin = p.cap_sys_admin;
     let percpu = s.map_type.is_percpu();
     if s.map_flags & ZERO_SEED != 0 && !cap_sys_admin {
@@ -71,6 +72,18 @@ pub fn alloc_check(s: &MapSpec, p: &crate::Profile, numa: bool) -> Result<(), Er
 pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
     s.max_entries > hash_max_entries.min(1 << 31)
 }
+
+/// HASH and PERCPU_HASH.
+pub const FAMILY: Family = Family {
+    types: &[MapType::Hash, MapType::PercpuHash],
+    alloc_check,
+    too_many_entries: |s, p| too_many_entries(s, p.hash_max_entries),
+    alloc_bytes,
+    new: Some(|s, value_len, p| {
+        let order = HashOrder::of(s, p.fd_htab_update_in_place);
+        Box::new(HashMap::with_order(s.max_entries, value_len, order))
+    }),
+};
 
 /// Bytes a hash's allocation takes: preallocated elements (and per-CPU areas) for
 /// max_entries plus one per CPU, or only the buckets with BPF_F_NO_PREALLOC.
@@ -323,9 +336,11 @@ impl HashMap {
             order: Box::new(order),
         }
     }
+}
 
+impl ValueMap for HashMap {
     /// `htab_map_lookup_elem` via `bpf_map_copy_value`: missing is ENOENT.
-    pub fn lookup(&self, key: &[u8]) -> Outcome {
+    fn lookup(&self, key: &[u8]) -> Outcome {
         self.entries
             .get(key)
             .map(|v| Ret::Value(v.clone()))
@@ -335,7 +350,7 @@ impl HashMap {
     /// `htab_map_update_elem`: flag range first, then `check_flags` against the old element,
     /// then `alloc_htab_elem` refuses a *new* key when max_entries are present (E2BIG, with or
     /// without prealloc); replacing a present key in a full map is fine.
-    pub fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
+    fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome {
         if (flags & !F_LOCK) > EXIST {
             return Err(Why::Flags.errno());
         }
@@ -356,14 +371,14 @@ impl HashMap {
     }
 
     /// Stores an accepted update.
-    pub fn store(&mut self, key: &[u8], stored: Vec<u8>, faults: &[Fault]) {
+    fn store(&mut self, key: &[u8], stored: Vec<u8>, faults: &[Fault]) {
         self.order
             .update(key, faults.contains(&Fault::HashOrderTailInsert));
         self.entries.insert(key.to_vec(), stored);
     }
 
     /// `htab_map_delete_elem`: missing is ENOENT.
-    pub fn delete(&self, key: &[u8], faults: &[Fault]) -> Outcome {
+    fn delete(&self, key: &[u8], faults: &[Fault]) -> Outcome {
         if self.entries.contains_key(key) || faults.contains(&Fault::HashDeleteMissingOk) {
             Ok(Ret::Unit)
         } else {
@@ -372,23 +387,27 @@ impl HashMap {
     }
 
     /// Removes a key after an accepted delete or lookup_and_delete.
-    pub fn remove(&mut self, key: &[u8]) {
+    fn remove(&mut self, key: &[u8]) {
         self.order.remove(key);
         self.entries.remove(key);
     }
 
     /// `htab_map_get_next_key`: see [`HashOrder::next_key`].
-    pub fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
+    fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
         self.order.next_key(key, faults.contains(&Fault::HashNextKeyAny))
     }
 
-    /// `htab_map_lookup_and_delete_elem`: the value, then the key is gone; missing is ENOENT.
-    pub fn lookup_and_delete(&self, key: &[u8]) -> Outcome {
+    /// `htab_map_lookup_and_delete_elem`: the value, then the key is gone; missing is ENOENT
+    /// (before 5.14 the command is the queue and stack maps' only: ENOTSUPP).
+    fn lookup_and_delete(&self, key: &[u8], p: &Profile) -> Outcome {
+        if !p.hash_lookup_and_delete {
+            return Err(Why::OldNoCommand.errno());
+        }
         self.lookup(key)
     }
 
     /// Every present entry, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
-    pub fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed {
+    fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed {
         let mut st = MapState {
             key_size,
             value_size: self.value_len,
@@ -399,6 +418,34 @@ impl HashMap {
             st.values.extend_from_slice(v);
         }
         Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn has_key(&self, key: &[u8]) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    fn first_keys(&self, n: usize) -> Vec<u8> {
+        self.entries.keys().take(n).flatten().copied().collect()
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn order(&self) -> Option<&HashOrder> {
+        Some(&self.order)
+    }
+
+    fn order_mut(&mut self) -> Option<&mut HashOrder> {
+        Some(&mut self.order)
     }
 }
 
@@ -695,8 +742,8 @@ mod tests {
             w.apply(&upd(i), &Ok(Ret::Unit));
         }
         let links = |w: &World| match &w.map(Handle::map(0)).unwrap().data {
-            MapData::Hash(hm) => hm.order.links().len(),
-            _ => unreachable!(),
+            MapData::Values(v) => v.order().unwrap().links().len(),
+            MapData::Fds(_) => unreachable!(),
         };
         let first = Op::GetNextKey { map: m, key: None };
         w.apply(&first, &Ok(Ret::Key(k(2))));

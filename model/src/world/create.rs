@@ -2,6 +2,7 @@
 //! meta alloc of a map-in-map, the memlock charge before 5.11, the name after allocation).
 
 use super::*;
+use crate::maps::family_of;
 
 /// Above this estimated allocation a successful create may also fail with ENOMEM.
 const ENOMEM_THRESHOLD: u64 = 1 << 30;
@@ -30,27 +31,14 @@ impl World {
         if let MapType::Other(_) = t {
             return fail(Why::UnknownType.errno());
         }
-        // fd_array_map_alloc_check / fd_htab_map_alloc_check: an fd in, an id out.
-        if t.holds_fds() {
-            if s.value_size != 4 {
-                return fail(Why::ValueSize.errno());
-            }
-            if t != MapType::HashOfMaps && s.map_flags & PROG_ACCESS != 0 {
-                return fail(Why::ProgAccess.errno());
-            }
-        }
-        let array_like = t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps);
-        let checked = if array_like {
-            array::alloc_check(s, numa)
-        } else {
-            hash::alloc_check(s, &self.profile, numa)
-        };
-        if let Err(e) = checked {
+        // The family's map_alloc_check (and what its map_alloc refuses before allocating).
+        let family = family_of(t);
+        if let Err(e) = (family.alloc_check)(s, &self.profile, numa) {
             return fail(e);
         }
         // htab_map_alloc: too many entries; for HASH_OF_MAPS only after htab_of_map_alloc
         // has read the inner template.
-        if !array_like && hash::too_many_entries(s, self.profile.hash_max_entries) {
+        if (family.too_many_entries)(s, &self.profile) {
             if t == MapType::HashOfMaps {
                 if let Err(e) = self.inner_template(s.inner) {
                     return fail(e);
@@ -117,12 +105,7 @@ impl World {
     /// The bytes a valid map's allocation takes (values, per-CPU areas, hash elements and
     /// buckets), for the ENOMEM threshold and the pre-5.11 memlock charge.
     pub(super) fn alloc_estimate(&self, s: &MapSpec) -> u64 {
-        let t = s.map_type;
-        if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
-            array::alloc_bytes(s, self.profile.possible_cpus)
-        } else {
-            hash::alloc_bytes(s, self.profile.possible_cpus)
-        }
+        (family_of(s.map_type).alloc_bytes)(s, self.profile.possible_cpus)
     }
 
     /// `bpf_map_meta_alloc`: the inner fd must be a map (`__bpf_map_get`: EBADF, EINVAL) whose

@@ -2,6 +2,7 @@
 //! frozen), then the family's answer; and `fill`, one UPDATE_BATCH of fresh elements.
 
 use super::*;
+use crate::maps::array::ArrayMap;
 
 impl World {
     /// `fill`'s element `i` as the UPDATE it is (`generic_map_update_batch` calls
@@ -143,8 +144,7 @@ impl World {
                 }
                 no_lock(*flags)?;
                 let found = match data {
-                    MapData::Array(a) => a.lookup(key),
-                    MapData::Hash(hm) => hm.lookup(key),
+                    MapData::Values(v) => v.lookup(key),
                     MapData::Fds(f) => f.lookup(self, key),
                 };
                 // bpf_percpu_array_copy / bpf_percpu_hash_copy: BPF_F_CPU copies that CPU's
@@ -179,16 +179,14 @@ impl World {
                             _ => ANY,
                         };
                         return one(match data {
-                            MapData::Array(a) => a.update(key, as_kernel, faults),
-                            MapData::Hash(hm) => hm.update(key, as_kernel, faults),
+                            MapData::Values(v) => v.update(key, as_kernel, faults),
                             MapData::Fds(_) => unreachable!("fd maps are not per-CPU"),
                         });
                     }
                 }
                 no_lock(*flags)?;
                 one(match (data, value) {
-                    (MapData::Array(a), _) => a.update(key, *flags, faults),
-                    (MapData::Hash(hm), _) => hm.update(key, *flags, faults),
+                    (MapData::Values(v), _) => v.update(key, *flags, faults),
                     (MapData::Fds(f), Value::Fd(r)) => f.update(self, key, *flags, *r),
                     (MapData::Fds(_), Value::Bytes(_)) => unreachable!("precondition: fd value"),
                 })
@@ -196,8 +194,7 @@ impl World {
             (Op::Delete { key, .. }, data) => {
                 can_write?;
                 one(match data {
-                    MapData::Array(a) => a.delete(),
-                    MapData::Hash(hm) => hm.delete(key, faults),
+                    MapData::Values(v) => v.delete(key, faults),
                     // fd_array_map_delete_elem: out of range is E2BIG (plain arrays: EINVAL).
                     MapData::Fds(f) if f.is_array() && !f.in_range(key) => Err(Why::Index.errno()),
                     MapData::Fds(f) => f.slots.get(key).map(|_| Ret::Unit).ok_or(Why::NoKey.errno()),
@@ -206,11 +203,10 @@ impl World {
             (Op::GetNextKey { key, .. }, data) => {
                 can_read?;
                 Ok(match data {
-                    MapData::Array(a) => Allowed::Exactly(a.next_key(key.as_deref(), faults)),
-                    MapData::Hash(hm) => hm.next_key(key.as_deref(), faults),
+                    MapData::Values(v) => v.next_key(key.as_deref(), faults),
                     // The fd arrays iterate like arrays, occupancy ignored; HASH_OF_MAPS like a hash.
                     MapData::Fds(f) if f.is_array() => {
-                        Allowed::Exactly(ArrayMap::new(f.max_entries, 0).next_key(key.as_deref(), faults))
+                        Allowed::Exactly(ArrayMap::new(f.max_entries, 0).next_index(key.as_deref(), faults))
                     }
                     MapData::Fds(f) => f.next_key(self, key.as_deref()),
                 })
@@ -219,10 +215,9 @@ impl World {
                 can_read.and(can_write)?;
                 no_lock(*flags)?;
                 one(match data {
-                    MapData::Hash(_) if !p.hash_lookup_and_delete => Err(Why::OldNoCommand.errno()),
-                    MapData::Hash(hm) => hm.lookup_and_delete(key),
+                    MapData::Values(v) => v.lookup_and_delete(key, p),
                     // Only queue/stack and the value hashes implement it.
-                    MapData::Array(_) | MapData::Fds(_) => Err(Why::NoCommand.errno()),
+                    MapData::Fds(_) => Err(Why::NoCommand.errno()),
                 })
             }
             (Op::Freeze { .. }, _) => {
@@ -243,8 +238,7 @@ impl World {
                     return Err(Why::NoBatch.errno());
                 }
                 Ok(match data {
-                    MapData::Array(a) => a.state(),
-                    MapData::Hash(hm) => hm.state(m.spec.key_size as usize, faults),
+                    MapData::Values(v) => v.state(m.spec.key_size as usize, faults),
                     MapData::Fds(f) => f.state(self),
                 })
             }

@@ -192,8 +192,7 @@ impl World {
             // for all), so the batch's one count says everything.
             Op::Fill { n, .. } => {
                 let empty = match &m.data {
-                    MapData::Array(a) => a.written.is_empty(),
-                    MapData::Hash(hm) => hm.entries.is_empty(),
+                    MapData::Values(v) => v.is_empty(),
                     MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
                 };
                 let key_space = 1u64 << (8 * m.spec.key_size.min(4));
