@@ -260,6 +260,9 @@ fn start_state(r: u8, cfg: &Arc<GenConfig>, start: &World) -> GenState {
     }
 }
 
+/// The most draws in a row one op may take to pass its precondition.
+const MAX_REDRAWS: usize = 1000;
+
 /// A case drawn from a plain RNG: the same start and ops `MapMachine`'s strategy would give
 /// for these draws, and the draws, to redraw it as a proptest value tree if it fails.
 #[derive(Clone, Debug)]
@@ -278,10 +281,6 @@ pub struct Draws {
     init: u8,
     choices: std::collections::VecDeque<Choice>,
 }
-
-/// The most draws in a row one op may take to pass its precondition: `View::decode` makes
-/// ops that pass (the generator tests demand it), so this is only reached by a generator bug.
-const MAX_REDRAWS: usize = 1000;
 
 /// Draws one case of 1..=max_ops ops with the config of `set_config`, as proptest-state-machine
 /// would (start, length, then each op from the state the ones before it leave), without
@@ -303,6 +302,8 @@ pub fn draw_case(rng: &mut impl Rng, max_ops: usize) -> Drawn {
     while drawn.ops.len() < len {
         let view = View::of(&state);
         let mut tries = 0;
+        // As proptest-state-machine does: an op whose precondition fails is drawn again (an
+        // fd_by_id of a PROG_ARRAY being cleared, say); a long run of them is a generator bug.
         let (c, op) = loop {
             let c = Choice {
                 t: rng.next_u32() as u8,
