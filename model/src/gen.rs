@@ -1706,6 +1706,111 @@ mod tests {
         set_config(GenConfig::default());
     }
 
+    /// The kinds `draw_case` draws, counted over many cases: each table kind near its weight's
+    /// share (k is a percent), three times as often when the swarm boosts it, never when it
+    /// is off; value families never draw a handle-map kind.
+    #[test]
+    fn drawn_kinds_follow_the_weights() {
+        let shares = |cfg: GenConfig| {
+            set_config(cfg);
+            let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[5; 32]);
+            let mut n = BTreeMap::new();
+            let mut all = 0.0;
+            for _ in 0..400 {
+                for op in draw_case(&mut rng, 40).ops {
+                    *n.entry(op.kind()).or_insert(0.0) += 1.0;
+                    all += 1.0;
+                }
+            }
+            set_config(GenConfig::default());
+            n.into_iter()
+                .map(|(k, c)| (k, c / all))
+                .collect::<BTreeMap<_, f64>>()
+        };
+        let values = GenConfig {
+            types: vec![MapType::Array, MapType::Hash],
+            fd_table_pct: 0,
+            ..GenConfig::default()
+        };
+        let plain = shares(values.clone());
+        let total: u32 = KINDS.iter().map(|(w, _)| *w as u32).sum();
+        for (w, kind) in [(18, "lookup"), (30, "update"), (10, "delete"), (14, "next_key")] {
+            let want = w as f64 / total as f64;
+            let got = plain.get(kind).copied().unwrap_or(0.0);
+            assert!(
+                (got - want).abs() < want * 0.25,
+                "{kind}: {got:.3}, weight {want:.3}: {plain:?}"
+            );
+        }
+        for k in [
+            "load",
+            "perf_event",
+            "fd_by_id",
+            "alive",
+            "settle",
+            "pin",
+            "mkcgroup",
+        ] {
+            assert!(!plain.contains_key(k), "{k} drawn for value families: {plain:?}");
+        }
+        let boosted = shares(GenConfig {
+            swarm_boost: vec!["delete"],
+            swarm_off: vec!["next_key"],
+            ..values
+        });
+        // delete: 10 of 100 -> 30 of 106 (next_key's 14 gone, delete's 20 more).
+        let ratio = boosted["delete"] / plain["delete"];
+        assert!(
+            (2.2..3.6).contains(&ratio),
+            "boosted delete x{ratio:.2}: {boosted:?}"
+        );
+        assert!(!boosted.contains_key("next_key"), "{boosted:?}");
+    }
+
+    /// `unpin` and `get_pinned` name a pinned handle half the time, else any created one: with
+    /// four maps and one pinned, the pinned one is most of the targets.
+    #[test]
+    fn pin_ops_mostly_name_what_is_pinned() {
+        let mut world = World::default();
+        world.profile.bpffs = true;
+        let cfg = GenConfig {
+            types: MapType::HANDLE_MAPS.to_vec(),
+            ..GenConfig::default()
+        };
+        let mut state = gen_state(world, cfg);
+        for n in 0..4 {
+            advance(
+                &mut state.world,
+                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
+            );
+        }
+        advance(
+            &mut state.world,
+            &Op::Pin {
+                target: Handle::map(2),
+            },
+        );
+        let v = View::of(&state);
+        let (mut pinned, mut all) = (0, 0);
+        for k in 0..100u8 {
+            for ks in 0..16u16 {
+                let c = Choice {
+                    t: 0,
+                    k,
+                    ks,
+                    kr: ks as u64 * 7 + 1,
+                    vs: 0,
+                    fs: 0,
+                };
+                if let Op::Unpin { target } | Op::GetPinned { target, .. } = v.decode(c) {
+                    all += 1;
+                    pinned += (target == Handle::map(2)) as u32;
+                }
+            }
+        }
+        assert!(all > 0 && pinned * 2 > all, "{pinned} of {all} name the pin");
+    }
+
     /// A scale run's prefix creates the map and fills it, and generation starts from the world
     /// after it: the generated ops see the filled map.
     #[test]
