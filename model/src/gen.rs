@@ -273,6 +273,8 @@ pub struct Drawn {
     pub ops: Vec<Op>,
     /// What they were decoded from.
     pub draws: Draws,
+    /// Ops drawn again because their precondition failed.
+    pub redraws: u32,
 }
 
 /// The integers a case was decoded from: its start's and each op's.
@@ -297,11 +299,12 @@ pub fn draw_case(rng: &mut impl Rng, max_ops: usize) -> Drawn {
             init,
             choices: std::collections::VecDeque::with_capacity(len),
         },
+        redraws: 0,
     };
     let mut state = state;
     while drawn.ops.len() < len {
         let view = View::of(&state);
-        let mut tries = 0;
+        let mut tries = 0u32;
         // As proptest-state-machine does: an op whose precondition fails is drawn again (an
         // fd_by_id of a PROG_ARRAY being cleared, say); a long run of them is a generator bug.
         let (c, op) = loop {
@@ -319,10 +322,11 @@ pub fn draw_case(rng: &mut impl Rng, max_ops: usize) -> Drawn {
             }
             tries += 1;
             assert!(
-                tries < MAX_REDRAWS,
+                tries < MAX_REDRAWS as u32,
                 "generator bug: {MAX_REDRAWS} draws in a row fail their precondition (last: {op})"
             );
         };
+        drawn.redraws += tries;
         state = MapMachine::apply(state, &op);
         drawn.draws.choices.push_back(c);
         drawn.ops.push(op);
@@ -1657,7 +1661,8 @@ mod tests {
     /// A case `draw_case` drew comes back, redrawn, as the value tree proptest shrinks: the same
     /// start and ops (fdtable cases and handle maps included), each value a binary search
     /// from the drawn one toward the simplest (a shrink step changes the ops), and nothing
-    /// left redrawn after; the same seed draws the same cases.
+    /// left redrawn after; the same seed draws the same cases. Ops whose precondition fails
+    /// are drawn again and counted.
     #[test]
     fn drawn_cases_redraw_as_the_tree_proptest_shrinks() {
         let mut cfg = GenConfig::default();
@@ -1699,6 +1704,15 @@ mod tests {
             }
         }
         assert!((20..=120).contains(&fdtable), "{fdtable} fdtable cases in 200");
+        // Handle maps make ops that fail their precondition now and then (an fd_by_id of a
+        // PROG_ARRAY being cleared, about 1 in 2,500): drawn again, counted, never kept.
+        set_config(GenConfig {
+            types: MapType::HANDLE_MAPS.to_vec(),
+            ..GenConfig::default()
+        });
+        let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[3; 32]);
+        let redraws: u32 = (0..2000).map(|_| draw_case(&mut rng, 40).redraws).sum();
+        assert!(redraws > 0, "no op drawn again in 2,000 handle-map cases");
         assert!(
             shrunk >= 150,
             "{shrunk} of 200 first shrink steps changed the case"
