@@ -1825,6 +1825,355 @@ mod tests {
         assert!(all > 0 && pinned * 2 > all, "{pinned} of {all} name the pin");
     }
 
+    /// 2,048 choices, each field its own splitmix64 draw (fixed: the tests below count shares).
+    fn grid() -> impl Iterator<Item = Choice> {
+        (0..2048u64).map(|i| {
+            let r = |j: u64| mix64(i * 8 + j);
+            Choice {
+                t: r(0) as u8,
+                k: (r(1) % 100) as u8,
+                ks: r(2) as u16,
+                kr: r(3),
+                vs: r(4),
+                fs: r(5) as u8,
+            }
+        })
+    }
+
+    /// What creates reach, with no invalid creates: the value-size, max_entries and key-size
+    /// edges, each family's optional flags, a third of hashes zero-seed with CAP_SYS_ADMIN, names a
+    /// quarter of the time, map-in-maps with an open template two times in three, and in
+    /// handle mode value maps from the inner menu; with every create invalidated most are refused.
+    #[test]
+    fn creates_reach_the_edges_and_flags_of_each_family() {
+        let created = |world: World, cfg: GenConfig| {
+            let cfg = GenConfig {
+                world: world.clone(),
+                ..cfg
+            };
+            let mut state = gen_state(world, cfg);
+            for (n, t) in [(0, MapType::Array), (1, MapType::Hash)] {
+                advance(&mut state.world, &create_map(n, MapSpec::new(t, 4, 8, 4)));
+            }
+            let v = View::of(&state);
+            let specs: Vec<(MapSpec, bool)> = grid()
+                .map(|c| match v.create(&c) {
+                    Op::CreateMap { spec, handle } => {
+                        assert_eq!(handle, Handle::map(2));
+                        let ok = state.world.allowed(&Op::CreateMap {
+                            handle,
+                            spec: spec.clone(),
+                        });
+                        (spec, matches!(ok, Allowed::Exactly(Ok(_))))
+                    }
+                    other => panic!("create decoded {other}"),
+                })
+                .collect();
+            specs
+        };
+        let set = |specs: &[(MapSpec, bool)], t: MapType, f: fn(&MapSpec) -> u64| {
+            specs
+                .iter()
+                .filter(|(s, _)| s.map_type == t)
+                .map(|(s, _)| f(s))
+                .collect::<BTreeSet<u64>>()
+        };
+        use std::collections::BTreeSet;
+        let mut world = World::default();
+        world.profile.cap_sys_admin = true;
+        let values = GenConfig {
+            types: vec![MapType::Array, MapType::Hash],
+            invalid_create_pct: 0,
+            ..GenConfig::default()
+        };
+        let fds = GenConfig {
+            types: vec![MapType::PerfEventArray, MapType::ArrayOfMaps],
+            invalid_create_pct: 0,
+            ..GenConfig::default()
+        };
+        let specs = [
+            created(world.clone(), values.clone()),
+            created(world.clone(), fds),
+        ]
+        .concat();
+        assert!(
+            specs.iter().all(|(s, ok)| *ok || s.map_type.is_map_in_map()),
+            "an invalid create"
+        );
+        let v = |xs: &[u64]| xs.iter().copied().collect::<BTreeSet<u64>>();
+        assert_eq!(
+            set(&specs, MapType::Hash, |s| s.value_size as u64),
+            v(&[1, 4, 7, 8, 12, 16, 33, 64])
+        );
+        assert_eq!(
+            set(&specs, MapType::Hash, |s| s.max_entries as u64),
+            v(&[1, 2, 3, 4, 5, 8, 16, 64])
+        );
+        assert_eq!(
+            set(&specs, MapType::Hash, |s| s.key_size as u64),
+            v(&[1, 2, 3, 4, 8, 16])
+        );
+        assert_eq!(set(&specs, MapType::Array, |s| s.key_size as u64), v(&[4]));
+        assert_eq!(
+            set(&specs, MapType::PerfEventArray, |s| s.value_size as u64),
+            v(&[4])
+        );
+        assert_eq!(
+            set(&specs, MapType::PerfEventArray, |s| s.max_entries as u64),
+            v(&[1, 2, 3, 4, 8, 64])
+        );
+        let flags = |t| set(&specs, t, |s| s.map_flags as u64);
+        for (t, f) in [
+            (MapType::Hash, RDONLY),
+            (MapType::Hash, WRONLY),
+            (MapType::Hash, RDONLY_PROG),
+            (MapType::Hash, WRONLY_PROG),
+            (MapType::Hash, NO_PREALLOC),
+            (MapType::Hash, NUMA_NODE),
+            (MapType::Array, MMAPABLE),
+            (MapType::Array, INNER_MAP),
+            (MapType::Array, NUMA_NODE),
+            (MapType::PerfEventArray, PRESERVE_ELEMS),
+        ] {
+            assert!(
+                flags(t).iter().any(|x| *x & !(ZERO_SEED as u64) == f as u64),
+                "{t:?} never {f:#x}"
+            );
+        }
+        assert!(!flags(MapType::PerfEventArray)
+            .iter()
+            .any(|x| *x as u32 & (RDONLY_PROG | WRONLY_PROG) != 0));
+        let zero_seed = |specs: &[(MapSpec, bool)]| {
+            let hashes: Vec<_> = specs
+                .iter()
+                .filter(|(s, _)| s.map_type == MapType::Hash)
+                .collect();
+            let zero = hashes
+                .iter()
+                .filter(|(s, _)| s.map_flags & ZERO_SEED != 0)
+                .count();
+            zero * 100 / hashes.len()
+        };
+        assert!(
+            (30..50).contains(&zero_seed(&specs)),
+            "{}% zero-seed hashes",
+            zero_seed(&specs)
+        );
+        let named = specs.iter().filter(|(s, _)| !s.name.is_empty()).count();
+        assert!(
+            (18..32).contains(&(named * 100 / specs.len())),
+            "{named} of {} named",
+            specs.len()
+        );
+        let inner: Vec<_> = specs.iter().filter_map(|(s, _)| s.inner).collect();
+        let open = inner.iter().filter(|r| matches!(r, FdRef::Handle(_))).count();
+        // Two maps open: two in three templates name one (`pick % (2 + 0 + 1)`).
+        let share = open * 100 / inner.len().max(1);
+        assert!(
+            (58..76).contains(&share),
+            "{open} of {} templates open maps",
+            inner.len()
+        );
+        // Without CAP_SYS_ADMIN only the optional-flag arm's one in sixteen (refused: EPERM).
+        world.profile.cap_sys_admin = false;
+        let specs = created(world.clone(), values.clone());
+        assert!(
+            (2..12).contains(&zero_seed(&specs)),
+            "{}% zero-seed hashes",
+            zero_seed(&specs)
+        );
+        // Every create invalid: none is allowed.
+        let specs = created(
+            world.clone(),
+            GenConfig {
+                invalid_create_pct: 100,
+                ..values.clone()
+            },
+        );
+        let valid = specs.iter().filter(|(_, ok)| *ok).count();
+        // (Some invalidations leave a spec the kernel takes: about a quarter, by design.)
+        assert!(
+            valid * 100 < specs.len() * 35,
+            "{valid} of {} valid with every create invalid",
+            specs.len()
+        );
+        // Handle mode: half the value maps come from the inner menu (8-byte arrays of 2, 4 or
+        // 8 entries, INNER_MAP or no flags): far more such arrays than without fd maps.
+        let menu_share = |specs: &[(MapSpec, bool)]| {
+            let arrays: Vec<_> = specs
+                .iter()
+                .filter(|(s, _)| s.map_type == MapType::Array)
+                .collect();
+            let menu = arrays
+                .iter()
+                .filter(|(s, _)| {
+                    s.value_size == 8 && s.map_flags & !INNER_MAP == 0 && [2, 4, 8].contains(&s.max_entries)
+                })
+                .count();
+            menu * 100 / arrays.len()
+        };
+        let handles = GenConfig {
+            types: vec![MapType::Array, MapType::ProgArray],
+            invalid_create_pct: 0,
+            ..GenConfig::default()
+        };
+        let (plain, menu) = (
+            menu_share(&created(world.clone(), values)),
+            menu_share(&created(world, handles)),
+        );
+        assert!(
+            menu > plain + 15,
+            "menu-shaped arrays: {menu}% with fd maps, {plain}% without"
+        );
+    }
+
+    /// Object draws: programs (of each type, XDP with frags and an attach type now and then,
+    /// some using maps, a bad fd or a non-map fd), perf events (inherit now and then), cgroups
+    /// made and reopened (half O_PATH); in an fdtable case a bare socket filter too.
+    #[test]
+    fn objects_are_programs_perf_events_and_cgroups() {
+        use std::collections::BTreeSet;
+        let mut world = World::default();
+        world.profile.cgroup2 = true;
+        let cfg = GenConfig {
+            types: MapType::HANDLE_MAPS.to_vec(),
+            ..GenConfig::default()
+        };
+        let mut state = gen_state(world, cfg);
+        advance(
+            &mut state.world,
+            &create_map(0, MapSpec::new(MapType::Array, 4, 8, 4)),
+        );
+        advance(
+            &mut state.world,
+            &Op::MakeCgroup {
+                handle: Handle {
+                    kind: Kind::Cgroup,
+                    n: 0,
+                },
+            },
+        );
+        advance(
+            &mut state.world,
+            &Op::OpenPerf {
+                handle: Handle {
+                    kind: Kind::Perf,
+                    n: 0,
+                },
+                inherit: false,
+            },
+        );
+        let v = View::of(&state);
+        let mut seen = BTreeSet::new();
+        for c in grid() {
+            let what = match v.object(&c) {
+                Op::LoadProg { spec, uses, .. } => format!(
+                    "load {:?} frags={} attach={} uses={}",
+                    spec.prog_type,
+                    spec.xdp_frags,
+                    spec.attach,
+                    match uses.first() {
+                        None => "none",
+                        Some(FdRef::Bad(_)) => "bad",
+                        Some(FdRef::Handle(h)) if h.kind == Kind::Map => "map",
+                        Some(FdRef::Handle(_)) => "other",
+                    }
+                ),
+                Op::OpenPerf { inherit, .. } => format!("perf inherit={inherit}"),
+                Op::MakeCgroup { .. } => "mkcgroup".into(),
+                Op::OpenCgroup { path, .. } => format!("open_cgroup path={path}"),
+                other => panic!("object decoded {other}"),
+            };
+            seen.insert(what);
+        }
+        for want in [
+            "load SocketFilter frags=false attach=0 uses=none",
+            "load SchedCls frags=false attach=0 uses=map",
+            "load Xdp frags=true attach=0 uses=none",
+            "load Xdp frags=false attach=37 uses=none",
+            "perf inherit=true",
+            "perf inherit=false",
+            "mkcgroup",
+            "open_cgroup path=true",
+            "open_cgroup path=false",
+        ] {
+            assert!(seen.contains(want), "never `{want}`: {seen:?}");
+        }
+        assert!(
+            seen.iter().any(|s| s.ends_with("uses=bad")) && seen.iter().any(|s| s.ends_with("uses=other")),
+            "{seen:?}"
+        );
+        assert!(!seen
+            .iter()
+            .any(|s| s.starts_with("load SocketFilter frags=true")
+                || s.contains("SchedCls frags=false attach=37")));
+    }
+
+    /// An fd for an fd-holding map's update: mostly of the kind it holds (a program for a
+    /// PROG_ARRAY, a map of the template's type for a map-in-map), sometimes any open fd,
+    /// now and then a bad one.
+    #[test]
+    fn fds_for_updates_are_mostly_of_the_held_kind() {
+        let cfg = GenConfig {
+            types: MapType::HANDLE_MAPS.to_vec(),
+            ..GenConfig::default()
+        };
+        let mut state = gen_state(World::default(), cfg);
+        advance(
+            &mut state.world,
+            &create_map(0, MapSpec::new(MapType::Array, 4, 8, 4)),
+        );
+        advance(
+            &mut state.world,
+            &create_map(1, MapSpec::new(MapType::ProgArray, 4, 4, 4)),
+        );
+        let mut aom = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 4);
+        aom.inner = Some(FdRef::Handle(Handle::map(0)));
+        advance(&mut state.world, &create_map(2, aom));
+        advance(
+            &mut state.world,
+            &create_map(3, MapSpec::new(MapType::Hash, 4, 8, 4)),
+        );
+        let prog = Handle {
+            kind: Kind::Prog,
+            n: 0,
+        };
+        advance(
+            &mut state.world,
+            &Op::LoadProg {
+                handle: prog,
+                spec: ProgSpec {
+                    prog_type: ProgType::SocketFilter,
+                    xdp_frags: false,
+                    attach: 0,
+                },
+                uses: vec![],
+            },
+        );
+        let v = View::of(&state);
+        let shares = |m: u32, right: &dyn Fn(&FdRef) -> bool| {
+            let view = v.maps.iter().find(|x| x.handle == Handle::map(m)).unwrap();
+            let (mut r, mut bad, mut n) = (0, 0, 0);
+            for c in grid() {
+                let f = v.fd_for(view, &c);
+                n += 1;
+                r += right(&f) as u32;
+                bad += matches!(f, FdRef::Bad(_)) as u32;
+            }
+            (r * 100 / n, bad * 100 / n)
+        };
+        let (right, bad) = shares(1, &|f| *f == FdRef::Handle(prog));
+        assert!(
+            (65..=90).contains(&right) && (3..=20).contains(&bad),
+            "prog array: {right}% progs, {bad}% bad"
+        );
+        let (right, bad) = shares(2, &|f| *f == FdRef::Handle(Handle::map(0)));
+        assert!(
+            (30..=80).contains(&right) && (3..=20).contains(&bad),
+            "array of maps: {right}% arrays, {bad}% bad"
+        );
+    }
+
     /// A scale run's prefix creates the map and fills it, and generation starts from the world
     /// after it: the generated ops see the filled map.
     #[test]
