@@ -2174,6 +2174,153 @@ mod tests {
         );
     }
 
+    /// Element ops, counted over the grid: `info` mostly reads the newest map, a bad fd comes
+    /// at `bad_fd_pct`, GET_NEXT_KEY starts from NULL, a missing key, a present key or the
+    /// usual key choice, map-in-map writes are mostly turned into lookups, fd-map updates
+    /// are mostly BPF_ANY, and per-CPU ops take the CPU flags where the kernel has them.
+    #[test]
+    fn element_draws_follow_their_arms() {
+        let mut world = World::default();
+        world.profile.percpu_cpu_flags = true;
+        let cfg = GenConfig {
+            world: world.clone(),
+            types: MapType::MODELLED
+                .iter()
+                .chain(&MapType::HANDLE_MAPS)
+                .copied()
+                .collect(),
+            bad_fd_pct: 50,
+            max_live: 8,
+            ..GenConfig::default()
+        };
+        let mut state = gen_state(world, cfg);
+        advance(
+            &mut state.world,
+            &create_map(0, MapSpec::new(MapType::Hash, 4, 8, 8)),
+        );
+        for i in 0..4u32 {
+            let up = Op::Update {
+                map: FdRef::Handle(Handle::map(0)),
+                key: i.to_le_bytes().to_vec(),
+                value: Value::Bytes(vec![1; 8]),
+                flags: 0,
+            };
+            advance(&mut state.world, &up);
+        }
+        advance(
+            &mut state.world,
+            &create_map(1, MapSpec::new(MapType::PercpuArray, 4, 8, 4)),
+        );
+        let mut aom = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 4);
+        aom.inner = Some(FdRef::Handle(Handle::map(1)));
+        advance(&mut state.world, &create_map(2, aom));
+        advance(
+            &mut state.world,
+            &create_map(3, MapSpec::new(MapType::ProgArray, 4, 4, 4)),
+        );
+        advance(
+            &mut state.world,
+            &create_map(4, MapSpec::new(MapType::Array, 4, 8, 4)),
+        );
+        let v = View::of(&state);
+        let at = |kind: &str| {
+            let k = (0..100u8).find(|k| {
+                let c = Choice {
+                    t: 0,
+                    k: *k,
+                    ks: 0,
+                    kr: 0,
+                    vs: 0,
+                    fs: 0,
+                };
+                v.decode(c).kind() == kind
+            });
+            k.unwrap_or_else(|| panic!("no k draws {kind}"))
+        };
+        let ops = |kind: &str| -> Vec<Op> {
+            let k = at(kind);
+            grid().map(|c| v.decode(Choice { k, ..c })).collect()
+        };
+        let share =
+            |ops: &[Op], f: &dyn Fn(&Op) -> bool| ops.iter().filter(|o| f(o)).count() * 100 / ops.len();
+        let on = |o: &Op, m: u32| o.map_ref() == Some(FdRef::Handle(Handle::map(m)));
+        let info: Vec<Op> = ops("info")
+            .into_iter()
+            .filter(|o| matches!(o.map_ref(), Some(FdRef::Handle(h)) if h.kind == Kind::Map))
+            .collect();
+        let newest = share(&info, &|o| on(o, 4));
+        assert!((70..90).contains(&newest), "info on the newest map: {newest}%");
+        let lookups = ops("lookup");
+        let bad = share(
+            &lookups,
+            &|o| !matches!(o.map_ref(), Some(FdRef::Handle(h)) if h.kind == Kind::Map),
+        );
+        assert!((40..60).contains(&bad), "{bad}% bad fds at bad_fd_pct 50");
+        let cpu_flag = |m: u32| {
+            let on_m: Vec<Op> = lookups.iter().filter(|o| on(o, m)).cloned().collect();
+            share(
+                &on_m,
+                &|o| matches!(o, Op::Lookup { flags, .. } if flags & (F_CPU | F_ALL_CPUS) != 0),
+            )
+        };
+        // (Other maps meet them too, rarely, among the invalid flag draws.)
+        for plain in [0, 4] {
+            assert!(
+                cpu_flag(1) > cpu_flag(plain) + 5,
+                "CPU flags: per-CPU {}%, m{plain} {}%",
+                cpu_flag(1),
+                cpu_flag(plain)
+            );
+        }
+        let walks: Vec<Op> = ops("next_key").into_iter().filter(|o| on(o, 0)).collect();
+        let start = |o: &Op| match o {
+            Op::GetNextKey { key: None, .. } => "null",
+            Op::GetNextKey { key: Some(k), .. }
+                if k.len() == 4 && u32::from_le_bytes(k[..4].try_into().unwrap()) < 4 =>
+            {
+                "present or usual"
+            }
+            _ => "missing or usual",
+        };
+        assert!(
+            (15..36).contains(&share(&walks, &|o| start(o) == "null")),
+            "NULL starts"
+        );
+        assert!(
+            share(&walks, &|o| start(o) == "present or usual") > 30,
+            "present starts"
+        );
+        let updates = ops("update");
+        let aom_writes = updates
+            .iter()
+            .filter(|o| on(o, 2) && o.kind() == "update")
+            .count();
+        let aom_reads = updates
+            .iter()
+            .filter(|o| on(o, 2) && o.kind() == "lookup")
+            .count();
+        assert!(
+            aom_reads > aom_writes * 2,
+            "map-in-map: {aom_writes} writes, {aom_reads} turned into lookups"
+        );
+        let prog_updates: Vec<Op> = updates.into_iter().filter(|o| on(o, 3)).collect();
+        let any = share(&prog_updates, &|o| {
+            matches!(
+                o,
+                Op::Update {
+                    flags: 0,
+                    value: Value::Fd(_),
+                    ..
+                }
+            )
+        });
+        let noexist = share(&prog_updates, &|o| matches!(o, Op::Update { flags: NOEXIST, .. }));
+        assert!(
+            (50..80).contains(&any) && (5..22).contains(&noexist),
+            "fd-map update flags: {any}% ANY, {noexist}% NOEXIST"
+        );
+    }
+
     /// A scale run's prefix creates the map and fills it, and generation starts from the world
     /// after it: the generated ops see the filled map.
     #[test]
