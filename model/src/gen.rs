@@ -1823,6 +1823,85 @@ mod tests {
             }
         }
         assert!(all > 0 && pinned * 2 > all, "{pinned} of {all} name the pin");
+        // Both ops come; get_pinned asks for each access mode of a map.
+        let mut flags = std::collections::BTreeSet::new();
+        let k_of = |name: &str| {
+            (0..100u8).find(|k| {
+                let op = v.decode(Choice {
+                    t: 0,
+                    k: *k,
+                    ks: 0,
+                    kr: 0,
+                    vs: 0,
+                    fs: 0,
+                });
+                op.kind() == name
+            })
+        };
+        // In table order (what shrinking moves toward): unpin first.
+        assert!(k_of("unpin").is_some() && k_of("unpin") < k_of("get_pinned"));
+        let gp = k_of("get_pinned").unwrap();
+        for c in grid() {
+            if let Op::GetPinned {
+                file_flags, target, ..
+            } = v.decode(Choice { k: gp, ..c })
+            {
+                if target.kind == Kind::Map {
+                    flags.insert(file_flags);
+                }
+            }
+        }
+        assert_eq!(
+            flags,
+            [0, RDONLY, WRONLY, FD_ACCESS].into_iter().collect(),
+            "get_pinned flags"
+        );
+    }
+
+    /// Room for maps: value families keep `max_live` maps open, handle families twice as many
+    /// (an outer map and inner candidates); past that a create draw closes an fd, and past
+    /// `max_live * 3` fds every element draw does.
+    #[test]
+    fn creates_stop_at_max_live_and_fds_at_three_times_it() {
+        let decoded = |types: Vec<MapType>, maps: u32| {
+            let cfg = GenConfig {
+                types,
+                max_live: 3,
+                ..GenConfig::default()
+            };
+            let mut state = gen_state(World::default(), cfg);
+            for n in 0..maps {
+                advance(
+                    &mut state.world,
+                    &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
+                );
+            }
+            let v = View::of(&state);
+            let kinds: std::collections::BTreeSet<&str> = grid().map(|c| v.decode(c).kind()).collect();
+            kinds
+        };
+        let values = vec![MapType::Array, MapType::Hash];
+        let handles = vec![MapType::Array, MapType::ProgArray];
+        assert!(decoded(values.clone(), 2).contains("create"));
+        assert!(
+            !decoded(values.clone(), 3).contains("create"),
+            "a fourth value map"
+        );
+        assert!(
+            decoded(handles.clone(), 5).contains("create"),
+            "handle mode stops before 6 maps"
+        );
+        assert!(
+            !decoded(handles, 6).contains("create"),
+            "a seventh map in handle mode"
+        );
+        // Ten fds, above 3 * max_live: nothing but closes.
+        let over = decoded(values, 10);
+        assert_eq!(
+            over,
+            ["close"].into_iter().collect(),
+            "with 10 fds open: {over:?}"
+        );
     }
 
     /// 2,048 choices, each field its own splitmix64 draw (fixed: the tests below count shares).
