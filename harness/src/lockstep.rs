@@ -528,8 +528,8 @@ fn run_steps<B: Backend + ?Sized>(
 }
 
 /// The `n`th end-of-case observation of `world`, if any: `info` and the full state of every
-/// open map, a
-/// delete of every index of the unreadable fd arrays, the liveness of every map and program
+/// open map, every queue and stack popped dry, a delete of every index of the unreadable fd
+/// arrays, the liveness of every map and program
 /// the case created (a release the model knows is pending is *settled*: it must come within
 /// the bound, or it is a leak), and removed cgroups settled the same way.
 pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
@@ -569,9 +569,24 @@ pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
             })
         })
     });
+    // A queue or stack cannot be read back whole: pop it dry (destructive, so only now), one
+    // more than it can hold, so that the last pop shows it empty.
+    let drains = world.handles().filter_map(|h| {
+        let m = world.map(h)?;
+        let fd = &world.fds[&h];
+        let poppable = m.spec.map_type.is_keyless() && fd.read && fd.write && !m.frozen;
+        (poppable && m.spec.max_entries <= 256).then(|| {
+            (0..=m.spec.max_entries).map(move |_| Op::LookupAndDelete {
+                map: FdRef::Handle(h),
+                key: Vec::new(),
+                flags: 0,
+            })
+        })
+    });
     // Probes first: a delete can release a held object, whose release is then settled.
     infos
         .chain(checks)
+        .chain(drains.flatten())
         .chain(probes.flatten())
         .chain(lives)
         .chain(dying)

@@ -201,6 +201,15 @@ fn fd_expr(r: FdRef) -> String {
     }
 }
 
+/// The key pointer of an element op: NULL for a keyless map (key_size 0), as the backend
+/// passes it (`__bpf_copy_key` refuses any other), else the key buffer.
+fn key_ptr(ks: usize) -> &'static str {
+    match ks {
+        0 => "0; (void)k",
+        _ => "(uintptr_t)k",
+    }
+}
+
 /// The buffer sizes the harness uses for an element op on `map`: the map's key size and
 /// syscall value size, 64 and 64 through a non-map fd.
 fn sizes(world: &World, map: FdRef) -> (usize, usize) {
@@ -302,9 +311,10 @@ fn op_code(world: &World, op: &Op) -> String {
             };
             let _ = writeln!(
                 c,
-                "\tstatic unsigned char k[] = {};\n\t{val}\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = (uintptr_t)k; a.value = (uintptr_t)v; a.flags = {flags:#x};\n\tresult(sys_bpf(BPF_MAP_UPDATE_ELEM, &a));",
+                "\tstatic unsigned char k[] = {};\n\t{val}\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = {}; a.value = (uintptr_t)v; a.flags = {flags:#x};\n\tresult(sys_bpf(BPF_MAP_UPDATE_ELEM, &a));",
                 c_bytes(&padded(key, ks.max(1))),
-                fd_expr(*map)
+                fd_expr(*map),
+                key_ptr(ks)
             );
         }
         Op::Lookup { map, key, flags } | Op::LookupAndDelete { map, key, flags } => {
@@ -316,10 +326,11 @@ fn op_code(world: &World, op: &Op) -> String {
             };
             let _ = writeln!(
                 c,
-                "\tstatic unsigned char k[] = {};\n\tunsigned char v[{}]; memset(v, 0, sizeof v);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = (uintptr_t)k; a.value = (uintptr_t)v; a.flags = {flags:#x};\n\tif (sys_bpf({cmd}, &a)) result(-1); else {{",
+                "\tstatic unsigned char k[] = {};\n\tunsigned char v[{}]; memset(v, 0, sizeof v);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = {}; a.value = (uintptr_t)v; a.flags = {flags:#x};\n\tif (sys_bpf({cmd}, &a)) result(-1); else {{",
                 c_bytes(&padded(key, ks.max(1))),
                 vl.max(4),
-                fd_expr(*map)
+                fd_expr(*map),
+                key_ptr(ks)
             );
             value_out(&mut c, "v", vl, id_kind(world, *map));
             c.push_str("\t}\n");
@@ -328,17 +339,19 @@ fn op_code(world: &World, op: &Op) -> String {
             let (ks, _) = sizes(world, *map);
             let _ = writeln!(
                 c,
-                "\tstatic unsigned char k[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = (uintptr_t)k;\n\tresult(sys_bpf(BPF_MAP_DELETE_ELEM, &a));",
+                "\tstatic unsigned char k[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = {};\n\tresult(sys_bpf(BPF_MAP_DELETE_ELEM, &a));",
                 c_bytes(&padded(key, ks.max(1))),
-                fd_expr(*map)
+                fd_expr(*map),
+                key_ptr(ks)
             );
         }
         Op::GetNextKey { map, key } => {
             let (ks, _) = sizes(world, *map);
             let kexpr = match key {
                 Some(k) => format!(
-                    "static unsigned char k[] = {}; a.key = (uintptr_t)k;",
-                    c_bytes(&padded(k, ks.max(1)))
+                    "static unsigned char k[] = {}; a.key = {};",
+                    c_bytes(&padded(k, ks.max(1))),
+                    key_ptr(ks)
                 ),
                 None => "a.key = 0;".into(),
             };

@@ -108,6 +108,10 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         gen.types = vec![MapType::Hash];
         gen.prefix = mapcheck_model::gen::fill_prefix(MapType::Hash, 64, 64);
         (2_000, 3, 30)
+    } else if fault == Fault::StackPopsOldest {
+        // A stack, two pushes and a peek or pop (the end-of-case drain pops too).
+        gen.types = MapType::KEYLESS.to_vec();
+        (4_000, 4, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -189,12 +189,20 @@ fn ret(r: i32) -> Result<(), Errno> {
     }
 }
 
+/// A buffer's address, NULL for an empty one: a keyless map (key_size 0) takes a NULL key
+/// and refuses any other (`__bpf_copy_key`: EINVAL).
 fn ptr(b: &[u8]) -> *const libc::c_void {
-    b.as_ptr().cast()
+    match b.is_empty() {
+        true => std::ptr::null(),
+        false => b.as_ptr().cast(),
+    }
 }
 
 fn mptr(b: &mut [u8]) -> *mut libc::c_void {
-    b.as_mut_ptr().cast()
+    match b.is_empty() {
+        true => std::ptr::null_mut(),
+        false => b.as_mut_ptr().cast(),
+    }
 }
 
 /// The MAP_CREATE part of `union bpf_attr` up to `map_extra` (include/uapi/linux/bpf.h);

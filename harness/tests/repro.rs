@@ -78,6 +78,7 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         "fdtable/emfile-at-the-soft-limit.case",
         "fdtable/emfile-create-consumes-an-id.case",
         "fdtable/setrlimit-order.case",
+        "keyless/stack-selftest-sequence.case",
     ];
     let mut compared = 0;
     for rel in cases {

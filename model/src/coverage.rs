@@ -30,6 +30,16 @@ fn ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
             ("info", "ok"),
             ("check", "ok"),
         ],
+        // Pushed, peeked and popped; never walked or read back whole.
+        "queue" | "stack" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("lookup_and_delete", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+        ],
         // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back by the syscall.
         "perf_event_array" | "cgroup_array" => &[
             ("create", "ok"),

@@ -61,11 +61,13 @@ pub enum Fault {
     DyingSettledInFdtable,
     /// A `fill` stores every element but the last (it still answers the full count).
     FillSkipsLast,
+    /// A STACK peeks and pops its oldest element, as a queue does (the kernel: its newest).
+    StackPopsOldest,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 25] = [
+    pub const ALL: [Fault; 26] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -91,6 +93,7 @@ impl Fault {
         Fault::HashNextKeyAny,
         Fault::DyingSettledInFdtable,
         Fault::FillSkipsLast,
+        Fault::StackPopsOldest,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -152,6 +155,7 @@ impl Fault {
             Fault::HashNextKeyAny => "hash-next-key-any",
             Fault::DyingSettledInFdtable => "dying-settled-in-fdtable",
             Fault::FillSkipsLast => "fill-skips-last",
+            Fault::StackPopsOldest => "stack-pops-oldest",
         }
     }
     /// Inverse of [`Fault::name`].

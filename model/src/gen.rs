@@ -1078,7 +1078,9 @@ impl<'a> View<'a> {
             _ => edges_max,
         };
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
-        let key_size = if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
+        let key_size = if t.is_keyless() {
+            0
+        } else if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
             4
         } else {
             [4u32, 1, 2, 8, 3, 16][((c.kr >> 16) % 6) as usize]
@@ -2461,11 +2463,7 @@ mod tests {
             world.profile = profile;
             let cfg = GenConfig {
                 world,
-                types: MapType::MODELLED
-                    .iter()
-                    .chain(&MapType::HANDLE_MAPS)
-                    .copied()
-                    .collect(),
+                types: MapType::all().collect(),
                 fd_table_pct: 20,
                 bad_fd_pct: 10,
                 invalid_create_pct: 40,

@@ -178,6 +178,12 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_HASH_OF_MAPS` (13).
     #[doc(alias = "BPF_MAP_TYPE_HASH_OF_MAPS")]
     HashOfMaps,
+    /// `BPF_MAP_TYPE_QUEUE` (22).
+    #[doc(alias = "BPF_MAP_TYPE_QUEUE")]
+    Queue,
+    /// `BPF_MAP_TYPE_STACK` (23).
+    #[doc(alias = "BPF_MAP_TYPE_STACK")]
+    Stack,
     /// A raw type number the model does not implement (e.g. beyond `__MAX_BPF_MAP_TYPE`).
     Other(u32),
 }
@@ -198,6 +204,16 @@ impl MapType {
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
     ];
+    /// The keyless families (key_size 0: push, peek and pop through the element commands
+    /// with a NULL key), generated only when asked for (`run --map queue,stack`).
+    pub const KEYLESS: [MapType; 2] = [MapType::Queue, MapType::Stack];
+    /// Every modelled type.
+    pub fn all() -> impl Iterator<Item = MapType> {
+        MapType::MODELLED
+            .into_iter()
+            .chain(MapType::HANDLE_MAPS)
+            .chain(MapType::KEYLESS)
+    }
     /// The raw `map_type` number.
     pub fn raw(self) -> u32 {
         match self {
@@ -210,6 +226,8 @@ impl MapType {
             MapType::CgroupArray => 8,
             MapType::ArrayOfMaps => 12,
             MapType::HashOfMaps => 13,
+            MapType::Queue => 22,
+            MapType::Stack => 23,
             MapType::Other(n) => n,
         }
     }
@@ -233,26 +251,20 @@ impl MapType {
             MapType::CgroupArray => "cgroup_array",
             MapType::ArrayOfMaps => "array_of_maps",
             MapType::HashOfMaps => "hash_of_maps",
+            MapType::Queue => "queue",
+            MapType::Stack => "stack",
             MapType::Other(_) => return None,
         })
     }
     /// Inverse of [`MapType::raw`] (what `bpf_map_info.type` reports).
     pub fn from_raw(n: u32) -> MapType {
-        MapType::MODELLED
-            .into_iter()
-            .chain(MapType::HANDLE_MAPS)
-            .find(|t| t.raw() == n)
-            .unwrap_or(MapType::Other(n))
+        MapType::all().find(|t| t.raw() == n).unwrap_or(MapType::Other(n))
     }
     /// Inverse of [`MapType::word`]: the named types are read from `word` itself, so the two
     /// cannot disagree; `typeN` (digits only) is a raw number.
     pub fn from_word(w: &str) -> Option<MapType> {
-        if let Some(t) = MapType::MODELLED
-            .iter()
-            .chain(&MapType::HANDLE_MAPS)
-            .find(|t| t.word() == w)
-        {
-            return Some(*t);
+        if let Some(t) = MapType::all().find(|t| t.word() == w) {
+            return Some(t);
         }
         let n = w.strip_prefix("type")?;
         if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
@@ -271,6 +283,10 @@ impl MapType {
     /// Maps whose syscall value is an fd in and an id (or nothing) out.
     pub fn holds_fds(self) -> bool {
         MapType::HANDLE_MAPS.contains(&self)
+    }
+    /// Keyless types: key_size 0, element commands with a NULL key.
+    pub fn is_keyless(self) -> bool {
+        MapType::KEYLESS.contains(&self)
     }
     /// Map-in-map types, which need an inner map template at creation.
     pub fn is_map_in_map(self) -> bool {

@@ -71,6 +71,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         "cgroup_array" => &["cgroup_array"],
         "array_of_maps" => &["array_of_maps"],
         "hash_of_maps" => &["hash_of_maps"],
+        "keyless" => &["queue", "stack"],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
@@ -103,19 +104,19 @@ reasons! {
     // Element commands (kernel/bpf/syscall.c, then the family).
     /// Flags outside what the command takes: LOOKUP's before the fd, UPDATE's in the family,
     /// MAP_CREATE's in the family's `map_alloc_check`.
-    Flags = EINVAL, "flags", [("maps badfd nonmap", "lookup lookup_and_delete"),
-        ("maps", "update create")];
+    Flags = EINVAL, "flags", [("maps keyless badfd nonmap", "lookup lookup_and_delete"),
+        ("maps", "update create"), ("keyless", "create")];
     /// The fd's access mode (`map_get_sys_perms`: opened read-only or write-only).
-    Access = EPERM, "access", [("maps", ELEM)];
+    Access = EPERM, "access", [("maps keyless", ELEM)];
     /// A write to a frozen map (`map_get_sys_perms` drops FMODE_CAN_WRITE).
-    Frozen = EPERM, "frozen", [("maps", "update delete lookup_and_delete")];
+    Frozen = EPERM, "frozen", [("maps keyless", "update delete lookup_and_delete")];
     /// `map_freeze` on a frozen map (EPERM on 6.18, EBUSY before 6.5: `Profile`).
-    Refreeze = EPERM, "refreeze", [("maps", "freeze")];
+    Refreeze = EPERM, "refreeze", [("maps keyless", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
-    FLock = EINVAL, "f-lock", [("maps", "lookup update lookup_and_delete")];
+    FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
     /// both at once, or upper flag bits without BPF_F_CPU.
-    CpuFlags = EINVAL, "cpu-flags", [("maps", "lookup update")];
+    CpuFlags = EINVAL, "cpu-flags", [("maps keyless", "lookup update")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU with a CPU that is not possible.
     CpuRange = ERANGE, "cpu-range", [("percpu", "lookup update")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
@@ -125,6 +126,8 @@ reasons! {
     /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
     /// batch).
     NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check"), ("scale", "fill")];
+    /// Queues and stacks have no batch commands at all (`bpf_map_do_batch`).
+    KeylessBatch = ENOTSUPP, "no-batch", [("keyless", "check")];
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
@@ -140,7 +143,15 @@ reasons! {
     /// BPF_NOEXIST on a present key (every array slot is present).
     Exists = EEXIST, "exists", [("value hash_of_maps", "update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
-    Full = E2BIG, "full", [("hashes", "update")];
+    Full = E2BIG, "full", [("hashes keyless", "update")];
+    /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
+    Empty = ENOENT, "empty", [("keyless", "lookup lookup_and_delete")];
+    /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST.
+    PushFlags = EINVAL, "push-flags", [("keyless", "update")];
+    /// `queue_stack_map_delete_elem`: no deletes.
+    KeylessDelete = EINVAL, "no-delete", [("keyless", "delete")];
+    /// `queue_stack_map_get_next_key`: no keys to walk.
+    KeylessNextKey = EINVAL, "no-walk", [("keyless", "next_key")];
     /// GET_NEXT_KEY past the last key.
     End = ENOENT, "end", [("maps", "next_key")];
     /// CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`.
@@ -165,25 +176,25 @@ reasons! {
 
     // MAP_CREATE (`map_create`, the family's `map_alloc_check` and `map_alloc`).
     /// map_extra is for BLOOM_FILTER and ARENA only.
-    MapExtra = EINVAL, "map-extra", [("maps", "create")];
+    MapExtra = EINVAL, "map-extra", [("maps keyless", "create")];
     /// BPF_F_RDONLY and BPF_F_WRONLY together (`bpf_get_file_flag`).
-    RdonlyWronly = EINVAL, "rdonly-wronly", [("maps", "create")];
+    RdonlyWronly = EINVAL, "rdonly-wronly", [("maps keyless", "create")];
     /// BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together, or either on an fd array.
-    ProgAccess = EINVAL, "prog-access", [("maps", "create")];
+    ProgAccess = EINVAL, "prog-access", [("maps keyless", "create")];
     /// A NUMA node that is not online.
-    NumaNode = EINVAL, "numa-node", [("maps", "create")];
+    NumaNode = EINVAL, "numa-node", [("maps keyless", "create")];
     /// BPF_F_NUMA_NODE on a per-CPU map.
     NumaPercpu = EINVAL, "numa-percpu", [("percpu", "create")];
     /// A map type this kernel does not know (`find_and_alloc_map`).
     UnknownType = EINVAL, "type", [("invalid_type", "create")];
     /// max_entries 0.
-    NoEntries = EINVAL, "max-entries", [("maps", "create")];
+    NoEntries = EINVAL, "max-entries", [("maps keyless", "create")];
     /// A key size the family refuses (arrays: 4; hashes: not 0).
-    KeySize = EINVAL, "key-size", [("maps", "create")];
+    KeySize = EINVAL, "key-size", [("maps keyless", "create")];
     /// A value size the family refuses (0; fd-holding maps: 4).
-    ValueSize = EINVAL, "value-size", [("maps", "create")];
+    ValueSize = EINVAL, "value-size", [("maps keyless", "create")];
     /// An array value above INT_MAX bytes.
-    ValueTooBig = E2BIG, "value-size", [("value_arrays", "create")];
+    ValueTooBig = E2BIG, "value-size", [("value_arrays keyless", "create")];
     /// A hash element kmalloc cannot serve (key + value near KMALLOC_MAX_SIZE).
     ElemTooBig = E2BIG, "elem-size", [("hashes", "create")];
     /// `htab_map_alloc_check` before 5.11 (c6bde958a62b): a key above MAX_BPF_STACK (512).
@@ -199,11 +210,11 @@ reasons! {
     /// A map-in-map template that is itself a map-in-map.
     InnerNested = EINVAL, "inner-type", [("map_in_map", "create")];
     /// RLIMIT_MEMLOCK before 5.11 (`bpf_map_charge_init`).
-    Memlock = EPERM, "memlock", [("value", "create"), ("objects", "load")];
+    Memlock = EPERM, "memlock", [("value keyless", "create"), ("objects", "load")];
     /// `bpf_obj_name_cpy`.
-    Name = EINVAL, "name", [("maps", "create")];
+    Name = EINVAL, "name", [("maps keyless", "create")];
     /// A large allocation that may fail (`bpf_map_area_alloc`).
-    Alloc = ENOMEM, "alloc", [("value", "create")];
+    Alloc = ENOMEM, "alloc", [("value keyless", "create")];
 
     // Other objects.
     /// BPF_OBJ_PIN of something that is no map, program or link (`bpf_fd_probe_obj`).

@@ -379,11 +379,7 @@ pub fn op_words() -> impl Iterator<Item = &'static str> {
 
 /// Every map type word `create` takes by name (a raw number is written `typeN`).
 pub fn map_type_words() -> Vec<String> {
-    MapType::MODELLED
-        .iter()
-        .chain(&MapType::HANDLE_MAPS)
-        .map(|t| t.word())
-        .collect()
+    MapType::all().map(|t| t.word()).collect()
 }
 
 fn parse_op(text: &str) -> PResult<Op> {
@@ -1400,7 +1396,7 @@ mod tests {
         }
         let e = parse_line("m0 = create ringbuf key=4 value=4 entries=1").unwrap_err();
         let types = map_type_words();
-        assert_eq!(types.len(), 9);
+        assert_eq!(types.len(), 11);
         for w in &types {
             assert!(e.0.contains(w.as_str()), "{w}: {e}");
             let (op, _) = parse_line(&format!("m0 = create {w} key=4 value=4 entries=1")).unwrap();

@@ -526,7 +526,7 @@ impl World {
                     let new = family_of(spec.map_type)
                         .new
                         .expect("a family of bytes makes its maps");
-                    MapData::Values(new(spec, value_len, &self.profile))
+                    MapData::Values(new(spec, value_len, &self.profile, &self.faults))
                 };
                 let charged = match self.profile.mem_accounting {
                     MemAccounting::Rlimit => memlock_pages(self.alloc_estimate(spec)),

@@ -227,17 +227,13 @@ fn parse_faults(c: &Common) -> Result<Vec<Fault>, (u8, String)> {
 
 fn parse_types(names: &[String]) -> Result<Vec<MapType>, (u8, String)> {
     if names.is_empty() {
-        return Ok(MapType::MODELLED
-            .iter()
-            .chain(&MapType::HANDLE_MAPS)
-            .copied()
-            .collect());
+        return Ok(MapType::all().collect());
     }
     names
         .iter()
         .map(|n| {
             MapType::from_word(n)
-                .filter(|t| MapType::MODELLED.contains(t) || t.holds_fds())
+                .filter(|t| MapType::all().any(|m| m == *t))
                 .ok_or_else(|| {
                     let words = mapcheck_model::text::map_type_words();
                     usage(format!("unknown map family `{n}` ({})", words.join(", ")))

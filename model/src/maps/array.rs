@@ -86,7 +86,7 @@ pub const FAMILY: Family = Family {
     alloc_check: |s, _, numa| alloc_check(s, numa),
     too_many_entries: |_, _| false,
     alloc_bytes,
-    new: Some(|s, value_len, _| Box::new(ArrayMap::new(s.max_entries, value_len))),
+    new: Some(|s, value_len, _, _| Box::new(ArrayMap::new(s.max_entries, value_len))),
 };
 
 /// The u32 index an array key holds (little-endian; keys are 4 bytes by precondition).

@@ -79,7 +79,7 @@ pub const FAMILY: Family = Family {
     alloc_check,
     too_many_entries: |s, p| too_many_entries(s, p.hash_max_entries),
     alloc_bytes,
-    new: Some(|s, value_len, p| {
+    new: Some(|s, value_len, p, _| {
         let order = HashOrder::of(s, p.fd_htab_update_in_place);
         Box::new(HashMap::with_order(s.max_entries, value_len, order))
     }),

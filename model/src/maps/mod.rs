@@ -6,6 +6,7 @@
 pub mod array;
 pub mod fd_array;
 pub mod hash;
+pub mod queue_stack;
 
 use crate::errno::Errno;
 use crate::fault::Fault;
@@ -30,11 +31,17 @@ pub struct Family {
     pub new: Option<NewMap>,
 }
 
-/// Makes a family's empty map: its spec, the bytes a lookup returns, the dialect.
-pub type NewMap = fn(&MapSpec, usize, &Profile) -> Box<dyn ValueMap>;
+/// Makes a family's empty map: its spec, the bytes a lookup returns, the dialect, and the
+/// deliberate model faults switched on.
+pub type NewMap = fn(&MapSpec, usize, &Profile, &[Fault]) -> Box<dyn ValueMap>;
 
 /// Every family, one line each.
-pub const FAMILIES: [&Family; 3] = [&array::FAMILY, &hash::FAMILY, &fd_array::FAMILY];
+pub const FAMILIES: [&Family; 4] = [
+    &array::FAMILY,
+    &hash::FAMILY,
+    &fd_array::FAMILY,
+    &queue_stack::FAMILY,
+];
 
 /// The family of a modelled map type.
 pub fn family_of(t: MapType) -> &'static Family {
