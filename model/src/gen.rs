@@ -1715,7 +1715,7 @@ mod tests {
                 t
             };
             assert!(REDRAW.with(|r| r.borrow().is_none()));
-            let mut tree = tree;
+            let tree = tree;
             let (start, ops, _) = tree.current();
             assert_eq!(text(&ops), text(&d.ops));
             assert_eq!(start.world.limits.is_some(), d.start.world.limits.is_some());
