@@ -896,6 +896,8 @@ pub fn search<S: Sys>(
             };
         }
     }
+    // The last few cases of a search that ends between ticks are shown too.
+    tick(&stats.borrow(), generated);
     SearchResult {
         stats: stats.into_inner(),
         generated,
@@ -921,6 +923,9 @@ pub fn minimize<S: Sys>(
     kind: Option<(&'static str, String)>,
 ) -> Vec<Op> {
     let mut kinds: Vec<_> = kind.into_iter().collect();
+    if Instant::now() > deadline || stopping() {
+        return ops;
+    }
     let again = run_routed(world.clone(), kernel, &ops, true, stats, None);
     if let Some(d) = again.divergence.as_ref().filter(|_| !kinds.is_empty()) {
         if !kinds.contains(&kind_of(d)) {

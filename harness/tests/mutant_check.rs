@@ -171,7 +171,7 @@ fn quick_canaries_are_found_shrunk_and_written() {
 /// Shrinking proper: `minimize` drops every op the failure does not need and halves
 /// max_entries while the failure stays the same kind (8 -> 4; 2 and 1 would make index 2
 /// E2BIG, another failure), the kind it first showed or the one it shows now; a search bounded by cases
-/// runs that many (in chunks of 32), one bounded by time stops; a written case numbers its
+/// runs exactly that many, one bounded by time stops; a written case numbers its
 /// lines from 1.
 #[test]
 fn minimize_and_the_search_bounds_do_what_they_say() {
@@ -240,7 +240,7 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
     let run = run_case(w.clone(), &mut k, &small, true, &mut st, None);
     let case = mapcheck::lockstep::case_from_run(&run, &w, 1);
     assert_eq!(case.steps.iter().map(|s| s.line).collect::<Vec<_>>(), [1, 2]);
-    // A search of 100 cases runs 100 (three chunks of 32, one of 4); one of 1 s stops within
+    // A search of 100 cases runs exactly 100; one of 1 s stops within
     // a few.
     let mut cfg = SearchConfig {
         seed: 7,
