@@ -304,8 +304,9 @@ pub fn draw_case(rng: &mut impl Rng, max_ops: usize) -> Drawn {
         redraws: 0,
     };
     let mut state = state;
+    let mut view = View::of(&state);
     while drawn.ops.len() < len {
-        let view = View::of(&state);
+        view.refresh(&state);
         let mut tries = 0u32;
         // As proptest-state-machine does: an op whose precondition fails is drawn again (an
         // fd_by_id of a PROG_ARRAY being cleared, say); a long run of them is a generator bug.
@@ -544,57 +545,91 @@ const HANDLE_KINDS: [(u8, &str); 19] = [
 
 impl View {
     fn of(s: &GenState) -> View {
+        let mut v = View {
+            cfg: s.cfg.clone(),
+            maps: Vec::new(),
+            others: Vec::new(),
+            created: Vec::new(),
+            cgroups: Vec::new(),
+            pins: Vec::new(),
+            id_maps: Vec::new(),
+            bpffs: false,
+            cgroup2: false,
+            world_next: [Handle::map(0); 4],
+            nofile: None,
+            cpu_flags: None,
+        };
+        v.refresh(s);
+        v
+    }
+
+    /// Makes this the view of `s`, reusing its buffers (`draw_case` keeps one view for a
+    /// whole case: a fresh one per op was a good part of generation's time).
+    fn refresh(&mut self, s: &GenState) {
         let w = &s.world;
-        let maps = w
-            .handles()
-            .filter_map(|h| {
-                let m = w.map(h)?;
-                let present = match &m.data {
-                    crate::world::MapData::Values(v) => v.first_keys(8),
-                    crate::world::MapData::Fds(f) if !f.is_array() => {
-                        f.slots.keys().take(8).flatten().copied().collect()
-                    }
-                    _ => Vec::new(),
-                };
-                let (inner_type, filled) = match &m.data {
-                    crate::world::MapData::Fds(f) => (
-                        f.template.as_ref().map(|t| t.map_type),
-                        (0u32..)
-                            .take_while(|i| f.slots.contains_key(&i.to_le_bytes()[..]))
-                            .count() as u32,
-                    ),
-                    _ => (None, 0),
-                };
-                Some(MapView {
+        let mut n = 0;
+        for h in w.handles() {
+            let Some(m) = w.map(h) else { continue };
+            if n == self.maps.len() {
+                self.maps.push(MapView {
                     handle: h,
-                    value_len: w.value_len(&m.spec),
-                    spec: m.spec.clone(),
-                    recent: s.recent.get(&h).cloned().unwrap_or_default(),
-                    present,
-                    inner_type,
-                    filled,
-                })
-            })
-            .collect();
+                    spec: MapSpec::new(m.spec.map_type, 0, 0, 0),
+                    value_len: 0,
+                    recent: Arc::default(),
+                    present: Vec::new(),
+                    inner_type: None,
+                    filled: 0,
+                });
+            }
+            let v = &mut self.maps[n];
+            n += 1;
+            v.present.clear();
+            match &m.data {
+                crate::world::MapData::Values(data) => data.first_keys(8, &mut v.present),
+                crate::world::MapData::Fds(f) if !f.is_array() => {
+                    v.present.extend(f.slots.keys().take(8).flatten())
+                }
+                _ => {}
+            }
+            (v.inner_type, v.filled) = match &m.data {
+                crate::world::MapData::Fds(f) => (
+                    f.template.as_ref().map(|t| t.map_type),
+                    (0u32..)
+                        .take_while(|i| f.slots.contains_key(&i.to_le_bytes()[..]))
+                        .count() as u32,
+                ),
+                _ => (None, 0),
+            };
+            v.handle = h;
+            v.value_len = w.value_len(&m.spec);
+            // What decode reads of the spec, without the name (no allocation).
+            v.spec = MapSpec::new(
+                m.spec.map_type,
+                m.spec.key_size,
+                m.spec.value_size,
+                m.spec.max_entries,
+            );
+            v.recent = s.recent.get(&h).cloned().unwrap_or_default();
+        }
+        self.maps.truncate(n);
+        self.others.clear();
+        self.others.extend(w.handles().filter(|h| h.kind != Kind::Map));
         // Only the handle and fdtable tables have ops that name created objects or pins.
         let rich = s.cfg.types.iter().any(|t| t.holds_fds()) || w.limits.is_some();
-        let created = w
-            .created
-            .iter()
-            .filter(|(h, _)| rich && matches!(h.kind, Kind::Map | Kind::Prog))
-            .map(|(h, o)| (*h, w.objects[o].life))
-            .collect();
-        let cgroups = w
-            .created
-            .keys()
-            .filter(|h| rich && h.kind == Kind::Cgroup)
-            .copied()
-            .collect();
-        let pins = w
-            .pins
-            .iter()
-            .filter(|_| rich)
-            .map(|(h, o)| {
+        self.created.clear();
+        self.cgroups.clear();
+        self.pins.clear();
+        self.id_maps.clear();
+        if rich {
+            self.created.extend(
+                w.created
+                    .iter()
+                    .filter(|(h, _)| matches!(h.kind, Kind::Map | Kind::Prog))
+                    .map(|(h, o)| (*h, w.objects[o].life)),
+            );
+            self.cgroups
+                .extend(w.created.keys().filter(|h| h.kind == Kind::Cgroup).copied());
+            self.pins.extend(w.pins.iter().map(|(h, o)| {
                 (
                     *h,
                     if matches!(w.objects[o].body, crate::world::Body::Prog(..)) {
@@ -603,24 +638,17 @@ impl View {
                         Kind::Map
                     },
                 )
-            })
-            .collect();
-        let mut ids: Vec<(u32, Handle)> = w.id_ord.iter().filter(|_| rich).map(|(h, o)| (*o, *h)).collect();
-        ids.sort();
-        View {
-            bpffs: w.profile.bpffs,
-            cgroup2: w.profile.cgroup2,
-            cpu_flags: w.profile.percpu_cpu_flags.then_some(w.profile.possible_cpus),
-            cfg: s.cfg.clone(),
-            maps,
-            others: w.handles().filter(|h| h.kind != Kind::Map).collect(),
-            created,
-            cgroups,
-            pins,
-            id_maps: ids.into_iter().map(|(_, h)| h).collect(),
-            world_next: [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf].map(|k| w.next_handle(k)),
-            nofile: w.limits.as_ref().map(|l| (l.nofile.soft, l.nofile.hard)),
+            }));
+            let mut ids: Vec<(u32, Handle)> = w.id_ord.iter().map(|(h, o)| (*o, *h)).collect();
+            ids.sort();
+            self.id_maps.extend(ids.into_iter().map(|(_, h)| h));
         }
+        self.bpffs = w.profile.bpffs;
+        self.cgroup2 = w.profile.cgroup2;
+        self.cpu_flags = w.profile.percpu_cpu_flags.then_some(w.profile.possible_cpus);
+        self.cfg = s.cfg.clone();
+        self.world_next = [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf].map(|k| w.next_handle(k));
+        self.nofile = w.limits.as_ref().map(|l| (l.nofile.soft, l.nofile.hard));
     }
 
     fn created(&self) -> &[(Handle, Life)] {

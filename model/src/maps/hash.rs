@@ -428,8 +428,8 @@ impl ValueMap for HashMap {
         self.entries.contains_key(key)
     }
 
-    fn first_keys(&self, n: usize) -> Vec<u8> {
-        self.entries.keys().take(n).flatten().copied().collect()
+    fn first_keys(&self, n: usize, out: &mut Vec<u8>) {
+        out.extend(self.entries.keys().take(n).flatten());
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -79,10 +79,9 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     fn has_key(&self, _key: &[u8]) -> bool {
         false
     }
-    /// Up to `n` present keys, end to end (for generation's GET_NEXT_KEY starts).
-    fn first_keys(&self, _n: usize) -> Vec<u8> {
-        Vec::new()
-    }
+    /// Appends up to `n` present keys to `out`, end to end (for generation's GET_NEXT_KEY
+    /// starts; into a buffer generation reuses op after op).
+    fn first_keys(&self, _n: usize, _out: &mut Vec<u8>) {}
     /// What it holds, for a divergence's description (keys and values as the map has them).
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
     /// Nothing written yet (a fill needs an empty map).
