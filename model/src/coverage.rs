@@ -263,6 +263,15 @@ mod tests {
         assert!(has(&root, "array", "update", "ok") && has(&root, "percpu_array", "check", "ok"));
         assert!(has(&root, "array_of_maps", "update", "ok") && has(&root, "hash_of_maps", "delete", "ok"));
         assert!(has(&root, "objects", "load", "ok"));
+        // Queues and stacks: pushed, peeked, popped, never walked or dumped.
+        for row in ["queue", "stack"] {
+            assert!(has(&root, row, "update", "ok") && has(&root, row, "lookup_and_delete", "ok"));
+            assert!(!has(&root, row, "check", "ok") && has(&root, row, "check", "ENOTSUPP[no-batch]"));
+            assert!(
+                has(&root, row, "next_key", "EINVAL[no-walk]") && !has(&root, row, "next_key", "ENOENT[end]")
+            );
+            assert!(has(&root, row, "lookup", "ENOENT[empty]") && has(&root, row, "update", "E2BIG[full]"));
+        }
         assert!(
             has(&root, "type27", "create", "EINVAL[type]")
                 && has(&root, "invalid_type", "create", "EINVAL[type]")
