@@ -1667,6 +1667,29 @@ mod tests {
         for k in ["pin", "unpin", "get_pinned", "dying", "rmdir", "settle_dying"] {
             assert!(!below.contains(k) && !at.contains(k), "{k} without its mount");
         }
+        // With the mounts (and a cgroup made), the same draws reach them.
+        state.world.profile.bpffs = true;
+        state.world.profile.cgroup2 = true;
+        let mut world = World::default();
+        world.profile = state.world.profile.clone();
+        let mut few = gen_state(world, (*state.cfg).clone());
+        advance(
+            &mut few.world,
+            &create_map(0, MapSpec::new(MapType::Array, 4, 8, 4)),
+        );
+        advance(
+            &mut few.world,
+            &Op::MakeCgroup {
+                handle: Handle {
+                    kind: Kind::Cgroup,
+                    n: 0,
+                },
+            },
+        );
+        let mounted = kinds(&few);
+        for k in ["pin", "dying", "rmdir", "unpin", "get_pinned"] {
+            assert!(mounted.contains(k), "{k} never drawn with its mount: {mounted:?}");
+        }
     }
 
     /// A setrlimit draw, arm by arm: a soft RLIMIT_NOFILE 3 to 12, soft above hard, above
