@@ -242,19 +242,7 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
     assert_eq!(case.steps.iter().map(|s| s.line).collect::<Vec<_>>(), [1, 2]);
     // A search of 100 cases runs exactly 100; one of 1 s stops within
     // a few.
-    let mut cfg = SearchConfig {
-        seed: 7,
-        cases: Some(100),
-        budget: Duration::from_secs(300),
-        max_ops: 8,
-        record: false,
-        shrink_time: Duration::from_secs(5),
-        gen: GenConfig {
-            world: World::new(detect_profile(), vec![]),
-            types: vec![MapType::Array],
-            ..GenConfig::default()
-        },
-    };
+    let mut cfg = array_search(7, 100, 8);
     let r = search(&cfg, &mut k, |_, _| {});
     assert!(r.found.is_none());
     assert_eq!(r.stats.cases, 100);
@@ -275,19 +263,7 @@ fn a_divergence_seen_once_is_reported_as_flaky() {
     }
     use mapcheck::faulty::{Faulty, KernelFault};
     use mapcheck::sys::RealSys;
-    let cfg = SearchConfig {
-        seed: 3,
-        cases: Some(200),
-        budget: Duration::from_secs(300),
-        max_ops: 12,
-        record: false,
-        shrink_time: Duration::from_secs(5),
-        gen: GenConfig {
-            world: World::new(detect_profile(), vec![]),
-            types: vec![MapType::Array],
-            ..GenConfig::default()
-        },
-    };
+    let cfg = array_search(3, 200, 12);
     let cpus = mapcheck::env::possible_cpus();
     let mut k = Kernel::with_sys(Faulty::new(RealSys, Some(KernelFault::FirstUpdateFails)), cpus).unwrap();
     let r = search(&cfg, &mut k, |_, _| {});
@@ -305,4 +281,21 @@ fn a_divergence_seen_once_is_reported_as_flaky() {
     assert_eq!(k.held(), 0);
     let mut clean = Kernel::with_sys(Faulty::new(RealSys, None), cpus).unwrap();
     assert!(search(&cfg, &mut clean, |_, _| {}).found.is_none());
+}
+
+/// A search of `cases` ARRAY cases of up to `max_ops` ops on this kernel's profile.
+fn array_search(seed: u64, cases: u64, max_ops: usize) -> SearchConfig {
+    SearchConfig {
+        seed,
+        cases: Some(cases),
+        budget: Duration::from_secs(300),
+        max_ops,
+        record: false,
+        shrink_time: Duration::from_secs(5),
+        gen: GenConfig {
+            world: World::new(detect_profile(), vec![]),
+            types: vec![MapType::Array],
+            ..GenConfig::default()
+        },
+    }
 }

@@ -1473,6 +1473,20 @@ mod tests {
         }
     }
 
+    /// Creates maps `first`, `first + 1`, ... with these specs, in order.
+    fn open_maps(w: &mut World, first: u32, specs: impl IntoIterator<Item = MapSpec>) {
+        for (n, spec) in (first..).zip(specs) {
+            advance(w, &create_map(n, spec));
+        }
+    }
+
+    /// A 4-entry map-in-map of type `t` whose template is map `inner`.
+    fn inner_of(t: MapType, inner: u32) -> MapSpec {
+        let mut s = MapSpec::new(t, 4, 4, 4);
+        s.inner = Some(FdRef::Handle(Handle::map(inner)));
+        s
+    }
+
     /// Key draws: a recent key for choices 0-2 (when there is one), max_entries - 1, max_entries,
     /// any 64-bit number, or a small index below 2 * max_entries + 1 (at most 64); with
     /// sequential filling, an fd array's key appends at the first free index or replaces one.
@@ -2314,20 +2328,15 @@ mod tests {
             ..GenConfig::default()
         };
         let mut state = gen_state(World::default(), cfg);
-        advance(
+        open_maps(
             &mut state.world,
-            &create_map(0, MapSpec::new(MapType::Array, 4, 8, 4)),
-        );
-        advance(
-            &mut state.world,
-            &create_map(1, MapSpec::new(MapType::ProgArray, 4, 4, 4)),
-        );
-        let mut aom = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 4);
-        aom.inner = Some(FdRef::Handle(Handle::map(0)));
-        advance(&mut state.world, &create_map(2, aom));
-        advance(
-            &mut state.world,
-            &create_map(3, MapSpec::new(MapType::Hash, 4, 8, 4)),
+            0,
+            [
+                MapSpec::new(MapType::Array, 4, 8, 4),
+                MapSpec::new(MapType::ProgArray, 4, 4, 4),
+                inner_of(MapType::ArrayOfMaps, 0),
+                MapSpec::new(MapType::Hash, 4, 8, 4),
+            ],
         );
         let prog = Handle {
             kind: Kind::Prog,
@@ -2403,20 +2412,15 @@ mod tests {
             };
             advance(&mut state.world, &up);
         }
-        advance(
+        open_maps(
             &mut state.world,
-            &create_map(1, MapSpec::new(MapType::PercpuArray, 4, 8, 4)),
-        );
-        let mut aom = MapSpec::new(MapType::ArrayOfMaps, 4, 4, 4);
-        aom.inner = Some(FdRef::Handle(Handle::map(1)));
-        advance(&mut state.world, &create_map(2, aom));
-        advance(
-            &mut state.world,
-            &create_map(3, MapSpec::new(MapType::ProgArray, 4, 4, 4)),
-        );
-        advance(
-            &mut state.world,
-            &create_map(4, MapSpec::new(MapType::Array, 4, 8, 4)),
+            1,
+            [
+                MapSpec::new(MapType::PercpuArray, 4, 8, 4),
+                inner_of(MapType::ArrayOfMaps, 1),
+                MapSpec::new(MapType::ProgArray, 4, 4, 4),
+                MapSpec::new(MapType::Array, 4, 8, 4),
+            ],
         );
         let v = View::of(&state);
         let at = |kind: &str| {
