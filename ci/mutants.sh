@@ -11,7 +11,8 @@
 #   MAPCHECK_MUTANTS_RE='...'    only mutants whose names match (default: all of the oracle's
 #                                files, and of fuzz.rs only the signature functions)
 #   MAPCHECK_MUTANTS_ITERATE=1   skip the mutants mutants.out/ says were caught (cargo-mutants
-#                                --iterate): a run over several sessions at one unchanged tree
+#                                --iterate): a run over several sessions; verdicts on lines no
+#                                commit since has touched are kept (ci/mutants-remap.sh)
 # The oracle: model/src (gen.rs too: the judge's seeded search with its coverage floor and
 # its quick canaries say whether the generator still does its job), the runner's comparison
 # (lockstep.rs), replay verdicts (replay.rs), the kernel outcome decoding (kernel.rs) and the
@@ -73,6 +74,16 @@ record() {
 }
 # A run that was stopped never recorded its last stage: what it wrote counts.
 [ ${#iterate[@]} -eq 0 ] || record
+# The verdicts were named at the commit in $ledger/commit: carry them to this tree's names
+# (ci/mutants-remap.sh: a mutant on a line no edit touched keeps its verdict).
+head=$(git rev-parse HEAD)
+if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/commit" ] && [ "$(cat "$ledger/commit")" != "$head" ]; then
+    ci/mutants-remap.sh "$(cat "$ledger/commit")" "$head" \
+        "$ledger"/{caught,missed,timeout,unviable}.txt \
+        "$out"/{caught,missed,timeout,unviable,previously_caught}.txt
+fi
+echo "$head" > "$ledger/commit"
+[ -s "$ledger/first" ] || git rev-parse --short HEAD > "$ledger/first"
 status=0
 # Stage 1, the model's files judged by the model's own unit tests: only the model crate is
 # built per mutant (the full judge rebuilds the harness and links four test binaries, about
@@ -116,6 +127,7 @@ viable=$((caught + missed + timeout))
     echo "mutants timed out: $timeout (counted as caught: the test never passed)"
     echo "mutants unviable:  $unviable"
     echo "mutants untested:  $untested (of $(grep -c . "$ledger/all.txt") at this tree; a finished run has none)"
+    echo "tree: $(git rev-parse --short HEAD); verdicts judged since $(cat "$ledger/first"), each kept while its line is unchanged"
     [ "$viable" -gt 0 ] && echo "score: $(( (caught + timeout) * 1000 / viable / 10 )).$(( (caught + timeout) * 1000 / viable % 10 ))% of $viable viable"
     echo
     echo "per file: caught+timeout / viable (missed)"
