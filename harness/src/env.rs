@@ -151,6 +151,25 @@ fn probe_dialects(p: &mut Profile) {
             Err(e) if e == Errno::EINVAL => v.push(("create-file-flags-late", false)),
             _ => {}
         }
+        // BLOOM_FILTER (9330986c0300, 5.16): unknown before (EINVAL). A value above
+        // KMALLOC_MAX_SIZE is E2BIG from a8d89feba7e5 on; before, the filter is made.
+        let mut bloom = MapSpec::new(MapType::BloomFilter, 0, 4, 1);
+        match s.map_create(&bloom, -1) {
+            Ok(_) => {
+                v.push(("bloom-filter", true));
+                bloom.value_size = (1 << 22) + 1;
+                match s.map_create(&bloom, -1) {
+                    Err(e) if e == Errno::E2BIG => v.push(("bloom-value-size-checked", true)),
+                    Ok(_) => v.push(("bloom-value-size-checked", false)),
+                    Err(_) => {}
+                }
+            }
+            Err(e) if e == Errno::EINVAL => {
+                v.push(("bloom-filter", false));
+                v.push(("bloom-value-size-checked", false));
+            }
+            Err(_) => {}
+        }
         // BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18): EINVAL where the flag is unknown, when
         // the same program loads without it.
         let xdp = |frags| ProgSpec {

@@ -36,6 +36,9 @@ pub enum KernelFault {
     CloseFails,
     /// UPDATE_BATCH leaves out the last element and reports the full count.
     BatchUpdateDropsLast,
+    /// A BLOOM_FILTER push hashes other bytes than the value's (its first byte flipped):
+    /// the answer is the real one, the bits set are another value's.
+    BloomPushWrongBytes,
     /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
     /// since a canary's case must come back; the search must still report it, as flaky).
     FirstUpdateFails,
@@ -43,7 +46,7 @@ pub enum KernelFault {
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 12] = [
+    pub const ALL: [KernelFault; 13] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -56,6 +59,7 @@ impl KernelFault {
         KernelFault::WrongErrnoInSet,
         KernelFault::CloseFails,
         KernelFault::BatchUpdateDropsLast,
+        KernelFault::BloomPushWrongBytes,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -74,6 +78,7 @@ impl KernelFault {
             KernelFault::CloseFails => "kernel:close-fails",
             KernelFault::BatchUpdateDropsLast => "kernel:batch-update-drops-last",
             KernelFault::FirstUpdateFails => "kernel:first-update-fails",
+            KernelFault::BloomPushWrongBytes => "kernel:bloom-push-wrong-bytes",
         }
     }
 
@@ -98,6 +103,7 @@ impl KernelFault {
             KernelFault::FdByIdOtherMap => vec![MapType::Array, MapType::Hash, MapType::ProgArray],
             KernelFault::PercpuSlotDropped => vec![MapType::PercpuArray, MapType::PercpuHash],
             KernelFault::BatchUpdateDropsLast => vec![MapType::Hash],
+            KernelFault::BloomPushWrongBytes => vec![MapType::BloomFilter],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -253,6 +259,12 @@ impl<S: Sys> Sys for Faulty<S> {
         self.updates += 1;
         if self.on(KernelFault::FirstUpdateFails) && self.updates == 1 {
             return Err(Errno::EIO);
+        }
+        let bloom = self.spec(fd).is_some_and(|s| s.map_type == MapType::BloomFilter);
+        if self.on(KernelFault::BloomPushWrongBytes) && bloom && !value.is_empty() {
+            let mut other = value.to_vec();
+            other[0] ^= 0xff;
+            return self.inner.update(fd, key, &other, flags);
         }
         if self.on(KernelFault::UpdateNotStored) && self.spec(fd).is_some_and(|s| !s.map_type.holds_fds()) {
             // The real update decides the answer; then the map is put back as it was, so

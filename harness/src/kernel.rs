@@ -559,6 +559,21 @@ impl<S: Sys> Kernel<S> {
                     .update(fd, &fit(key, ks), &bytes, *flags)
                     .map(|_| Ret::Unit)
             }
+            // A bloom filter's peek: the buffer is its input (`map_lookup_elem` copies it in and
+            // nothing back); a kernel that wrote it would be a finding.
+            Op::Lookup {
+                key, input, flags, ..
+            } if !input.is_empty() => {
+                let mut v = fit(input, vl.max(4)).into_owned();
+                self.sys.lookup(fd, &fit(key, ks), &mut v, *flags)?;
+                if v[..] != fit(input, vl.max(4))[..] {
+                    return Ok(Ret::Lost(format!(
+                        "LOOKUP wrote the value buffer it was to read: {}",
+                        mapcheck_model::outcome::hex(&v)
+                    )));
+                }
+                Ok(Ret::Unit)
+            }
             Op::Lookup { key, flags, .. } => {
                 let mut v = vec![POISON; vl.max(4)];
                 self.sys.lookup(fd, &fit(key, ks), &mut v, *flags)?;
@@ -976,6 +991,7 @@ mod tests {
             Op::Lookup {
                 map: m,
                 key: vec![0; 4],
+                input: Vec::new(),
                 flags: 0,
             },
             Op::Update {
@@ -987,6 +1003,7 @@ mod tests {
             Op::Lookup {
                 map: m,
                 key: vec![0; 4],
+                input: Vec::new(),
                 flags: 0,
             },
         ];

@@ -569,24 +569,22 @@ pub fn end_of_case(world: &World, n: usize) -> Option<Op> {
             })
         })
     });
-    // A queue or stack cannot be read back whole: pop it dry (destructive, so only now), one
-    // more than it can hold, so that the last pop shows it empty.
-    let drains = world.handles().filter_map(|h| {
+    // What a family reads back beyond `check` (a queue popped dry, a bloom filter's pushed
+    // values peeked): `ValueMap::read_back`, destructive, so only now.
+    let read_backs = world.handles().filter_map(|h| {
         let m = world.map(h)?;
         let fd = &world.fds[&h];
-        let poppable = m.spec.map_type.is_keyless() && fd.read && fd.write && !m.frozen;
-        (poppable && m.spec.max_entries <= 256).then(|| {
-            (0..=m.spec.max_entries).map(move |_| Op::LookupAndDelete {
-                map: FdRef::Handle(h),
-                key: Vec::new(),
-                flags: 0,
-            })
-        })
+        match &m.data {
+            mapcheck_model::world::MapData::Values(v) => {
+                Some(v.read_back(FdRef::Handle(h), fd.read, fd.write && !m.frozen))
+            }
+            mapcheck_model::world::MapData::Fds(_) => None,
+        }
     });
     // Probes first: a delete can release a held object, whose release is then settled.
     infos
         .chain(checks)
-        .chain(drains.flatten())
+        .chain(read_backs.flatten())
         .chain(probes.flatten())
         .chain(lives)
         .chain(dying)
@@ -1248,6 +1246,7 @@ mod tests {
         let lookup = Op::Lookup {
             map: FdRef::Bad(mapcheck_model::BadFd::NeverOpened),
             key: vec![0; 4],
+            input: Vec::new(),
             flags: 0,
         };
         let ops = vec![lookup; 3];

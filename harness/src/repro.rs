@@ -317,7 +317,24 @@ fn op_code(world: &World, op: &Op) -> String {
                 key_ptr(ks)
             );
         }
-        Op::Lookup { map, key, flags } | Op::LookupAndDelete { map, key, flags } => {
+        // A bloom filter's peek reads the value buffer and writes nothing back: "ok" or an errno.
+        Op::Lookup {
+            map,
+            key,
+            input,
+            flags,
+        } if !input.is_empty() => {
+            let (ks, vl) = sizes(world, *map);
+            let _ = writeln!(
+                c,
+                "\tstatic unsigned char k[] = {};\n\tstatic unsigned char v[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.map_fd = {}; a.key = {}; a.value = (uintptr_t)v; a.flags = {flags:#x};\n\tresult(sys_bpf(BPF_MAP_LOOKUP_ELEM, &a));",
+                c_bytes(&padded(key, ks.max(1))),
+                c_bytes(&padded(input, vl.max(4))),
+                fd_expr(*map),
+                key_ptr(ks)
+            );
+        }
+        Op::Lookup { map, key, flags, .. } | Op::LookupAndDelete { map, key, flags } => {
             let (ks, vl) = sizes(world, *map);
             let cmd = if matches!(op, Op::Lookup { .. }) {
                 "BPF_MAP_LOOKUP_ELEM"
@@ -368,6 +385,16 @@ fn op_code(world: &World, op: &Op) -> String {
                 c,
                 "\tunion bpf_attr a; memset(&a, 0, sizeof a); a.map_fd = {};\n\tresult(sys_bpf(BPF_MAP_FREEZE, &a));",
                 fd_expr(*map)
+            );
+        }
+        // A keyless map has no walk: `check` is its LOOKUP_BATCH, which it has none of.
+        Op::Check { map } if matches!(map, FdRef::Handle(h) if world.map(*h).is_some_and(|m| m.spec.map_type.is_keyless())) =>
+        {
+            let _ = writeln!(
+                c,
+                "\tunsigned char kb[4], vb[{v}], ob[4];\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {fd}; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.out_batch = (uintptr_t)ob; a.batch.count = 1;\n\tresult(sys_bpf(BPF_MAP_LOOKUP_BATCH, &a));",
+                v = sizes(world, *map).1.max(4),
+                fd = fd_expr(*map)
             );
         }
         Op::Check { map } => {

@@ -110,8 +110,12 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         (2_000, 3, 30)
     } else if fault == Fault::StackPopsOldest {
         // A stack, two pushes and a peek or pop (the end-of-case drain pops too).
-        gen.types = MapType::KEYLESS.to_vec();
+        gen.types = vec![MapType::Queue, MapType::Stack];
         (4_000, 4, 30)
+    } else if fault == Fault::BloomNoFalsePositives {
+        // A seed-0 filter, a push, and a peek for another value that shares its bits.
+        gen.types = vec![MapType::BloomFilter];
+        (4_000, 3, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -40,6 +40,15 @@ fn ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
             ("close", "ok"),
             ("info", "ok"),
         ],
+        // Pushed and peeked; never popped, walked or dumped.
+        "bloom_filter" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+        ],
         // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back by the syscall.
         "perf_event_array" | "cgroup_array" => &[
             ("create", "ok"),

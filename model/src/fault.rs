@@ -63,11 +63,14 @@ pub enum Fault {
     FillSkipsLast,
     /// A STACK peeks and pops its oldest element, as a queue does (the kernel: its newest).
     StackPopsOldest,
+    /// A BLOOM_FILTER with BPF_F_ZERO_SEED, whose bitset the model computes, never finds a
+    /// value that was not pushed: no false positives.
+    BloomNoFalsePositives,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 26] = [
+    pub const ALL: [Fault; 27] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -94,6 +97,7 @@ impl Fault {
         Fault::DyingSettledInFdtable,
         Fault::FillSkipsLast,
         Fault::StackPopsOldest,
+        Fault::BloomNoFalsePositives,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -156,6 +160,7 @@ impl Fault {
             Fault::DyingSettledInFdtable => "dying-settled-in-fdtable",
             Fault::FillSkipsLast => "fill-skips-last",
             Fault::StackPopsOldest => "stack-pops-oldest",
+            Fault::BloomNoFalsePositives => "bloom-no-false-positives",
         }
     }
     /// Inverse of [`Fault::name`].

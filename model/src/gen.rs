@@ -846,6 +846,17 @@ impl View {
             "lookup" => Op::Lookup {
                 map,
                 key,
+                input: match m.spec.map_type {
+                    // A bloom filter peeks for a value: one pushed (found, always) or any.
+                    MapType::BloomFilter => match (c.fs % 4, m.present.len() / m.value_len.max(1)) {
+                        (0 | 1, n) if n > 0 => {
+                            let i = c.kr as usize % n;
+                            m.present[i * m.value_len..(i + 1) * m.value_len].to_vec()
+                        }
+                        _ => fill(c.vs, m.value_len),
+                    },
+                    _ => Vec::new(),
+                },
                 flags: cpu.unwrap_or_else(|| lookup_flags(c.fs)),
             },
             "update" => {
@@ -1153,6 +1164,14 @@ impl View {
         if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
             spec.map_flags |= ZERO_SEED;
         }
+        // Bloom filters: mostly few hash functions on a small bitset, so that values never
+        // pushed are found now and then; half with seed 0, whose bitset the model computes.
+        if t == MapType::BloomFilter {
+            spec.map_extra = [0, 1, 1, 2, 3, 5, 15, 1][((c.vs >> 56) % 8) as usize];
+            if (c.vs >> 48).is_multiple_of(2) {
+                spec.map_flags |= ZERO_SEED;
+            }
+        }
         if t.is_map_in_map() {
             // The template: an open value map (most runs), else a bad fd.
             // The template: an open map (most runs), else another fd or a bad one.
@@ -1213,10 +1232,14 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.map_flags |= NUMA_NODE;
             s.numa_node = [0, 1, u32::MAX, 7][((r >> 8) % 4) as usize];
         }
+        // map_extra: for a bloom filter the number of hash functions, in its low 4 bits.
+        14 if s.map_type == MapType::BloomFilter => s.map_extra = 0x10 << ((r >> 8) % 60),
         14 => s.map_extra = 1,
         15 => {
             s.map_type = MapType::Other([0, 9999, 64][((r >> 8) % 3) as usize]);
             s.inner = None;
+            // A bloom filter's hash count would be refused first (map-extra), not the type.
+            s.map_extra = 0;
         }
         16 => s.value_size = 0x8000_0000,
         17 => s.value_size = 32769,
@@ -1559,6 +1582,7 @@ mod tests {
             &Op::Lookup {
                 map: FdRef::Handle(m0),
                 key: k(40),
+                input: Vec::new(),
                 flags: 0,
             },
         );
@@ -2595,7 +2619,7 @@ mod tests {
             let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
             let mut runner = TestRunner::new_with_rng(Config::default(), rng);
             let strategy = MapMachine::sequential_strategy(1..40);
-            for _ in 0..1000 {
+            for _ in 0..1300 {
                 let (init, ops, _) = strategy.new_tree(&mut runner).unwrap().current();
                 let mut w = init.world;
                 for op in &ops {

@@ -184,6 +184,9 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_STACK` (23).
     #[doc(alias = "BPF_MAP_TYPE_STACK")]
     Stack,
+    /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
+    #[doc(alias = "BPF_MAP_TYPE_BLOOM_FILTER")]
+    BloomFilter,
     /// A raw type number the model does not implement (e.g. beyond `__MAX_BPF_MAP_TYPE`).
     Other(u32),
 }
@@ -204,9 +207,9 @@ impl MapType {
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
     ];
-    /// The keyless families (key_size 0: push, peek and pop through the element commands
-    /// with a NULL key), generated only when asked for (`run --map queue,stack`).
-    pub const KEYLESS: [MapType; 2] = [MapType::Queue, MapType::Stack];
+    /// The keyless families (key_size 0: push, peek and, but for the bloom filter, pop
+    /// through the element commands with a NULL key).
+    pub const KEYLESS: [MapType; 3] = [MapType::Queue, MapType::Stack, MapType::BloomFilter];
     /// Every modelled type.
     pub fn all() -> impl Iterator<Item = MapType> {
         MapType::MODELLED
@@ -228,6 +231,7 @@ impl MapType {
             MapType::HashOfMaps => 13,
             MapType::Queue => 22,
             MapType::Stack => 23,
+            MapType::BloomFilter => 30,
             MapType::Other(n) => n,
         }
     }
@@ -253,6 +257,7 @@ impl MapType {
             MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
             MapType::Stack => "stack",
+            MapType::BloomFilter => "bloom_filter",
             MapType::Other(_) => return None,
         })
     }
@@ -493,6 +498,9 @@ pub enum Op {
         map: FdRef,
         /// Key bytes.
         key: Vec<u8>,
+        /// What the value buffer holds before the call: the value a BLOOM_FILTER peeks for
+        /// (`map_lookup_elem` copies it in), empty for every other map.
+        input: Vec<u8>,
         /// `flags`.
         flags: u64,
     },

@@ -64,6 +64,11 @@ pub struct Profile {
     /// MAP_CREATE checks RDONLY|WRONLY together (`bpf_get_file_flag`) after the allocation, so
     /// an inner fd, alloc and name error comes first (`map_create`, 9b435d23f51e, 7.2).
     pub create_file_flags_late: bool,
+    /// BPF_MAP_TYPE_BLOOM_FILTER exists (9330986c0300, 5.16); before, its create is EINVAL.
+    pub bloom_filter: bool,
+    /// `bloom_map_alloc_check` refuses a value above KMALLOC_MAX_SIZE with E2BIG
+    /// (a8d89feba7e5, late 2023, backported to 6.6.y); before, such a filter is created.
+    pub bloom_value_size_checked: bool,
     /// HASH_OF_MAPS replaces a present key's inner map in place (`bpf_fd_htab_map_update_elem`
     /// through `htab_map_update_elem_in_place`, "bpf: Support atomic update for htab of maps",
     /// 6.16); before, the update linked a new element at the bucket head like HASH.
@@ -107,6 +112,8 @@ impl Profile {
             percpu_padding_roundtrips: true,
             percpu_cpu_flags: false,
             create_file_flags_late: false,
+            bloom_filter: true,
+            bloom_value_size_checked: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
             bpffs: true,
@@ -122,7 +129,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 14] = [
+pub const DIALECTS: [(&str, &str); 16] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -139,10 +146,15 @@ pub const DIALECTS: [(&str, &str); 14] = [
         "hash-lookup-and-delete",
         "hash LOOKUP_AND_DELETE (3e87f192b405, 5.14)",
     ),
+    ("bloom-filter", "BPF_MAP_TYPE_BLOOM_FILTER (9330986c0300, 5.16)"),
     ("xdp-frags", "BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18)"),
     (
         "freeze-checks-write",
         "FREEZE needs write permission (c4c84f6fb2c4, 6.5)",
+    ),
+    (
+        "bloom-value-size-checked",
+        "BLOOM_FILTER value_size above KMALLOC_MAX_SIZE is E2BIG (a8d89feba7e5, 6.6.y)",
     ),
     ("fd-htab-update-in-place", "HASH_OF_MAPS update in place (6.16)"),
     (
@@ -200,6 +212,8 @@ impl Profile {
             "percpu-array-batch" => self.percpu_array_batch,
             "hash-lookup-and-delete" => self.hash_lookup_and_delete,
             "xdp-frags" => self.xdp_frags,
+            "bloom-filter" => self.bloom_filter,
+            "bloom-value-size-checked" => self.bloom_value_size_checked,
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
             "prog-array-owner-attach" => self.prog_array_owner_attach,
@@ -227,6 +241,8 @@ impl Profile {
             "percpu-array-batch" => self.percpu_array_batch = v,
             "hash-lookup-and-delete" => self.hash_lookup_and_delete = v,
             "xdp-frags" => self.xdp_frags = v,
+            "bloom-filter" => self.bloom_filter = v,
+            "bloom-value-size-checked" => self.bloom_value_size_checked = v,
             "freeze-checks-write" => self.freeze_checks_write = v,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
             "prog-array-owner-attach" => self.prog_array_owner_attach = v,

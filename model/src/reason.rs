@@ -71,7 +71,9 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         "cgroup_array" => &["cgroup_array"],
         "array_of_maps" => &["array_of_maps"],
         "hash_of_maps" => &["hash_of_maps"],
-        "keyless" => &["queue", "stack"],
+        "keyless" => &["queue", "stack", "bloom_filter"],
+        "queue_stack" => &["queue", "stack"],
+        "bloom_filter" => &["bloom_filter"],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
@@ -120,7 +122,7 @@ reasons! {
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU with a CPU that is not possible.
     CpuRange = ERANGE, "cpu-range", [("percpu", "lookup update")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
-    NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps", "lookup_and_delete")];
+    NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps bloom_filter", "lookup_and_delete")];
     /// Hashes had no LOOKUP_AND_DELETE before 5.14 (`Profile::hash_lookup_and_delete`).
     OldNoCommand = ENOTSUPP, "no-command", [("value_hashes", "lookup_and_delete")];
     /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
@@ -143,15 +145,22 @@ reasons! {
     /// BPF_NOEXIST on a present key (every array slot is present).
     Exists = EEXIST, "exists", [("value hash_of_maps", "update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
-    Full = E2BIG, "full", [("hashes keyless", "update")];
+    Full = E2BIG, "full", [("hashes queue_stack", "update")];
     /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
-    Empty = ENOENT, "empty", [("keyless", "lookup lookup_and_delete")];
-    /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST.
+    Empty = ENOENT, "empty", [("queue_stack", "lookup lookup_and_delete")];
+    /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST;
+    /// `bloom_map_push_elem`: any flag but BPF_ANY.
     PushFlags = EINVAL, "push-flags", [("keyless", "update")];
     /// `queue_stack_map_delete_elem`: no deletes.
-    KeylessDelete = EINVAL, "no-delete", [("keyless", "delete")];
+    KeylessDelete = EINVAL, "no-delete", [("queue_stack", "delete")];
     /// `queue_stack_map_get_next_key`: no keys to walk.
-    KeylessNextKey = EINVAL, "no-walk", [("keyless", "next_key")];
+    KeylessNextKey = EINVAL, "no-walk", [("queue_stack", "next_key")];
+    /// `bloom_map_peek_elem`: one of the value's bits is clear.
+    NotInFilter = ENOENT, "absent", [("bloom_filter", "lookup")];
+    /// `bloom_map_delete_elem`: EOPNOTSUPP, not the queue's EINVAL.
+    BloomNoDelete = EOPNOTSUPP, "no-delete", [("bloom_filter", "delete")];
+    /// `bloom_map_get_next_key`: EOPNOTSUPP.
+    BloomNoWalk = EOPNOTSUPP, "no-walk", [("bloom_filter", "next_key")];
     /// GET_NEXT_KEY past the last key.
     End = ENOENT, "end", [("maps", "next_key")];
     /// CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`.
@@ -176,7 +185,9 @@ reasons! {
 
     // MAP_CREATE (`map_create`, the family's `map_alloc_check` and `map_alloc`).
     /// map_extra is for BLOOM_FILTER and ARENA only.
-    MapExtra = EINVAL, "map-extra", [("maps keyless", "create")];
+    MapExtra = EINVAL, "map-extra", [("maps queue_stack", "create")];
+    /// `bloom_map_alloc`: map_extra above its low 4 bits (the number of hash functions).
+    HashCount = EINVAL, "hash-count", [("bloom_filter", "create")];
     /// BPF_F_RDONLY and BPF_F_WRONLY together (`bpf_get_file_flag`).
     RdonlyWronly = EINVAL, "rdonly-wronly", [("maps keyless", "create")];
     /// BPF_F_RDONLY_PROG and BPF_F_WRONLY_PROG together, or either on an fd array.

@@ -46,8 +46,16 @@ impl fmt::Display for Op {
                 write!(f, "update {map} key={} value={value}", hex(key))?;
                 elem_flags(f, *flags)
             }
-            Op::Lookup { map, key, flags } => {
+            Op::Lookup {
+                map,
+                key,
+                input,
+                flags,
+            } => {
                 write!(f, "lookup {map} key={}", hex(key))?;
+                if !input.is_empty() {
+                    write!(f, " value={}", hex(input))?;
+                }
                 elem_flags(f, *flags)
             }
             Op::Delete { map, key } => write!(f, "delete {map} key={}", hex(key)),
@@ -476,10 +484,12 @@ fn p_update(a: &[&str]) -> PResult<Op> {
 }
 
 fn p_lookup(a: &[&str]) -> PResult<Op> {
-    let (map, kv) = map_and_fields("lookup", a, &["key", "flags"])?;
+    let (map, kv) = map_and_fields("lookup", a, &["key", "value", "flags"])?;
     Ok(Op::Lookup {
         map,
         key: kv.bytes("key")?,
+        // A bloom filter's peek: the value it asks about.
+        input: kv.opt("value").map_or(Ok(Vec::new()), parse_hex)?,
         flags: kv.elem_flags()?,
     })
 }
@@ -1002,7 +1012,12 @@ pub mod arb {
                 value,
                 flags
             }),
-            (fd_ref(), bytes(), num64()).prop_map(|(map, key, flags)| Op::Lookup { map, key, flags }),
+            (fd_ref(), bytes(), bytes(), num64()).prop_map(|(map, key, input, flags)| Op::Lookup {
+                map,
+                key,
+                input,
+                flags
+            }),
             (fd_ref(), bytes()).prop_map(|(map, key)| Op::Delete { map, key }),
             (fd_ref(), prop::option::of(bytes())).prop_map(|(map, key)| Op::GetNextKey { map, key }),
             (fd_ref(), bytes(), num64()).prop_map(|(map, key, flags)| Op::LookupAndDelete {
@@ -1256,7 +1271,14 @@ mod tests {
             Op::Lookup {
                 map: FdRef::Bad(BadFd::NotBpf),
                 key: vec![],
+                input: vec![],
                 flags: F_LOCK,
+            },
+            Op::Lookup {
+                map: FdRef::Handle(Handle::map(2)),
+                key: vec![],
+                input: vec![1, 2, 3],
+                flags: 0,
             },
             Op::GetNextKey {
                 map: FdRef::Handle(Handle::map(0)),
@@ -1396,7 +1418,7 @@ mod tests {
         }
         let e = parse_line("m0 = create ringbuf key=4 value=4 entries=1").unwrap_err();
         let types = map_type_words();
-        assert_eq!(types.len(), 11);
+        assert_eq!(types.len(), 12);
         for w in &types {
             assert!(e.0.contains(w.as_str()), "{w}: {e}");
             let (op, _) = parse_line(&format!("m0 = create {w} key=4 value=4 entries=1")).unwrap();

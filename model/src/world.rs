@@ -510,6 +510,15 @@ impl World {
             _ => {}
         }
         self.observe_order(op, o);
+        if let Some(MapObj {
+            data: MapData::Values(v),
+            ..
+        }) = op.map_ref().and_then(|r| match r {
+            FdRef::Handle(h) => self.map_mut(h),
+            FdRef::Bad(_) => None,
+        }) {
+            v.observe(op, o);
+        }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
         let faults = self.faults.clone();

@@ -359,7 +359,9 @@ fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
                             *flags,
                         );
                     }
-                    Op::Lookup { map, key: k, flags } => {
+                    Op::Lookup {
+                        map, key: k, flags, ..
+                    } => {
                         libbpf_sys::bpf_map_lookup_elem_flags(
                             fd(fds, map),
                             k.as_ptr().cast(),

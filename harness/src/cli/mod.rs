@@ -227,7 +227,12 @@ fn parse_faults(c: &Common) -> Result<Vec<Fault>, (u8, String)> {
 
 fn parse_types(names: &[String]) -> Result<Vec<MapType>, (u8, String)> {
     if names.is_empty() {
-        return Ok(MapType::all().collect());
+        // Every family the running kernel has (BLOOM_FILTER from 5.16); one named by --map is
+        // checked even where the kernel lacks it (its creates are then EINVAL).
+        let bloom = env::detect_profile().bloom_filter;
+        return Ok(MapType::all()
+            .filter(|t| bloom || *t != MapType::BloomFilter)
+            .collect());
     }
     names
         .iter()

@@ -83,6 +83,7 @@ pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
 /// ARRAY and PERCPU_ARRAY.
 pub const FAMILY: Family = Family {
     types: &[MapType::Array, MapType::PercpuArray],
+    map_extra: false,
     alloc_check: |s, _, numa| alloc_check(s, numa),
     too_many_entries: |_, _| false,
     alloc_bytes,

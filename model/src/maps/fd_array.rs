@@ -26,6 +26,7 @@ pub const FAMILY: Family = Family {
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
     ],
+    map_extra: false,
     alloc_check: |s, p, numa| {
         if s.value_size != 4 {
             return Err(Why::ValueSize.errno());

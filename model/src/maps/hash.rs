@@ -76,6 +76,7 @@ pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
 /// HASH and PERCPU_HASH.
 pub const FAMILY: Family = Family {
     types: &[MapType::Hash, MapType::PercpuHash],
+    map_extra: false,
     alloc_check,
     too_many_entries: |s, p| too_many_entries(s, p.hash_max_entries),
     alloc_bytes,
@@ -758,6 +759,7 @@ mod tests {
             &Op::Lookup {
                 map: m,
                 key: k(1),
+                input: Vec::new(),
                 flags: 0,
             },
             &Ok(Ret::Value(vec![1])),

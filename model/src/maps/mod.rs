@@ -4,13 +4,14 @@
 //! file and one line in `FAMILIES`; the fd-holding maps (`fd_array.rs`) are the world's too.
 
 pub mod array;
+pub mod bloom;
 pub mod fd_array;
 pub mod hash;
 pub mod queue_stack;
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::op::{MapSpec, MapType};
+use crate::op::{FdRef, MapSpec, MapType, Op};
 use crate::outcome::{Allowed, Outcome};
 use crate::profile::Profile;
 use crate::reason::Why;
@@ -19,6 +20,9 @@ use crate::reason::Why;
 pub struct Family {
     /// The map types it models.
     pub types: &'static [MapType],
+    /// `map_create` lets its `map_extra` through (BLOOM_FILTER's hash count); for the other
+    /// families a nonzero one is EINVAL before anything else.
+    pub map_extra: bool,
     /// `map_alloc_check` and what `map_alloc` refuses before it allocates, in the kernel's
     /// order (`numa`: BPF_F_NUMA_NODE with a node given).
     pub alloc_check: fn(&MapSpec, &Profile, bool) -> Result<(), Errno>,
@@ -36,11 +40,12 @@ pub struct Family {
 pub type NewMap = fn(&MapSpec, usize, &Profile, &[Fault]) -> Box<dyn ValueMap>;
 
 /// Every family, one line each.
-pub const FAMILIES: [&Family; 4] = [
+pub const FAMILIES: [&Family; 5] = [
     &array::FAMILY,
     &hash::FAMILY,
     &fd_array::FAMILY,
     &queue_stack::FAMILY,
+    &bloom::FAMILY,
 ];
 
 /// The family of a modelled map type.
@@ -56,6 +61,14 @@ pub fn family_of(t: MapType) -> &'static Family {
 pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     /// LOOKUP (the whole per-CPU value where there is one).
     fn lookup(&self, key: &[u8]) -> Outcome;
+    /// LOOKUP given what the value buffer holds before the call (`input`: what a bloom
+    /// filter's peek reads; the other families write the buffer and ignore it).
+    fn lookup_input(&self, key: &[u8], _input: &[u8]) -> Allowed {
+        Allowed::Exactly(self.lookup(key))
+    }
+    /// Learns from the answer the kernel gave to `op` on this map, where several were allowed
+    /// (a bloom filter's false positive stays one).
+    fn observe(&mut self, _op: &Op, _o: &Outcome) {}
     /// UPDATE's answer with these flags (`store` makes the change).
     fn update(&self, key: &[u8], flags: u64, faults: &[Fault]) -> Outcome;
     /// DELETE's answer (`remove` makes the change).
@@ -86,6 +99,11 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)>;
     /// Nothing written yet (a fill needs an empty map).
     fn is_empty(&self) -> bool;
+    /// What the end of a case asks of it beyond `check` (which dumps where the family has
+    /// LOOKUP_BATCH), given the fd's read and write permission (write: not frozen either).
+    fn read_back(&self, _map: FdRef, _can_read: bool, _can_write: bool) -> Vec<Op> {
+        Vec::new()
+    }
     /// The GET_NEXT_KEY order it remembers links of, if it has one.
     fn order(&self) -> Option<&hash::HashOrder> {
         None

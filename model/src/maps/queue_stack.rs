@@ -6,7 +6,7 @@ use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::maps::{Family, ValueMap};
 use crate::op::flags::*;
-use crate::op::{MapSpec, MapType};
+use crate::op::{FdRef, MapSpec, MapType, Op};
 use crate::outcome::{Allowed, Outcome, Ret};
 use crate::profile::Profile;
 use crate::reason::Why;
@@ -21,6 +21,7 @@ const KMALLOC_MAX_SIZE: u32 = 1 << 22;
 /// QUEUE and STACK.
 pub const FAMILY: Family = Family {
     types: &[MapType::Queue, MapType::Stack],
+    map_extra: false,
     alloc_check: |s, _, _| alloc_check(s),
     too_many_entries: |_, _| false,
     alloc_bytes: |s, _| (s.max_entries as u64 + 1) * s.value_size as u64,
@@ -142,6 +143,20 @@ impl ValueMap for QueueStack {
 
     fn value(&self, _: &[u8]) -> Option<Vec<u8>> {
         None
+    }
+
+    /// It cannot be read back whole: pop it dry (destructive, so only at the end), one more
+    /// than it can hold, so that the last pop shows it empty.
+    fn read_back(&self, map: FdRef, can_read: bool, can_write: bool) -> Vec<Op> {
+        if !can_read || !can_write || self.max_entries > 256 {
+            return Vec::new();
+        }
+        let pop = Op::LookupAndDelete {
+            map,
+            key: Vec::new(),
+            flags: 0,
+        };
+        vec![pop; self.max_entries as usize + 1]
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {

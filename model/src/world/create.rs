@@ -14,7 +14,8 @@ impl World {
         let fail = |e| Allowed::Exactly(Err(e));
         let t = s.map_type;
         // map_create: map_extra is only for BLOOM_FILTER and ARENA.
-        if s.map_extra != 0 {
+        let takes_extra = !matches!(t, MapType::Other(_)) && family_of(t).map_extra;
+        if s.map_extra != 0 && !takes_extra {
             return fail(Why::MapExtra.errno());
         }
         // bpf_get_file_flag: RDONLY and WRONLY together (from 7.2 after the allocation).

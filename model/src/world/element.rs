@@ -130,7 +130,12 @@ impl World {
         };
         let faults = &self.faults[..];
         match (op, &m.data) {
-            (Op::Lookup { key, flags, .. }, data) => {
+            (
+                Op::Lookup {
+                    key, input, flags, ..
+                },
+                data,
+            ) => {
                 can_read?;
                 // bpf_map_check_op_flags (6.19): after the fd and read permission; from 7.0
                 // with BPF_F_LOCK | BPF_F_CPU allowed.
@@ -144,16 +149,16 @@ impl World {
                 }
                 no_lock(*flags)?;
                 let found = match data {
-                    MapData::Values(v) => v.lookup(key),
-                    MapData::Fds(f) => f.lookup(self, key),
+                    MapData::Values(v) => v.lookup_input(key, input),
+                    MapData::Fds(f) => Allowed::Exactly(f.lookup(self, key)),
                 };
                 // bpf_percpu_array_copy / bpf_percpu_hash_copy: BPF_F_CPU copies that CPU's
                 // value_size bytes (`copy_map_value`, no padding).
-                one(match found {
-                    Ok(Ret::Value(v)) if p.percpu_cpu_flags && flags & F_CPU != 0 => {
+                Ok(match found {
+                    Allowed::Exactly(Ok(Ret::Value(v))) if p.percpu_cpu_flags && flags & F_CPU != 0 => {
                         let (vs, at) = (m.spec.value_size as usize, (flags >> 32) as usize);
                         let from = at * self.stride(m.spec.value_size);
-                        Ok(Ret::Value(v[from..from + vs].to_vec()))
+                        Allowed::Exactly(Ok(Ret::Value(v[from..from + vs].to_vec())))
                     }
                     other => other,
                 })

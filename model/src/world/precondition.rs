@@ -180,6 +180,18 @@ impl World {
                     _ => Ok(()),
                 }
             }
+            // A bloom filter peeks for a value (the buffer is read); every other map writes it.
+            Op::Lookup { input, .. } if m.spec.map_type == MapType::BloomFilter => {
+                let vl = self.value_len(&m.spec);
+                match input.len() == vl {
+                    true => Ok(()),
+                    false => Err(format!("{h} peeks for {vl}-byte values: value=<hex>")),
+                }
+            }
+            Op::Lookup { input, .. } if !input.is_empty() => Err(format!(
+                "lookup value= is the value a bloom filter peeks for; {h} is {}",
+                m.spec.map_type.word()
+            )),
             Op::Lookup { key, .. } | Op::Delete { key, .. } | Op::LookupAndDelete { key, .. }
                 if !key_ok(key) =>
             {
@@ -196,7 +208,9 @@ impl World {
                     MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
                 };
                 let key_space = 1u64 << (8 * m.spec.key_size.min(4));
-                if !empty || m.frozen {
+                if m.spec.map_type.is_keyless() {
+                    Err(format!("fill is an UPDATE_BATCH; {h} has none"))
+                } else if !empty || m.frozen {
                     Err(format!("fill needs {h} empty and not frozen"))
                 } else if u64::from(*n) > u64::from(m.spec.max_entries).min(key_space) {
                     Err(format!(

@@ -41,12 +41,14 @@ fn preconditions_name_what_is_wrong() {
     let gone = Op::Lookup {
         map: FdRef::Handle(h(1)),
         key: vec![0; 4],
+        input: Vec::new(),
         flags: 0,
     };
     assert!(w.precondition(&gone).unwrap_err().contains("not open"));
     let badfd = Op::Lookup {
         map: FdRef::Bad(BadFd::NotBpf),
         key: vec![],
+        input: Vec::new(),
         flags: 0,
     };
     assert!(w.precondition(&badfd).is_ok());
@@ -62,6 +64,7 @@ fn percpu_values_use_possible_cpus_and_rounded_slots() {
     let look = Op::Lookup {
         map: FdRef::Handle(h(0)),
         key: vec![0; 4],
+        input: Vec::new(),
         flags: 0,
     };
     assert_eq!(w.allowed(&look), Allowed::Exactly(Ok(Ret::Value(vec![0; 24]))));
@@ -688,6 +691,7 @@ fn preconditions_refuse_impossible_scripts() {
     let lookup = Op::Lookup {
         map: FdRef::Handle(h(0)),
         key: short(),
+        input: Vec::new(),
         flags: 0,
     };
     assert!(err(&w, lookup).contains("4-byte keys"));

@@ -1,0 +1,290 @@
+//! BLOOM_FILTER (kernel/bpf/bloom_filter.c): UPDATE pushes a value (sets k bits), LOOKUP peeks
+//! for the value the buffer holds. A pushed value is always found; a value never pushed may be
+//! found too (a false positive), which the model allows until the kernel shows its choice, except
+//! under BPF_F_ZERO_SEED, where the model computes the kernel's bitset exactly (jhash, seed 0).
+
+use crate::errno::Errno;
+use crate::fault::Fault;
+use crate::jhash::{jhash, jhash2};
+use crate::maps::{Family, ValueMap};
+use crate::op::flags::*;
+use crate::op::{FdRef, MapSpec, MapType, Op};
+use crate::outcome::{Allowed, Outcome, Ret};
+use crate::profile::Profile;
+use crate::reason::Why;
+use std::collections::BTreeSet;
+
+/// `BLOOM_CREATE_FLAG_MASK`: BPF_F_NUMA_NODE, BPF_F_ZERO_SEED and the access flags.
+const CREATE_FLAGS: u32 = NUMA_NODE | ZERO_SEED | RDONLY | WRONLY | RDONLY_PROG | WRONLY_PROG;
+
+/// `KMALLOC_MAX_SIZE` on x86_64 (4 MiB).
+const KMALLOC_MAX_SIZE: u32 = 1 << 22;
+
+/// BLOOM_FILTER.
+pub const FAMILY: Family = Family {
+    types: &[MapType::BloomFilter],
+    map_extra: true,
+    alloc_check,
+    too_many_entries: |_, _| false,
+    alloc_bytes: |s, _| bitset_mask(s.max_entries, hashes(s.map_extra)) as u64 / 8 + 1,
+    new: Some(|s, value_len, _, faults| Box::new(Bloom::new(s, value_len, faults))),
+};
+
+/// `bloom_map_alloc_check` (E2BIG, from a8d89feba7e5), then `bloom_map_alloc`'s one compound
+/// EINVAL (each part its own path here). Root has CAP_BPF, so no EPERM.
+fn alloc_check(s: &MapSpec, p: &Profile, _: bool) -> Result<(), Errno> {
+    // find_and_alloc_map: no such type before 5.16 (9330986c0300).
+    if !p.bloom_filter {
+        return Err(Why::UnknownType.errno());
+    }
+    if p.bloom_value_size_checked && s.value_size > KMALLOC_MAX_SIZE {
+        return Err(Why::ValueTooBig.errno());
+    }
+    if s.key_size != 0 {
+        return Err(Why::KeySize.errno());
+    }
+    if s.value_size == 0 {
+        return Err(Why::ValueSize.errno());
+    }
+    if s.max_entries == 0 {
+        return Err(Why::NoEntries.errno());
+    }
+    if s.map_flags & !CREATE_FLAGS != 0 {
+        return Err(Why::Flags.errno());
+    }
+    // bpf_map_flags_access_ok: not both program-side read-only and write-only.
+    if s.map_flags & (RDONLY_PROG | WRONLY_PROG) == RDONLY_PROG | WRONLY_PROG {
+        return Err(Why::ProgAccess.errno());
+    }
+    // "The lower 4 bits of map_extra (0xF) specify the number of hash functions".
+    if s.map_extra & !0xf != 0 {
+        return Err(Why::HashCount.errno());
+    }
+    Ok(())
+}
+
+/// `nr_hash_funcs`: map_extra's low bits, 0 meaning 5.
+fn hashes(map_extra: u64) -> u32 {
+    match map_extra & 0xf {
+        0 => 5,
+        k => k as u32,
+    }
+}
+
+/// `bitset_mask` as `bloom_map_alloc` sizes it: about 7/5 bits per entry and hash (the
+/// division first, in u32), at least 64, a power of two; 2^32 bits when that overflows.
+fn bitset_mask(max_entries: u32, hashes: u32) -> u32 {
+    let bits = max_entries
+        .checked_mul(hashes)
+        .and_then(|b| (b / 5).checked_mul(7))
+        .filter(|b| *b <= 1 << 31);
+    match bits {
+        None => u32::MAX,
+        Some(b) if b <= 64 => 63,
+        Some(b) => b.next_power_of_two() - 1,
+    }
+}
+
+/// One bloom filter: what was pushed, what the kernel answered for values never pushed, and
+/// under ZERO_SEED the kernel's bitset itself.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Bloom {
+    /// `value_size`.
+    pub value_len: usize,
+    /// `nr_hash_funcs`.
+    pub hashes: u32,
+    /// `bitset_mask`.
+    pub mask: u32,
+    /// The set bits, where the seed is known (BPF_F_ZERO_SEED); `None` with a random seed.
+    pub bits: Option<BTreeSet<u32>>,
+    /// Every value pushed: found, always (no path clears a bit but `bloom_map_free`).
+    pub pushed: BTreeSet<Vec<u8>>,
+    /// Values never pushed that the kernel found (false positives): found from then on.
+    pub found: BTreeSet<Vec<u8>>,
+    /// Values the kernel did not find since the last push (a push may set their bits).
+    pub absent: BTreeSet<Vec<u8>>,
+    /// Fault `bloom-no-false-positives`: under ZERO_SEED the model says every value never
+    /// pushed is absent.
+    pub no_false_positives: bool,
+}
+
+impl Bloom {
+    fn new(s: &MapSpec, value_len: usize, faults: &[Fault]) -> Bloom {
+        let k = hashes(s.map_extra);
+        Bloom {
+            value_len,
+            hashes: k,
+            mask: bitset_mask(s.max_entries, k),
+            bits: (s.map_flags & ZERO_SEED != 0).then(BTreeSet::new),
+            pushed: BTreeSet::new(),
+            found: BTreeSet::new(),
+            absent: BTreeSet::new(),
+            no_false_positives: faults.contains(&Fault::BloomNoFalsePositives),
+        }
+    }
+
+    /// `hash(bloom, value, value_size, i)` with seed 0: jhash2 over u32 words where the size
+    /// is a multiple of 4 (`aligned_u32_count`), else jhash over the bytes.
+    fn bit(&self, value: &[u8], i: u32) -> u32 {
+        let h = if value.len().is_multiple_of(4) {
+            let words: Vec<u32> = value
+                .chunks(4)
+                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect();
+            jhash2(&words, i)
+        } else {
+            jhash(value, i)
+        };
+        h & self.mask
+    }
+}
+
+impl ValueMap for Bloom {
+    /// LOOKUP without a value to peek for: never asked (the precondition wants one).
+    fn lookup(&self, _: &[u8]) -> Outcome {
+        Err(Why::NotInFilter.errno())
+    }
+
+    /// `bloom_map_peek_elem`: found (0) when all k bits are set, else ENOENT.
+    fn lookup_input(&self, _: &[u8], value: &[u8]) -> Allowed {
+        let absent = Err(Why::NotInFilter.errno());
+        if self.pushed.contains(value) {
+            return Allowed::Exactly(Ok(Ret::Unit));
+        }
+        if let Some(bits) = &self.bits {
+            let all = (0..self.hashes).all(|i| bits.contains(&self.bit(value, i)));
+            return Allowed::Exactly(if all && !self.no_false_positives {
+                Ok(Ret::Unit)
+            } else {
+                absent
+            });
+        }
+        if self.found.contains(value) {
+            return Allowed::Exactly(Ok(Ret::Unit));
+        }
+        if self.absent.contains(value) {
+            return Allowed::Exactly(absent);
+        }
+        Allowed::OneOf(
+            vec![Ok(Ret::Unit), absent],
+            "bloom filter: a value never pushed may share its bits with pushed ones (random hash seed)",
+        )
+    }
+
+    /// The kernel's answer for a value never pushed stands until the next push.
+    fn observe(&mut self, op: &Op, o: &Outcome) {
+        let Op::Lookup { input, .. } = op else { return };
+        if self.pushed.contains(input) {
+            return;
+        }
+        match o {
+            Ok(_) => {
+                self.found.insert(input.clone());
+            }
+            Err(e) if *e == Errno::ENOENT => {
+                self.absent.insert(input.clone());
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// `bloom_map_push_elem` (syscall UPDATE): any flag but BPF_ANY is EINVAL; never full.
+    fn update(&self, _: &[u8], flags: u64, _: &[Fault]) -> Outcome {
+        match flags {
+            ANY => Ok(Ret::Unit),
+            _ => Err(Why::PushFlags.errno()),
+        }
+    }
+
+    /// `bloom_map_delete_elem`: EOPNOTSUPP.
+    fn delete(&self, _: &[u8], _: &[Fault]) -> Outcome {
+        Err(Why::BloomNoDelete.errno())
+    }
+
+    /// `bloom_map_get_next_key`: EOPNOTSUPP.
+    fn next_key(&self, _: Option<&[u8]>, _: &[Fault]) -> Allowed {
+        Allowed::Exactly(Err(Why::BloomNoWalk.errno()))
+    }
+
+    /// `map_lookup_and_delete_elem` leaves its ENOTSUPP for every type but queue, stack and
+    /// the hashes (`bloom_map_pop_elem` is for programs).
+    fn lookup_and_delete(&self, _: &[u8], _: &Profile) -> Outcome {
+        Err(Why::NoCommand.errno())
+    }
+
+    /// `bpf_map_do_batch`: no batch ops.
+    fn state(&self, _: usize, _: &[Fault]) -> Allowed {
+        Allowed::Exactly(Err(Why::KeylessBatch.errno()))
+    }
+
+    /// A push sets the value's k bits.
+    fn store(&mut self, _: &[u8], value: Vec<u8>, _: &[Fault]) {
+        if let Some(mut bits) = self.bits.take() {
+            bits.extend((0..self.hashes).map(|i| self.bit(&value, i)));
+            self.bits = Some(bits);
+        }
+        self.found.remove(&value);
+        self.absent.clear();
+        self.pushed.insert(value);
+    }
+
+    /// Nothing is ever removed.
+    fn remove(&mut self, _: &[u8]) {}
+
+    fn value(&self, _: &[u8]) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// The pushed values, for generation's peeks (each `value_len` bytes).
+    fn first_keys(&self, n: usize, out: &mut Vec<u8>) {
+        for v in self.pushed.iter().take(n) {
+            out.extend_from_slice(v);
+        }
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.pushed.iter().map(|v| (Vec::new(), v.clone())).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.pushed.is_empty()
+    }
+
+    /// Every pushed value peeked once more (no false negatives), where the fd can read.
+    fn read_back(&self, map: FdRef, can_read: bool, _: bool) -> Vec<Op> {
+        if !can_read {
+            return Vec::new();
+        }
+        self.pushed
+            .iter()
+            .take(64)
+            .map(|v| Op::Lookup {
+                map,
+                key: Vec::new(),
+                input: v.clone(),
+                flags: 0,
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `bloom_map_alloc`'s sizing: (100, 5) is 700 bits, rounded to 1024; (1, 5) is 7, at
+    /// least 64; the division comes before the multiplication; an overflow is 2^32 bits.
+    #[test]
+    fn the_bitset_is_sized_as_the_kernel_sizes_it() {
+        assert_eq!(bitset_mask(100, 5), 1023);
+        assert_eq!(bitset_mask(1, 5), 63);
+        assert_eq!(bitset_mask(64, 1), 127); // 64 / 5 * 7 = 84
+        assert_eq!(bitset_mask(46, 1), 63); // 46 / 5 * 7 = 63
+        assert_eq!(bitset_mask(47, 1), 63); // 47 / 5 * 7 = 63: not 65.8
+        assert_eq!(bitset_mask(50, 1), 127); // 70
+        assert_eq!(bitset_mask(u32::MAX, 15), u32::MAX);
+        assert_eq!(bitset_mask(1 << 28, 8), u32::MAX); // 2^31 / 5 * 7 > 2^31
+        assert_eq!(hashes(0), 5);
+        assert_eq!(hashes(3), 3);
+    }
+}
