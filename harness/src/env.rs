@@ -170,6 +170,45 @@ fn probe_dialects(p: &mut Profile) {
             }
             Err(_) => {}
         }
+        // LPM_TRIE's 6.13 fixes, each in stable on its own: on a 1-entry trie of 4 data bytes,
+        // BPF_EXIST of a missing prefix is ENOENT (eae6a075) or an insert; rewriting the
+        // stored prefix is ok (532d6b36) or ENOSPC; GET_NEXT_KEY of a missing key of the same
+        // length restarts at the stored one (27abc7b3) or says ENOENT.
+        let mut lpm = MapSpec::new(MapType::LpmTrie, 8, 4, 1);
+        lpm.map_flags = mapcheck_model::op::flags::NO_PREALLOC;
+        let prefix = |len: u32, a: u8| {
+            let mut k = len.to_ne_bytes().to_vec();
+            k.extend_from_slice(&[a, 0, 0, 0]);
+            k
+        };
+        if let Ok(fd) = s.map_create(&lpm, -1) {
+            let fd = fd.as_raw_fd();
+            // Before eae6a075 the BPF_EXIST update inserts the prefix itself.
+            let inserted = match s.update(fd, &prefix(16, 192), &[0; 4], mapcheck_model::op::flags::EXIST) {
+                Err(e) if e == Errno::ENOENT => {
+                    v.push(("lpm-exist-flags", true));
+                    false
+                }
+                Ok(()) => {
+                    v.push(("lpm-exist-flags", false));
+                    true
+                }
+                Err(_) => false,
+            };
+            if inserted || s.update(fd, &prefix(16, 192), &[0; 4], 0).is_ok() {
+                match s.update(fd, &prefix(16, 192), &[1; 4], 0) {
+                    Ok(()) => v.push(("lpm-full-in-place", true)),
+                    Err(e) if e == Errno::ENOSPC => v.push(("lpm-full-in-place", false)),
+                    Err(_) => {}
+                }
+                let mut next = [0u8; 8];
+                match s.next_key(fd, Some(&prefix(16, 10)), &mut next) {
+                    Ok(()) if next[..] == prefix(16, 192)[..] => v.push(("lpm-next-key-exact", true)),
+                    Err(e) if e == Errno::ENOENT => v.push(("lpm-next-key-exact", false)),
+                    _ => {}
+                }
+            }
+        }
         // BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18): EINVAL where the flag is unknown, when
         // the same program loads without it.
         let xdp = |frags| ProgSpec {

@@ -39,6 +39,9 @@ pub enum KernelFault {
     /// A BLOOM_FILTER push hashes other bytes than the value's (its first byte flipped):
     /// the answer is the real one, the bits set are another value's.
     BloomPushWrongBytes,
+    /// LPM_TRIE GET_NEXT_KEY returns the key with the data bits past its prefixlen cleared
+    /// (the kernel returns the bytes as last written).
+    LpmNextKeyMasked,
     /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
     /// since a canary's case must come back; the search must still report it, as flaky).
     FirstUpdateFails,
@@ -46,7 +49,7 @@ pub enum KernelFault {
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 13] = [
+    pub const ALL: [KernelFault; 14] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -60,6 +63,7 @@ impl KernelFault {
         KernelFault::CloseFails,
         KernelFault::BatchUpdateDropsLast,
         KernelFault::BloomPushWrongBytes,
+        KernelFault::LpmNextKeyMasked,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -79,6 +83,7 @@ impl KernelFault {
             KernelFault::BatchUpdateDropsLast => "kernel:batch-update-drops-last",
             KernelFault::FirstUpdateFails => "kernel:first-update-fails",
             KernelFault::BloomPushWrongBytes => "kernel:bloom-push-wrong-bytes",
+            KernelFault::LpmNextKeyMasked => "kernel:lpm-next-key-masked",
         }
     }
 
@@ -104,6 +109,7 @@ impl KernelFault {
             KernelFault::PercpuSlotDropped => vec![MapType::PercpuArray, MapType::PercpuHash],
             KernelFault::BatchUpdateDropsLast => vec![MapType::Hash],
             KernelFault::BloomPushWrongBytes => vec![MapType::BloomFilter],
+            KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -336,7 +342,16 @@ impl<S: Sys> Sys for Faulty<S> {
             }
             return r;
         }
-        self.inner.next_key(fd, key, next)
+        let r = self.inner.next_key(fd, key, next);
+        let lpm = self.spec(fd).is_some_and(|s| s.map_type == MapType::LpmTrie);
+        if r.is_ok() && lpm && self.on(KernelFault::LpmNextKeyMasked) && next.len() > 4 {
+            let len = u32::from_ne_bytes([next[0], next[1], next[2], next[3]]) as usize;
+            for (i, b) in next[4..].iter_mut().enumerate() {
+                let keep = len.saturating_sub(8 * i).min(8);
+                *b &= !(0xffu16 >> keep) as u8;
+            }
+        }
+        r
     }
     fn lookup_and_delete(
         &mut self,

@@ -112,6 +112,10 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         // A stack, two pushes and a peek or pop (the end-of-case drain pops too).
         gen.types = vec![MapType::Queue, MapType::Stack];
         (4_000, 4, 30)
+    } else if fault == Fault::LpmPreorder {
+        // A prefix, a longer one under it, and a walk (or the end-of-case dump).
+        gen.types = vec![MapType::LpmTrie];
+        (4_000, 4, 30)
     } else if fault == Fault::BloomNoFalsePositives {
         // A seed-0 filter, a push, and a peek for another value that shares its bits.
         gen.types = vec![MapType::BloomFilter];

@@ -40,6 +40,18 @@ fn ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
             ("close", "ok"),
             ("info", "ok"),
         ],
+        // LOOKUP_AND_DELETE refused; the rest as a hash.
+        "lpm_trie" => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
         // Pushed and peeked; never popped, walked or dumped.
         "bloom_filter" => &[
             ("create", "ok"),

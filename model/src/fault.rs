@@ -66,11 +66,14 @@ pub enum Fault {
     /// A BLOOM_FILTER with BPF_F_ZERO_SEED, whose bitset the model computes, never finds a
     /// value that was not pushed: no false positives.
     BloomNoFalsePositives,
+    /// An LPM_TRIE walks a prefix before the longer prefixes under it (preorder; the kernel
+    /// walks them first: postorder).
+    LpmPreorder,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 27] = [
+    pub const ALL: [Fault; 28] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -98,6 +101,7 @@ impl Fault {
         Fault::FillSkipsLast,
         Fault::StackPopsOldest,
         Fault::BloomNoFalsePositives,
+        Fault::LpmPreorder,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -161,6 +165,7 @@ impl Fault {
             Fault::FillSkipsLast => "fill-skips-last",
             Fault::StackPopsOldest => "stack-pops-oldest",
             Fault::BloomNoFalsePositives => "bloom-no-false-positives",
+            Fault::LpmPreorder => "lpm-preorder",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -823,6 +823,10 @@ impl View {
                 Some(h) => FdRef::Handle(*h),
                 None => FdRef::Bad(BadFd::ALL[c.ks as usize % 3]),
             }
+        } else if kind == "info" && !self.others.is_empty() && c.fs % 8 == 7 {
+            // `info` also asks about the other fds (cgroup directories, O_PATH ones, perf
+            // events): each answers its own way (EINVAL, EBADFD).
+            FdRef::Handle(self.others[c.kr as usize % self.others.len()])
         } else {
             FdRef::Handle(m.handle)
         };
@@ -1070,6 +1074,9 @@ impl View {
     /// A key biased toward recent keys and index edges; a small key space so that maps fill.
     fn key(&self, m: &MapView, c: &Choice) -> Vec<u8> {
         let ks = m.spec.key_size as usize;
+        if m.spec.map_type == MapType::LpmTrie && ks > 4 {
+            return lpm_key(m, c);
+        }
         let max = m.spec.max_entries as u64;
         let sel = c.ks % 8;
         if self.cfg.sequential && m.spec.map_type.holds_fds() && m.spec.map_type != MapType::HashOfMaps {
@@ -1134,6 +1141,9 @@ impl View {
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
         let key_size = if t.is_keyless() {
             0
+        } else if t == MapType::LpmTrie {
+            // The prefixlen and 1, 2, 4, 8 or 16 data bytes (IPv4, IPv6).
+            [8u32, 5, 6, 20, 12, 8][((c.kr >> 16) % 6) as usize]
         } else if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
             4
         } else {
@@ -1163,6 +1173,10 @@ impl View {
         let hash = matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps);
         if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
             spec.map_flags |= ZERO_SEED;
+        }
+        // LPM tries exist only without preallocation.
+        if t == MapType::LpmTrie {
+            spec.map_flags |= NO_PREALLOC;
         }
         // Bloom filters: mostly few hash functions on a small bitset, so that values never
         // pushed are found now and then; half with seed 0, whose bitset the model computes.
@@ -1252,6 +1266,12 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.value_size = 32768;
             s.max_entries = s.max_entries.min(4);
         }
+        // An LPM trie needs BPF_F_NO_PREALLOC and 1 to 256 data bytes.
+        20 | 21 if s.map_type == MapType::LpmTrie => match (r >> 8) % 3 {
+            0 => s.map_flags &= !NO_PREALLOC,
+            1 => s.key_size = 4,
+            _ => s.key_size = 261,
+        },
         // Hash refuses these sizes before allocating; an array would try to allocate them.
         20 if matches!(
             s.map_type,
@@ -1299,6 +1319,38 @@ fn update_flags(fs: u8) -> u64 {
         14 => EXIST_LOCKED,
         _ => 8,
     }
+}
+
+/// An LPM trie key: a prefixlen (mostly up to the maximum, sometimes one past it) and data
+/// bits from a small space, or a stored key with another prefixlen, so that prefixes nest,
+/// share bits and collide.
+fn lpm_key(m: &MapView, c: &Choice) -> Vec<u8> {
+    let ks = m.spec.key_size as usize;
+    let max = 8 * (ks as u32 - 4);
+    let len = match c.ks % 8 {
+        0 => max,
+        1 => 0,
+        2 => max + 1 + (c.kr >> 40) as u32 % 2,
+        3 => max / 2,
+        _ => (c.kr >> 32) as u32 % (max + 1),
+    };
+    let stored = m.present.len() / ks;
+    let mut key = match (c.ks / 8) % 3 {
+        0 if stored > 0 => {
+            let i = c.kr as usize % stored;
+            m.present[i * ks..(i + 1) * ks].to_vec()
+        }
+        _ => {
+            // Data bytes from {0x00, 0x80, 0xc0, 0xff} and the draw: few distinct prefixes.
+            let mut k = vec![0u8; ks];
+            for (i, b) in k[4..].iter_mut().enumerate() {
+                *b = [0x00, 0x80, 0xc0, 0xff, c.kr as u8][((c.kr >> (2 * (i % 16))) % 5) as usize];
+            }
+            k
+        }
+    };
+    key[..4].copy_from_slice(&len.to_le_bytes());
+    key
 }
 
 /// `len` bytes from a seed: 0 gives zeroes, small seeds give mostly-zero values.

@@ -184,6 +184,9 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_STACK` (23).
     #[doc(alias = "BPF_MAP_TYPE_STACK")]
     Stack,
+    /// `BPF_MAP_TYPE_LPM_TRIE` (11).
+    #[doc(alias = "BPF_MAP_TYPE_LPM_TRIE")]
+    LpmTrie,
     /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
     #[doc(alias = "BPF_MAP_TYPE_BLOOM_FILTER")]
     BloomFilter,
@@ -199,6 +202,8 @@ impl MapType {
         MapType::Hash,
         MapType::PercpuHash,
     ];
+    /// Families of bytes added with issue 12 that have keys (generated with the rest).
+    pub const KEYED: [MapType; 1] = [MapType::LpmTrie];
     /// The fd-holding ("handle") families.
     pub const HANDLE_MAPS: [MapType; 5] = [
         MapType::ProgArray,
@@ -215,6 +220,7 @@ impl MapType {
         MapType::MODELLED
             .into_iter()
             .chain(MapType::HANDLE_MAPS)
+            .chain(MapType::KEYED)
             .chain(MapType::KEYLESS)
     }
     /// The raw `map_type` number.
@@ -231,6 +237,7 @@ impl MapType {
             MapType::HashOfMaps => 13,
             MapType::Queue => 22,
             MapType::Stack => 23,
+            MapType::LpmTrie => 11,
             MapType::BloomFilter => 30,
             MapType::Other(n) => n,
         }
@@ -257,6 +264,7 @@ impl MapType {
             MapType::HashOfMaps => "hash_of_maps",
             MapType::Queue => "queue",
             MapType::Stack => "stack",
+            MapType::LpmTrie => "lpm_trie",
             MapType::BloomFilter => "bloom_filter",
             MapType::Other(_) => return None,
         })

@@ -123,7 +123,8 @@ pub enum Walk {
     /// An order consistent with the links observed since the last reordering (none: any
     /// order): a random-seed hash (`htab_map_get_next_key` over buckets of a per-map seed).
     Links(Links),
-    /// Exactly this order: a BPF_F_ZERO_SEED hash, whose buckets the model computes.
+    /// Exactly this order: a BPF_F_ZERO_SEED hash, whose buckets the model computes, or an
+    /// LPM trie's postorder.
     Exact(Vec<Vec<u8>>),
 }
 
@@ -537,11 +538,16 @@ impl fmt::Display for Allowed {
                 }
                 Ok(())
             }
-            Allowed::State(e, Walk::Exact(_)) => write!(
-                f,
-                "ok entries={} (the GET_NEXT_KEY walk in the zero-seed bucket order)",
-                e.len()
-            ),
+            Allowed::State(e, Walk::Exact(w)) => {
+                let shown: Vec<String> = w.iter().take(8).map(|k| hex(k)).collect();
+                let more = if w.len() > 8 { ", ..." } else { "" };
+                write!(
+                    f,
+                    "ok entries={} (the GET_NEXT_KEY walk exactly {}{more}: a zero-seed hash's buckets, an LPM trie's postorder)",
+                    e.len(),
+                    shown.join(", ")
+                )
+            }
             Allowed::State(e, Walk::Links(l)) => write!(
                 f,
                 "ok entries={} (each key once in the GET_NEXT_KEY walk, {} observed links kept)",

@@ -69,6 +69,15 @@ pub struct Profile {
     /// `bloom_map_alloc_check` refuses a value above KMALLOC_MAX_SIZE with E2BIG
     /// (a8d89feba7e5, late 2023, backported to 6.6.y); before, such a filter is created.
     pub bloom_value_size_checked: bool,
+    /// LPM_TRIE updates honour BPF_EXIST and BPF_NOEXIST (eae6a075e953, 6.13; 6.12.5, 6.1.y,
+    /// 5.4.287); before, both act as BPF_ANY.
+    pub lpm_exist_flags: bool,
+    /// A full LPM_TRIE still replaces a present prefix (532d6b36b2bf, 6.13; 6.12.5, 6.1.y);
+    /// before, any update of a full trie is ENOSPC.
+    pub lpm_full_in_place: bool,
+    /// LPM_TRIE GET_NEXT_KEY of a missing key restarts at the first key (27abc7b3fa2e, 6.13;
+    /// 6.12.5, 5.4.287); before, a stored prefix of the same length could be taken for it.
+    pub lpm_next_key_exact: bool,
     /// HASH_OF_MAPS replaces a present key's inner map in place (`bpf_fd_htab_map_update_elem`
     /// through `htab_map_update_elem_in_place`, "bpf: Support atomic update for htab of maps",
     /// 6.16); before, the update linked a new element at the bucket head like HASH.
@@ -114,6 +123,9 @@ impl Profile {
             create_file_flags_late: false,
             bloom_filter: true,
             bloom_value_size_checked: true,
+            lpm_exist_flags: true,
+            lpm_full_in_place: true,
+            lpm_next_key_exact: true,
             fd_htab_update_in_place: true,
             hash_max_entries: 1 << 27,
             bpffs: true,
@@ -129,7 +141,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 16] = [
+pub const DIALECTS: [(&str, &str); 19] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -155,6 +167,18 @@ pub const DIALECTS: [(&str, &str); 16] = [
     (
         "bloom-value-size-checked",
         "BLOOM_FILTER value_size above KMALLOC_MAX_SIZE is E2BIG (a8d89feba7e5, 6.6.y)",
+    ),
+    (
+        "lpm-exist-flags",
+        "LPM_TRIE updates honour BPF_EXIST/BPF_NOEXIST (eae6a075e953, 6.13 and stable)",
+    ),
+    (
+        "lpm-full-in-place",
+        "a full LPM_TRIE replaces a present prefix (532d6b36b2bf, 6.13 and stable)",
+    ),
+    (
+        "lpm-next-key-exact",
+        "LPM_TRIE GET_NEXT_KEY of a missing key restarts (27abc7b3fa2e, 6.13 and stable)",
     ),
     ("fd-htab-update-in-place", "HASH_OF_MAPS update in place (6.16)"),
     (
@@ -214,6 +238,9 @@ impl Profile {
             "xdp-frags" => self.xdp_frags,
             "bloom-filter" => self.bloom_filter,
             "bloom-value-size-checked" => self.bloom_value_size_checked,
+            "lpm-exist-flags" => self.lpm_exist_flags,
+            "lpm-full-in-place" => self.lpm_full_in_place,
+            "lpm-next-key-exact" => self.lpm_next_key_exact,
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
             "prog-array-owner-attach" => self.prog_array_owner_attach,
@@ -243,6 +270,9 @@ impl Profile {
             "xdp-frags" => self.xdp_frags = v,
             "bloom-filter" => self.bloom_filter = v,
             "bloom-value-size-checked" => self.bloom_value_size_checked = v,
+            "lpm-exist-flags" => self.lpm_exist_flags = v,
+            "lpm-full-in-place" => self.lpm_full_in_place = v,
+            "lpm-next-key-exact" => self.lpm_next_key_exact = v,
             "freeze-checks-write" => self.freeze_checks_write = v,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
             "prog-array-owner-attach" => self.prog_array_owner_attach = v,

@@ -50,6 +50,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
             "cgroup_array",
             "array_of_maps",
             "hash_of_maps",
+            "lpm_trie",
         ],
         "value" => &["array", "percpu_array", "hash", "percpu_hash"],
         "value_arrays" => &["array", "percpu_array"],
@@ -74,6 +75,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         "keyless" => &["queue", "stack", "bloom_filter"],
         "queue_stack" => &["queue", "stack"],
         "bloom_filter" => &["bloom_filter"],
+        "lpm_trie" => &["lpm_trie"],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
@@ -122,7 +124,7 @@ reasons! {
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU with a CPU that is not possible.
     CpuRange = ERANGE, "cpu-range", [("percpu", "lookup update")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
-    NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps bloom_filter", "lookup_and_delete")];
+    NoCommand = ENOTSUPP, "no-command", [("value_arrays fd_maps bloom_filter lpm_trie", "lookup_and_delete")];
     /// Hashes had no LOOKUP_AND_DELETE before 5.14 (`Profile::hash_lookup_and_delete`).
     OldNoCommand = ENOTSUPP, "no-command", [("value_hashes", "lookup_and_delete")];
     /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
@@ -140,10 +142,11 @@ reasons! {
     LookupIndex = ENOENT, "index", [("value_arrays", "lookup")];
     /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
     NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
+        ("lpm_trie", "lookup delete update"),
         ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
         ("fd_maps", "delete")];
     /// BPF_NOEXIST on a present key (every array slot is present).
-    Exists = EEXIST, "exists", [("value hash_of_maps", "update")];
+    Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
     Full = E2BIG, "full", [("hashes queue_stack", "update")];
     /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
@@ -155,6 +158,13 @@ reasons! {
     KeylessDelete = EINVAL, "no-delete", [("queue_stack", "delete")];
     /// `queue_stack_map_get_next_key`: no keys to walk.
     KeylessNextKey = EINVAL, "no-walk", [("queue_stack", "next_key")];
+    /// `trie_update_elem`: a new prefix in a trie of max_entries (before 532d6b36 any
+    /// update of a full trie).
+    TrieFull = ENOSPC, "full", [("lpm_trie", "update")];
+    /// `trie_update_elem`, `trie_delete_elem`: a prefixlen above 8 times the data bytes.
+    PrefixLen = EINVAL, "prefixlen", [("lpm_trie", "update delete")];
+    /// `trie_lookup_elem`: such a prefixlen finds nothing.
+    PrefixLenMiss = ENOENT, "prefixlen", [("lpm_trie", "lookup")];
     /// `bloom_map_peek_elem`: one of the value's bits is clear.
     NotInFilter = ENOENT, "absent", [("bloom_filter", "lookup")];
     /// `bloom_map_delete_elem`: EOPNOTSUPP, not the queue's EINVAL.
@@ -186,6 +196,8 @@ reasons! {
     // MAP_CREATE (`map_create`, the family's `map_alloc_check` and `map_alloc`).
     /// map_extra is for BLOOM_FILTER and ARENA only.
     MapExtra = EINVAL, "map-extra", [("maps queue_stack", "create")];
+    /// `trie_alloc`: an LPM trie must be made with BPF_F_NO_PREALLOC.
+    PreallocOnly = EINVAL, "prealloc", [("lpm_trie", "create")];
     /// `bloom_map_alloc`: map_extra above its low 4 bits (the number of hash functions).
     HashCount = EINVAL, "hash-count", [("bloom_filter", "create")];
     /// BPF_F_RDONLY and BPF_F_WRONLY together (`bpf_get_file_flag`).

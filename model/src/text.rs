@@ -1418,7 +1418,7 @@ mod tests {
         }
         let e = parse_line("m0 = create ringbuf key=4 value=4 entries=1").unwrap_err();
         let types = map_type_words();
-        assert_eq!(types.len(), 12);
+        assert_eq!(types.len(), 13);
         for w in &types {
             assert!(e.0.contains(w.as_str()), "{w}: {e}");
             let (op, _) = parse_line(&format!("m0 = create {w} key=4 value=4 entries=1")).unwrap();

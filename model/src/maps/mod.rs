@@ -7,6 +7,7 @@ pub mod array;
 pub mod bloom;
 pub mod fd_array;
 pub mod hash;
+pub mod lpm;
 pub mod queue_stack;
 
 use crate::errno::Errno;
@@ -40,12 +41,13 @@ pub struct Family {
 pub type NewMap = fn(&MapSpec, usize, &Profile, &[Fault]) -> Box<dyn ValueMap>;
 
 /// Every family, one line each.
-pub const FAMILIES: [&Family; 5] = [
+pub const FAMILIES: [&Family; 6] = [
     &array::FAMILY,
     &hash::FAMILY,
     &fd_array::FAMILY,
     &queue_stack::FAMILY,
     &bloom::FAMILY,
+    &lpm::FAMILY,
 ];
 
 /// The family of a modelled map type.
