@@ -183,6 +183,21 @@ fn probe_dialects(p: &mut Profile) {
         };
         if let Ok(fd) = s.map_create(&lpm, -1) {
             let fd = fd.as_raw_fd();
+            // LOOKUP_BATCH of the empty trie: ENOENT (the end) from 5.13, ENOTSUPP before.
+            let (mut kb, mut vb, mut out) = (vec![0u8; 8], vec![0u8; 4], vec![0u8; 8]);
+            let mut b = crate::sys::Batch {
+                in_batch: None,
+                out_batch: &mut out,
+                keys: &mut kb,
+                values: &mut vb,
+                count: 1,
+            };
+            match s.lookup_batch(fd, &mut b) {
+                (_, Some(e)) if e == Errno::ENOTSUPP => v.push(("lpm-batch", false)),
+                (_, Some(e)) if e == Errno::ENOENT => v.push(("lpm-batch", true)),
+                (_, None) => v.push(("lpm-batch", true)),
+                _ => {}
+            }
             // Before eae6a075 the BPF_EXIST update inserts the prefix itself.
             let inserted = match s.update(fd, &prefix(16, 192), &[0; 4], mapcheck_model::op::flags::EXIST) {
                 Err(e) if e == Errno::ENOENT => {

@@ -130,6 +130,9 @@ fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
         Why::KeyTooBig if profile.hash_key_size_lifted => {
             Some("hash keys are bounded by KMALLOC_MAX_SIZE only on this kernel (c6bde958a62b, 5.11)")
         }
+        Why::LpmNoBatch if profile.lpm_batch => {
+            Some("LPM_TRIE has batch ops on this kernel (5.13: batched operations in LPM trie maps)")
+        }
         Why::NoBatch if profile.percpu_array_batch => {
             Some("PERCPU_ARRAY has batch ops on this kernel (f008d732ab18, 5.13)")
         }

@@ -2636,6 +2636,9 @@ mod tests {
             percpu_array_batch: false,
             xdp_frags: false,
             hash_key_size_lifted: false,
+            lpm_batch: false,
+            lpm_full_in_place: false,
+            bloom_filter: false,
             ..crate::Profile::default()
         };
         let seven = crate::Profile {

@@ -69,6 +69,9 @@ pub struct Profile {
     /// `bloom_map_alloc_check` refuses a value above KMALLOC_MAX_SIZE with E2BIG
     /// (a8d89feba7e5, late 2023, backported to 6.6.y); before, such a filter is created.
     pub bloom_value_size_checked: bool,
+    /// LPM_TRIE has the generic batch ops ("bpf: add support for batched operations in LPM
+    /// trie maps", 5.13); before, LOOKUP_BATCH is ENOTSUPP.
+    pub lpm_batch: bool,
     /// LPM_TRIE updates honour BPF_EXIST and BPF_NOEXIST (eae6a075e953, 6.13; 6.12.5, 6.1.y,
     /// 5.4.287); before, both act as BPF_ANY.
     pub lpm_exist_flags: bool,
@@ -123,6 +126,7 @@ impl Profile {
             create_file_flags_late: false,
             bloom_filter: true,
             bloom_value_size_checked: true,
+            lpm_batch: true,
             lpm_exist_flags: true,
             lpm_full_in_place: true,
             lpm_next_key_exact: true,
@@ -141,7 +145,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 19] = [
+pub const DIALECTS: [(&str, &str); 20] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -153,6 +157,10 @@ pub const DIALECTS: [(&str, &str); 19] = [
     (
         "percpu-array-batch",
         "PERCPU_ARRAY batch ops (f008d732ab18, 5.13)",
+    ),
+    (
+        "lpm-batch",
+        "LPM_TRIE batch ops (bpf: add support for batched operations in LPM trie maps, 5.13)",
     ),
     (
         "hash-lookup-and-delete",
@@ -238,6 +246,7 @@ impl Profile {
             "xdp-frags" => self.xdp_frags,
             "bloom-filter" => self.bloom_filter,
             "bloom-value-size-checked" => self.bloom_value_size_checked,
+            "lpm-batch" => self.lpm_batch,
             "lpm-exist-flags" => self.lpm_exist_flags,
             "lpm-full-in-place" => self.lpm_full_in_place,
             "lpm-next-key-exact" => self.lpm_next_key_exact,
@@ -270,6 +279,7 @@ impl Profile {
             "xdp-frags" => self.xdp_frags = v,
             "bloom-filter" => self.bloom_filter = v,
             "bloom-value-size-checked" => self.bloom_value_size_checked = v,
+            "lpm-batch" => self.lpm_batch = v,
             "lpm-exist-flags" => self.lpm_exist_flags = v,
             "lpm-full-in-place" => self.lpm_full_in_place = v,
             "lpm-next-key-exact" => self.lpm_next_key_exact = v,

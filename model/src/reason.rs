@@ -132,6 +132,8 @@ reasons! {
     NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check"), ("scale", "fill")];
     /// Queues and stacks have no batch commands at all (`bpf_map_do_batch`).
     KeylessBatch = ENOTSUPP, "no-batch", [("keyless", "check")];
+    /// LPM_TRIE before 5.13: no batch ops (`Profile::lpm_batch`).
+    LpmNoBatch = ENOTSUPP, "no-batch", [("lpm_trie", "check")];
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.

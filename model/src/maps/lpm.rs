@@ -88,6 +88,8 @@ pub struct LpmTrie {
     pub value_len: usize,
     /// The stored prefixes: (prefixlen, masked data) → (key bytes as written, value).
     pub nodes: BTreeMap<Prefix, (Vec<u8>, Vec<u8>)>,
+    /// Dialect 5.13: the generic batch ops (`check`'s LOOKUP_BATCH).
+    pub batch: bool,
     /// Dialect eae6a075e953 (6.13, in stable): BPF_EXIST and BPF_NOEXIST are honoured.
     pub exist_flags: bool,
     /// Dialect 532d6b36b2bf: a full trie still replaces a present prefix (before: ENOSPC).
@@ -105,6 +107,7 @@ impl LpmTrie {
             data_len: s.key_size as usize - 4,
             value_len,
             nodes: BTreeMap::new(),
+            batch: p.lpm_batch,
             exist_flags: p.lpm_exist_flags,
             full_in_place: p.lpm_full_in_place,
             next_key_exact: p.lpm_next_key_exact,
@@ -236,8 +239,11 @@ impl ValueMap for LpmTrie {
     }
 
     /// `generic_map_lookup_batch` over GET_NEXT_KEY: every stored key as last written, in
-    /// postorder.
+    /// postorder (before 5.13 no batch ops: ENOTSUPP).
     fn state(&self, key_size: usize, _: &[Fault]) -> Allowed {
+        if !self.batch {
+            return Allowed::Exactly(Err(Why::LpmNoBatch.errno()));
+        }
         let mut st = MapState {
             key_size,
             value_size: self.value_len,
