@@ -3,6 +3,7 @@
 //! bad fds. The core idea: an op is decoded from a few plain integers, drawn from a plain RNG
 //! on the hot path (`draw_case`) and redrawn as proptest value trees only to shrink a failure.
 
+use crate::maps::family_of;
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
 use crate::outcome::{Allowed, Outcome};
@@ -850,16 +851,9 @@ impl View {
             "lookup" => Op::Lookup {
                 map,
                 key,
-                input: match m.spec.map_type {
-                    // A bloom filter peeks for a value: one pushed (found, always) or any.
-                    MapType::BloomFilter => match (c.fs % 4, m.present.len() / m.value_len.max(1)) {
-                        (0 | 1, n) if n > 0 => {
-                            let i = c.kr as usize % n;
-                            m.present[i * m.value_len..(i + 1) * m.value_len].to_vec()
-                        }
-                        _ => fill(c.vs, m.value_len),
-                    },
-                    _ => Vec::new(),
+                input: match family_of(m.spec.map_type).gen.lookup_input {
+                    Some(input) => input(m.value_len, &m.present, c.fs, c.vs),
+                    None => Vec::new(),
                 },
                 flags: cpu.unwrap_or_else(|| lookup_flags(c.fs)),
             },
@@ -1074,8 +1068,8 @@ impl View {
     /// A key biased toward recent keys and index edges; a small key space so that maps fill.
     fn key(&self, m: &MapView, c: &Choice) -> Vec<u8> {
         let ks = m.spec.key_size as usize;
-        if m.spec.map_type == MapType::LpmTrie && ks > 4 {
-            return lpm_key(m, c);
+        if let Some(key) = family_of(m.spec.map_type).gen.key {
+            return key(ks, &m.present, c.ks, c.kr);
         }
         let max = m.spec.max_entries as u64;
         let sel = c.ks % 8;
@@ -1139,11 +1133,9 @@ impl View {
             _ => edges_max,
         };
         let max_entries = cfg.entries.unwrap_or(edges_max[((c.kr >> 8) % 8) as usize]);
-        let key_size = if t.is_keyless() {
-            0
-        } else if t == MapType::LpmTrie {
-            // The prefixlen and 1, 2, 4, 8 or 16 data bytes (IPv4, IPv6).
-            [8u32, 5, 6, 20, 12, 8][((c.kr >> 16) % 6) as usize]
+        let hints = &family_of(t).gen;
+        let key_size = if let Some(size) = hints.key_size {
+            size(c.kr)
         } else if t.is_array() || (t.holds_fds() && t != MapType::HashOfMaps) {
             4
         } else {
@@ -1174,17 +1166,9 @@ impl View {
         if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
             spec.map_flags |= ZERO_SEED;
         }
-        // LPM tries exist only without preallocation.
-        if t == MapType::LpmTrie {
-            spec.map_flags |= NO_PREALLOC;
-        }
-        // Bloom filters: mostly few hash functions on a small bitset, so that values never
-        // pushed are found now and then; half with seed 0, whose bitset the model computes.
-        if t == MapType::BloomFilter {
-            spec.map_extra = [0, 1, 1, 2, 3, 5, 15, 1][((c.vs >> 56) % 8) as usize];
-            if (c.vs >> 48).is_multiple_of(2) {
-                spec.map_flags |= ZERO_SEED;
-            }
+        // What the family needs or draws of its own (flags, map_extra).
+        if let Some(hint) = hints.spec {
+            hint(&mut spec, c.vs);
         }
         if t.is_map_in_map() {
             // The template: an open value map (most runs), else a bad fd.
@@ -1230,6 +1214,14 @@ fn invalidate(s: &mut MapSpec, r: u64) {
         1 << 20,
         1 << 31,
     ];
+    // A way only the family checks, where it has one for this draw.
+    let hint = match s.map_type {
+        MapType::Other(_) => None,
+        t => family_of(t).gen.invalidate,
+    };
+    if hint.is_some_and(|breaks| breaks(s, r)) {
+        return;
+    }
     match r % 22 {
         0 => s.key_size = if s.map_type.is_array() { 8 } else { 0 },
         1 => s.value_size = 0,
@@ -1246,8 +1238,6 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.map_flags |= NUMA_NODE;
             s.numa_node = [0, 1, u32::MAX, 7][((r >> 8) % 4) as usize];
         }
-        // map_extra: for a bloom filter the number of hash functions, in its low 4 bits.
-        14 if s.map_type == MapType::BloomFilter => s.map_extra = 0x10 << ((r >> 8) % 60),
         14 => s.map_extra = 1,
         15 => {
             s.map_type = MapType::Other([0, 9999, 64][((r >> 8) % 3) as usize]);
@@ -1266,12 +1256,6 @@ fn invalidate(s: &mut MapSpec, r: u64) {
             s.value_size = 32768;
             s.max_entries = s.max_entries.min(4);
         }
-        // An LPM trie needs BPF_F_NO_PREALLOC and 1 to 256 data bytes.
-        20 | 21 if s.map_type == MapType::LpmTrie => match (r >> 8) % 3 {
-            0 => s.map_flags &= !NO_PREALLOC,
-            1 => s.key_size = 4,
-            _ => s.key_size = 261,
-        },
         // Hash refuses these sizes before allocating; an array would try to allocate them.
         20 if matches!(
             s.map_type,
@@ -1319,38 +1303,6 @@ fn update_flags(fs: u8) -> u64 {
         14 => EXIST_LOCKED,
         _ => 8,
     }
-}
-
-/// An LPM trie key: a prefixlen (mostly up to the maximum, sometimes one past it) and data
-/// bits from a small space, or a stored key with another prefixlen, so that prefixes nest,
-/// share bits and collide.
-fn lpm_key(m: &MapView, c: &Choice) -> Vec<u8> {
-    let ks = m.spec.key_size as usize;
-    let max = 8 * (ks as u32 - 4);
-    let len = match c.ks % 8 {
-        0 => max,
-        1 => 0,
-        2 => max + 1 + (c.kr >> 40) as u32 % 2,
-        3 => max / 2,
-        _ => (c.kr >> 32) as u32 % (max + 1),
-    };
-    let stored = m.present.len() / ks;
-    let mut key = match (c.ks / 8) % 3 {
-        0 if stored > 0 => {
-            let i = c.kr as usize % stored;
-            m.present[i * ks..(i + 1) * ks].to_vec()
-        }
-        _ => {
-            // Data bytes from {0x00, 0x80, 0xc0, 0xff} and the draw: few distinct prefixes.
-            let mut k = vec![0u8; ks];
-            for (i, b) in k[4..].iter_mut().enumerate() {
-                *b = [0x00, 0x80, 0xc0, 0xff, c.kr as u8][((c.kr >> (2 * (i % 16))) % 5) as usize];
-            }
-            k
-        }
-    };
-    key[..4].copy_from_slice(&len.to_le_bytes());
-    key
 }
 
 /// `len` bytes from a seed: 0 gives zeroes, small seeds give mostly-zero values.

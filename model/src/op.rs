@@ -202,8 +202,6 @@ impl MapType {
         MapType::Hash,
         MapType::PercpuHash,
     ];
-    /// Families of bytes added with issue 12 that have keys (generated with the rest).
-    pub const KEYED: [MapType; 1] = [MapType::LpmTrie];
     /// The fd-holding ("handle") families.
     pub const HANDLE_MAPS: [MapType; 5] = [
         MapType::ProgArray,
@@ -212,34 +210,32 @@ impl MapType {
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
     ];
-    /// The keyless families (key_size 0: push, peek and, but for the bloom filter, pop
-    /// through the element commands with a NULL key).
-    pub const KEYLESS: [MapType; 3] = [MapType::Queue, MapType::Stack, MapType::BloomFilter];
+    /// Every modelled type, in generation order, with its `map_type` number and its word in
+    /// scripts and on the command line (a new type is one line here).
+    pub const TYPES: [(MapType, u32, &'static str); 13] = [
+        (MapType::Array, 2, "array"),
+        (MapType::PercpuArray, 6, "percpu_array"),
+        (MapType::Hash, 1, "hash"),
+        (MapType::PercpuHash, 5, "percpu_hash"),
+        (MapType::ProgArray, 3, "prog_array"),
+        (MapType::PerfEventArray, 4, "perf_event_array"),
+        (MapType::CgroupArray, 8, "cgroup_array"),
+        (MapType::ArrayOfMaps, 12, "array_of_maps"),
+        (MapType::HashOfMaps, 13, "hash_of_maps"),
+        (MapType::LpmTrie, 11, "lpm_trie"),
+        (MapType::Queue, 22, "queue"),
+        (MapType::Stack, 23, "stack"),
+        (MapType::BloomFilter, 30, "bloom_filter"),
+    ];
     /// Every modelled type.
     pub fn all() -> impl Iterator<Item = MapType> {
-        MapType::MODELLED
-            .into_iter()
-            .chain(MapType::HANDLE_MAPS)
-            .chain(MapType::KEYED)
-            .chain(MapType::KEYLESS)
+        MapType::TYPES.into_iter().map(|(t, _, _)| t)
     }
     /// The raw `map_type` number.
     pub fn raw(self) -> u32 {
         match self {
-            MapType::Hash => 1,
-            MapType::Array => 2,
-            MapType::PercpuHash => 5,
-            MapType::PercpuArray => 6,
-            MapType::ProgArray => 3,
-            MapType::PerfEventArray => 4,
-            MapType::CgroupArray => 8,
-            MapType::ArrayOfMaps => 12,
-            MapType::HashOfMaps => 13,
-            MapType::Queue => 22,
-            MapType::Stack => 23,
-            MapType::LpmTrie => 11,
-            MapType::BloomFilter => 30,
             MapType::Other(n) => n,
+            t => MapType::TYPES.iter().find(|e| e.0 == t).map_or(0, |e| e.1),
         }
     }
     /// The textual name used in scripts and on the command line.
@@ -252,22 +248,7 @@ impl MapType {
     /// [`MapType::word`] of a named type, without an allocation (the runner counts a
     /// coverage cell per op).
     pub fn name(self) -> Option<&'static str> {
-        Some(match self {
-            MapType::Hash => "hash",
-            MapType::Array => "array",
-            MapType::PercpuHash => "percpu_hash",
-            MapType::PercpuArray => "percpu_array",
-            MapType::ProgArray => "prog_array",
-            MapType::PerfEventArray => "perf_event_array",
-            MapType::CgroupArray => "cgroup_array",
-            MapType::ArrayOfMaps => "array_of_maps",
-            MapType::HashOfMaps => "hash_of_maps",
-            MapType::Queue => "queue",
-            MapType::Stack => "stack",
-            MapType::LpmTrie => "lpm_trie",
-            MapType::BloomFilter => "bloom_filter",
-            MapType::Other(_) => return None,
-        })
+        MapType::TYPES.iter().find(|e| e.0 == self).map(|e| e.2)
     }
     /// Inverse of [`MapType::raw`] (what `bpf_map_info.type` reports).
     pub fn from_raw(n: u32) -> MapType {
@@ -299,7 +280,7 @@ impl MapType {
     }
     /// Keyless types: key_size 0, element commands with a NULL key.
     pub fn is_keyless(self) -> bool {
-        MapType::KEYLESS.contains(&self)
+        !matches!(self, MapType::Other(_)) && crate::maps::family_of(self).keyless
     }
     /// Map-in-map types, which need an inner map template at creation.
     pub fn is_map_in_map(self) -> bool {

@@ -4,6 +4,7 @@
 //! cell without a second list to keep in step.
 
 use crate::errno::Errno;
+use crate::op::MapType;
 use crate::profile::Profile;
 
 /// Declares the reasons: `Name = ERRNO, "word", [("rows", "ops"), ...]`. `rows` and `ops` are
@@ -37,21 +38,24 @@ macro_rules! reasons {
 /// The element commands that resolve a map fd first (`element` in world.rs).
 const ELEM: &str = "update lookup delete next_key lookup_and_delete freeze check";
 
-/// Expands a row group of a scope into coverage rows.
-pub fn rows_of(group: &str) -> &'static [&'static str] {
+/// Expands a row group of a scope into coverage rows: `maps` is every map type with keys,
+/// `keyless` every one without, a type's word its own row; the rest are listed.
+pub fn rows_of(group: &str) -> Vec<&'static str> {
+    let types = MapType::TYPES.iter();
     match group {
-        "maps" => &[
-            "array",
-            "percpu_array",
-            "hash",
-            "percpu_hash",
-            "prog_array",
-            "perf_event_array",
-            "cgroup_array",
-            "array_of_maps",
-            "hash_of_maps",
-            "lpm_trie",
-        ],
+        "maps" => types.filter(|e| !e.0.is_keyless()).map(|e| e.2).collect(),
+        "keyless" => types.filter(|e| e.0.is_keyless()).map(|e| e.2).collect(),
+        _ => match types.clone().find(|e| e.2 == group) {
+            Some(e) => vec![e.2],
+            None => listed(group).to_vec(),
+        },
+    }
+}
+
+/// The row groups of more than one type that are not `maps` or `keyless`, and the rows of
+/// other objects.
+fn listed(group: &str) -> &'static [&'static str] {
+    match group {
         "value" => &["array", "percpu_array", "hash", "percpu_hash"],
         "value_arrays" => &["array", "percpu_array"],
         "value_hashes" => &["hash", "percpu_hash"],
@@ -66,16 +70,7 @@ pub fn rows_of(group: &str) -> &'static [&'static str] {
         ],
         "fd_arrays" => &["prog_array", "perf_event_array", "cgroup_array", "array_of_maps"],
         "map_in_map" => &["array_of_maps", "hash_of_maps"],
-        "prog_array" => &["prog_array"],
-        "percpu_array" => &["percpu_array"],
-        "perf_event_array" => &["perf_event_array"],
-        "cgroup_array" => &["cgroup_array"],
-        "array_of_maps" => &["array_of_maps"],
-        "hash_of_maps" => &["hash_of_maps"],
-        "keyless" => &["queue", "stack", "bloom_filter"],
         "queue_stack" => &["queue", "stack"],
-        "bloom_filter" => &["bloom_filter"],
-        "lpm_trie" => &["lpm_trie"],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],

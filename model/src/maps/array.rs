@@ -4,7 +4,7 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::{percpu_stride, Family, ValueMap};
+use crate::maps::{percpu_stride, Family, ValueMap, NO_HINTS};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Outcome, Ret};
@@ -83,11 +83,25 @@ pub fn alloc_bytes(s: &MapSpec, cpus: u32) -> u64 {
 /// ARRAY and PERCPU_ARRAY.
 pub const FAMILY: Family = Family {
     types: &[MapType::Array, MapType::PercpuArray],
+    keyless: false,
     map_extra: false,
     alloc_check: |s, _, numa| alloc_check(s, numa),
     too_many_entries: |_, _| false,
     alloc_bytes,
     new: Some(|s, value_len, _, _| Box::new(ArrayMap::new(s.max_entries, value_len))),
+    ok_cells: |_| {
+        &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ]
+    },
+    gen: NO_HINTS,
 };
 
 /// The u32 index an array key holds (little-endian; keys are 4 bytes by precondition).

@@ -6,7 +6,7 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::jhash::{jhash, jhash2};
-use crate::maps::{Family, ValueMap};
+use crate::maps::{Family, GenHints, ValueMap};
 use crate::op::flags::*;
 use crate::op::{FdRef, MapSpec, MapType, Op};
 use crate::outcome::{Allowed, Outcome, Ret};
@@ -23,11 +23,35 @@ const KMALLOC_MAX_SIZE: u32 = 1 << 22;
 /// BLOOM_FILTER.
 pub const FAMILY: Family = Family {
     types: &[MapType::BloomFilter],
+    keyless: true,
     map_extra: true,
     alloc_check,
     too_many_entries: |_, _| false,
     alloc_bytes: |s, _| bitset_mask(s.max_entries, hashes(s.map_extra)) as u64 / 8 + 1,
     new: Some(|s, value_len, _, faults| Box::new(Bloom::new(s, value_len, faults))),
+    ok_cells: |_| {
+        &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+        ]
+    },
+    gen: GenHints {
+        key_size: Some(|_| 0),
+        spec: Some(gen_spec),
+        invalidate: Some(|s, r| {
+            // map_extra: the number of hash functions, in its low 4 bits.
+            r % 22 == 14 && {
+                s.map_extra = 0x10 << ((r >> 8) % 60);
+                true
+            }
+        }),
+        key: None,
+        lookup_input: Some(gen_lookup_input),
+    },
 };
 
 /// `bloom_map_alloc_check` (E2BIG, from a8d89feba7e5), then `bloom_map_alloc`'s one compound
@@ -61,6 +85,26 @@ fn alloc_check(s: &MapSpec, p: &Profile, _: bool) -> Result<(), Errno> {
         return Err(Why::HashCount.errno());
     }
     Ok(())
+}
+
+/// Generation: mostly few hash functions on a small bitset, so that values never pushed are
+/// found now and then; half with seed 0, whose bitset the model computes.
+fn gen_spec(s: &mut MapSpec, r: u64) {
+    s.map_extra = [0, 1, 1, 2, 3, 5, 15, 1][((r >> 56) % 8) as usize];
+    if (r >> 48).is_multiple_of(2) {
+        s.map_flags |= ZERO_SEED;
+    }
+}
+
+/// Generation: a peek for a pushed value (found, always) or for any.
+fn gen_lookup_input(value_len: usize, pushed: &[u8], sel: u8, r: u64) -> Vec<u8> {
+    match (sel % 4, pushed.len() / value_len.max(1)) {
+        (0 | 1, n) if n > 0 => {
+            let i = r as usize % n;
+            pushed[i * value_len..(i + 1) * value_len].to_vec()
+        }
+        _ => crate::gen::fill(r, value_len),
+    }
 }
 
 /// `nr_hash_funcs`: map_extra's low bits, 0 meaning 5.

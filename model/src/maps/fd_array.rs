@@ -7,7 +7,7 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::maps::hash::{HashMap, HashOrder};
-use crate::maps::{Family, ValueMap};
+use crate::maps::{Family, ValueMap, NO_HINTS};
 use crate::op::flags::{ANY, FD_ACCESS, PROG_ACCESS};
 use crate::op::{BadFd, FdRef};
 use crate::op::{MapSpec, MapType, ProgSpec, ProgType};
@@ -26,6 +26,7 @@ pub const FAMILY: Family = Family {
         MapType::ArrayOfMaps,
         MapType::HashOfMaps,
     ],
+    keyless: false,
     map_extra: false,
     alloc_check: |s, p, numa| {
         if s.value_size != 4 {
@@ -45,6 +46,31 @@ pub const FAMILY: Family = Family {
         _ => crate::maps::array::alloc_bytes(s, cpus),
     },
     new: None,
+    ok_cells: |t| match t {
+        // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back by the syscall.
+        MapType::PerfEventArray | MapType::CgroupArray => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+        _ => &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ],
+    },
+    gen: NO_HINTS,
 };
 
 /// A reference held in a slot: the object, and the map file it was inserted through

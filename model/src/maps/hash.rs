@@ -5,7 +5,7 @@
 use crate::errno::Errno;
 use crate::fault::Fault;
 use crate::jhash::htab_map_hash;
-use crate::maps::{percpu_stride, Family, ValueMap};
+use crate::maps::{percpu_stride, Family, ValueMap, NO_HINTS};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, Links, MapState, Outcome, Ret, Walk};
@@ -76,6 +76,7 @@ pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
 /// HASH and PERCPU_HASH.
 pub const FAMILY: Family = Family {
     types: &[MapType::Hash, MapType::PercpuHash],
+    keyless: false,
     map_extra: false,
     alloc_check,
     too_many_entries: |s, p| too_many_entries(s, p.hash_max_entries),
@@ -84,6 +85,21 @@ pub const FAMILY: Family = Family {
         let order = HashOrder::of(s, p.fd_htab_update_in_place);
         Box::new(HashMap::with_order(s.max_entries, value_len, order))
     }),
+    ok_cells: |_| {
+        &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("lookup_and_delete", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ]
+    },
+    gen: NO_HINTS,
 };
 
 /// Bytes a hash's allocation takes: preallocated elements (and per-CPU areas) for

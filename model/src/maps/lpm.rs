@@ -5,7 +5,7 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::{Family, ValueMap};
+use crate::maps::{Family, GenHints, ValueMap};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
 use crate::outcome::{Allowed, MapState, Outcome, Ret, Walk};
@@ -24,12 +24,44 @@ const VALUE_SIZE_MAX: u32 = (1 << 22) - 256 - 24;
 /// LPM_TRIE.
 pub const FAMILY: Family = Family {
     types: &[MapType::LpmTrie],
+    keyless: false,
     map_extra: false,
     alloc_check: |s, _, _| alloc_check(s),
     too_many_entries: |_, _| false,
     // Nodes are allocated as elements arrive (BPF_F_NO_PREALLOC is required).
     alloc_bytes: |_, _| 0,
     new: Some(|s, value_len, p, faults| Box::new(LpmTrie::new(s, value_len, p, faults))),
+    ok_cells: |_| {
+        &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("delete", "ok"),
+            ("next_key", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+            ("check", "ok"),
+        ]
+    },
+    gen: GenHints {
+        // The prefixlen and 1, 2, 4, 8 or 16 data bytes (IPv4, IPv6).
+        key_size: Some(|r| [8, 5, 6, 20, 12, 8][((r >> 16) % 6) as usize]),
+        spec: Some(|s, _| s.map_flags |= NO_PREALLOC),
+        invalidate: Some(|s, r| {
+            if !matches!(r % 22, 20 | 21) {
+                return false;
+            }
+            match (r >> 8) % 3 {
+                0 => s.map_flags &= !NO_PREALLOC,
+                1 => s.key_size = 4,
+                _ => s.key_size = 261,
+            }
+            true
+        }),
+        key: Some(gen_key),
+        lookup_input: None,
+    },
 };
 
 /// `trie_alloc`: one compound EINVAL in the kernel, each part its own path here.
@@ -55,6 +87,37 @@ fn alloc_check(s: &MapSpec) -> Result<(), Errno> {
         return Err(Why::ValueSize.errno());
     }
     Ok(())
+}
+
+/// Generation: a prefixlen (mostly up to the maximum, sometimes one or two past it) and data
+/// bits from a small space, or a stored key with another prefixlen, so that prefixes nest,
+/// share bits and collide.
+fn gen_key(ks: usize, stored: &[u8], sel: u16, r: u64) -> Vec<u8> {
+    let max = 8 * (ks as u32 - 4);
+    let len = match sel % 8 {
+        0 => max,
+        1 => 0,
+        2 => max + 1 + (r >> 40) as u32 % 2,
+        3 => max / 2,
+        _ => (r >> 32) as u32 % (max + 1),
+    };
+    let n = stored.len() / ks;
+    let mut key = match (sel / 8) % 3 {
+        0 if n > 0 => {
+            let i = r as usize % n;
+            stored[i * ks..(i + 1) * ks].to_vec()
+        }
+        _ => {
+            // Data bytes from {0x00, 0x80, 0xc0, 0xff} and the draw: few distinct prefixes.
+            let mut k = vec![0u8; ks];
+            for (i, b) in k[4..].iter_mut().enumerate() {
+                *b = [0x00, 0x80, 0xc0, 0xff, r as u8][((r >> (2 * (i % 16))) % 5) as usize];
+            }
+            k
+        }
+    };
+    key[..4].copy_from_slice(&len.to_le_bytes());
+    key
 }
 
 /// Bit `i` of the key data, most significant bit of each byte first (`extract_bit`).

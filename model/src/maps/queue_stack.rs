@@ -4,7 +4,7 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::{Family, ValueMap};
+use crate::maps::{Family, GenHints, ValueMap, NO_HINTS};
 use crate::op::flags::*;
 use crate::op::{FdRef, MapSpec, MapType, Op};
 use crate::outcome::{Allowed, Outcome, Ret};
@@ -21,6 +21,7 @@ const KMALLOC_MAX_SIZE: u32 = 1 << 22;
 /// QUEUE and STACK.
 pub const FAMILY: Family = Family {
     types: &[MapType::Queue, MapType::Stack],
+    keyless: true,
     map_extra: false,
     alloc_check: |s, _, _| alloc_check(s),
     too_many_entries: |_, _| false,
@@ -33,6 +34,21 @@ pub const FAMILY: Family = Family {
             items: VecDeque::new(),
         })
     }),
+    ok_cells: |_| {
+        &[
+            ("create", "ok"),
+            ("update", "ok"),
+            ("lookup", "ok"),
+            ("lookup_and_delete", "ok"),
+            ("freeze", "ok"),
+            ("close", "ok"),
+            ("info", "ok"),
+        ]
+    },
+    gen: GenHints {
+        key_size: Some(|_| 0),
+        ..NO_HINTS
+    },
 };
 
 /// `queue_stack_map_alloc_check`: one compound EINVAL in the kernel (each part its own path
