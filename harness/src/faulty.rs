@@ -39,6 +39,9 @@ pub enum KernelFault {
     /// A BLOOM_FILTER push hashes other bytes than the value's (its first byte flipped):
     /// the answer is the real one, the bits set are another value's.
     BloomPushWrongBytes,
+    /// A BLOOM_FILTER peek writes into the value buffer it was to read (the kernel copies
+    /// nothing back): the backend must report it, whatever the answer.
+    BloomPeekWritesBuffer,
     /// LPM_TRIE GET_NEXT_KEY returns the key with the data bits past its prefixlen cleared
     /// (the kernel returns the bytes as last written).
     LpmNextKeyMasked,
@@ -49,7 +52,7 @@ pub enum KernelFault {
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 14] = [
+    pub const ALL: [KernelFault; 15] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -63,6 +66,7 @@ impl KernelFault {
         KernelFault::CloseFails,
         KernelFault::BatchUpdateDropsLast,
         KernelFault::BloomPushWrongBytes,
+        KernelFault::BloomPeekWritesBuffer,
         KernelFault::LpmNextKeyMasked,
     ];
 
@@ -83,6 +87,7 @@ impl KernelFault {
             KernelFault::BatchUpdateDropsLast => "kernel:batch-update-drops-last",
             KernelFault::FirstUpdateFails => "kernel:first-update-fails",
             KernelFault::BloomPushWrongBytes => "kernel:bloom-push-wrong-bytes",
+            KernelFault::BloomPeekWritesBuffer => "kernel:bloom-peek-writes-buffer",
             KernelFault::LpmNextKeyMasked => "kernel:lpm-next-key-masked",
         }
     }
@@ -108,7 +113,9 @@ impl KernelFault {
             KernelFault::FdByIdOtherMap => vec![MapType::Array, MapType::Hash, MapType::ProgArray],
             KernelFault::PercpuSlotDropped => vec![MapType::PercpuArray, MapType::PercpuHash],
             KernelFault::BatchUpdateDropsLast => vec![MapType::Hash],
-            KernelFault::BloomPushWrongBytes => vec![MapType::BloomFilter],
+            KernelFault::BloomPushWrongBytes | KernelFault::BloomPeekWritesBuffer => {
+                vec![MapType::BloomFilter]
+            }
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
             _ => MapType::MODELLED.to_vec(),
         }
@@ -301,6 +308,10 @@ impl<S: Sys> Sys for Faulty<S> {
             return self.inner.lookup(fd, key, &mut scratch, flags);
         }
         self.inner.lookup(fd, key, value, flags)?;
+        let bloom = self.spec(fd).is_some_and(|s| s.map_type == MapType::BloomFilter);
+        if self.on(KernelFault::BloomPeekWritesBuffer) && bloom && !value.is_empty() {
+            value[0] ^= 0xff;
+        }
         if self.on(KernelFault::PercpuSlotDropped) {
             if let Some(s) = self.spec(fd).filter(|s| s.map_type.is_percpu()) {
                 let stride = (s.value_size as usize).div_ceil(8) * 8;
