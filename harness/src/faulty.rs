@@ -42,6 +42,10 @@ pub enum KernelFault {
     /// A BLOOM_FILTER peek writes into the value buffer it was to read (the kernel copies
     /// nothing back): the backend must report it, whatever the answer.
     BloomPeekWritesBuffer,
+    /// On a random-seed BLOOM_FILTER every second ENOENT of a peek becomes ok: a false
+    /// positive that comes and goes, which only the model's memory of the first answer
+    /// catches (no push came between: the bits cannot have changed).
+    BloomAnswerFlips,
     /// LPM_TRIE GET_NEXT_KEY returns the key with the data bits past its prefixlen cleared
     /// (the kernel returns the bytes as last written).
     LpmNextKeyMasked,
@@ -52,7 +56,7 @@ pub enum KernelFault {
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 15] = [
+    pub const ALL: [KernelFault; 16] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -67,6 +71,7 @@ impl KernelFault {
         KernelFault::BatchUpdateDropsLast,
         KernelFault::BloomPushWrongBytes,
         KernelFault::BloomPeekWritesBuffer,
+        KernelFault::BloomAnswerFlips,
         KernelFault::LpmNextKeyMasked,
     ];
 
@@ -88,6 +93,7 @@ impl KernelFault {
             KernelFault::FirstUpdateFails => "kernel:first-update-fails",
             KernelFault::BloomPushWrongBytes => "kernel:bloom-push-wrong-bytes",
             KernelFault::BloomPeekWritesBuffer => "kernel:bloom-peek-writes-buffer",
+            KernelFault::BloomAnswerFlips => "kernel:bloom-answer-flips",
             KernelFault::LpmNextKeyMasked => "kernel:lpm-next-key-masked",
         }
     }
@@ -113,7 +119,9 @@ impl KernelFault {
             KernelFault::FdByIdOtherMap => vec![MapType::Array, MapType::Hash, MapType::ProgArray],
             KernelFault::PercpuSlotDropped => vec![MapType::PercpuArray, MapType::PercpuHash],
             KernelFault::BatchUpdateDropsLast => vec![MapType::Hash],
-            KernelFault::BloomPushWrongBytes | KernelFault::BloomPeekWritesBuffer => {
+            KernelFault::BloomPushWrongBytes
+            | KernelFault::BloomPeekWritesBuffer
+            | KernelFault::BloomAnswerFlips => {
                 vec![MapType::BloomFilter]
             }
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
@@ -145,6 +153,8 @@ pub struct Faulty<S: Sys> {
     first_calls: BTreeMap<RawFd, u64>,
     /// UPDATE calls so far (for `FirstUpdateFails`).
     updates: u64,
+    /// ENOENT peeks of random-seed bloom filters so far (for `BloomAnswerFlips`).
+    absent_peeks: u64,
 }
 
 impl<S: Sys> Faulty<S> {
@@ -160,6 +170,7 @@ impl<S: Sys> Faulty<S> {
             removed: BTreeMap::new(),
             first_calls: BTreeMap::new(),
             updates: 0,
+            absent_peeks: 0,
         }
     }
 
@@ -307,7 +318,17 @@ impl<S: Sys> Sys for Faulty<S> {
             let mut scratch = vec![0u8; value.len()];
             return self.inner.lookup(fd, key, &mut scratch, flags);
         }
-        self.inner.lookup(fd, key, value, flags)?;
+        let random_bloom = self.spec(fd).is_some_and(|s| {
+            s.map_type == MapType::BloomFilter && s.map_flags & mapcheck_model::op::flags::ZERO_SEED == 0
+        });
+        let r = self.inner.lookup(fd, key, value, flags);
+        if r == Err(Errno::ENOENT) && random_bloom && self.on(KernelFault::BloomAnswerFlips) {
+            self.absent_peeks += 1;
+            if self.absent_peeks.is_multiple_of(2) {
+                return Ok(());
+            }
+        }
+        r?;
         let bloom = self.spec(fd).is_some_and(|s| s.map_type == MapType::BloomFilter);
         if self.on(KernelFault::BloomPeekWritesBuffer) && bloom && !value.is_empty() {
             value[0] ^= 0xff;
