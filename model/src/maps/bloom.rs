@@ -96,13 +96,15 @@ fn gen_spec(s: &mut MapSpec, r: u64) {
     }
 }
 
-/// Generation: a peek for a pushed value (found, always) or for any.
+/// Generation: a peek for a pushed value (found, always), for one of eight values (asked
+/// again and again, so that an answer the kernel chose must repeat), or for any.
 fn gen_lookup_input(value_len: usize, pushed: &[u8], sel: u8, r: u64) -> Vec<u8> {
     match (sel % 4, pushed.len() / value_len.max(1)) {
         (0 | 1, n) if n > 0 => {
             let i = r as usize % n;
             pushed[i * value_len..(i + 1) * value_len].to_vec()
         }
+        (2, _) => crate::gen::fill(0x5eed_0000 + r % 8, value_len),
         _ => crate::gen::fill(r, value_len),
     }
 }
@@ -194,6 +196,10 @@ impl ValueMap for Bloom {
         let absent = Err(Why::NotInFilter.errno());
         if self.pushed.contains(value) {
             return Allowed::Exactly(Ok(Ret::Unit));
+        }
+        // Nothing pushed: every bit is clear, whatever the seed.
+        if self.pushed.is_empty() {
+            return Allowed::Exactly(absent);
         }
         if let Some(bits) = &self.bits {
             let all = (0..self.hashes).all(|i| bits.contains(&self.bit(value, i)));
@@ -346,12 +352,15 @@ mod tests {
             flags: 0,
         };
         let absent = Err(Why::NotInFilter.errno());
+        // Nothing pushed: every bit is clear.
+        assert_eq!(b.lookup_input(&[], &x), Allowed::Exactly(absent.clone()));
+        b.store(&[], z.clone(), &[]);
         assert!(matches!(b.lookup_input(&[], &x), Allowed::OneOf(..)));
         b.observe(&peek(&x), &Ok(Ret::Unit));
         b.observe(&peek(&y), &absent);
         assert_eq!(b.lookup_input(&[], &x), Allowed::Exactly(Ok(Ret::Unit)));
         assert_eq!(b.lookup_input(&[], &y), Allowed::Exactly(absent.clone()));
-        b.store(&[], z.clone(), &[]);
+        b.store(&[], vec![4; 4], &[]);
         assert_eq!(b.lookup_input(&[], &z), Allowed::Exactly(Ok(Ret::Unit)));
         assert_eq!(b.lookup_input(&[], &x), Allowed::Exactly(Ok(Ret::Unit)));
         assert!(matches!(b.lookup_input(&[], &y), Allowed::OneOf(..)));

@@ -208,8 +208,12 @@ impl World {
                     MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
                 };
                 let key_space = 1u64 << (8 * m.spec.key_size.min(4));
-                if m.spec.map_type.is_keyless() {
-                    Err(format!("fill is an UPDATE_BATCH; {h} has none"))
+                if !MapType::MODELLED.contains(&m.spec.map_type) {
+                    // fill_key writes i into the key's first bytes: an LPM prefixlen.
+                    Err(format!(
+                        "fill takes an array or hash; {h} is {}",
+                        m.spec.map_type.word()
+                    ))
                 } else if !empty || m.frozen {
                     Err(format!("fill needs {h} empty and not frozen"))
                 } else if u64::from(*n) > u64::from(m.spec.max_entries).min(key_space) {
