@@ -74,13 +74,32 @@ record() {
 }
 # A run that was stopped never recorded its last stage: what it wrote counts.
 [ ${#iterate[@]} -eq 0 ] || record
-# The verdicts were named at the commit in $ledger/commit: carry them to this tree's names
-# (ci/mutants-remap.sh: a mutant on a line no edit touched keeps its verdict).
+# The ledger names the mutants of a commit, and cargo-mutants copies the working tree: the
+# two must be the same.
+if [ -n "$(git status --porcelain -- model harness)" ]; then
+    echo "mutants.sh: uncommitted changes under model/ or harness/: commit them first" >&2
+    exit 2
+fi
 head=$(git rev-parse HEAD)
-if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/commit" ] && [ "$(cat "$ledger/commit")" != "$head" ]; then
-    ci/mutants-remap.sh "$(cat "$ledger/commit")" "$head" \
-        "$ledger"/{caught,missed,timeout,unviable}.txt \
-        "$out"/{caught,missed,timeout,unviable,previously_caught}.txt
+# The verdicts were named at the commit in $ledger/commit: keep only names that are mutants
+# there (an interrupted run can leave an older tree's names), and carry each to this tree's
+# name unless an edit touched its span (ci/mutants-remap.sh). Remapped copies replace the
+# lists only once all are done.
+if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/commit" ]; then
+    command -v jq >/dev/null || { echo "mutants.sh: the ledger carry-over needs jq" >&2; exit 2; }
+    old=$(cat "$ledger/commit")
+    tree=$(mktemp -d)
+    git worktree add --detach -q "$tree/src" "$old"
+    (cd "$tree/src" && cargo mutants --list --json "${files[@]}" --re "${MAPCHECK_MUTANTS_RE:-$re}") |
+        jq -r '.[] | "\(.name)\t\(.span.end.line)"' > "$tree/spans"
+    git worktree remove --force "$tree/src"
+    carried=()
+    for l in "$ledger"/{caught,missed,timeout,unviable}.txt "$out"/{caught,missed,timeout,unviable,previously_caught}.txt; do
+        [ -f "$l" ] && cp "$l" "$l.carry" && carried+=("$l.carry")
+    done
+    ci/mutants-remap.sh "$old" "$head" "$tree/spans" "${carried[@]}"
+    for l in "${carried[@]}"; do mv "$l" "${l%.carry}"; done
+    rm -rf "$tree"
 fi
 echo "$head" > "$ledger/commit"
 [ -s "$ledger/first" ] || git rev-parse --short HEAD > "$ledger/first"
