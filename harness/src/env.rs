@@ -109,19 +109,8 @@ fn probe_dialects(p: &mut Profile) {
             let fd = fd.as_raw_fd();
             // LOOKUP_BATCH on PERCPU_ARRAY (f008d732ab18, 5.13): ENOTSUPP before.
             let cpus = possible_cpus();
-            let (mut kb, mut vb, mut out) = (vec![0u8; 4], vec![0u8; 8 * cpus], vec![0u8; 4]);
-            let mut b = crate::sys::Batch {
-                in_batch: None,
-                out_batch: &mut out,
-                keys: &mut kb,
-                values: &mut vb,
-                count: 1,
-            };
-            match s.lookup_batch(fd, &mut b) {
-                (_, Some(e)) if e == Errno::ENOTSUPP => v.push(("percpu-array-batch", false)),
-                (_, None) => v.push(("percpu-array-batch", true)),
-                (_, Some(e)) if e == Errno::ENOENT => v.push(("percpu-array-batch", true)),
-                _ => {}
+            if let Some(has) = has_lookup_batch(&mut s, fd, 4, 8 * cpus) {
+                v.push(("percpu-array-batch", has));
             }
             // Per-CPU padding (value_size 4 in an 8-byte slot) stored and read back (6.18:
             // copy_map_value_long), or dropped (7.0: copy_map_value).
@@ -184,19 +173,8 @@ fn probe_dialects(p: &mut Profile) {
         if let Ok(fd) = s.map_create(&lpm, -1) {
             let fd = fd.as_raw_fd();
             // LOOKUP_BATCH of the empty trie: ENOENT (the end) from 5.13, ENOTSUPP before.
-            let (mut kb, mut vb, mut out) = (vec![0u8; 8], vec![0u8; 4], vec![0u8; 8]);
-            let mut b = crate::sys::Batch {
-                in_batch: None,
-                out_batch: &mut out,
-                keys: &mut kb,
-                values: &mut vb,
-                count: 1,
-            };
-            match s.lookup_batch(fd, &mut b) {
-                (_, Some(e)) if e == Errno::ENOTSUPP => v.push(("lpm-batch", false)),
-                (_, Some(e)) if e == Errno::ENOENT => v.push(("lpm-batch", true)),
-                (_, None) => v.push(("lpm-batch", true)),
-                _ => {}
+            if let Some(has) = has_lookup_batch(&mut s, fd, 8, 4) {
+                v.push(("lpm-batch", has));
             }
             // Before eae6a075 the BPF_EXIST update inserts the prefix itself.
             let inserted = match s.update(fd, &prefix(16, 192), &[0; 4], mapcheck_model::op::flags::EXIST) {
@@ -309,6 +287,25 @@ fn probe_dialects(p: &mut Profile) {
     });
     for (name, value) in found {
         assert!(p.set_dialect(name, *value), "probed above: {name}");
+    }
+}
+
+/// Does the map behind `fd` have LOOKUP_BATCH? One element asked for: ok or ENOENT (the end)
+/// where it has, ENOTSUPP (`BPF_DO_BATCH` without the op) where it has not.
+fn has_lookup_batch(s: &mut RealSys, fd: i32, key_size: usize, value_len: usize) -> Option<bool> {
+    let (mut keys, mut values, mut out) = (vec![0u8; key_size], vec![0u8; value_len], vec![0u8; key_size]);
+    let mut b = crate::sys::Batch {
+        in_batch: None,
+        out_batch: &mut out,
+        keys: &mut keys,
+        values: &mut values,
+        count: 1,
+    };
+    match s.lookup_batch(fd, &mut b) {
+        (_, None) => Some(true),
+        (_, Some(e)) if e == Errno::ENOENT => Some(true),
+        (_, Some(e)) if e == Errno::ENOTSUPP => Some(false),
+        _ => None,
     }
 }
 

@@ -8,11 +8,16 @@ use crate::profile::{MemAccounting, Profile};
 use crate::reason::Why;
 
 /// The outcomes of a row that are not refusals (ok, and what `alive` says): a map family's
-/// from its file (`Family::ok_cells`), the other rows' here.
-fn ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
+/// from its file (`Family::ok_ops`), the other rows' here.
+fn ok_cells(row: &str) -> Vec<(&'static str, &'static str)> {
     if let Some(t) = MapType::from_word(row).filter(|t| MapType::all().any(|m| m == *t)) {
-        return (family_of(t).ok_cells)(t);
+        return (family_of(t).ok_ops)(t).iter().map(|op| (*op, "ok")).collect();
     }
+    other_ok_cells(row).to_vec()
+}
+
+/// The ok cells of the rows that are not map families.
+fn other_ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
     match row {
         "objects" => &[
             ("load", "ok"),

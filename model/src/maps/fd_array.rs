@@ -46,28 +46,13 @@ pub const FAMILY: Family = Family {
         _ => crate::maps::array::alloc_bytes(s, cpus),
     },
     new: None,
-    ok_cells: |t| match t {
+    ok_ops: |t| match t {
         // CGROUP_ARRAY and PERF_EVENT_ARRAY cannot be read back by the syscall.
         MapType::PerfEventArray | MapType::CgroupArray => &[
-            ("create", "ok"),
-            ("update", "ok"),
-            ("delete", "ok"),
-            ("next_key", "ok"),
-            ("freeze", "ok"),
-            ("close", "ok"),
-            ("info", "ok"),
-            ("check", "ok"),
+            "create", "update", "delete", "next_key", "freeze", "close", "info", "check",
         ],
         _ => &[
-            ("create", "ok"),
-            ("update", "ok"),
-            ("lookup", "ok"),
-            ("delete", "ok"),
-            ("next_key", "ok"),
-            ("freeze", "ok"),
-            ("close", "ok"),
-            ("info", "ok"),
-            ("check", "ok"),
+            "create", "update", "lookup", "delete", "next_key", "freeze", "close", "info", "check",
         ],
     },
     gen: NO_HINTS,

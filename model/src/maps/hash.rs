@@ -85,18 +85,18 @@ pub const FAMILY: Family = Family {
         let order = HashOrder::of(s, p.fd_htab_update_in_place);
         Box::new(HashMap::with_order(s.max_entries, value_len, order))
     }),
-    ok_cells: |_| {
+    ok_ops: |_| {
         &[
-            ("create", "ok"),
-            ("update", "ok"),
-            ("lookup", "ok"),
-            ("delete", "ok"),
-            ("next_key", "ok"),
-            ("lookup_and_delete", "ok"),
-            ("freeze", "ok"),
-            ("close", "ok"),
-            ("info", "ok"),
-            ("check", "ok"),
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "lookup_and_delete",
+            "freeze",
+            "close",
+            "info",
+            "check",
         ]
     },
     gen: NO_HINTS,

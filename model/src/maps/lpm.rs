@@ -31,17 +31,9 @@ pub const FAMILY: Family = Family {
     // Nodes are allocated as elements arrive (BPF_F_NO_PREALLOC is required).
     alloc_bytes: |_, _| 0,
     new: Some(|s, value_len, p, faults| Box::new(LpmTrie::new(s, value_len, p, faults))),
-    ok_cells: |_| {
+    ok_ops: |_| {
         &[
-            ("create", "ok"),
-            ("update", "ok"),
-            ("lookup", "ok"),
-            ("delete", "ok"),
-            ("next_key", "ok"),
-            ("freeze", "ok"),
-            ("close", "ok"),
-            ("info", "ok"),
-            ("check", "ok"),
+            "create", "update", "lookup", "delete", "next_key", "freeze", "close", "info", "check",
         ]
     },
     gen: GenHints {

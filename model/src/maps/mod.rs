@@ -36,9 +36,9 @@ pub struct Family {
     /// The empty map a create makes, given the bytes a lookup returns (`None` for the
     /// fd-holding maps: the world makes those, with their template).
     pub new: Option<NewMap>,
-    /// The ok outcomes each of its types can give, per op: the coverage catalogue's ok
-    /// cells (its refusals come from the scopes in `reason.rs`).
-    pub ok_cells: fn(MapType) -> &'static [(&'static str, &'static str)],
+    /// The ops each of its types can answer ok: the coverage catalogue's ok cells (its
+    /// refusals come from the scopes in `reason.rs`).
+    pub ok_ops: fn(MapType) -> &'static [&'static str],
     /// What generation draws for it beyond the generic choices.
     pub gen: GenHints,
 }

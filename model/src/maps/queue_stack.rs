@@ -34,15 +34,15 @@ pub const FAMILY: Family = Family {
             items: VecDeque::new(),
         })
     }),
-    ok_cells: |_| {
+    ok_ops: |_| {
         &[
-            ("create", "ok"),
-            ("update", "ok"),
-            ("lookup", "ok"),
-            ("lookup_and_delete", "ok"),
-            ("freeze", "ok"),
-            ("close", "ok"),
-            ("info", "ok"),
+            "create",
+            "update",
+            "lookup",
+            "lookup_and_delete",
+            "freeze",
+            "close",
+            "info",
         ]
     },
     gen: GenHints {
