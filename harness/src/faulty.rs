@@ -153,8 +153,12 @@ pub struct Faulty<S: Sys> {
     first_calls: BTreeMap<RawFd, u64>,
     /// UPDATE calls so far (for `FirstUpdateFails`).
     updates: u64,
-    /// ENOENT peeks of random-seed bloom filters so far (for `BloomAnswerFlips`).
-    absent_peeks: u64,
+    /// ENOENT peeks per bloom filter fd so far (for `BloomAnswerFlips`; per fd, counted from
+    /// its creation, so that a re-run of the case flips the same peeks).
+    absent_peeks: BTreeMap<RawFd, u64>,
+    /// Bloom filter fds with a push (the flip leaves empty filters alone: the model knows
+    /// those find nothing, so only the narrowing can catch it where something was pushed).
+    bloom_pushed: BTreeSet<RawFd>,
 }
 
 impl<S: Sys> Faulty<S> {
@@ -170,7 +174,8 @@ impl<S: Sys> Faulty<S> {
             removed: BTreeMap::new(),
             first_calls: BTreeMap::new(),
             updates: 0,
-            absent_peeks: 0,
+            absent_peeks: BTreeMap::new(),
+            bloom_pushed: BTreeSet::new(),
         }
     }
 
@@ -192,6 +197,8 @@ impl<S: Sys> Faulty<S> {
     fn note_map_fd(&mut self, fd: &OwnedFd) -> Option<u32> {
         // A new fd starts its own count: the fault repeats the same way in every run.
         self.first_calls.remove(&fd.as_raw_fd());
+        self.absent_peeks.remove(&fd.as_raw_fd());
+        self.bloom_pushed.remove(&fd.as_raw_fd());
         let id = self.inner.obj_id(Kind::Map, fd.as_raw_fd()).ok()?;
         self.fd_ids.insert(fd.as_raw_fd(), id);
         Some(id)
@@ -290,6 +297,13 @@ impl<S: Sys> Sys for Faulty<S> {
             other[0] ^= 0xff;
             return self.inner.update(fd, key, &other, flags);
         }
+        if bloom && self.on(KernelFault::BloomAnswerFlips) {
+            let r = self.inner.update(fd, key, value, flags);
+            if r.is_ok() {
+                self.bloom_pushed.insert(fd);
+            }
+            return r;
+        }
         if self.on(KernelFault::UpdateNotStored) && self.spec(fd).is_some_and(|s| !s.map_type.holds_fds()) {
             // The real update decides the answer; then the map is put back as it was, so
             // the kernel "said ok without storing".
@@ -322,9 +336,11 @@ impl<S: Sys> Sys for Faulty<S> {
             s.map_type == MapType::BloomFilter && s.map_flags & mapcheck_model::op::flags::ZERO_SEED == 0
         });
         let r = self.inner.lookup(fd, key, value, flags);
-        if r == Err(Errno::ENOENT) && random_bloom && self.on(KernelFault::BloomAnswerFlips) {
-            self.absent_peeks += 1;
-            if self.absent_peeks.is_multiple_of(2) {
+        let pushed = self.bloom_pushed.contains(&fd);
+        if r == Err(Errno::ENOENT) && random_bloom && pushed && self.on(KernelFault::BloomAnswerFlips) {
+            let n = self.absent_peeks.entry(fd).or_default();
+            *n += 1;
+            if n.is_multiple_of(2) {
                 return Ok(());
             }
         }
