@@ -82,6 +82,8 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         // A peek reads the buffer, `check` is a LOOKUP_BATCH, and a choice (`=> any`).
         "keyless/bloom-commands.case",
         "keyless/bloom-zero-seed-false-positive.case",
+        // Prefix keys, GET_NEXT_KEY in postorder, the dump, frozen.
+        "lpm/keys-and-commands.case",
     ];
     let mut compared = 0;
     for rel in cases {
