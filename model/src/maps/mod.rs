@@ -1,7 +1,7 @@
-//! One file per map family, registered in `FAMILIES`: its create checks, and for maps of bytes
-//! a `ValueMap` that answers the element commands after the generic checks of `world/` (fd,
-//! access mode, flags), citing the kernel function it mirrors. Adding a family of bytes is one
-//! file and one line in `FAMILIES`; the fd-holding maps (`fd_array.rs`) are the world's too.
+//! One file per map family, registered in `FAMILIES`: its create checks, coverage cells and
+//! generation hints, and for maps of bytes a `ValueMap` that answers the element commands after
+//! the generic checks of `world/`, citing the kernel function it mirrors. A new family of bytes
+//! is its file, a line here and its type's line in `MapType::TYPES` (README: Layout).
 
 pub mod array;
 pub mod bloom;
