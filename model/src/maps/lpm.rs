@@ -409,4 +409,35 @@ mod tests {
         // A prefixlen up to the key's only: 192.168.1.130/24 finds the /24, not the /28.
         assert_eq!(t.lookup(&key(24, [192, 168, 1, 130])), Ok(Ret::Value(vec![3; 4])));
     }
+
+    /// Before 27abc7b3 a missing key's GET_NEXT_KEY may go on from a stored prefix of the same
+    /// length: the model allows the first key or such a successor, and nothing else (any
+    /// other key the kernel returned would be caught).
+    #[test]
+    fn the_old_next_key_set_is_the_restart_or_a_same_length_successor() {
+        let old = Profile {
+            lpm_next_key_exact: false,
+            ..Profile::default()
+        };
+        let mut t = LpmTrie::new(&MapSpec::new(MapType::LpmTrie, 8, 4, 100), 4, &old, &[]);
+        // Postorder: 10.0.0.0/24, 10.0.0.0/16, 192.168.0.0/16, 192.168.0.0/8 (as 192/8).
+        let keys = [
+            key(16, [10, 0, 0, 0]),
+            key(24, [10, 0, 0, 0]),
+            key(16, [192, 168, 0, 0]),
+            key(8, [192, 0, 0, 0]),
+        ];
+        for k in &keys {
+            t.store(k, vec![0; 4], &[]);
+        }
+        let k = |i: usize| Ok(Ret::Key(keys[i].clone()));
+        // 172.16.0.0/16 is missing; the /16s are 10.0/16 (then 192.168/16) and 192.168/16
+        // (then 192/8).
+        let Allowed::OneOf(v, _) = t.next_key(Some(&key(16, [172, 16, 0, 0])), &[]) else {
+            panic!("a set")
+        };
+        assert_eq!(v, vec![k(1), k(2), k(3)]);
+        // A stored key is exact in either dialect.
+        assert_eq!(t.next_key(Some(&keys[0]), &[]), Allowed::Exactly(k(2)));
+    }
 }
