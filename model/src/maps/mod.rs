@@ -230,4 +230,22 @@ mod tests {
         // A multiple of 8 has no padding: the value round-trips.
         assert_eq!(percpu_store(&value, 8, percpu_stride(8)), value);
     }
+
+    /// Boxed maps compare by family and contents: a clone is equal, a store makes it differ,
+    /// and another family with the same bytes is not the same map (worlds are compared so).
+    #[test]
+    fn boxed_maps_compare_by_family_and_contents() {
+        let spec = MapSpec::new(MapType::Queue, 0, 4, 4);
+        let new = |f: &Family| (f.new.expect("a family of bytes"))(&spec, 4, &Profile::default(), &[]);
+        let a = new(&queue_stack::FAMILY);
+        let mut b = a.clone();
+        assert!(a.eq(&b));
+        b.store(&[], vec![1; 4], &[]);
+        assert!(!a.eq(&b));
+        let mut c = a.clone();
+        c.store(&[], vec![1; 4], &[]);
+        assert!(b.eq(&c));
+        let bloom = new(&bloom::FAMILY);
+        assert!(!a.eq(&bloom) && !bloom.eq(&a));
+    }
 }
