@@ -1,7 +1,7 @@
 //! What the running kernel is: its `Profile` for the model, and whether we may use `bpf(2)`.
 //! The core idea: read everything once at start-up; the model never asks the machine itself.
 
-use crate::sys::{RealSys, Sys};
+use crate::sys::{Batch, BatchCmd, RealSys, Sys};
 use mapcheck_model::profile::MemAccounting;
 use mapcheck_model::{Errno, MapSpec, MapType, Profile, ProgSpec, ProgType};
 use std::os::fd::AsRawFd;
@@ -236,6 +236,26 @@ fn probe_dialects(p: &mut Profile) {
                 }
             }
         }
+        // Map-in-map batch ops (9263dddc7b6f, 5.19): an empty UPDATE_BATCH is 0 where
+        // array_of_maps_map_ops has map_update_batch, ENOTSUPP before.
+        if let Some(tpl) = make(&mut s, MapType::Array, 4) {
+            if let Ok(outer) = s.map_create(&MapSpec::new(MapType::ArrayOfMaps, 4, 4, 1), tpl.as_raw_fd()) {
+                let mut none = Batch {
+                    in_batch: None,
+                    out_batch: &mut [],
+                    keys: &mut [],
+                    values: &mut [],
+                    count: 0,
+                    elem_flags: 0,
+                    flags: 0,
+                };
+                match s.batch(outer.as_raw_fd(), BatchCmd::Update, &mut none) {
+                    (_, None) => v.push(("map-in-map-batch", true)),
+                    (_, Some(e)) if e == Errno::ENOTSUPP => v.push(("map-in-map-batch", false)),
+                    _ => {}
+                }
+            }
+        }
         // A PERCPU_ARRAY template's max_entries (6.18): an ARRAY_OF_MAPS over a 2-entry
         // template takes a 1-entry PERCPU_ARRAY or refuses it (EINVAL).
         let pcpu = |s: &mut RealSys, n| {
@@ -300,6 +320,8 @@ fn has_lookup_batch(s: &mut RealSys, fd: i32, key_size: usize, value_len: usize)
         keys: &mut keys,
         values: &mut values,
         count: 1,
+        elem_flags: 0,
+        flags: 0,
     };
     match s.lookup_batch(fd, &mut b) {
         (_, None) => Some(true),

@@ -2,7 +2,7 @@
 //! The core idea: a checker earns trust by catching broken *kernels*, not only broken models,
 //! so `selftest` runs the lockstep against each of these and must catch and shrink every one.
 
-use crate::sys::{Batch, MapInfoRaw, Sys};
+use crate::sys::{Batch, BatchCmd, MapInfoRaw, Sys};
 use mapcheck_model::{Errno, Kind, MapSpec, MapType, ProgSpec};
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -426,6 +426,9 @@ impl<S: Sys> Sys for Faulty<S> {
             return (if err.is_none() { count } else { done }, err);
         }
         self.inner.update_batch(fd, keys, values, count)
+    }
+    fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
+        self.inner.batch(fd, cmd, b)
     }
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let real = self.inner.dying_count(dir)?;

@@ -535,6 +535,20 @@ pub fn encode(o: &Outcome) -> String {
             t
         }
         Ok(Ret::Lost(why)) => format!("lost {why}"),
+        Ok(Ret::Batch(b)) => {
+            let list = |v: &[Vec<u8>]| match v.is_empty() {
+                true => "-".to_string(),
+                false => v.iter().map(|x| h(x)).collect::<Vec<_>>().join(","),
+            };
+            format!(
+                "batch {} {} {} {} {}",
+                b.err.map_or("-".into(), |e| e.num().to_string()),
+                b.count,
+                list(&b.keys),
+                list(&b.values),
+                b.out.as_ref().map_or("none".into(), |o| h(o))
+            )
+        }
         Ok(Ret::Info(i)) => format!(
             "info {} {} {} {} {} {} {} {}",
             i.id.map_or("-".into(), |x| x.to_string()),
@@ -591,6 +605,30 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
         })),
         "alive" => Ok(Ret::Alive(next()? == "1")),
         "count" => Ok(Ret::Count(num(next()?)? as u32)),
+        "batch" => {
+            let err = match next()? {
+                "-" => None,
+                e => Some(Errno::raw(num(e)? as i32)),
+            };
+            let count = num(next()?)? as u32;
+            let list = |s: &str| match s {
+                "-" => Ok(Vec::new()),
+                s => s.split(',').map(bytes).collect::<Result<Vec<_>, _>>(),
+            };
+            let keys = list(next()?)?;
+            let values = list(next()?)?;
+            let out = match next()? {
+                "none" => None,
+                s => Some(bytes(s)?),
+            };
+            Ok(Ret::Batch(mapcheck_model::outcome::Batch {
+                err,
+                count,
+                keys,
+                values,
+                out,
+            }))
+        }
         "slots" => {
             let walk_ok = next()? == "1";
             let walk = match next()? {

@@ -2,7 +2,7 @@
 //! The core idea: every fd lives in an `OwnedFd` keyed by its handle, so dropping the backend
 //! (on success, divergence or panic) closes everything it created.
 
-use crate::sys::{Batch, RealSys, Sys, POISON};
+use crate::sys::{Batch, BatchCmd, RealSys, Sys, POISON};
 use mapcheck_model::limits;
 use mapcheck_model::outcome::{MapInfo, Slot, Slots};
 use mapcheck_model::{
@@ -618,6 +618,96 @@ impl<S: Sys> Kernel<S> {
                     (done, None) => Ok(Ret::Count(done)),
                 }
             }
+            Op::LookupBatch {
+                delete,
+                cursor,
+                count,
+                elem_flags,
+                flags,
+                ..
+            } => {
+                let n = *count as usize;
+                let (mut kb, mut vb) = (vec![POISON; n * ks], vec![POISON; n * vl]);
+                let tok = spec
+                    .as_ref()
+                    .map_or(4, mapcheck_model::world::batch_cursor_len)
+                    .max(1);
+                let mut out = vec![POISON; tok];
+                let cur = cursor.as_ref().map(|c| fit(c, tok));
+                let cmd = if *delete {
+                    BatchCmd::LookupAndDelete
+                } else {
+                    BatchCmd::Lookup
+                };
+                let (got, err) = self.sys.batch(
+                    fd,
+                    cmd,
+                    &mut Batch {
+                        in_batch: cur.as_deref(),
+                        out_batch: &mut out,
+                        keys: &mut kb,
+                        values: &mut vb,
+                        count: *count,
+                        elem_flags: *elem_flags,
+                        flags: *flags,
+                    },
+                );
+                batch_ret(got, err, *count, ks, vl, &kb, &vb, out)
+            }
+            Op::UpdateBatch {
+                keys,
+                values,
+                elem_flags,
+                flags,
+                ..
+            } => {
+                let mut kb: Vec<u8> = keys.iter().flat_map(|k| fit(k, ks).into_owned()).collect();
+                let mut vb: Vec<u8> = Vec::with_capacity(values.len() * vl);
+                for v in values {
+                    match v {
+                        Value::Bytes(b) => vb.extend_from_slice(&fit(b, vl)),
+                        Value::Fd(r) => vb.extend_from_slice(&pad(&self.raw(*r).to_le_bytes(), vl)),
+                    }
+                }
+                let n = keys.len() as u32;
+                let (got, err) = self.sys.batch(
+                    fd,
+                    BatchCmd::Update,
+                    &mut Batch {
+                        in_batch: None,
+                        out_batch: &mut [],
+                        keys: &mut kb,
+                        values: &mut vb,
+                        count: n,
+                        elem_flags: *elem_flags,
+                        flags: *flags,
+                    },
+                );
+                batch_ret(got, err, n, ks, vl, &[], &[], Vec::new())
+            }
+            Op::DeleteBatch {
+                keys,
+                elem_flags,
+                flags,
+                ..
+            } => {
+                let mut kb: Vec<u8> = keys.iter().flat_map(|k| fit(k, ks).into_owned()).collect();
+                let n = keys.len() as u32;
+                let (got, err) = self.sys.batch(
+                    fd,
+                    BatchCmd::Delete,
+                    &mut Batch {
+                        in_batch: None,
+                        out_batch: &mut [],
+                        keys: &mut kb,
+                        values: &mut [],
+                        count: n,
+                        elem_flags: *elem_flags,
+                        flags: *flags,
+                    },
+                );
+                batch_ret(got, err, n, ks, vl, &[], &[], Vec::new())
+            }
             Op::Check { .. } => match (spec.as_ref(), id_kind) {
                 (Some(s), _) if s.map_type.holds_fds() => self.fd_slots(fd, s, id_kind),
                 _ => dump(&mut self.sys, fd, spec.as_ref(), self.cpus),
@@ -663,6 +753,53 @@ impl<S: Sys> Kernel<S> {
         }
         slots.sort();
         Ok(Ret::Slots(Slots { slots, walk_ok, walk }))
+    }
+}
+
+/// A batch command's outcome from what the kernel left: an errno with nothing written
+/// (`count` as passed, no cursor, no records: `bpf_map_do_batch`'s checks) is a plain error,
+/// anything else a `Batch` (`Count` for a bare success). `out` is the cursor buffer as it
+/// came back (all POISON: unwritten). A count above what was asked is a kernel answer no
+/// model allows, reported before anything is sliced by it.
+#[allow(clippy::too_many_arguments)]
+fn batch_ret(
+    got: u32,
+    err: Option<Errno>,
+    asked: u32,
+    ks: usize,
+    vl: usize,
+    kb: &[u8],
+    vb: &[u8],
+    out: Vec<u8>,
+) -> Outcome {
+    if got > asked {
+        return Ok(Ret::Lost(format!(
+            "a batch command returned count {got}, more than the {asked} given"
+        )));
+    }
+    let out = (!out.is_empty() && out.iter().any(|b| *b != POISON)).then_some(out);
+    let n = got as usize;
+    let keys: Vec<Vec<u8>> = kb
+        .chunks(ks.max(1))
+        .take(if kb.is_empty() { 0 } else { n })
+        .map(<[u8]>::to_vec)
+        .collect();
+    let values: Vec<Vec<u8>> = vb
+        .chunks(vl.max(1))
+        .take(if vb.is_empty() { 0 } else { n })
+        .map(<[u8]>::to_vec)
+        .collect();
+    let untouched = kb.iter().chain(vb).all(|b| *b == POISON);
+    match err {
+        Some(e) if got == asked && out.is_none() && untouched => Err(e),
+        err => mapcheck_model::outcome::Batch {
+            err,
+            count: got,
+            keys,
+            values,
+            out,
+        }
+        .ret(),
     }
 }
 
@@ -728,6 +865,8 @@ pub fn dump<S: Sys>(sys: &mut S, fd: RawFd, spec: Option<&MapSpec>, cpus: usize)
                 keys: &mut kb,
                 values: &mut vb,
                 count,
+                elem_flags: 0,
+                flags: 0,
             };
             let (got, err) = sys.lookup_batch(fd, &mut b);
             // The kernel's count is checked against what was asked before it indexes
@@ -951,6 +1090,15 @@ mod tests {
             match self.next() {
                 Ok(()) => (count, None),
                 Err(e) => (0, Some(e)),
+            }
+        }
+        fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
+            match cmd {
+                BatchCmd::Lookup | BatchCmd::LookupAndDelete => self.lookup_batch(fd, b),
+                BatchCmd::Update | BatchCmd::Delete => match self.next() {
+                    Ok(()) => (b.count, None),
+                    Err(e) => (0, Some(e)),
+                },
             }
         }
     }

@@ -101,6 +101,14 @@ impl Stats {
         let outcome = match o {
             Ok(mapcheck_model::Ret::Alive(true)) => Cow::Borrowed("alive"),
             Ok(mapcheck_model::Ret::Alive(false)) => Cow::Borrowed("gone"),
+            // A batch's errno that came with a count: the cell of that errno.
+            Ok(mapcheck_model::Ret::Batch(b)) if b.err.is_some() => {
+                let e = b.err.expect("matched");
+                Cow::Owned(match allowed.why_of(o) {
+                    Some(w) => format!("{e}[{}]", w.word()),
+                    None => e.to_string(),
+                })
+            }
             Ok(_) => Cow::Borrowed("ok"),
             Err(e) => Cow::Owned(match allowed.why_of(o) {
                 Some(w) => format!("{e}[{}]", w.word()),

@@ -86,6 +86,34 @@ static void result(long r) {
 	else snprintf(out, sizeof out, "ok");
 }
 
+/* A batch command's answer as mapcheck writes it: a bare errno when nothing was written
+   (count as passed, no cursor, no records), else "ok"/errno, count, records, cursor. */
+static void hexlist(const char *name, const unsigned char *b, unsigned n, unsigned len) {
+	size_t at = strlen(out);
+	at += snprintf(out + at, at < sizeof out ? sizeof out - at : 0, " %s=", name);
+	for (unsigned i = 0; i < n && at + 2 * len + 2 < sizeof out; i++) {
+		if (i) out[at++] = ',';
+		hex(out + at, b + (size_t)i * len, len);
+		at += 2 * len;
+	}
+}
+
+static int poisoned(const unsigned char *b, size_t n) {
+	for (size_t i = 0; i < n; i++) if (b[i] != 0xa5) return 0;
+	return 1;
+}
+
+static void batch_out(long r, unsigned asked, unsigned got, const unsigned char *kb, unsigned ks,
+		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol) {
+	int e = errno, wrote_out = ob && !poisoned(ob, ol);
+	int untouched = (!kb || poisoned(kb, (size_t)asked * ks)) && (!vb || poisoned(vb, (size_t)asked * vl));
+	if (r < 0 && got == asked && !wrote_out && untouched) { snprintf(out, sizeof out, "%s", ename(e)); return; }
+	snprintf(out, sizeof out, "%s count=%u", r < 0 ? ename(e) : "ok", got);
+	if (kb && got && ks) hexlist("keys", kb, got, ks);
+	if (vb && got && vl) hexlist("values", vb, got, vl);
+	if (wrote_out) hexlist("out", ob, 1, ol);
+}
+
 static void step(int i, const char *op, const char *want) {
 	printf("%d: %s => %s\n", i, op, out);
 	if (want && strcmp(out, want)) { printf("   MISMATCH: the model allows %s\n", want); mfail++; }
@@ -441,6 +469,99 @@ fn op_code(world: &World, op: &Op) -> String {
         }
         Op::Info { map } => {
             let _ = writeln!(c, "\tmap_info({});", fd_expr(*map));
+        }
+        Op::LookupBatch {
+            map,
+            delete,
+            cursor,
+            count,
+            elem_flags,
+            flags,
+        } => {
+            let (ks, vl) = sizes(world, *map);
+            let tok = match map {
+                FdRef::Handle(h) => world
+                    .map(*h)
+                    .map_or(4, |m| mapcheck_model::world::batch_cursor_len(&m.spec)),
+                FdRef::Bad(_) => 4,
+            }
+            .max(1);
+            let cmd = if *delete {
+                "BPF_MAP_LOOKUP_AND_DELETE_BATCH"
+            } else {
+                "BPF_MAP_LOOKUP_BATCH"
+            };
+            let inb = match cursor {
+                Some(cur) => format!(
+                    "static unsigned char ib[] = {}; a.batch.in_batch = (uintptr_t)ib;",
+                    c_bytes(&padded(cur, tok))
+                ),
+                None => String::new(),
+            };
+            let _ = writeln!(
+                c,
+                "\tunsigned n = {count}, ks = {ks}, vl = {vl};\n\tunsigned char *kb = malloc((size_t)n * ks + 1), *vb = malloc((size_t)n * vl + 1), ob[{tok}];\n\tmemset(kb, 0xa5, (size_t)n * ks + 1); memset(vb, 0xa5, (size_t)n * vl + 1); memset(ob, 0xa5, sizeof ob);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\t{inb}\n\ta.batch.map_fd = {fd}; a.batch.out_batch = (uintptr_t)ob; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = n; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf({cmd}, &a);\n\tbatch_out(r, n, a.batch.count, kb, ks, vb, vl, ob, sizeof ob);\n\tfree(kb); free(vb);",
+                fd = fd_expr(*map)
+            );
+        }
+        Op::UpdateBatch {
+            map,
+            keys,
+            values,
+            elem_flags,
+            flags,
+        } => {
+            let (ks, vl) = sizes(world, *map);
+            let kb: Vec<u8> = keys.iter().flat_map(|k| padded(k, ks)).collect();
+            let _ = writeln!(
+                c,
+                "\tstatic unsigned char kb[] = {};\n\tunsigned char vb[{}]; memset(vb, 0, sizeof vb);",
+                c_bytes(&padded(&kb, 1)),
+                (vl * values.len()).max(1)
+            );
+            for (i, v) in values.iter().enumerate() {
+                match v {
+                    Value::Bytes(b) => {
+                        let _ = writeln!(
+                            c,
+                            "\t{{ static const unsigned char v[] = {}; memcpy(vb + {}, v, {}); }}",
+                            c_bytes(&padded(b, vl.max(1))),
+                            i * vl,
+                            vl
+                        );
+                    }
+                    Value::Fd(r) => {
+                        let _ = writeln!(
+                            c,
+                            "\t{{ int vfd = {}; memcpy(vb + {}, &vfd, 4); }}",
+                            fd_expr(*r),
+                            i * vl
+                        );
+                    }
+                }
+            }
+            let _ = writeln!(
+                c,
+                "\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_UPDATE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0);",
+                fd_expr(*map),
+                n = keys.len()
+            );
+        }
+        Op::DeleteBatch {
+            map,
+            keys,
+            elem_flags,
+            flags,
+        } => {
+            let (ks, _) = sizes(world, *map);
+            let kb: Vec<u8> = keys.iter().flat_map(|k| padded(k, ks)).collect();
+            let _ = writeln!(
+                c,
+                "\tstatic unsigned char kb[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_DELETE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0);",
+                c_bytes(&padded(&kb, 1)),
+                fd_expr(*map),
+                n = keys.len()
+            );
         }
         Op::LoadProg { handle, spec, uses } => {
             let _ = writeln!(

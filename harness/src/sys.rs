@@ -62,6 +62,10 @@ pub trait Sys {
     /// `BPF_MAP_UPDATE_BATCH` of `count` records (elem_flags 0): the count done, with the
     /// errno if the call failed.
     fn update_batch(&mut self, fd: RawFd, keys: &[u8], values: &[u8], count: u32) -> (u32, Option<Errno>);
+    /// A batch command with every field its op carries: LOOKUP and LOOKUP_AND_DELETE fill
+    /// `keys`, `values` and `out_batch`; UPDATE and DELETE read `keys` (and `values`).
+    /// Returns `count` as the kernel left it, with the errno if the call failed.
+    fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>);
     /// `nr_dying_descendants` from `dir/cgroup.stat`.
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
@@ -172,8 +176,25 @@ pub struct Batch<'a> {
     pub keys: &'a mut [u8],
     /// `count` values of the syscall value size.
     pub values: &'a mut [u8],
-    /// How many elements fit.
+    /// How many elements fit (or, for UPDATE and DELETE, are given).
     pub count: u32,
+    /// `elem_flags`.
+    pub elem_flags: u64,
+    /// `flags`.
+    pub flags: u64,
+}
+
+/// Which batch command (`BPF_MAP_*_BATCH`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BatchCmd {
+    /// `BPF_MAP_LOOKUP_BATCH`.
+    Lookup,
+    /// `BPF_MAP_LOOKUP_AND_DELETE_BATCH`.
+    LookupAndDelete,
+    /// `BPF_MAP_UPDATE_BATCH`.
+    Update,
+    /// `BPF_MAP_DELETE_BATCH`.
+    Delete,
 }
 
 /// The real kernel through libbpf-sys.
@@ -524,27 +545,47 @@ impl Sys for RealSys {
     }
 
     fn lookup_batch(&mut self, fd: RawFd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
+        self.batch(fd, BatchCmd::Lookup, b)
+    }
+
+    fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
         let opts = libbpf_sys::bpf_map_batch_opts {
             sz: std::mem::size_of::<libbpf_sys::bpf_map_batch_opts>() as _,
-            elem_flags: 0,
-            flags: 0,
+            elem_flags: b.elem_flags,
+            flags: b.flags,
         };
         let mut count = b.count;
         let in_batch = b
             .in_batch
             .map_or(std::ptr::null_mut(), |x| x.as_ptr() as *mut libc::c_void);
         // SAFETY: keys/values hold `count` records of the map's key and value size, the
-        // cursors are at least as large as the map's batch token, count and opts are live.
+        // cursors are at least as large as the map's batch token, count and opts are live;
+        // UPDATE and DELETE only read the buffers.
         let r = unsafe {
-            libbpf_sys::bpf_map_lookup_batch(
-                fd,
-                in_batch,
-                mptr(b.out_batch),
-                mptr(b.keys),
-                mptr(b.values),
-                &mut count,
-                &opts,
-            )
+            match cmd {
+                BatchCmd::Lookup => libbpf_sys::bpf_map_lookup_batch(
+                    fd,
+                    in_batch,
+                    mptr(b.out_batch),
+                    mptr(b.keys),
+                    mptr(b.values),
+                    &mut count,
+                    &opts,
+                ),
+                BatchCmd::LookupAndDelete => libbpf_sys::bpf_map_lookup_and_delete_batch(
+                    fd,
+                    in_batch,
+                    mptr(b.out_batch),
+                    mptr(b.keys),
+                    mptr(b.values),
+                    &mut count,
+                    &opts,
+                ),
+                BatchCmd::Update => {
+                    libbpf_sys::bpf_map_update_batch(fd, ptr(b.keys), ptr(b.values), &mut count, &opts)
+                }
+                BatchCmd::Delete => libbpf_sys::bpf_map_delete_batch(fd, ptr(b.keys), &mut count, &opts),
+            }
         };
         (count, ret(r).err())
     }

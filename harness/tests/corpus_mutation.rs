@@ -51,6 +51,15 @@ fn mutate(e: &Expect) -> Option<Expect> {
                 Ret::Info(i)
             }
             Ret::State(_) | Ret::Slots(_) => return Some(Expect::Exactly(Err(Errno::EPERM))),
+            // A batch: its first key changed, or (nothing copied) its count.
+            Ret::Batch(b) => {
+                let mut b = b.clone();
+                match b.keys.first_mut() {
+                    Some(k) => *k = flip(k),
+                    None => b.count += 1,
+                }
+                Ret::Batch(b)
+            }
         })),
     })
 }

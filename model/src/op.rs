@@ -516,6 +516,49 @@ pub enum Op {
         /// `flags`.
         flags: u64,
     },
+    /// `BPF_MAP_LOOKUP_BATCH`, or `BPF_MAP_LOOKUP_AND_DELETE_BATCH` with `delete`: up to
+    /// `count` elements after the cursor, whole hash buckets at a time.
+    LookupBatch {
+        /// The map fd.
+        map: FdRef,
+        /// LOOKUP_AND_DELETE_BATCH.
+        delete: bool,
+        /// `in_batch`: NULL (`None`: from the start) or the cursor's bytes, a key for the
+        /// generic walk (`generic_map_lookup_batch`), a u32 bucket index for hashes.
+        cursor: Option<Vec<u8>>,
+        /// `count` in: how many elements the buffers hold.
+        count: u32,
+        /// `elem_flags`.
+        elem_flags: u64,
+        /// `flags` (only the hash lookups look at it).
+        flags: u64,
+    },
+    /// `BPF_MAP_UPDATE_BATCH`: `count` is the number of keys; `generic_map_update_batch`
+    /// updates them one by one and stops at the first error.
+    UpdateBatch {
+        /// The map fd.
+        map: FdRef,
+        /// Key bytes, one per element.
+        keys: Vec<Vec<u8>>,
+        /// One value per key (all CPUs' slots for per-CPU maps; fds for fd-holding maps).
+        values: Vec<Value>,
+        /// `elem_flags`.
+        elem_flags: u64,
+        /// `flags` (ignored by the kernel).
+        flags: u64,
+    },
+    /// `BPF_MAP_DELETE_BATCH`: `generic_map_delete_batch` deletes the keys one by one and
+    /// stops at the first error.
+    DeleteBatch {
+        /// The map fd.
+        map: FdRef,
+        /// Key bytes, one per element.
+        keys: Vec<Vec<u8>>,
+        /// `elem_flags`.
+        elem_flags: u64,
+        /// `flags` (ignored by the kernel).
+        flags: u64,
+    },
     /// `BPF_MAP_FREEZE`.
     Freeze {
         /// The map fd.
@@ -685,6 +728,9 @@ impl Op {
             | Op::Delete { map, .. }
             | Op::GetNextKey { map, .. }
             | Op::LookupAndDelete { map, .. }
+            | Op::LookupBatch { map, .. }
+            | Op::UpdateBatch { map, .. }
+            | Op::DeleteBatch { map, .. }
             | Op::Freeze { map }
             | Op::Check { map }
             | Op::Info { map } => Some(*map),
@@ -701,6 +747,10 @@ impl Op {
             Op::Delete { .. } => "delete",
             Op::GetNextKey { .. } => "next_key",
             Op::LookupAndDelete { .. } => "lookup_and_delete",
+            Op::LookupBatch { delete: false, .. } => "lookup_batch",
+            Op::LookupBatch { delete: true, .. } => "lookup_and_delete_batch",
+            Op::UpdateBatch { .. } => "update_batch",
+            Op::DeleteBatch { .. } => "delete_batch",
             Op::Freeze { .. } => "freeze",
             Op::Close { .. } => "close",
             Op::Info { .. } => "info",

@@ -37,6 +37,153 @@ pub enum Ret {
     Slots(Slots),
     /// What `BPF_OBJ_GET_INFO_BY_FD` said about a map (`Op::Info`).
     Info(MapInfo),
+    /// What a batch command wrote back after its `put_user(0, &count)`: an errno can come
+    /// with a count (`Batch::ret` makes a plain success with nothing but a count a `Count`).
+    Batch(Batch),
+}
+
+/// A batch command's answer once it has written `count`: its errno if it failed (ENOENT at
+/// the end of a lookup, an element's errno), the count, the elements a lookup copied out,
+/// and `out_batch` if the kernel wrote it.
+#[derive(Clone, PartialEq, Eq, Debug, Default)]
+pub struct Batch {
+    /// The call's errno, `None` for 0.
+    pub err: Option<Errno>,
+    /// `count` after the call.
+    pub count: u32,
+    /// The keys a lookup copied out, in the kernel's order.
+    pub keys: Vec<Vec<u8>>,
+    /// Their values.
+    pub values: Vec<Vec<u8>>,
+    /// `out_batch`, if written.
+    pub out: Option<Vec<u8>>,
+}
+
+impl Batch {
+    /// The outcome: a success that shows nothing but its count is `Ret::Count` (what `fill`
+    /// and the update and delete batches answer), anything else a `Ret::Batch`.
+    pub fn ret(self) -> Outcome {
+        match self {
+            Batch {
+                err: None,
+                count,
+                ref keys,
+                ref values,
+                out: None,
+            } if keys.is_empty() && values.is_empty() => Ok(Ret::Count(count)),
+            b => Ok(Ret::Batch(b)),
+        }
+    }
+}
+
+impl fmt::Display for Batch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.err {
+            Some(e) => write!(f, "{e}")?,
+            None => write!(f, "ok")?,
+        }
+        write!(f, " count={}", self.count)?;
+        let list = |v: &[Vec<u8>]| v.iter().map(|b| hex(b)).collect::<Vec<_>>().join(",");
+        if !self.keys.is_empty() {
+            write!(f, " keys={}", list(&self.keys))?;
+        }
+        if !self.values.is_empty() {
+            write!(f, " values={}", list(&self.values))?;
+        }
+        if let Some(o) = &self.out {
+            write!(f, " out={}", hex(o))?;
+        }
+        Ok(())
+    }
+}
+
+/// Half-open bucket ranges: where a key may hash to, as far as the kernel has shown.
+pub type Ranges = Vec<(u32, u32)>;
+
+/// What a hash batch lookup under a random seed must look like
+/// (`__htab_map_lookup_and_delete_batch`, kernel/bpf/hashtab.c): it copies whole buckets from
+/// `from` on while they fit in what is left of `max`, and writes the bucket it stopped at
+/// (`n_buckets` at the end) to `out_batch`. Which bucket a key is in depends on the map's
+/// secret seed: each key carries the buckets it may still be in, narrowed by every answer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct BucketRule {
+    /// The bucket the cursor names (below `n_buckets`).
+    pub from: u32,
+    /// `count` asked.
+    pub max: u32,
+    /// `roundup_pow_of_two(max_entries)`.
+    pub n_buckets: u32,
+    /// Every present key, sorted, with its value and the buckets it may be in.
+    pub present: Vec<(Vec<u8>, Vec<u8>, Ranges)>,
+}
+
+/// Does any of `r` meet `[a, b)`?
+pub fn ranges_meet(r: &Ranges, a: u32, b: u32) -> bool {
+    r.iter().any(|&(x, y)| x < b && a < y)
+}
+
+/// The least bucket at or after `at` in `r` and below `b`.
+fn least_from(r: &Ranges, at: u32, b: u32) -> Option<u32> {
+    r.iter()
+        .filter(|&&(x, y)| y > at && x < b)
+        .map(|&(x, _)| x.max(at))
+        .min()
+}
+
+impl BucketRule {
+    /// The answer's cursor, if it wrote a u32 one.
+    fn to(b: &Batch) -> Option<u32> {
+        let o = b.out.as_ref().filter(|o| o.len() == 4)?;
+        Some(u32::from_le_bytes([o[0], o[1], o[2], o[3]]))
+    }
+
+    /// Is `b` an answer the kernel could give, for some placement of the keys in buckets
+    /// that agrees with everything shown so far?
+    pub fn admits(&self, b: &Batch) -> bool {
+        let Some(to) = Self::to(b) else { return false };
+        let n = b.count as usize;
+        if n != b.keys.len() || n != b.values.len() || b.count > self.max || to > self.n_buckets {
+            return false;
+        }
+        let ends = match b.err {
+            None => b.count > 0 && to > self.from && to < self.n_buckets,
+            Some(e) if e == Errno::ENOSPC => b.count == 0 && to >= self.from && to < self.n_buckets,
+            Some(e) if e == Errno::ENOENT => to == self.n_buckets,
+            Some(_) => false,
+        };
+        if !ends {
+            return false;
+        }
+        // The copied keys: present, with their values, each once, in buckets of [from, to)
+        // that do not go down along the answer.
+        let find = |k: &[u8]| {
+            self.present
+                .binary_search_by(|p| p.0.as_slice().cmp(k))
+                .ok()
+                .map(|i| &self.present[i])
+        };
+        let mut seen = BTreeSet::new();
+        let mut at = self.from;
+        for (k, v) in b.keys.iter().zip(&b.values) {
+            let Some(p) = find(k) else { return false };
+            if &p.1 != v || !seen.insert(k) {
+                return false;
+            }
+            match least_from(&p.2, at, to) {
+                Some(x) => at = x,
+                None => return false,
+            }
+        }
+        // Every other key lies outside the buckets copied; where the walk stopped short,
+        // the bucket it names holds more than the room left.
+        let others = self.present.iter().filter(|p| !seen.contains(&p.0));
+        let outside = others
+            .clone()
+            .all(|p| p.2.iter().any(|&(x, y)| x < self.from || y > to));
+        let stopped_short = b.err.is_none_or(|e| e == Errno::ENOSPC);
+        let room = (self.max - b.count) as usize;
+        outside && (!stopped_short || others.filter(|p| ranges_meet(&p.2, to, to + 1)).count() > room)
+    }
 }
 
 /// The fields of `struct bpf_map_info` the model predicts; the id is resolved to the handle
@@ -267,6 +414,7 @@ pub fn fmt_outcome(o: &Outcome) -> String {
         Ok(Ret::Count(n)) => format!("ok count={n}"),
         Ok(Ret::Slots(s)) => format!("ok slots={}", s.slots.len()),
         Ok(Ret::Info(i)) => format!("ok {i}"),
+        Ok(Ret::Batch(b)) => b.to_string(),
     }
 }
 
@@ -302,6 +450,9 @@ pub enum Allowed {
     /// An fd-holding map's full state: exactly these slots (sorted), walk each key once, in
     /// an order the walk rule admits.
     Slots(Vec<(Vec<u8>, Slot)>, Walk),
+    /// A hash's LOOKUP_BATCH under a random seed: whole buckets from `from` on, in bucket
+    /// order, which buckets the model knows only as far as earlier batches showed.
+    Buckets(BucketRule),
     /// An array's full state without materialising it: every index below `max_entries` once,
     /// with the written value or zeroes.
     ArrayState {
@@ -317,6 +468,25 @@ pub enum Allowed {
 impl Allowed {
     /// The model's reason for the errno `o`, if `o` is a refusal in the set.
     pub fn why_of(&self, o: &Outcome) -> Option<crate::reason::Why> {
+        // A batch's errno that came with a count: the model's matching answer names it.
+        if let Ok(Ret::Batch(b)) = o {
+            let found = match self {
+                Allowed::Exactly(x) => Some(x),
+                Allowed::OneOf(v, _) => v.iter().find(|x| *x == o),
+                _ => None,
+            };
+            return match found {
+                Some(Ok(Ret::Batch(m))) => m.err.and_then(|e| e.why()).filter(|_| m.err == b.err),
+                // A random seed's bucket walk: its end, or a first bucket too large.
+                _ => match (self, b.err) {
+                    (Allowed::Buckets(_), Some(e)) if e == Errno::ENOENT => Some(crate::reason::Why::End),
+                    (Allowed::Buckets(_), Some(e)) if e == Errno::ENOSPC => {
+                        Some(crate::reason::Why::BatchSpace)
+                    }
+                    _ => None,
+                },
+            };
+        }
         let Err(e) = o else { return None };
         let found = match self {
             Allowed::Exactly(x) => Some(x),
@@ -356,6 +526,7 @@ impl Allowed {
                 _ => false,
             },
             Allowed::OneOf(set, _) => set.contains(o),
+            Allowed::Buckets(rule) => matches!(o, Ok(Ret::Batch(b)) if rule.admits(b)),
             Allowed::Slots(want, rule) => matches!(o, Ok(Ret::Slots(got))
                 if got.walk_ok && got.slots == *want
                     && rule.first_refused(got.walk.iter().map(Vec::as_slice)).is_none()),
@@ -538,6 +709,13 @@ impl fmt::Display for Allowed {
                 }
                 Ok(())
             }
+            Allowed::Buckets(r) => write!(
+                f,
+                "whole buckets from bucket {} on, at most {} of the {} present keys (a random-seed hash's buckets, as far as earlier batches showed them)",
+                r.from,
+                r.max,
+                r.present.len()
+            ),
             Allowed::State(e, Walk::Exact(w)) => {
                 let shown: Vec<String> = w.iter().take(8).map(|k| hex(k)).collect();
                 let more = if w.len() > 8 { ", ..." } else { "" };

@@ -72,6 +72,9 @@ pub struct Profile {
     /// LPM_TRIE has the generic batch ops ("bpf: add support for batched operations in LPM
     /// trie maps", 5.13); before, LOOKUP_BATCH is ENOTSUPP.
     pub lpm_batch: bool,
+    /// ARRAY_OF_MAPS and HASH_OF_MAPS have batch ops ("bpf: Extend batch operations for
+    /// map-in-map bpf-maps", 9263dddc7b6f, 5.19); before, every batch command is ENOTSUPP.
+    pub map_in_map_batch: bool,
     /// LPM_TRIE updates honour BPF_EXIST and BPF_NOEXIST (eae6a075e953, 6.13; 6.12.5, 6.1.y,
     /// 5.4.287); before, both act as BPF_ANY.
     pub lpm_exist_flags: bool,
@@ -127,6 +130,7 @@ impl Profile {
             bloom_filter: true,
             bloom_value_size_checked: true,
             lpm_batch: true,
+            map_in_map_batch: true,
             lpm_exist_flags: true,
             lpm_full_in_place: true,
             lpm_next_key_exact: true,
@@ -145,7 +149,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 20] = [
+pub const DIALECTS: [(&str, &str); 21] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -168,6 +172,7 @@ pub const DIALECTS: [(&str, &str); 20] = [
     ),
     ("bloom-filter", "BPF_MAP_TYPE_BLOOM_FILTER (9330986c0300, 5.16)"),
     ("xdp-frags", "BPF_F_XDP_HAS_FRAGS (c2f2cdbeffda, 5.18)"),
+    ("map-in-map-batch", "map-in-map batch ops (9263dddc7b6f, 5.19)"),
     (
         "freeze-checks-write",
         "FREEZE needs write permission (c4c84f6fb2c4, 6.5)",
@@ -247,6 +252,7 @@ impl Profile {
             "bloom-filter" => self.bloom_filter,
             "bloom-value-size-checked" => self.bloom_value_size_checked,
             "lpm-batch" => self.lpm_batch,
+            "map-in-map-batch" => self.map_in_map_batch,
             "lpm-exist-flags" => self.lpm_exist_flags,
             "lpm-full-in-place" => self.lpm_full_in_place,
             "lpm-next-key-exact" => self.lpm_next_key_exact,
@@ -280,6 +286,7 @@ impl Profile {
             "bloom-filter" => self.bloom_filter = v,
             "bloom-value-size-checked" => self.bloom_value_size_checked = v,
             "lpm-batch" => self.lpm_batch = v,
+            "map-in-map-batch" => self.map_in_map_batch = v,
             "lpm-exist-flags" => self.lpm_exist_flags = v,
             "lpm-full-in-place" => self.lpm_full_in_place = v,
             "lpm-next-key-exact" => self.lpm_next_key_exact = v,

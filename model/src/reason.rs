@@ -35,8 +35,13 @@ macro_rules! reasons {
     };
 }
 
-/// The element commands that resolve a map fd first (`element` in world.rs).
-const ELEM: &str = "update lookup delete next_key lookup_and_delete freeze check";
+/// The element commands that resolve a map fd first (`element` in world.rs), the batch
+/// commands included (`bpf_map_do_batch`).
+const ELEM: &str = "update lookup delete next_key lookup_and_delete freeze check \
+    lookup_batch lookup_and_delete_batch update_batch delete_batch";
+
+/// The batch commands.
+const BATCH: &str = "lookup_batch lookup_and_delete_batch update_batch delete_batch";
 
 /// Expands a row group of a scope into coverage rows: `maps` is every map type with keys,
 /// `keyless` every one without, a type's word its own row; the rest are listed.
@@ -71,6 +76,18 @@ fn listed(group: &str) -> &'static [&'static str] {
         "fd_arrays" => &["prog_array", "perf_event_array", "cgroup_array", "array_of_maps"],
         "map_in_map" => &["array_of_maps", "hash_of_maps"],
         "queue_stack" => &["queue", "stack"],
+        // Who has which batch command (`Family::batch`; map-in-map lookups not modelled).
+        "batch_lookup" => &["array", "percpu_array", "hash", "percpu_hash", "lpm_trie"],
+        "batch_update" => &[
+            "array",
+            "percpu_array",
+            "hash",
+            "percpu_hash",
+            "lpm_trie",
+            "array_of_maps",
+            "hash_of_maps",
+        ],
+        "batch_delete" => &["hash", "percpu_hash", "lpm_trie", "hash_of_maps"],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
@@ -85,13 +102,13 @@ reasons! {
     // Resolving an fd (`__bpf_map_get`, `bpf_prog_get`, `fdget`).
     /// No open fd by that number (closed, never opened). Only `badfd` rows: the generator
     /// and scripts name a closed fd as `closed`, never by a handle (which is `nonmap`).
-    NoFd = EBADF, "no-fd", [("badfd", ELEM), ("map_in_map", "create update"),
+    NoFd = EBADF, "no-fd", [("badfd", ELEM), ("map_in_map", "create update update_batch"),
         ("prog_array", "update"), ("objects", "load")];
     /// An O_PATH fd, which `fdget` does not see.
-    OPath = EBADF, "o-path", [("nonmap", ELEM), ("map_in_map", "create update"),
+    OPath = EBADF, "o-path", [("nonmap", ELEM), ("map_in_map", "create update update_batch"),
         ("prog_array", "update"), ("objects", "load")];
     /// A file that is not a map (`__bpf_map_get`: EINVAL).
-    NotMap = EINVAL, "not-map", [("badfd nonmap", ELEM), ("map_in_map", "create update"),
+    NotMap = EINVAL, "not-map", [("badfd nonmap", ELEM), ("map_in_map", "create update update_batch"),
         ("objects", "load")];
     /// `bpf_obj_get_info_by_fd`: no file at all (EBADFD, not EBADF).
     InfoNoFd = EBADFD, "no-fd", [("badfd", "info")];
@@ -104,15 +121,20 @@ reasons! {
     /// Flags outside what the command takes: LOOKUP's before the fd, UPDATE's in the family,
     /// MAP_CREATE's in the family's `map_alloc_check`.
     Flags = EINVAL, "flags", [("maps keyless badfd nonmap", "lookup lookup_and_delete"),
-        ("maps", "update create"), ("keyless", "create")];
+        ("maps", "update create"), ("keyless", "create"), ("batch_lookup", "lookup_batch"),
+        ("value_hashes", "lookup_and_delete_batch"), ("batch_update", "update_batch"),
+        ("batch_delete", "delete_batch")];
     /// The fd's access mode (`map_get_sys_perms`: opened read-only or write-only).
     Access = EPERM, "access", [("maps keyless", ELEM)];
     /// A write to a frozen map (`map_get_sys_perms` drops FMODE_CAN_WRITE).
-    Frozen = EPERM, "frozen", [("maps keyless", "update delete lookup_and_delete")];
+    Frozen = EPERM, "frozen", [("maps keyless", "update delete lookup_and_delete \
+        lookup_and_delete_batch update_batch delete_batch")];
     /// `map_freeze` on a frozen map (EPERM on 6.18, EBUSY before 6.5: `Profile`).
     Refreeze = EPERM, "refreeze", [("maps keyless", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
-    FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete")];
+    FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete"),
+        ("batch_lookup", "lookup_batch"), ("value_hashes", "lookup_and_delete_batch"),
+        ("batch_update", "update_batch"), ("batch_delete", "delete_batch")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
     /// both at once, or upper flag bits without BPF_F_CPU.
     CpuFlags = EINVAL, "cpu-flags", [("maps keyless", "lookup update")];
@@ -124,28 +146,44 @@ reasons! {
     OldNoCommand = ENOTSUPP, "no-command", [("value_hashes", "lookup_and_delete")];
     /// PERCPU_ARRAY had no LOOKUP_BATCH before 5.13 (`bpf_map_do_batch`; `check` dumps by
     /// batch).
-    NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check"), ("scale", "fill")];
-    /// Queues and stacks have no batch commands at all (`bpf_map_do_batch`).
-    KeylessBatch = ENOTSUPP, "no-batch", [("keyless", "check")];
+    NoBatch = ENOTSUPP, "no-batch", [("percpu_array", "check"), ("scale", "fill"),
+        ("percpu_array", BATCH)];
+    /// Queues, stacks and bloom filters have no batch commands at all (`bpf_map_do_batch`).
+    KeylessBatch = ENOTSUPP, "no-batch", [("keyless", "check"), ("keyless", BATCH)];
     /// LPM_TRIE before 5.13: no batch ops (`Profile::lpm_batch`).
-    LpmNoBatch = ENOTSUPP, "no-batch", [("lpm_trie", "check")];
+    LpmNoBatch = ENOTSUPP, "no-batch", [("lpm_trie", "check"), ("lpm_trie", BATCH)];
+    /// Map-in-map types before 5.19 (9263dddc7b6f): no batch ops
+    /// (`Profile::map_in_map_batch`).
+    MapInMapNoBatch = ENOTSUPP, "no-batch", [("map_in_map", BATCH)];
+    /// A batch command the type's ops table lacks (`BPF_DO_BATCH` of a NULL op, after the
+    /// access checks): arrays and LPM tries have no LOOKUP_AND_DELETE_BATCH, arrays no
+    /// DELETE_BATCH, the other fd arrays none at all.
+    NoBatchCmd = ENOTSUPP, "no-command", [("value_arrays array_of_maps",
+        "lookup_and_delete_batch delete_batch"), ("lpm_trie", "lookup_and_delete_batch"),
+        ("prog_array perf_event_array cgroup_array", BATCH)];
+    /// `__htab_map_lookup_and_delete_batch`: a nonzero `batch.flags`.
+    BatchFlags = EINVAL, "batch-flags", [("value_hashes", "lookup_batch lookup_and_delete_batch")];
+    /// `__htab_map_lookup_and_delete_batch`: the first bucket with elements holds more
+    /// than `count` (nothing copied; `out_batch` names it).
+    BatchSpace = ENOSPC, "bucket", [("value_hashes", "lookup_batch lookup_and_delete_batch")];
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
     ArrayDelete = EINVAL, "array", [("value_arrays", "delete")];
     /// An array index at or above max_entries (update, fd-array delete).
-    Index = E2BIG, "index", [("value_arrays fd_arrays", "update"), ("fd_arrays", "delete")];
+    Index = E2BIG, "index", [("value_arrays fd_arrays", "update"), ("fd_arrays", "delete"),
+        ("value_arrays array_of_maps", "update_batch")];
     /// `array_map_lookup_elem`: an index at or above max_entries reads as missing.
     LookupIndex = ENOENT, "index", [("value_arrays", "lookup")];
     /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
     NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
         ("lpm_trie", "lookup delete update"),
         ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
-        ("fd_maps", "delete")];
+        ("fd_maps", "delete"), ("batch_delete", "delete_batch")];
     /// BPF_NOEXIST on a present key (every array slot is present).
     Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
-    Full = E2BIG, "full", [("hashes queue_stack", "update")];
+    Full = E2BIG, "full", [("hashes queue_stack", "update"), ("hashes", "update_batch")];
     /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
     Empty = ENOENT, "empty", [("queue_stack", "lookup lookup_and_delete")];
     /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST;
@@ -157,9 +195,9 @@ reasons! {
     KeylessNextKey = EINVAL, "no-walk", [("queue_stack", "next_key")];
     /// `trie_update_elem`: a new prefix in a trie of max_entries (before 532d6b36 any
     /// update of a full trie).
-    TrieFull = ENOSPC, "full", [("lpm_trie", "update")];
+    TrieFull = ENOSPC, "full", [("lpm_trie", "update update_batch")];
     /// `trie_update_elem`, `trie_delete_elem`: a prefixlen above 8 times the data bytes.
-    PrefixLen = EINVAL, "prefixlen", [("lpm_trie", "update delete")];
+    PrefixLen = EINVAL, "prefixlen", [("lpm_trie", "update delete update_batch delete_batch")];
     /// `trie_lookup_elem`: such a prefixlen finds nothing.
     PrefixLenMiss = ENOENT, "prefixlen", [("lpm_trie", "lookup")];
     /// `bloom_map_peek_elem`: one of the value's bits is clear.
@@ -169,7 +207,8 @@ reasons! {
     /// `bloom_map_get_next_key`: EOPNOTSUPP.
     BloomNoWalk = EOPNOTSUPP, "no-walk", [("bloom_filter", "next_key")];
     /// GET_NEXT_KEY past the last key.
-    End = ENOENT, "end", [("maps", "next_key")];
+    End = ENOENT, "end", [("maps", "next_key"), ("batch_lookup", "lookup_batch"),
+        ("value_hashes", "lookup_and_delete_batch")];
     /// CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`.
     Unreadable = ENOTSUPP, "unreadable", [("perf_event_array cgroup_array", "lookup")];
 
@@ -180,7 +219,7 @@ reasons! {
     /// (`__bpf_prog_map_compatible`); at load, a used array whose owner differs.
     Owner = EINVAL, "owner", [("prog_array", "update"), ("objects", "load")];
     /// Map-in-map: the inner map does not match the template (`bpf_map_meta_equal`).
-    Template = EINVAL, "template", [("map_in_map", "update")];
+    Template = EINVAL, "template", [("map_in_map", "update update_batch")];
     /// CGROUP_ARRAY: not a cgroup2 directory (`cgroup_v1v2_get_from_fd`).
     NotCgroup = EBADF, "not-cgroup", [("cgroup_array", "update")];
     /// PERF_EVENT_ARRAY: not a perf event (`perf_event_get`).
@@ -312,6 +351,10 @@ mod tests {
             "get_pinned",
             "rlimit",
             "fill",
+            "lookup_batch",
+            "lookup_and_delete_batch",
+            "update_batch",
+            "delete_batch",
         ];
         for w in Why::ALL {
             assert!(!w.scope().is_empty(), "{w:?}");

@@ -67,6 +67,50 @@ impl fmt::Display for Op {
                 write!(f, "lookup_and_delete {map} key={}", hex(key))?;
                 elem_flags(f, *flags)
             }
+            Op::LookupBatch {
+                map,
+                delete,
+                cursor,
+                count,
+                elem_flags,
+                flags,
+            } => {
+                let word = if *delete {
+                    "lookup_and_delete_batch"
+                } else {
+                    "lookup_batch"
+                };
+                match cursor {
+                    Some(c) => write!(f, "{word} {map} in={}", hex(c))?,
+                    None => write!(f, "{word} {map} in=NULL")?,
+                }
+                write!(f, " count={count}")?;
+                named_elem_flags(f, "elem_flags", *elem_flags)?;
+                named_elem_flags(f, "flags", *flags)
+            }
+            Op::UpdateBatch {
+                map,
+                keys,
+                values,
+                elem_flags,
+                flags,
+            } => {
+                write!(f, "update_batch {map}")?;
+                batch_records(f, keys, Some(values))?;
+                named_elem_flags(f, "elem_flags", *elem_flags)?;
+                named_elem_flags(f, "flags", *flags)
+            }
+            Op::DeleteBatch {
+                map,
+                keys,
+                elem_flags,
+                flags,
+            } => {
+                write!(f, "delete_batch {map}")?;
+                batch_records(f, keys, None)?;
+                named_elem_flags(f, "elem_flags", *elem_flags)?;
+                named_elem_flags(f, "flags", *flags)
+            }
             Op::Freeze { map } => write!(f, "freeze {map}"),
             Op::Close { handle } => write!(f, "close {handle}"),
             Op::Info { map } => write!(f, "info {map}"),
@@ -159,6 +203,11 @@ impl fmt::Display for Value {
 const ELEM_FLAGS_NAMED: u64 = 3 | F_LOCK;
 
 fn elem_flags(f: &mut fmt::Formatter<'_>, flags: u64) -> fmt::Result {
+    named_elem_flags(f, "flags", flags)
+}
+
+/// ` name=NOEXIST|F_LOCK` unless `flags` is 0 (a batch's `elem_flags=` and `flags=`).
+fn named_elem_flags(f: &mut fmt::Formatter<'_>, name: &str, flags: u64) -> fmt::Result {
     if flags == ANY {
         return Ok(());
     }
@@ -176,7 +225,28 @@ fn elem_flags(f: &mut fmt::Formatter<'_>, flags: u64) -> fmt::Result {
     if rest != 0 {
         parts.push(format!("{rest:#x}"));
     }
-    write!(f, " flags={}", parts.join("|"))
+    write!(f, " {name}={}", parts.join("|"))
+}
+
+/// Comma-separated hex records (a batch's keys or values); nothing for none.
+fn hex_list<'a>(v: impl Iterator<Item = &'a [u8]>) -> String {
+    v.map(hex).collect::<Vec<_>>().join(",")
+}
+
+/// ` count=N keys=..`: written only where some key has bytes (a keyless map's keys are
+/// empty, and `count` says how many).
+fn batch_records(f: &mut fmt::Formatter<'_>, keys: &[Vec<u8>], values: Option<&[Value]>) -> fmt::Result {
+    write!(f, " count={}", keys.len())?;
+    if keys.iter().any(|k| !k.is_empty()) {
+        write!(f, " keys={}", hex_list(keys.iter().map(Vec::as_slice)))?;
+    }
+    if let Some(values) = values {
+        if values.iter().any(|v| !v.is_empty() || matches!(v, Value::Fd(_))) {
+            let v: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+            write!(f, " values={}", v.join(","))?;
+        }
+    }
+    Ok(())
 }
 
 fn map_flags_text(mut flags: u32) -> String {
@@ -251,12 +321,18 @@ type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
 
 /// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
 /// dispatches on and its error messages list, so that an op cannot be missing from either.
-const PLAIN_OPS: [(&str, PlainParser); 20] = [
+const PLAIN_OPS: [(&str, PlainParser); 24] = [
     ("update", p_update),
     ("lookup", p_lookup),
     ("delete", p_delete),
     ("next_key", p_next_key),
     ("lookup_and_delete", p_lookup_and_delete),
+    ("lookup_batch", |a| p_lookup_batch("lookup_batch", false, a)),
+    ("lookup_and_delete_batch", |a| {
+        p_lookup_batch("lookup_and_delete_batch", true, a)
+    }),
+    ("update_batch", |a| p_write_batch("update_batch", true, a)),
+    ("delete_batch", |a| p_write_batch("delete_batch", false, a)),
     ("freeze", |a| {
         Ok(Op::Freeze {
             map: parse_ref(one_arg("freeze <map>", a)?)?,
@@ -517,6 +593,78 @@ fn p_lookup_and_delete(a: &[&str]) -> PResult<Op> {
         map,
         key: kv.bytes("key")?,
         flags: kv.elem_flags()?,
+    })
+}
+
+fn p_lookup_batch(word: &str, delete: bool, a: &[&str]) -> PResult<Op> {
+    let (map, kv) = map_and_fields(word, a, &["in", "count", "elem_flags", "flags"])?;
+    let cursor = match kv.get("in")? {
+        "NULL" => None,
+        c => Some(parse_hex(c)?),
+    };
+    Ok(Op::LookupBatch {
+        map,
+        delete,
+        cursor,
+        count: kv.u32("count")?,
+        elem_flags: kv.opt("elem_flags").map_or(Ok(ANY), parse_elem_flags)?,
+        flags: kv.opt("flags").map_or(Ok(ANY), parse_elem_flags)?,
+    })
+}
+
+/// `count` records of comma-separated hex (`None`: `count` empty ones, a keyless map's).
+fn parse_records(field: &str, list: Option<&str>, count: u32) -> PResult<Vec<Vec<u8>>> {
+    let v: Vec<Vec<u8>> = match list {
+        None => vec![Vec::new(); count as usize],
+        Some("") => Vec::new(),
+        Some(l) => l.split(',').map(parse_hex).collect::<PResult<_>>()?,
+    };
+    if v.len() != count as usize {
+        return err(format!("`count={count}` but `{field}=` lists {}", v.len()));
+    }
+    Ok(v)
+}
+
+fn p_write_batch(word: &str, update: bool, a: &[&str]) -> PResult<Op> {
+    let known: &[&str] = match update {
+        true => &["count", "keys", "values", "elem_flags", "flags"],
+        false => &["count", "keys", "elem_flags", "flags"],
+    };
+    let (map, kv) = map_and_fields(word, a, known)?;
+    let count = kv.u32("count")?;
+    let keys = parse_records("keys", kv.opt("keys"), count)?;
+    let elem_flags = kv.opt("elem_flags").map_or(Ok(ANY), parse_elem_flags)?;
+    let flags = kv.opt("flags").map_or(Ok(ANY), parse_elem_flags)?;
+    if !update {
+        return Ok(Op::DeleteBatch {
+            map,
+            keys,
+            elem_flags,
+            flags,
+        });
+    }
+    let values = match kv.opt("values") {
+        Some(l) if l.starts_with("fd:") => l
+            .split(',')
+            .map(|w| match w.strip_prefix("fd:") {
+                Some(r) => parse_ref(r).map(Value::Fd),
+                None => err(format!("`values=` mixes fds and bytes: `{w}`")),
+            })
+            .collect::<PResult<Vec<_>>>()?,
+        l => parse_records("values", l, count)?
+            .into_iter()
+            .map(Value::Bytes)
+            .collect(),
+    };
+    if values.len() != keys.len() {
+        return err(format!("`count={count}` but `values=` lists {}", values.len()));
+    }
+    Ok(Op::UpdateBatch {
+        map,
+        keys,
+        values,
+        elem_flags,
+        flags,
     })
 }
 
@@ -837,13 +985,20 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         let why = s.trim_start().strip_prefix("lost").unwrap_or("").trim();
         return Ok(Expect::Exactly(Ok(Ret::Lost(why.to_string()))));
     }
-    if first != "ok" {
-        let e = Errno::parse(first).ok_or_else(|| {
+    let errno = match first {
+        "ok" => None,
+        _ => Some(Errno::parse(first).ok_or_else(|| {
             ParseError(format!(
                 "expected `ok` or an errno name like ENOENT, found `{first}`"
             ))
-        })?;
-        no_more_words(&mut words)?;
+        })?),
+    };
+    // A batch's answer: `ok count=2 keys=.. values=.. out=..`, `ENOENT count=1 ...`.
+    let rest: Vec<&str> = s.split_whitespace().skip(1).collect();
+    if (errno.is_some() && !rest.is_empty()) || (rest.len() > 1 && rest[0].starts_with("count=")) {
+        return Ok(Expect::Exactly(parse_batch(errno, &rest)?));
+    }
+    if let Some(e) = errno {
         return Ok(Expect::Exactly(Err(e)));
     }
     let Some(payload) = words.next() else {
@@ -894,6 +1049,35 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
     };
     no_more_words(&mut words)?;
     Ok(Expect::Exactly(Ok(ret)))
+}
+
+/// The fields of a batch's answer after its `ok` or errno: `count=` first, then `keys=`,
+/// `values=` and `out=` as written.
+fn parse_batch(errno: Option<Errno>, words: &[&str]) -> PResult<crate::Outcome> {
+    if !words.first().is_some_and(|w| w.starts_with("count=")) {
+        return err(format!(
+            "expected `count=N` after `{}`",
+            errno.map_or("ok".into(), |e| e.to_string())
+        ));
+    }
+    let kv = KeyValues::new(words)?;
+    kv.no_extra(&["count", "keys", "values", "out"])?;
+    let list = |k: &str| match kv.opt(k) {
+        None | Some("") => Ok(Vec::new()),
+        Some(l) => l.split(',').map(parse_hex).collect::<PResult<Vec<_>>>(),
+    };
+    let b = crate::outcome::Batch {
+        err: errno,
+        count: kv.u32("count")?,
+        keys: list("keys")?,
+        values: list("values")?,
+        out: kv.opt("out").map(parse_hex).transpose()?,
+    };
+    Ok(match b.err {
+        // Written as a batch, read as one (`ok count=N` alone is a `Count`).
+        Some(_) => Ok(Ret::Batch(b)),
+        None => b.ret(),
+    })
 }
 
 /// An outcome is one or two words: anything after them is a mistake, not a comment.
@@ -952,6 +1136,10 @@ pub mod arb {
 
     fn bytes() -> impl Strategy<Value = Vec<u8>> + Clone {
         prop::collection::vec(any::<u8>(), 0..24)
+    }
+
+    fn nonempty() -> impl Strategy<Value = Vec<u8>> + Clone {
+        prop::collection::vec(any::<u8>(), 1..24)
     }
 
     /// Name bytes: anything, with the characters the textual form treats specially made likely.
@@ -1025,6 +1213,54 @@ pub mod arb {
                 key,
                 flags
             }),
+            (
+                fd_ref(),
+                any::<bool>(),
+                prop::option::of(bytes()),
+                num32(),
+                num64(),
+                num64()
+            )
+                .prop_map(
+                    |(map, delete, cursor, count, elem_flags, flags)| Op::LookupBatch {
+                        map,
+                        delete,
+                        cursor,
+                        count,
+                        elem_flags,
+                        flags
+                    }
+                ),
+            (
+                fd_ref(),
+                prop::collection::vec((bytes(), bytes(), fd_ref()), 0..4),
+                any::<bool>(),
+                num64(),
+                num64()
+            )
+                .prop_map(|(map, elems, fds, elem_flags, flags)| Op::UpdateBatch {
+                    map,
+                    keys: elems.iter().map(|e| e.0.clone()).collect(),
+                    // One kind of value per batch: `values=` is all fds or all bytes.
+                    values: elems
+                        .iter()
+                        .map(|e| if fds {
+                            Value::Fd(e.2)
+                        } else {
+                            Value::Bytes(e.1.clone())
+                        })
+                        .collect(),
+                    elem_flags,
+                    flags
+                }),
+            (fd_ref(), prop::collection::vec(bytes(), 0..4), num64(), num64()).prop_map(
+                |(map, keys, elem_flags, flags)| Op::DeleteBatch {
+                    map,
+                    keys,
+                    elem_flags,
+                    flags
+                }
+            ),
             fd_ref().prop_map(|map| Op::Freeze { map }),
             handle().prop_map(|handle| Op::Close { handle }),
             fd_ref().prop_map(|map| Op::Check { map }),
@@ -1135,6 +1371,21 @@ pub mod arb {
             slots.prop_map(|s| Ok(Ret::Slots(s))),
             info().prop_map(|i| Ok(Ret::Info(i))),
             errno().prop_map(Err),
+            // Records of at least one byte: a list of one empty record prints as none.
+            (
+                prop::option::of(errno()),
+                num32(),
+                prop::collection::vec((nonempty(), nonempty()), 0..3),
+                prop::option::of(nonempty())
+            )
+                .prop_map(|(err, count, recs, out)| crate::outcome::Batch {
+                    err,
+                    count,
+                    keys: recs.iter().map(|r| r.0.clone()).collect(),
+                    values: recs.iter().map(|r| r.1.clone()).collect(),
+                    out,
+                }
+                .ret()),
         ]
         .boxed()
     }
@@ -1311,6 +1562,49 @@ mod tests {
             Op::Fill {
                 map: Handle::map(2),
                 n: 1_000_000,
+            },
+            Op::LookupBatch {
+                map: FdRef::Handle(Handle::map(1)),
+                delete: false,
+                cursor: None,
+                count: 3,
+                elem_flags: 0,
+                flags: 0,
+            },
+            Op::LookupBatch {
+                map: FdRef::Handle(Handle::map(1)),
+                delete: true,
+                cursor: Some(vec![4, 0, 0, 0]),
+                count: 0,
+                elem_flags: F_LOCK,
+                flags: 1,
+            },
+            Op::UpdateBatch {
+                map: FdRef::Handle(Handle::map(1)),
+                keys: vec![vec![0; 4], vec![1, 0, 0, 0]],
+                values: vec![Value::Bytes(vec![7; 8]), Value::Bytes(vec![8; 8])],
+                elem_flags: EXIST,
+                flags: 0,
+            },
+            Op::UpdateBatch {
+                map: FdRef::Handle(Handle::map(1)),
+                keys: vec![vec![0; 4]],
+                values: vec![Value::Fd(FdRef::Handle(Handle::map(0)))],
+                elem_flags: 0,
+                flags: 0,
+            },
+            Op::UpdateBatch {
+                map: FdRef::Handle(Handle::map(5)),
+                keys: vec![vec![], vec![]],
+                values: vec![Value::Bytes(vec![1]), Value::Bytes(vec![2])],
+                elem_flags: 0,
+                flags: 0,
+            },
+            Op::DeleteBatch {
+                map: FdRef::Bad(BadFd::Closed),
+                keys: vec![],
+                elem_flags: 0,
+                flags: 9,
             },
         ];
         let kinds: std::collections::BTreeSet<&str> = ops.iter().map(Op::kind).collect();

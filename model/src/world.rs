@@ -408,6 +408,7 @@ impl World {
                 }
             }
             Op::Fill { map, n } => self.fill(*map, *n),
+            Op::LookupBatch { .. } | Op::UpdateBatch { .. } | Op::DeleteBatch { .. } => self.batch(op),
             _ => match self.element(op) {
                 Ok(a) => a,
                 Err(e) => one(Err(e)),
@@ -753,6 +754,11 @@ impl World {
                     m.frozen = true;
                 }
             }
+            Op::LookupBatch { .. } | Op::UpdateBatch { .. } | Op::DeleteBatch { .. } => {
+                for one in self.batch_done(op, o) {
+                    self.apply(&one, &Ok(Ret::Unit));
+                }
+            }
             Op::Fill { map, n } => {
                 let n = match self.has(Fault::FillSkipsLast) {
                     true => n.saturating_sub(1),
@@ -819,6 +825,7 @@ impl World {
     }
 }
 
+mod batch;
 mod create;
 mod element;
 mod life;
@@ -826,6 +833,7 @@ mod objects;
 mod precondition;
 
 pub use create::{kernel_isalnum, name_ok};
+pub use precondition::{batch_cursor_len, is_bucket_cursor, MAX_BATCH};
 
 #[cfg(test)]
 mod tests;

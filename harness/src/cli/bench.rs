@@ -318,6 +318,84 @@ impl Default for RawState {
     }
 }
 
+/// A batch op by a direct call: its buffers, one `bpf(2)`.
+fn raw_batch(fd: i32, spec: Option<&MapSpec>, op: &Op, cpus: usize) {
+    use crate::sys::{Batch, BatchCmd};
+    let (ks, vl) = spec.map_or((4, 8), |s| {
+        (s.key_size as usize, crate::kernel::value_len(s, cpus))
+    });
+    let tok = spec.map_or(4, mapcheck_model::world::batch_cursor_len).max(1);
+    let mut out = vec![0u8; tok];
+    let (cmd, count, cursor, mut kb, mut vb, elem_flags, flags) = match op {
+        Op::LookupBatch {
+            delete,
+            cursor,
+            count,
+            elem_flags,
+            flags,
+            ..
+        } => (
+            if *delete {
+                BatchCmd::LookupAndDelete
+            } else {
+                BatchCmd::Lookup
+            },
+            *count,
+            cursor.clone(),
+            vec![0u8; *count as usize * ks],
+            vec![0u8; *count as usize * vl],
+            *elem_flags,
+            *flags,
+        ),
+        Op::UpdateBatch {
+            keys,
+            values,
+            elem_flags,
+            flags,
+            ..
+        } => (
+            BatchCmd::Update,
+            keys.len() as u32,
+            None,
+            keys.concat(),
+            values
+                .iter()
+                .flat_map(|v| v.bytes().unwrap_or(&[0; 4]).to_vec())
+                .collect(),
+            *elem_flags,
+            *flags,
+        ),
+        Op::DeleteBatch {
+            keys,
+            elem_flags,
+            flags,
+            ..
+        } => (
+            BatchCmd::Delete,
+            keys.len() as u32,
+            None,
+            keys.concat(),
+            Vec::new(),
+            *elem_flags,
+            *flags,
+        ),
+        _ => return,
+    };
+    let _ = RealSys.batch(
+        fd,
+        cmd,
+        &mut Batch {
+            in_batch: cursor.as_deref(),
+            out_batch: &mut out,
+            keys: &mut kb,
+            values: &mut vb,
+            count,
+            elem_flags,
+            flags,
+        },
+    );
+}
+
 /// Ops by direct libbpf-sys calls, on the maps in `st`.
 fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
     let RawState { fds, ids, key, val } = st;
@@ -393,6 +471,19 @@ fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
                             let (k, v) = crate::kernel::fill_buffers(spec, cpus, *n);
                             let _ = RealSys.update_batch(f.as_raw_fd(), &k, &v, *n);
                         }
+                    }
+                    // The same buffers the backend hands the kernel.
+                    Op::LookupBatch { map, .. }
+                    | Op::UpdateBatch { map, .. }
+                    | Op::DeleteBatch { map, .. } => {
+                        let spec = match map {
+                            FdRef::Handle(h) => fds
+                                .get(h.n as usize)
+                                .and_then(|f| f.as_ref())
+                                .map(|f| f.1.clone()),
+                            FdRef::Bad(_) => None,
+                        };
+                        raw_batch(fd(fds, map), spec.as_ref(), op, cpus);
                     }
                     Op::Close { handle } => {
                         if let Some(f) = fds.get_mut(handle.n as usize) {

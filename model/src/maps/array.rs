@@ -91,8 +91,24 @@ pub const FAMILY: Family = Family {
     new: Some(|s, value_len, _, _| Box::new(ArrayMap::new(s.max_entries, value_len))),
     ok_ops: |_| {
         &[
-            "create", "update", "lookup", "next_key", "freeze", "close", "info", "check",
+            "create",
+            "update",
+            "lookup",
+            "next_key",
+            "freeze",
+            "close",
+            "info",
+            "check",
+            "lookup_batch",
+            "update_batch",
         ]
+    },
+    // array_map_ops and percpu_array_map_ops: generic lookup and update batches only
+    // (PERCPU_ARRAY's from f008d732ab18, 5.13).
+    batch: |t, p, cmd| match cmd {
+        _ if t == MapType::PercpuArray && !p.percpu_array_batch => Err(Why::NoBatch),
+        "lookup_batch" | "update_batch" => Ok(()),
+        _ => Err(Why::NoBatchCmd),
     },
     gen: NO_HINTS,
 };

@@ -30,6 +30,7 @@ pub const FAMILY: Family = Family {
     alloc_bytes: |s, _| bitset_mask(s.max_entries, hashes(s.map_extra)) as u64 / 8 + 1,
     new: Some(|s, value_len, _, faults| Box::new(Bloom::new(s, value_len, faults))),
     ok_ops: |_| &["create", "update", "lookup", "freeze", "close", "info"],
+    batch: crate::maps::no_batch,
     gen: GenHints {
         key_size: Some(|_| 0),
         spec: Some(gen_spec),

@@ -51,9 +51,42 @@ pub const FAMILY: Family = Family {
         MapType::PerfEventArray | MapType::CgroupArray => &[
             "create", "update", "delete", "next_key", "freeze", "close", "info", "check",
         ],
+        MapType::ArrayOfMaps => &[
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "freeze",
+            "close",
+            "info",
+            "check",
+            "update_batch",
+        ],
+        MapType::HashOfMaps => &[
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "freeze",
+            "close",
+            "info",
+            "check",
+            "update_batch",
+            "delete_batch",
+        ],
         _ => &[
             "create", "update", "lookup", "delete", "next_key", "freeze", "close", "info", "check",
         ],
+    },
+    // array_of_maps_map_ops: lookup and update batches; htab_of_maps_map_ops: BATCH_OPS(htab)
+    // (9263dddc7b6f, 5.19); the other fd arrays none.
+    batch: |t, p, cmd| match t {
+        MapType::ArrayOfMaps | MapType::HashOfMaps if !p.map_in_map_batch => Err(Why::MapInMapNoBatch),
+        MapType::HashOfMaps => Ok(()),
+        MapType::ArrayOfMaps if matches!(cmd, "lookup_batch" | "update_batch") => Ok(()),
+        _ => Err(Why::NoBatchCmd),
     },
     gen: NO_HINTS,
 };

@@ -8,7 +8,7 @@ use crate::jhash::htab_map_hash;
 use crate::maps::{percpu_stride, Family, ValueMap, NO_HINTS};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType};
-use crate::outcome::{Allowed, Links, MapState, Outcome, Ret, Walk};
+use crate::outcome::{Allowed, Batch, BucketRule, Links, MapState, Outcome, Ranges, Ret, Walk};
 use crate::profile::Profile;
 use crate::reason::Why;
 use std::collections::{BTreeMap, BTreeSet};
@@ -97,8 +97,14 @@ pub const FAMILY: Family = Family {
             "close",
             "info",
             "check",
+            "lookup_batch",
+            "lookup_and_delete_batch",
+            "update_batch",
+            "delete_batch",
         ]
     },
+    // BATCH_OPS(htab), BATCH_OPS(htab_percpu): all four since 5.6.
+    batch: |_, _, _| Ok(()),
     gen: NO_HINTS,
 };
 
@@ -139,6 +145,11 @@ pub struct HashOrder {
     linked: u64,
     /// What GET_NEXT_KEY and `check` walks answered since the order last changed.
     links: Links,
+    /// `n_buckets`.
+    n_buckets: u32,
+    /// Under a random seed, the buckets a key may be in, as batch answers showed them (a
+    /// key's bucket never changes: the seed is fixed at creation); absent: any.
+    may: BTreeMap<Vec<u8>, Ranges>,
 }
 
 impl HashOrder {
@@ -153,6 +164,97 @@ impl HashOrder {
             by_place: BTreeMap::new(),
             linked: 0,
             links: Links::new(),
+            n_buckets,
+            may: BTreeMap::new(),
+        }
+    }
+
+    /// `__htab_map_lookup_and_delete_batch` from bucket `from` (below `n_buckets`, `max` >
+    /// 0): whole buckets, each from its head, while they fit in what is left of `max`;
+    /// ENOSPC if the first bucket with elements does not fit, ENOENT once the buckets run
+    /// out; `out_batch` the bucket it stopped at. Exact with a zero seed; else a rule.
+    pub fn lookup_batch(&self, from: u32, max: u32, value: &dyn Fn(&[u8]) -> Vec<u8>) -> Allowed {
+        if self.zero_seed_buckets.is_none() {
+            let present = self
+                .place
+                .keys()
+                .map(|k| (k.clone(), value(k), self.may_be_in(k)))
+                .collect();
+            return Allowed::Buckets(BucketRule {
+                from,
+                max,
+                n_buckets: self.n_buckets,
+                present,
+            });
+        }
+        let mut b = Batch::default();
+        let mut at = from;
+        loop {
+            let Some(&(bucket, _)) = self.by_place.range((at, 0)..).next().map(|(p, _)| p) else {
+                at = self.n_buckets;
+                b.err = Some(Why::End.errno());
+                break;
+            };
+            let keys: Vec<&Vec<u8>> = self
+                .by_place
+                .range((bucket, 0)..=(bucket, u64::MAX))
+                .map(|(_, k)| k)
+                .collect();
+            if keys.len() as u64 > u64::from(max - b.count) {
+                if b.count == 0 {
+                    b.err = Some(Why::BatchSpace.errno());
+                }
+                at = bucket;
+                break;
+            }
+            for k in keys {
+                b.keys.push(k.clone());
+                b.values.push(value(k));
+            }
+            b.count = b.keys.len() as u32;
+            at = bucket + 1;
+            if at >= self.n_buckets {
+                b.err = Some(Why::End.errno());
+                break;
+            }
+        }
+        b.out = Some(at.to_le_bytes().to_vec());
+        Allowed::Exactly(b.ret())
+    }
+
+    /// The buckets `key` may be in.
+    fn may_be_in(&self, key: &[u8]) -> Ranges {
+        self.may
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| vec![(0, self.n_buckets)])
+    }
+
+    /// Learns from a random-seed batch answer from bucket `from`: the keys it copied are in
+    /// the buckets it walked, `[from, out_batch)`, and every other present key is not.
+    pub fn learn_batch(&mut self, from: u32, b: &Batch) {
+        if self.zero_seed_buckets.is_some() {
+            return;
+        }
+        let Some(o) = b.out.as_ref().filter(|o| o.len() == 4) else {
+            return;
+        };
+        let to = u32::from_le_bytes([o[0], o[1], o[2], o[3]]);
+        let keys: Vec<Vec<u8>> = self.place.keys().cloned().collect();
+        for k in keys {
+            let r = self.may_be_in(&k);
+            let narrowed: Ranges = if b.keys.contains(&k) {
+                r.iter()
+                    .map(|&(x, y)| (x.max(from), y.min(to)))
+                    .filter(|(x, y)| x < y)
+                    .collect()
+            } else {
+                r.iter()
+                    .flat_map(|&(x, y)| [(x, y.min(from)), (x.max(to), y)])
+                    .filter(|(x, y)| x < y)
+                    .collect()
+            };
+            self.may.insert(k, narrowed);
         }
     }
 
@@ -421,6 +523,30 @@ impl ValueMap for HashMap {
             return Err(Why::OldNoCommand.errno());
         }
         self.lookup(key)
+    }
+
+    /// `__htab_map_lookup_and_delete_batch`: a u32 bucket cursor (NULL: bucket 0); one at or
+    /// past `n_buckets` is ENOENT before anything is copied or a cursor written.
+    fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, _: &[Fault]) -> Allowed {
+        let from = cursor.map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        if from >= self.order.n_buckets {
+            let b = Batch {
+                err: Some(Why::End.errno()),
+                ..Batch::default()
+            };
+            return Allowed::Exactly(b.ret());
+        }
+        self.order.lookup_batch(from, max, &|k| self.entries[k].clone())
+    }
+
+    /// A random-seed batch answer narrows where its keys may be.
+    fn observe(&mut self, op: &crate::op::Op, o: &Outcome) {
+        if let (crate::op::Op::LookupBatch { cursor, .. }, Ok(Ret::Batch(b))) = (op, o) {
+            let from = cursor
+                .as_ref()
+                .map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            self.order.learn_batch(from, b);
+        }
     }
 
     /// Every present entry, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.

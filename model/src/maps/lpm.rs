@@ -33,8 +33,25 @@ pub const FAMILY: Family = Family {
     new: Some(|s, value_len, p, faults| Box::new(LpmTrie::new(s, value_len, p, faults))),
     ok_ops: |_| {
         &[
-            "create", "update", "lookup", "delete", "next_key", "freeze", "close", "info", "check",
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "freeze",
+            "close",
+            "info",
+            "check",
+            "lookup_batch",
+            "update_batch",
+            "delete_batch",
         ]
+    },
+    // trie_map_ops: generic lookup, update and delete batches (5.13).
+    batch: |_, p, cmd| match cmd {
+        _ if !p.lpm_batch => Err(Why::LpmNoBatch),
+        "lookup_and_delete_batch" => Err(Why::NoBatchCmd),
+        _ => Ok(()),
     },
     gen: GenHints {
         // The prefixlen and 1, 2, 4, 8 or 16 data bytes (IPv4, IPv6).

@@ -45,6 +45,7 @@ pub const FAMILY: Family = Family {
             "info",
         ]
     },
+    batch: crate::maps::no_batch,
     gen: GenHints {
         key_size: Some(|_| 0),
         ..NO_HINTS

@@ -149,6 +149,9 @@ impl World {
             | Op::Delete { .. }
             | Op::GetNextKey { .. }
             | Op::LookupAndDelete { .. }
+            | Op::LookupBatch { .. }
+            | Op::UpdateBatch { .. }
+            | Op::DeleteBatch { .. }
             | Op::Freeze { .. }
             | Op::Check { .. } => {}
         }
@@ -200,6 +203,48 @@ impl World {
             Op::GetNextKey { key: Some(key), .. } if !key_ok(key) => {
                 Err(format!("{h} takes {}-byte keys", m.spec.key_size))
             }
+            Op::UpdateBatch { keys, .. } | Op::DeleteBatch { keys, .. }
+                if !keys.iter().all(|k| key_ok(k)) =>
+            {
+                Err(format!("{h} takes {}-byte keys", m.spec.key_size))
+            }
+            Op::UpdateBatch { keys, values, .. } if keys.len() != values.len() => {
+                Err("update_batch takes one value per key".into())
+            }
+            Op::UpdateBatch { values, .. } if m.spec.map_type.holds_fds() => {
+                values.iter().try_for_each(|v| match v {
+                    Value::Fd(r) => fdref_ok(r),
+                    Value::Bytes(_) => Err(format!("{h} holds fds: values=fd:<handle>,...")),
+                })
+            }
+            Op::UpdateBatch { values, .. } => {
+                let vl = self.value_len(&m.spec);
+                match values
+                    .iter()
+                    .all(|v| matches!(v, Value::Bytes(b) if b.len() == vl))
+                {
+                    true => Ok(()),
+                    false => Err(format!("{h} takes {vl}-byte values")),
+                }
+            }
+            Op::LookupBatch { count, .. } if *count > MAX_BATCH => Err(format!(
+                "lookup_batch count={count}: the buffers hold at most {MAX_BATCH}"
+            )),
+            Op::LookupBatch { cursor: Some(c), .. } if c.len() != batch_cursor_len(&m.spec) => Err(format!(
+                "{h}'s batch cursor is {} bytes ({})",
+                batch_cursor_len(&m.spec),
+                if is_bucket_cursor(m.spec.map_type) {
+                    "a u32 bucket index"
+                } else {
+                    "a key"
+                }
+            )),
+            // A map-in-map's batch lookups answer map ids, which scripts cannot write yet.
+            Op::LookupBatch { .. } if m.spec.map_type.is_map_in_map() && self.profile.map_in_map_batch => {
+                Err(format!(
+                    "{h} holds maps: a batch lookup answers ids, not modelled yet"
+                ))
+            }
             // A scale run's fill: every element an insert that succeeds (distinct keys, room
             // for all), so the batch's one count says everything.
             Op::Fill { n, .. } => {
@@ -226,6 +271,35 @@ impl World {
                 }
             }
             _ => Ok(()),
+        }?;
+        // BPF_F_CPU in a batch (7.0) changes the value stride: not modelled.
+        let cpu_batch = |f: u64| {
+            self.profile.percpu_cpu_flags && m.spec.map_type.is_percpu() && f & (F_CPU | F_ALL_CPUS) != 0
+        };
+        match op {
+            Op::LookupBatch { elem_flags, .. } | Op::UpdateBatch { elem_flags, .. }
+                if cpu_batch(*elem_flags) =>
+            {
+                Err("BPF_F_CPU and BPF_F_ALL_CPUS in a batch are not modelled yet".into())
+            }
+            _ => Ok(()),
         }
+    }
+}
+
+/// The most elements a batch lookup asks for (its buffers are allocated in full).
+pub const MAX_BATCH: u32 = 1 << 16;
+
+/// Hash-shaped maps walk by bucket (`__htab_map_lookup_and_delete_batch`), the rest by key
+/// (`generic_map_lookup_batch`).
+pub fn is_bucket_cursor(t: MapType) -> bool {
+    matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps)
+}
+
+/// The bytes the kernel reads from `in_batch`: a u32 bucket index, or a key.
+pub fn batch_cursor_len(spec: &MapSpec) -> usize {
+    match is_bucket_cursor(spec.map_type) {
+        true => 4,
+        false => spec.key_size as usize,
     }
 }
