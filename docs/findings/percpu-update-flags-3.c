@@ -82,6 +82,34 @@ static void result(long r) {
 	else snprintf(out, sizeof out, "ok");
 }
 
+/* A batch command's answer as mapcheck writes it: a bare errno when nothing was written
+   (count as passed, no cursor, no records), else "ok"/errno, count, records, cursor. */
+static void hexlist(const char *name, const unsigned char *b, unsigned n, unsigned len) {
+	size_t at = strlen(out);
+	at += snprintf(out + at, at < sizeof out ? sizeof out - at : 0, " %s=", name);
+	for (unsigned i = 0; i < n && at + 2 * len + 2 < sizeof out; i++) {
+		if (i) out[at++] = ',';
+		hex(out + at, b + (size_t)i * len, len);
+		at += 2 * len;
+	}
+}
+
+static int poisoned(const unsigned char *b, size_t n) {
+	for (size_t i = 0; i < n; i++) if (b[i] != 0xa5) return 0;
+	return 1;
+}
+
+static void batch_out(long r, unsigned asked, unsigned got, const unsigned char *kb, unsigned ks,
+		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol) {
+	int e = errno, wrote_out = ob && !poisoned(ob, ol);
+	int untouched = (!kb || poisoned(kb, (size_t)asked * ks)) && (!vb || poisoned(vb, (size_t)asked * vl));
+	if (r < 0 && got == asked && !wrote_out && untouched) { snprintf(out, sizeof out, "%s", ename(e)); return; }
+	snprintf(out, sizeof out, "%s count=%u", r < 0 ? ename(e) : "ok", got);
+	if (kb && got && ks) hexlist("keys", kb, got, ks);
+	if (vb && got && vl) hexlist("values", vb, got, vl);
+	if (wrote_out) hexlist("out", ob, 1, ol);
+}
+
 static void step(int i, const char *op, const char *want) {
 	printf("%d: %s => %s\n", i, op, out);
 	if (want && strcmp(out, want)) { printf("   MISMATCH: the model allows %s\n", want); mfail++; }

@@ -49,6 +49,13 @@ pub enum KernelFault {
     /// LPM_TRIE GET_NEXT_KEY returns the key with the data bits past its prefixlen cleared
     /// (the kernel returns the bytes as last written).
     LpmNextKeyMasked,
+    /// A random-seed hash's LOOKUP_BATCH ignores `in_batch` and walks from bucket 0. (A fault
+    /// that only the model's memory of earlier answers could catch would depend on where the
+    /// per-map seed puts the keys: not repeatable. `BucketRule`'s unit tests show that memory.)
+    BatchCursorIgnored,
+    /// A DELETE_BATCH that fails reports every key as done (the kernel: the keys before
+    /// the failing one).
+    BatchDeleteCountsAll,
     /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
     /// since a canary's case must come back; the search must still report it, as flaky).
     FirstUpdateFails,
@@ -56,7 +63,7 @@ pub enum KernelFault {
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 16] = [
+    pub const ALL: [KernelFault; 18] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -73,6 +80,8 @@ impl KernelFault {
         KernelFault::BloomPeekWritesBuffer,
         KernelFault::BloomAnswerFlips,
         KernelFault::LpmNextKeyMasked,
+        KernelFault::BatchCursorIgnored,
+        KernelFault::BatchDeleteCountsAll,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -95,6 +104,8 @@ impl KernelFault {
             KernelFault::BloomPeekWritesBuffer => "kernel:bloom-peek-writes-buffer",
             KernelFault::BloomAnswerFlips => "kernel:bloom-answer-flips",
             KernelFault::LpmNextKeyMasked => "kernel:lpm-next-key-masked",
+            KernelFault::BatchCursorIgnored => "kernel:batch-cursor-ignored",
+            KernelFault::BatchDeleteCountsAll => "kernel:batch-delete-counts-all",
         }
     }
 
@@ -125,6 +136,7 @@ impl KernelFault {
                 vec![MapType::BloomFilter]
             }
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
+            KernelFault::BatchCursorIgnored | KernelFault::BatchDeleteCountsAll => vec![MapType::Hash],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -428,7 +440,19 @@ impl<S: Sys> Sys for Faulty<S> {
         self.inner.update_batch(fd, keys, values, count)
     }
     fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>) {
-        self.inner.batch(fd, cmd, b)
+        let random_hash = self.is_hash(fd)
+            && self
+                .spec(fd)
+                .is_some_and(|s| s.map_flags & mapcheck_model::op::flags::ZERO_SEED == 0);
+        if cmd == BatchCmd::Lookup && random_hash && self.on(KernelFault::BatchCursorIgnored) {
+            b.in_batch = None;
+        }
+        let asked = b.count;
+        let (got, err) = self.inner.batch(fd, cmd, b);
+        if cmd == BatchCmd::Delete && err.is_some() && self.on(KernelFault::BatchDeleteCountsAll) {
+            return (asked, err);
+        }
+        (got, err)
     }
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let real = self.inner.dying_count(dir)?;

@@ -120,6 +120,10 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         // A seed-0 filter, a push, and a peek for another value that shares its bits.
         gen.types = vec![MapType::BloomFilter];
         (4_000, 3, 30)
+    } else if fault == Fault::HashBatchSplitsBuckets {
+        // A zero-seed create, two keys in one bucket, and a batch lookup of one.
+        gen.types = vec![MapType::Hash];
+        (20_000, 5, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -9,7 +9,7 @@ use mapcheck::lockstep::{search, SearchConfig, Stats};
 use mapcheck::replay::{self, Verdict};
 use mapcheck_model::gen::GenConfig;
 use mapcheck_model::outcome::fmt_outcome;
-use mapcheck_model::{coverage, MapType, World};
+use mapcheck_model::{coverage, Expect, MapType, World};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
         .collect();
     let cfg = SearchConfig {
         seed: 0x3174_a175,
-        cases: Some(2000),
+        cases: Some(5000),
         budget: Duration::from_secs(300),
         max_ops: 40,
         record: false,
@@ -58,8 +58,9 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
         panic!("divergence:\n{}", f.case.to_text());
     }
     // A generator that stops producing some op or outcome is caught here. The catalogue is
-    // by refusal path (468 cells on 6.18); these 2,000 cases hit 438 of them (93.6 %): the
-    // rest are rare map-in-map and O_PATH paths that `run`'s 30 s reaches.
+    // by refusal path (626 cells on 6.18 for these rows, the batch commands' included);
+    // these 5,000 cases hit 586 of them (93.6 %): the rest are rare map-in-map, O_PATH and
+    // batch paths that `run`'s 30 s reaches.
     let mut rows: Vec<String> = types.iter().map(|t| t.word()).collect();
     rows.extend(["badfd", "objects", "fdtable"].map(String::from));
     let (hit, all, missing) = r.stats.coverage(&w.profile, &rows);
@@ -149,7 +150,12 @@ fn quick_canaries_are_found_shrunk_and_written() {
         );
         // On the real kernel and model: a model canary's script (the real kernel's outcomes)
         // passes; a kernel canary's records the faulty answer, which the real kernel does not
-        // give: a mismatch.
+        // give: a mismatch. Except where the faulty answer was a `check`'s state, which the
+        // script records only by its size (`ok entries=N`): then the real kernel passes it.
+        let abbreviated = back
+            .steps
+            .last()
+            .is_some_and(|s| matches!(s.expect, Some(Expect::Entries(_) | Expect::Slots(_))));
         let clean = replay::replay(
             &back,
             &World::new(p.clone(), vec![]),
@@ -158,6 +164,7 @@ fn quick_canaries_are_found_shrunk_and_written() {
         );
         match c {
             Canary::Model(_) => assert!(clean.passed(), "{c}: {}\n{script}", clean.summary()),
+            Canary::Kernel(_) if abbreviated => assert!(clean.passed(), "{c}: {}\n{script}", clean.summary()),
             Canary::Kernel(_) => assert!(
                 matches!(clean, replay::Verdict::Mismatch { .. }),
                 "{c}: {}\n{script}",

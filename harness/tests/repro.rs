@@ -84,6 +84,11 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         "keyless/bloom-zero-seed-false-positive.case",
         // Prefix keys, GET_NEXT_KEY in postorder, the dump, frozen.
         "lpm/keys-and-commands.case",
+        // The batch commands: cursors, counts that come with an errno, records, out_batch.
+        "batch/array-selftest.case",
+        "batch/htab-selftest-zero-seed.case",
+        "batch/lpm-selftest.case",
+        "batch/map-in-map-writes.case",
     ];
     let mut compared = 0;
     for rel in cases {

@@ -69,11 +69,17 @@ pub enum Fault {
     /// An LPM_TRIE walks a prefix before the longer prefixes under it (preorder; the kernel
     /// walks them first: postorder).
     LpmPreorder,
+    /// An UPDATE_BATCH or DELETE_BATCH goes on past a failing element and counts the
+    /// elements done (the kernel stops at the first error: `generic_map_update_batch`).
+    BatchContinuesPastError,
+    /// A zero-seed hash's LOOKUP_BATCH fills the buffer mid-bucket (the kernel copies whole
+    /// buckets only, and says ENOSPC when the first does not fit).
+    HashBatchSplitsBuckets,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 28] = [
+    pub const ALL: [Fault; 30] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -102,6 +108,8 @@ impl Fault {
         Fault::StackPopsOldest,
         Fault::BloomNoFalsePositives,
         Fault::LpmPreorder,
+        Fault::BatchContinuesPastError,
+        Fault::HashBatchSplitsBuckets,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -166,6 +174,8 @@ impl Fault {
             Fault::StackPopsOldest => "stack-pops-oldest",
             Fault::BloomNoFalsePositives => "bloom-no-false-positives",
             Fault::LpmPreorder => "lpm-preorder",
+            Fault::BatchContinuesPastError => "batch-continues-past-error",
+            Fault::HashBatchSplitsBuckets => "hash-batch-splits-buckets",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -512,7 +512,7 @@ const KINDS: [(u8, &str); 11] = [
     (14, "next_key"),
     (6, "lookup_and_delete"),
     (5, "check"),
-    (5, "batch"),
+    (7, "batch"),
     (15, "create"),
     (2, "freeze"),
     (4, "close"),
@@ -933,20 +933,22 @@ impl View {
 
     /// A batch command: mostly lookups from NULL or a cursor (a bucket index, a key), some
     /// LOOKUP_AND_DELETE, UPDATE and DELETE batches of up to four elements; now and then a
-    /// flag the command refuses. A map-in-map's lookups answer ids (not modelled): those
-    /// draws are a `check`. (Its writes wait for an RCU grace period like single updates,
-    /// but batch draws are rare enough not to need the `slow` gate.)
+    /// flag the command refuses. A map-in-map's draws are its writes: its lookups answer ids
+    /// (not modelled). (Its writes wait for an RCU grace period like single updates, but
+    /// batch draws are rare enough not to need the `slow` gate.)
     fn batch_op(&self, m: &MapView, map: FdRef, c: &Choice) -> Op {
         let t = m.spec.map_type;
-        let cmd = (c.kr >> 48) % 8;
-        let elem_flags = match c.fs % 32 {
+        // A map-in-map's draws are its writes (its lookups answer ids).
+        let cmd = match (c.kr >> 48) % 8 {
+            x if t.is_map_in_map() => 4 + x % 4,
+            x => x,
+        };
+        let elem_flags = match c.fs % 16 {
             0 => F_LOCK,
-            1 => NOEXIST,
-            2 => EXIST,
-            3 => 1 << 5,
+            1 => [NOEXIST, EXIST, 1 << 5][(c.fs as usize / 16) % 3],
             _ => 0,
         };
-        let flags = u64::from(c.fs % 32 == 4);
+        let flags = u64::from(c.fs % 16 == 2);
         let n = ((c.kr >> 40) % 5) as usize;
         // The i-th element's choice: other bits of the same draw.
         let nth = |i: usize| Choice {
@@ -955,9 +957,7 @@ impl View {
             vs: c.vs.rotate_left(7 * i as u32),
             ..*c
         };
-        let in_mim = t.is_map_in_map();
         match cmd {
-            _ if in_mim && cmd < 4 => Op::Check { map },
             0..=3 => {
                 let ks = m.spec.key_size as usize;
                 let n_buckets = m

@@ -173,7 +173,14 @@ impl HashOrder {
     /// 0): whole buckets, each from its head, while they fit in what is left of `max`;
     /// ENOSPC if the first bucket with elements does not fit, ENOENT once the buckets run
     /// out; `out_batch` the bucket it stopped at. Exact with a zero seed; else a rule.
-    pub fn lookup_batch(&self, from: u32, max: u32, value: &dyn Fn(&[u8]) -> Vec<u8>) -> Allowed {
+    /// `split` is the `hash-batch-splits-buckets` fault.
+    pub fn lookup_batch(
+        &self,
+        from: u32,
+        max: u32,
+        value: &dyn Fn(&[u8]) -> Vec<u8>,
+        split: bool,
+    ) -> Allowed {
         if self.zero_seed_buckets.is_none() {
             let present = self
                 .place
@@ -195,11 +202,19 @@ impl HashOrder {
                 b.err = Some(Why::End.errno());
                 break;
             };
-            let keys: Vec<&Vec<u8>> = self
+            let mut keys: Vec<&Vec<u8>> = self
                 .by_place
                 .range((bucket, 0)..=(bucket, u64::MAX))
                 .map(|(_, k)| k)
                 .collect();
+            if split && keys.len() as u64 > u64::from(max - b.count) {
+                keys.truncate((max - b.count) as usize);
+                b.keys.extend(keys.iter().map(|k| (*k).clone()));
+                b.values.extend(keys.iter().map(|k| value(k)));
+                b.count = max;
+                at = bucket;
+                break;
+            }
             if keys.len() as u64 > u64::from(max - b.count) {
                 if b.count == 0 {
                     b.err = Some(Why::BatchSpace.errno());
@@ -527,7 +542,7 @@ impl ValueMap for HashMap {
 
     /// `__htab_map_lookup_and_delete_batch`: a u32 bucket cursor (NULL: bucket 0); one at or
     /// past `n_buckets` is ENOENT before anything is copied or a cursor written.
-    fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, _: &[Fault]) -> Allowed {
+    fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
         let from = cursor.map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
         if from >= self.order.n_buckets {
             let b = Batch {
@@ -536,7 +551,9 @@ impl ValueMap for HashMap {
             };
             return Allowed::Exactly(b.ret());
         }
-        self.order.lookup_batch(from, max, &|k| self.entries[k].clone())
+        let split = faults.contains(&Fault::HashBatchSplitsBuckets);
+        self.order
+            .lookup_batch(from, max, &|k| self.entries[k].clone(), split)
     }
 
     /// A random-seed batch answer narrows where its keys may be.
@@ -769,6 +786,79 @@ mod tests {
             z
         };
         assert_eq!(z.next_key(Some(&k(5)), false), z.next_key(None, false));
+    }
+
+    /// A random-seed batch lookup: each answer must be whole buckets in bucket order that
+    /// fit, and the model remembers where answers put the keys, so a later answer that moves
+    /// a key to another bucket is refused (a kernel that ignored the cursor, say); without
+    /// that memory the same answer would pass.
+    #[test]
+    fn random_seed_batches_are_held_to_whole_buckets_and_to_earlier_answers() {
+        use crate::op::Op;
+        use crate::outcome::{Batch, Ranges};
+        let (a, b) = (k(1), k(2));
+        let mut m = HashMap::new(4, 4);
+        m.store(&a, k(10), &[]);
+        m.store(&b, k(20), &[]);
+        let rule =
+            |m: &HashMap, from: u32, max: u32| match m.lookup_batch(Some(&from.to_le_bytes()), max, &[]) {
+                Allowed::Buckets(r) => r,
+                other => panic!("{other:?}"),
+            };
+        let ans = |err: Option<crate::Errno>, keys: &[&Vec<u8>], out: u32| Batch {
+            err,
+            count: keys.len() as u32,
+            keys: keys.iter().map(|x| (*x).clone()).collect(),
+            values: keys
+                .iter()
+                .map(|x| if *x == &a { k(10) } else { k(20) })
+                .collect(),
+            out: Some(out.to_le_bytes().to_vec()),
+        };
+        let end = Some(Why::End.errno());
+        // From bucket 0, one asked: A alone in [0, 2) and B in bucket 2 (too big for the
+        // room left: it stops short) is a placement the kernel can have.
+        let first = ans(None, &[&a], 2);
+        assert!(rule(&m, 0, 1).admits(&first));
+        // Not: more than asked, a key twice, a wrong value, a cursor that did not move, an
+        // end that is not n_buckets, ENOSPC with a count, an absent key.
+        assert!(!rule(&m, 0, 1).admits(&ans(end, &[&a, &b], 4)));
+        assert!(!rule(&m, 0, 2).admits(&ans(end, &[&a, &a], 4)));
+        let mut wrong = ans(end, &[&a, &b], 4);
+        wrong.values[0] = k(11);
+        assert!(!rule(&m, 0, 2).admits(&wrong));
+        assert!(!rule(&m, 1, 1).admits(&ans(None, &[&a], 1)));
+        assert!(!rule(&m, 0, 2).admits(&ans(end, &[&a, &b], 3)));
+        let mut space = ans(Some(Why::BatchSpace.errno()), &[&a], 0);
+        assert!(!rule(&m, 0, 1).admits(&space));
+        space = ans(Some(Why::BatchSpace.errno()), &[], 1);
+        assert!(rule(&m, 0, 1).admits(&space));
+        assert!(!rule(&m, 0, 2).admits(&ans(end, &[&a, &k(3)], 4)));
+        // The whole map from bucket 0 must be every key: ENOENT leaving B out is refused.
+        assert!(!rule(&m, 0, 4).admits(&ans(end, &[&a], 4)));
+        // Learn the first answer: A is in [0, 2), B in [2, 4).
+        let op = Op::LookupBatch {
+            map: crate::op::FdRef::Bad(crate::op::BadFd::Closed),
+            delete: false,
+            cursor: None,
+            count: 1,
+            elem_flags: 0,
+            flags: 0,
+        };
+        let before = rule(&m, 2, 4);
+        m.observe(&op, &Ok(Ret::Batch(first)));
+        assert_eq!(m.order.may_be_in(&a), Ranges::from([(0, 2)]));
+        assert_eq!(m.order.may_be_in(&b), Ranges::from([(2, 4)]));
+        // From bucket 2, A again: what a kernel ignoring the cursor answers. Admitted by
+        // the rule of an unnarrowed map, refused once the first answer is remembered.
+        let again = ans(end, &[&a, &b], 4);
+        assert!(before.admits(&again));
+        assert!(!rule(&m, 2, 4).admits(&again));
+        assert!(rule(&m, 2, 4).admits(&ans(end, &[&b], 4)));
+        // The memory outlives a delete: a key's bucket is fixed by the map's seed.
+        m.remove(&a);
+        m.store(&a, k(10), &[]);
+        assert_eq!(m.order.may_be_in(&a), Ranges::from([(0, 2)]));
     }
 
     /// Zero seed, u32 keys (jhash2, seed 0; buckets from jhash's tests): with 4 buckets

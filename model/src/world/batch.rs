@@ -109,24 +109,28 @@ impl World {
         }
         let mut w = self.clone();
         let mut done = 0u32;
+        let mut first_err = None;
         for op in &ops {
             match w.allowed(op) {
                 Allowed::Exactly(Ok(r)) => w.apply(op, &Ok(r)),
+                Allowed::Exactly(Err(e)) if self.has(Fault::BatchContinuesPastError) => {
+                    first_err.get_or_insert(e);
+                    continue;
+                }
                 Allowed::Exactly(Err(e)) => {
-                    return Allowed::Exactly(
-                        Batch {
-                            err: Some(e),
-                            count: done,
-                            ..Batch::default()
-                        }
-                        .ret(),
-                    )
+                    first_err = Some(e);
+                    break;
                 }
                 _ => return Allowed::OneOf(Vec::new(), "a batch element whose answer is not certain"),
             }
             done += 1;
         }
-        Allowed::Exactly(Ok(Ret::Count(done)))
+        let b = Batch {
+            err: first_err,
+            count: done,
+            ..Batch::default()
+        };
+        Allowed::Exactly(b.ret())
     }
 
     /// The single commands a batch's answer says were done, to apply one by one: the
