@@ -429,21 +429,26 @@ pub fn predict(world: &World, op: &Op) -> Outcome {
     };
     match allowed {
         Allowed::Exactly(o) => o,
-        Allowed::OneOf(set, _) => set[0].clone(),
+        // (An empty set refuses every answer: the run reports it; nothing to advance by.)
+        Allowed::OneOf(set, _) => set
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Ok(crate::Ret::Lost("the model allows nothing here".into()))),
         Allowed::AnyKeyExcept { .. } => Err(crate::reason::Why::End.errno()),
-        // A guess for the generation-time world: everything at once if it fits.
+        // A guess for the generation-time world: from bucket 0, everything at once if it
+        // fits; from a later bucket, nothing (the end).
         Allowed::Buckets(r) => {
-            let all = r.present.len() as u32 <= r.max;
+            let all = r.from == 0 && r.present.len() as u32 <= r.max;
+            let end = all || r.from > 0;
             let b = crate::outcome::Batch {
-                err: Some(if all {
-                    crate::reason::Why::End.errno()
-                } else {
-                    crate::reason::Why::BatchSpace.errno()
+                err: Some(match end {
+                    true => crate::reason::Why::End.errno(),
+                    false => crate::reason::Why::BatchSpace.errno(),
                 }),
                 count: if all { r.present.len() as u32 } else { 0 },
                 keys: r.present.iter().filter(|_| all).map(|p| p.0.clone()).collect(),
                 values: r.present.iter().filter(|_| all).map(|p| p.1.clone()).collect(),
-                out: Some(if all { r.n_buckets } else { r.from }.to_le_bytes().to_vec()),
+                out: Some(if end { r.n_buckets } else { r.from }.to_le_bytes().to_vec()),
             };
             Ok(crate::Ret::Batch(b))
         }

@@ -115,6 +115,9 @@ pub struct BucketRule {
     pub n_buckets: u32,
     /// Every present key, sorted, with its value and the buckets it may be in.
     pub present: Vec<(Vec<u8>, Vec<u8>, Ranges)>,
+    /// The GET_NEXT_KEY links observed since the order last changed (GET_NEXT_KEY, `check`
+    /// walks and earlier batches): a batch walks the same bucket lists.
+    pub links: Links,
 }
 
 /// Does any of `r` meet `[a, b)`?
@@ -132,9 +135,27 @@ fn least_from(r: &Ranges, at: u32, b: u32) -> Option<u32> {
 
 impl BucketRule {
     /// The answer's cursor, if it wrote a u32 one.
-    fn to(b: &Batch) -> Option<u32> {
+    pub fn to(b: &Batch) -> Option<u32> {
         let o = b.out.as_ref().filter(|o| o.len() == 4)?;
         Some(u32::from_le_bytes([o[0], o[1], o[2], o[3]]))
+    }
+
+    /// The GET_NEXT_KEY links a batch answer from bucket `from` shows (`None`: NULL before,
+    /// ENOENT after): whole consecutive buckets are consecutive in the walk, a walk from
+    /// bucket 0 starts where GET_NEXT_KEY(NULL) does, and ENOENT ends it.
+    pub fn links_of(from: u32, b: &Batch) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+        let mut v = Vec::new();
+        let end = b.err.is_some_and(|e| e == Errno::ENOENT);
+        if from == 0 && (!b.keys.is_empty() || end) {
+            v.push((None, b.keys.first().cloned()));
+        }
+        for w in b.keys.windows(2) {
+            v.push((Some(w[0].clone()), Some(w[1].clone())));
+        }
+        if end && !b.keys.is_empty() {
+            v.push((b.keys.last().cloned(), None));
+        }
+        v
     }
 
     /// Is `b` an answer the kernel could give, for some placement of the keys in buckets
@@ -182,7 +203,14 @@ impl BucketRule {
             .all(|p| p.2.iter().any(|&(x, y)| x < self.from || y > to));
         let stopped_short = b.err.is_none_or(|e| e == Errno::ENOSPC);
         let room = (self.max - b.count) as usize;
-        outside && (!stopped_short || others.filter(|p| ranges_meet(&p.2, to, to + 1)).count() > room)
+        let fits = !stopped_short || others.filter(|p| ranges_meet(&p.2, to, to + 1)).count() > room;
+        // The walk it shows agrees with the links seen since the order last changed: no
+        // other successor, and no other predecessor.
+        let agrees = Self::links_of(self.from, b).iter().all(|(f, t)| {
+            self.links.get(f).is_none_or(|x| x == t)
+                && (t.is_none() || self.links.iter().all(|(g, u)| u != t || g == f))
+        });
+        outside && fits && agrees
     }
 }
 
@@ -469,18 +497,21 @@ impl Allowed {
     /// The model's reason for the errno `o`, if `o` is a refusal in the set.
     pub fn why_of(&self, o: &Outcome) -> Option<crate::reason::Why> {
         // A batch's errno that came with a count: the model's matching answer names it.
+        // (Only an answer the set admits: a diverging one is counted under its bare errno.)
         if let Ok(Ret::Batch(b)) = o {
             let found = match self {
-                Allowed::Exactly(x) => Some(x),
+                Allowed::Exactly(x) => Some(x).filter(|x| *x == o),
                 Allowed::OneOf(v, _) => v.iter().find(|x| *x == o),
                 _ => None,
             };
             return match found {
-                Some(Ok(Ret::Batch(m))) => m.err.and_then(|e| e.why()).filter(|_| m.err == b.err),
+                Some(Ok(Ret::Batch(m))) => m.err.and_then(|e| e.why()),
                 // A random seed's bucket walk: its end, or a first bucket too large.
                 _ => match (self, b.err) {
-                    (Allowed::Buckets(_), Some(e)) if e == Errno::ENOENT => Some(crate::reason::Why::End),
-                    (Allowed::Buckets(_), Some(e)) if e == Errno::ENOSPC => {
+                    (Allowed::Buckets(r), Some(e)) if e == Errno::ENOENT && r.admits(b) => {
+                        Some(crate::reason::Why::End)
+                    }
+                    (Allowed::Buckets(r), Some(e)) if e == Errno::ENOSPC && r.admits(b) => {
                         Some(crate::reason::Why::BatchSpace)
                     }
                     _ => None,

@@ -192,6 +192,7 @@ impl HashOrder {
                 max,
                 n_buckets: self.n_buckets,
                 present,
+                links: self.links.clone(),
             });
         }
         let mut b = Batch::default();
@@ -245,16 +246,19 @@ impl HashOrder {
             .unwrap_or_else(|| vec![(0, self.n_buckets)])
     }
 
-    /// Learns from a random-seed batch answer from bucket `from`: the keys it copied are in
-    /// the buckets it walked, `[from, out_batch)`, and every other present key is not.
-    pub fn learn_batch(&mut self, from: u32, b: &Batch) {
+    /// Learns from a random-seed batch answer from bucket `from` to `max` elements: the keys
+    /// it copied are in the buckets it walked, `[from, out_batch)`, and every other present
+    /// key is not; where it stopped short of bucket `out_batch`, that bucket holds more than
+    /// the room left, so if only that many keys can be there, they all are; and the walk it
+    /// shows is GET_NEXT_KEY's (links, kept until the order changes).
+    pub fn learn_batch(&mut self, from: u32, max: u32, b: &Batch) {
         if self.zero_seed_buckets.is_some() {
             return;
         }
-        let Some(o) = b.out.as_ref().filter(|o| o.len() == 4) else {
-            return;
-        };
-        let to = u32::from_le_bytes([o[0], o[1], o[2], o[3]]);
+        let Some(to) = BucketRule::to(b) else { return };
+        for (f, t) in BucketRule::links_of(from, b) {
+            self.links.insert(f, t);
+        }
         let keys: Vec<Vec<u8>> = self.place.keys().cloned().collect();
         for k in keys {
             let r = self.may_be_in(&k);
@@ -270,6 +274,19 @@ impl HashOrder {
                     .collect()
             };
             self.may.insert(k, narrowed);
+        }
+        let stopped_short = b.err.is_none_or(|e| e == crate::Errno::ENOSPC);
+        let room = max.saturating_sub(b.count) as usize;
+        let there: Vec<Vec<u8>> = self
+            .place
+            .keys()
+            .filter(|k| !b.keys.contains(k) && crate::outcome::ranges_meet(&self.may_be_in(k), to, to + 1))
+            .cloned()
+            .collect();
+        if stopped_short && to < self.n_buckets && there.len() == room + 1 {
+            for k in there {
+                self.may.insert(k, vec![(to, to + 1)]);
+            }
         }
     }
 
@@ -442,6 +459,17 @@ impl HashOrder {
     }
 }
 
+/// The bucket a hash batch cursor names: the u32 the kernel copies from `in_batch` (a
+/// shorter buffer is padded with zeros, as the harness passes it); NULL is bucket 0.
+fn cursor_bucket(cursor: Option<&[u8]>) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(c) = cursor {
+        let n = c.len().min(4);
+        b[..n].copy_from_slice(&c[..n]);
+    }
+    u32::from_le_bytes(b)
+}
+
 /// The contents of one hash map.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct HashMap {
@@ -543,7 +571,7 @@ impl ValueMap for HashMap {
     /// `__htab_map_lookup_and_delete_batch`: a u32 bucket cursor (NULL: bucket 0); one at or
     /// past `n_buckets` is ENOENT before anything is copied or a cursor written.
     fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
-        let from = cursor.map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let from = cursor_bucket(cursor);
         if from >= self.order.n_buckets {
             let b = Batch {
                 err: Some(Why::End.errno()),
@@ -558,11 +586,9 @@ impl ValueMap for HashMap {
 
     /// A random-seed batch answer narrows where its keys may be.
     fn observe(&mut self, op: &crate::op::Op, o: &Outcome) {
-        if let (crate::op::Op::LookupBatch { cursor, .. }, Ok(Ret::Batch(b))) = (op, o) {
-            let from = cursor
-                .as_ref()
-                .map_or(0, |c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-            self.order.learn_batch(from, b);
+        if let (crate::op::Op::LookupBatch { cursor, count, .. }, Ok(Ret::Batch(b))) = (op, o) {
+            self.order
+                .learn_batch(cursor_bucket(cursor.as_deref()), *count, b);
         }
     }
 
@@ -836,7 +862,8 @@ mod tests {
         assert!(!rule(&m, 0, 2).admits(&ans(end, &[&a, &k(3)], 4)));
         // The whole map from bucket 0 must be every key: ENOENT leaving B out is refused.
         assert!(!rule(&m, 0, 4).admits(&ans(end, &[&a], 4)));
-        // Learn the first answer: A is in [0, 2), B in [2, 4).
+        // Learn the first answer: A is in [0, 2), and B, the only key left that can fill
+        // bucket 2 where the walk stopped short, is in bucket 2.
         let op = Op::LookupBatch {
             map: crate::op::FdRef::Bad(crate::op::BadFd::Closed),
             delete: false,
@@ -848,7 +875,7 @@ mod tests {
         let before = rule(&m, 2, 4);
         m.observe(&op, &Ok(Ret::Batch(first)));
         assert_eq!(m.order.may_be_in(&a), Ranges::from([(0, 2)]));
-        assert_eq!(m.order.may_be_in(&b), Ranges::from([(2, 4)]));
+        assert_eq!(m.order.may_be_in(&b), Ranges::from([(2, 3)]));
         // From bucket 2, A again: what a kernel ignoring the cursor answers. Admitted by
         // the rule of an unnarrowed map, refused once the first answer is remembered.
         let again = ans(end, &[&a, &b], 4);
@@ -859,6 +886,199 @@ mod tests {
         m.remove(&a);
         m.store(&a, k(10), &[]);
         assert_eq!(m.order.may_be_in(&a), Ranges::from([(0, 2)]));
+    }
+
+    /// What a random-seed batch shows beyond bucket ranges: the walk's order (the same
+    /// question twice, or after a GET_NEXT_KEY walk, gets the same order), and a bucket that
+    /// stopped the walk and that only its keys can fill (ENOSPC at bucket 2 with two keys
+    /// left: both are there, so a walk from bucket 3 cannot return them).
+    #[test]
+    fn random_seed_batches_remember_order_and_full_buckets() {
+        use crate::op::{BadFd, FdRef, Op};
+        let op = |from: Option<u32>, count: u32| Op::LookupBatch {
+            map: FdRef::Bad(BadFd::Closed),
+            delete: false,
+            cursor: from.map(|f| f.to_le_bytes().to_vec()),
+            count,
+            elem_flags: 0,
+            flags: 0,
+        };
+        let ans = |err: Option<crate::Errno>, keys: &[u32], out: u32| Batch {
+            err,
+            count: keys.len() as u32,
+            keys: keys.iter().map(|x| k(*x)).collect(),
+            values: keys.iter().map(|x| k(*x)).collect(),
+            out: Some(out.to_le_bytes().to_vec()),
+        };
+        let two = || {
+            let mut m = HashMap::new(4, 4);
+            m.store(&k(1), k(1), &[]);
+            m.store(&k(2), k(2), &[]);
+            m
+        };
+        let rule = |m: &HashMap, from: Option<u32>, max: u32| match m.lookup_batch(
+            from.map(|f| f.to_le_bytes()).as_ref().map(|c| &c[..]),
+            max,
+            &[],
+        ) {
+            Allowed::Buckets(r) => r,
+            other => panic!("{other:?}"),
+        };
+        let end = Some(Why::End.errno());
+        let (first, swapped) = (ans(end, &[1, 2], 4), ans(end, &[2, 1], 4));
+        let mut m = two();
+        assert!(rule(&m, None, 4).admits(&first) && rule(&m, None, 4).admits(&swapped));
+        m.observe(&op(None, 4), &Ok(Ret::Batch(first.clone())));
+        assert!(rule(&m, None, 4).admits(&first));
+        assert!(!rule(&m, None, 4).admits(&swapped));
+        // A GET_NEXT_KEY walk 1 -> 2 -> end says the same.
+        let mut g = two();
+        g.order.observe_walk([k(1), k(2)].iter().map(Vec::as_slice));
+        assert!(!rule(&g, None, 4).admits(&swapped));
+        // A write changes the order: the memory of it goes, that of buckets stays.
+        m.store(&k(1), k(1), &[]);
+        assert!(rule(&m, None, 4).admits(&swapped));
+        // ENOSPC at bucket 2 with one asked and two keys: both are in bucket 2.
+        let mut e = two();
+        let enospc = ans(Some(Why::BatchSpace.errno()), &[], 2);
+        assert!(rule(&e, None, 1).admits(&enospc));
+        e.observe(&op(None, 1), &Ok(Ret::Batch(enospc)));
+        assert_eq!(e.order.may_be_in(&k(1)), Ranges::from([(2, 3)]));
+        assert!(!rule(&e, Some(3), 2).admits(&ans(end, &[1, 2], 4)));
+        assert!(rule(&e, Some(2), 2).admits(&ans(end, &[1, 2], 4)));
+    }
+
+    /// The random-seed rule against a transcription of `__htab_map_lookup_and_delete_batch`
+    /// and `htab_map_get_next_key` with a secret placement of keys in buckets: every answer
+    /// of that kernel is admitted, through updates (head insertion), deletes, batches that
+    /// delete, and GET_NEXT_KEY walks, with the model learning from each (a rule that learnt
+    /// something false would refuse a later answer here).
+    #[test]
+    fn random_seed_rule_admits_every_answer_of_a_transcribed_kernel() {
+        use crate::op::{BadFd, FdRef, Op};
+        let mut seed = 0x1234_5678_9abc_def1u64;
+        let mut below = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let mut checked = 0;
+        for _ in 0..3000 {
+            let max_entries = [1u32, 2, 3, 4, 5, 8][below(6) as usize];
+            let n = max_entries.next_power_of_two();
+            let place: Vec<u32> = (0..10).map(|_| below(u64::from(n)) as u32).collect();
+            // The kernel: bucket lists head first, and the values.
+            let mut lists: Vec<Vec<u32>> = vec![Vec::new(); n as usize];
+            let mut vals: BTreeMap<u32, u32> = BTreeMap::new();
+            let mut m = HashMap::new(max_entries, 4);
+            for _ in 0..40 {
+                let key = below(10) as u32;
+                let bucket = place[key as usize] as usize;
+                match below(5) {
+                    0 => {
+                        let ok = m.update(&k(key), 0, &[]).is_ok();
+                        assert_eq!(ok, vals.contains_key(&key) || (vals.len() as u32) < max_entries);
+                        if ok {
+                            let v = below(100) as u32;
+                            lists[bucket].retain(|x| *x != key);
+                            lists[bucket].insert(0, key);
+                            vals.insert(key, v);
+                            m.store(&k(key), k(v), &[]);
+                        }
+                    }
+                    1 if vals.contains_key(&key) => {
+                        lists[bucket].retain(|x| *x != key);
+                        vals.remove(&key);
+                        m.remove(&k(key));
+                    }
+                    2 => {
+                        // GET_NEXT_KEY from NULL or a key: the next in its list, else the
+                        // head of the next non-empty bucket.
+                        let from = (below(3) > 0 && vals.contains_key(&key)).then_some(key);
+                        let (start, skip) = match from {
+                            Some(x) => {
+                                let b = place[x as usize] as usize;
+                                let i = lists[b].iter().position(|y| *y == x).unwrap();
+                                (b, i + 1)
+                            }
+                            None => (0, 0),
+                        };
+                        let next = lists[start]
+                            .iter()
+                            .skip(skip)
+                            .chain(lists[start + 1..].iter().flatten())
+                            .next()
+                            .copied();
+                        let o = next.map(|x| Ret::Key(k(x))).ok_or(Why::End.errno());
+                        let kf = from.map(k);
+                        let a = m.next_key(kf.as_deref(), &[]);
+                        assert!(
+                            a.admits(&o, &|x| m.entries.contains_key(x)),
+                            "{a:?} refused {o:?}"
+                        );
+                        m.order.observe(kf.as_deref(), next.map(k).as_deref());
+                    }
+                    _ => {
+                        let delete = below(3) == 0;
+                        let from = below(u64::from(n) + 1) as u32;
+                        let max = 1 + below(5) as u32;
+                        let mut b = Batch::default();
+                        let mut at = from;
+                        if from >= n {
+                            b.err = Some(crate::Errno::ENOENT);
+                        } else {
+                            loop {
+                                let cnt = lists[at as usize].len() as u32;
+                                if cnt > max - b.count {
+                                    if b.count == 0 {
+                                        b.err = Some(crate::Errno::ENOSPC);
+                                    }
+                                    break;
+                                }
+                                for x in &lists[at as usize] {
+                                    b.keys.push(k(*x));
+                                    b.values.push(k(vals[x]));
+                                }
+                                b.count += cnt;
+                                at += 1;
+                                if at >= n {
+                                    b.err = Some(crate::Errno::ENOENT);
+                                    break;
+                                }
+                            }
+                            b.out = Some(at.to_le_bytes().to_vec());
+                        }
+                        let o = b.clone().ret();
+                        let cursor = (below(4) > 0 || from > 0).then(|| from.to_le_bytes().to_vec());
+                        let a = m.lookup_batch(cursor.as_deref(), max, &[]);
+                        assert!(
+                            a.admits(&o, &|_| true),
+                            "from {from} max {max}: {a:?} refused {o:?}"
+                        );
+                        checked += 1;
+                        let op = Op::LookupBatch {
+                            map: FdRef::Bad(BadFd::Closed),
+                            delete,
+                            cursor,
+                            count: max,
+                            elem_flags: 0,
+                            flags: 0,
+                        };
+                        m.observe(&op, &o);
+                        if delete {
+                            for x in &b.keys {
+                                let x = u32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+                                lists[place[x as usize] as usize].retain(|y| *y != x);
+                                vals.remove(&x);
+                                m.remove(&k(x));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 20_000, "{checked}");
     }
 
     /// Zero seed, u32 keys (jhash2, seed 0; buckets from jhash's tests): with 4 buckets
