@@ -97,6 +97,9 @@ impl fmt::Display for Batch {
     }
 }
 
+/// A GET_NEXT_KEY step: from (`None`: NULL) to (`None`: ENOENT).
+pub type Link = (Option<Vec<u8>>, Option<Vec<u8>>);
+
 /// Half-open bucket ranges: where a key may hash to, as far as the kernel has shown.
 pub type Ranges = Vec<(u32, u32)>;
 
@@ -143,7 +146,7 @@ impl BucketRule {
     /// The GET_NEXT_KEY links a batch answer from bucket `from` shows (`None`: NULL before,
     /// ENOENT after): whole consecutive buckets are consecutive in the walk, a walk from
     /// bucket 0 starts where GET_NEXT_KEY(NULL) does, and ENOENT ends it.
-    pub fn links_of(from: u32, b: &Batch) -> Vec<(Option<Vec<u8>>, Option<Vec<u8>>)> {
+    pub fn links_of(from: u32, b: &Batch) -> Vec<Link> {
         let mut v = Vec::new();
         let end = b.err.is_some_and(|e| e == Errno::ENOENT);
         if from == 0 && (!b.keys.is_empty() || end) {
