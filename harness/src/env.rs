@@ -255,6 +255,32 @@ fn probe_dialects(p: &mut Profile) {
                     _ => {}
                 }
             }
+            // A hole in a LOOKUP_BATCH walk (5644c6b50ffe, 6.14 and stable): slot 0 empty,
+            // slot 1 holding the template; skipped, the batch ends with count 1 (ENOENT);
+            // before, three retries and EINTR with count 0.
+            let two = s.map_create(&MapSpec::new(MapType::ArrayOfMaps, 4, 4, 2), tpl.as_raw_fd());
+            if let Ok(outer) = two {
+                let inner = (tpl.as_raw_fd() as u32).to_ne_bytes();
+                if s.update(outer.as_raw_fd(), &1u32.to_ne_bytes(), &inner, 0)
+                    .is_ok()
+                {
+                    let (mut keys, mut values, mut out) = ([0u8; 8], [0u8; 8], [0u8; 4]);
+                    let mut b = Batch {
+                        in_batch: None,
+                        out_batch: &mut out,
+                        keys: &mut keys,
+                        values: &mut values,
+                        count: 2,
+                        elem_flags: 0,
+                        flags: 0,
+                    };
+                    match s.batch(outer.as_raw_fd(), BatchCmd::Lookup, &mut b) {
+                        (1, Some(e)) if e == Errno::ENOENT => v.push(("batch-skips-holes", true)),
+                        (0, Some(e)) if e == Errno::EINTR => v.push(("batch-skips-holes", false)),
+                        _ => {}
+                    }
+                }
+            }
         }
         // A PERCPU_ARRAY template's max_entries (6.18): an ARRAY_OF_MAPS over a 2-entry
         // template takes a 1-entry PERCPU_ARRAY or refuses it (EINVAL).

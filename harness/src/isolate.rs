@@ -540,13 +540,19 @@ pub fn encode(o: &Outcome) -> String {
                 true => "-".to_string(),
                 false => v.iter().map(|x| h(x)).collect::<Vec<_>>().join(","),
             };
+            let ids: Vec<String> = b
+                .ids
+                .iter()
+                .map(|x| x.map_or("?".into(), |x| x.to_string()))
+                .collect();
             format!(
-                "batch {} {} {} {} {}",
+                "batch {} {} {} {} {} {}",
                 b.err.map_or("-".into(), |e| e.num().to_string()),
                 b.count,
                 list(&b.keys),
                 list(&b.values),
-                b.out.as_ref().map_or("none".into(), |o| h(o))
+                b.out.as_ref().map_or("none".into(), |o| h(o)),
+                if ids.is_empty() { "-".into() } else { ids.join(",") }
             )
         }
         Ok(Ret::Info(i)) => format!(
@@ -621,12 +627,23 @@ pub fn decode(line: &str) -> Result<Outcome, String> {
                 "none" => None,
                 s => Some(bytes(s)?),
             };
+            let ids = match next()? {
+                "-" => Vec::new(),
+                s => s
+                    .split(',')
+                    .map(|w| match w {
+                        "?" => Ok(None),
+                        w => handle(w).map(Some),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+            };
             Ok(Ret::Batch(mapcheck_model::outcome::Batch {
                 err,
                 count,
                 keys,
                 values,
                 out,
+                ids,
             }))
         }
         "slots" => {

@@ -652,7 +652,17 @@ impl<S: Sys> Kernel<S> {
                         flags: *flags,
                     },
                 );
-                batch_ret(got, err, *count, ks, vl, &kb, &vb, out)
+                match (batch_ret(got, err, *count, ks, vl, &kb, &vb, out), id_kind) {
+                    // A map-in-map's values are map ids: resolved like a LOOKUP's.
+                    (Ok(Ret::Batch(mut b)), Some(kind)) if !b.values.is_empty() => {
+                        b.ids = std::mem::take(&mut b.values)
+                            .iter()
+                            .map(|v| self.resolve(kind, u32::from_le_bytes([v[0], v[1], v[2], v[3]])))
+                            .collect();
+                        Ok(Ret::Batch(b))
+                    }
+                    (o, _) => o,
+                }
             }
             Op::UpdateBatch {
                 keys,
@@ -798,6 +808,7 @@ fn batch_ret(
             keys,
             values,
             out,
+            ids: Vec::new(),
         }
         .ret(),
     }

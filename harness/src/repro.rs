@@ -104,13 +104,20 @@ static int poisoned(const unsigned char *b, size_t n) {
 }
 
 static void batch_out(long r, unsigned asked, unsigned got, const unsigned char *kb, unsigned ks,
-		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol) {
+		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol, int idk) {
 	int e = errno, wrote_out = ob && !poisoned(ob, ol);
 	int untouched = (!kb || poisoned(kb, (size_t)asked * ks)) && (!vb || poisoned(vb, (size_t)asked * vl));
 	if (r < 0 && got == asked && !wrote_out && untouched) { snprintf(out, sizeof out, "%s", ename(e)); return; }
 	snprintf(out, sizeof out, "%s count=%u", r < 0 ? ename(e) : "ok", got);
 	if (kb && got && ks) hexlist("keys", kb, got, ks);
-	if (vb && got && vl) hexlist("values", vb, got, vl);
+	if (vb && got && vl && idk >= 0) {
+		/* A map-in-map's values are map ids: named by the handle that made the map. */
+		size_t at = strlen(out);
+		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
+			unsigned id; memcpy(&id, vb + (size_t)i * vl, 4);
+			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " ids=", handle_of(idk, id));
+		}
+	} else if (vb && got && vl) hexlist("values", vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);
 }
 
@@ -500,8 +507,9 @@ fn op_code(world: &World, op: &Op) -> String {
             };
             let _ = writeln!(
                 c,
-                "\tunsigned n = {count}, ks = {ks}, vl = {vl};\n\tunsigned char *kb = malloc((size_t)n * ks + 1), *vb = malloc((size_t)n * vl + 1), ob[{tok}];\n\tmemset(kb, 0xa5, (size_t)n * ks + 1); memset(vb, 0xa5, (size_t)n * vl + 1); memset(ob, 0xa5, sizeof ob);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\t{inb}\n\ta.batch.map_fd = {fd}; a.batch.out_batch = (uintptr_t)ob; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = n; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf({cmd}, &a);\n\tbatch_out(r, n, a.batch.count, kb, ks, vb, vl, ob, sizeof ob);\n\tfree(kb); free(vb);",
-                fd = fd_expr(*map)
+                "\tunsigned n = {count}, ks = {ks}, vl = {vl};\n\tunsigned char *kb = malloc((size_t)n * ks + 1), *vb = malloc((size_t)n * vl + 1), ob[{tok}];\n\tmemset(kb, 0xa5, (size_t)n * ks + 1); memset(vb, 0xa5, (size_t)n * vl + 1); memset(ob, 0xa5, sizeof ob);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\t{inb}\n\ta.batch.map_fd = {fd}; a.batch.out_batch = (uintptr_t)ob; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = n; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf({cmd}, &a);\n\tbatch_out(r, n, a.batch.count, kb, ks, vb, vl, ob, sizeof ob, {idk});\n\tfree(kb); free(vb);",
+                fd = fd_expr(*map),
+                idk = id_kind(world, *map).map_or(-1, |k| kind_ix(k) as i32)
             );
         }
         Op::UpdateBatch {
@@ -542,7 +550,7 @@ fn op_code(world: &World, op: &Op) -> String {
             }
             let _ = writeln!(
                 c,
-                "\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_UPDATE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0);",
+                "\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_UPDATE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0, -1);",
                 fd_expr(*map),
                 n = keys.len()
             );
@@ -557,7 +565,7 @@ fn op_code(world: &World, op: &Op) -> String {
             let kb: Vec<u8> = keys.iter().flat_map(|k| padded(k, ks)).collect();
             let _ = writeln!(
                 c,
-                "\tstatic unsigned char kb[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_DELETE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0);",
+                "\tstatic unsigned char kb[] = {};\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)kb; a.batch.count = {n}; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf(BPF_MAP_DELETE_BATCH, &a);\n\tbatch_out(r, {n}, a.batch.count, 0, 0, 0, 0, 0, 0, -1);",
                 c_bytes(&padded(&kb, 1)),
                 fd_expr(*map),
                 n = keys.len()

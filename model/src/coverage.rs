@@ -70,6 +70,9 @@ fn out_of_reach(why: Why, op: &str, profile: &Profile) -> Option<&'static str> {
         Why::LpmNoBatch if profile.lpm_batch => {
             Some("LPM_TRIE has batch ops on this kernel (5.13: batched operations in LPM trie maps)")
         }
+        Why::BatchHole if profile.batch_skips_holes => {
+            Some("LOOKUP_BATCH skips an ARRAY_OF_MAPS hole on this kernel (5644c6b50ffe, 6.14)")
+        }
         Why::MapInMapNoBatch if profile.map_in_map_batch => {
             Some("map-in-map types have batch ops on this kernel (9263dddc7b6f, 5.19)")
         }
@@ -109,7 +112,7 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
         for (_, ops) in why.scope() {
             for op in ops.split(' ') {
                 let cell = (op, why.cell(profile));
-                let reach = out_of_reach(*why, op, profile).is_none() && !ids_out(row, op, profile);
+                let reach = out_of_reach(*why, op, profile).is_none();
                 if reach && why.applies(row, op) && !v.contains(&cell) {
                     v.push(cell);
                 }
@@ -117,16 +120,6 @@ pub fn cells(family: &str, profile: &Profile) -> Vec<(&'static str, String)> {
         }
     }
     v
-}
-
-/// A map-in-map's batch lookups on a kernel that has them: they answer map ids, which
-/// scripts cannot write yet, so the precondition refuses them.
-const IDS_OUT: &str = "a map-in-map's batch lookups answer map ids, which scripts cannot write yet";
-
-fn ids_out(row: &str, op: &str, profile: &Profile) -> bool {
-    profile.map_in_map_batch
-        && matches!(row, "array_of_maps" | "hash_of_maps")
-        && matches!(op, "lookup_batch" | "lookup_and_delete_batch")
 }
 
 /// Outcomes of a row that the kernel can give but no run here reaches, each with why: shown
@@ -148,9 +141,7 @@ pub fn unreachable(family: &str, profile: &Profile) -> Vec<(&'static str, String
     for why in Why::ALL {
         for (_, ops) in why.scope() {
             for op in ops.split(' ') {
-                let Some(reason) =
-                    out_of_reach(*why, op, profile).or_else(|| ids_out(row, op, profile).then_some(IDS_OUT))
-                else {
+                let Some(reason) = out_of_reach(*why, op, profile) else {
                     continue;
                 };
                 let cell = (op, why.cell(profile), reason);

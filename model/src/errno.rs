@@ -82,6 +82,7 @@ macro_rules! errnos {
 errnos! {
     EPERM = 1, "Operation not permitted: access mode, frozen map, missing capability.";
     ENOENT = 2, "No such key, or end of iteration.";
+    EINTR = 4, "A batch lookup that met a hole three times (before 5644c6b50ffe).";
     EIO = 5, "I/O error (mapcheck's own scratch directories).";
     E2BIG = 7, "Index out of range on update, map full, size limits.";
     EBADF = 9, "Not an open fd.";

@@ -57,6 +57,9 @@ pub struct Batch {
     pub values: Vec<Vec<u8>>,
     /// `out_batch`, if written.
     pub out: Option<Vec<u8>>,
+    /// The values a lookup of a map-in-map copied out, which are map ids, resolved to the
+    /// handles that created the maps (`None`: no object of this case); `values` is empty.
+    pub ids: Vec<Option<Handle>>,
 }
 
 impl Batch {
@@ -70,7 +73,8 @@ impl Batch {
                 ref keys,
                 ref values,
                 out: None,
-            } if keys.is_empty() && values.is_empty() => Ok(Ret::Count(count)),
+                ref ids,
+            } if keys.is_empty() && values.is_empty() && ids.is_empty() => Ok(Ret::Count(count)),
             b => Ok(Ret::Batch(b)),
         }
     }
@@ -90,11 +94,41 @@ impl fmt::Display for Batch {
         if !self.values.is_empty() {
             write!(f, " values={}", list(&self.values))?;
         }
+        if !self.ids.is_empty() {
+            let ids: Vec<String> = self
+                .ids
+                .iter()
+                .map(|h| h.map_or("?".into(), |h| h.to_string()))
+                .collect();
+            write!(f, " ids={}", ids.join(","))?;
+        }
         if let Some(o) = &self.out {
             write!(f, " out={}", hex(o))?;
         }
         Ok(())
     }
+}
+
+/// An object id as the model carries it through code that keeps values as bytes (a
+/// HASH_OF_MAPS batch walk, its random-seed rule): the creating handle, never printed.
+pub fn id_bytes(h: Option<Handle>) -> Vec<u8> {
+    match h {
+        Some(h) => format!("id:{h}").into_bytes(),
+        None => b"id:?".to_vec(),
+    }
+}
+
+/// A batch of `id_bytes` values as the kernel backend reports one: resolved ids.
+pub fn ids_of(mut b: Batch) -> Batch {
+    let to_id = |v: &Vec<u8>| {
+        let s = std::str::from_utf8(v).ok()?.strip_prefix("id:")?;
+        Some(crate::text::parse_handle(s).ok())
+    };
+    if let Some(ids) = b.values.iter().map(to_id).collect::<Option<Vec<_>>>() {
+        b.ids = ids;
+        b.values.clear();
+    }
+    b
 }
 
 /// A GET_NEXT_KEY step: from (`None`: NULL) to (`None`: ENOENT).
@@ -166,7 +200,12 @@ impl BucketRule {
     pub fn admits(&self, b: &Batch) -> bool {
         let Some(to) = Self::to(b) else { return false };
         let n = b.count as usize;
-        if n != b.keys.len() || n != b.values.len() || b.count > self.max || to > self.n_buckets {
+        let vals = if b.ids.is_empty() {
+            b.values.len()
+        } else {
+            b.ids.len()
+        };
+        if n != b.keys.len() || n != vals || b.count > self.max || to > self.n_buckets {
             return false;
         }
         let ends = match b.err {
@@ -188,7 +227,15 @@ impl BucketRule {
         };
         let mut seen = BTreeSet::new();
         let mut at = self.from;
-        for (k, v) in b.keys.iter().zip(&b.values) {
+        // A map-in-map's answer shows ids; the rule holds them as `id_bytes`.
+        let values: Vec<Vec<u8>> = match b.ids.is_empty() {
+            true => b.values.clone(),
+            false => b.ids.iter().map(|h| id_bytes(*h)).collect(),
+        };
+        if n != values.len() {
+            return false;
+        }
+        for (k, v) in b.keys.iter().zip(&values) {
             let Some(p) = find(k) else { return false };
             if &p.1 != v || !seen.insert(k) {
                 return false;

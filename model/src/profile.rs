@@ -75,6 +75,10 @@ pub struct Profile {
     /// ARRAY_OF_MAPS and HASH_OF_MAPS have batch ops ("bpf: Extend batch operations for
     /// map-in-map bpf-maps", 9263dddc7b6f, 5.19); before, every batch command is ENOTSUPP.
     pub map_in_map_batch: bool,
+    /// `generic_map_lookup_batch` skips a key whose value is missing (an ARRAY_OF_MAPS
+    /// hole): "bpf: skip non exist keys in generic_map_lookup_batch" (5644c6b50ffe, 6.14 and
+    /// stable); before, three retries and EINTR.
+    pub batch_skips_holes: bool,
     /// LPM_TRIE updates honour BPF_EXIST and BPF_NOEXIST (eae6a075e953, 6.13; 6.12.5, 6.1.y,
     /// 5.4.287); before, both act as BPF_ANY.
     pub lpm_exist_flags: bool,
@@ -131,6 +135,7 @@ impl Profile {
             bloom_value_size_checked: true,
             lpm_batch: true,
             map_in_map_batch: true,
+            batch_skips_holes: true,
             lpm_exist_flags: true,
             lpm_full_in_place: true,
             lpm_next_key_exact: true,
@@ -149,7 +154,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 21] = [
+pub const DIALECTS: [(&str, &str); 22] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -180,6 +185,10 @@ pub const DIALECTS: [(&str, &str); 21] = [
     (
         "bloom-value-size-checked",
         "BLOOM_FILTER value_size above KMALLOC_MAX_SIZE is E2BIG (a8d89feba7e5, 6.6.y)",
+    ),
+    (
+        "batch-skips-holes",
+        "LOOKUP_BATCH skips a missing value, not EINTR (5644c6b50ffe, 6.14 and stable)",
     ),
     (
         "lpm-exist-flags",
@@ -253,6 +262,7 @@ impl Profile {
             "bloom-value-size-checked" => self.bloom_value_size_checked,
             "lpm-batch" => self.lpm_batch,
             "map-in-map-batch" => self.map_in_map_batch,
+            "batch-skips-holes" => self.batch_skips_holes,
             "lpm-exist-flags" => self.lpm_exist_flags,
             "lpm-full-in-place" => self.lpm_full_in_place,
             "lpm-next-key-exact" => self.lpm_next_key_exact,
@@ -287,6 +297,7 @@ impl Profile {
             "bloom-value-size-checked" => self.bloom_value_size_checked = v,
             "lpm-batch" => self.lpm_batch = v,
             "map-in-map-batch" => self.map_in_map_batch = v,
+            "batch-skips-holes" => self.batch_skips_holes = v,
             "lpm-exist-flags" => self.lpm_exist_flags = v,
             "lpm-full-in-place" => self.lpm_full_in_place = v,
             "lpm-next-key-exact" => self.lpm_next_key_exact = v,

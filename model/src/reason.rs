@@ -77,7 +77,15 @@ fn listed(group: &str) -> &'static [&'static str] {
         "map_in_map" => &["array_of_maps", "hash_of_maps"],
         "queue_stack" => &["queue", "stack"],
         // Who has which batch command (`Family::batch`; map-in-map lookups not modelled).
-        "batch_lookup" => &["array", "percpu_array", "hash", "percpu_hash", "lpm_trie"],
+        "batch_lookup" => &[
+            "array",
+            "percpu_array",
+            "hash",
+            "percpu_hash",
+            "lpm_trie",
+            "array_of_maps",
+            "hash_of_maps",
+        ],
         "batch_update" => &[
             "array",
             "percpu_array",
@@ -122,7 +130,7 @@ reasons! {
     /// MAP_CREATE's in the family's `map_alloc_check`.
     Flags = EINVAL, "flags", [("maps keyless badfd nonmap", "lookup lookup_and_delete"),
         ("maps", "update create"), ("keyless", "create"), ("batch_lookup", "lookup_batch"),
-        ("value_hashes", "lookup_and_delete_batch"), ("batch_update", "update_batch"),
+        ("hashes", "lookup_and_delete_batch"), ("batch_update", "update_batch"),
         ("batch_delete", "delete_batch")];
     /// The fd's access mode (`map_get_sys_perms`: opened read-only or write-only).
     Access = EPERM, "access", [("maps keyless", ELEM)];
@@ -133,7 +141,7 @@ reasons! {
     Refreeze = EPERM, "refreeze", [("maps keyless", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
     FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete"),
-        ("batch_lookup", "lookup_batch"), ("value_hashes", "lookup_and_delete_batch"),
+        ("batch_lookup", "lookup_batch"), ("hashes", "lookup_and_delete_batch"),
         ("batch_update", "update_batch"), ("batch_delete", "delete_batch")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
     /// both at once, or upper flag bits without BPF_F_CPU.
@@ -162,10 +170,13 @@ reasons! {
         "lookup_and_delete_batch delete_batch"), ("lpm_trie", "lookup_and_delete_batch"),
         ("prog_array perf_event_array cgroup_array", BATCH)];
     /// `__htab_map_lookup_and_delete_batch`: a nonzero `batch.flags`.
-    BatchFlags = EINVAL, "batch-flags", [("value_hashes", "lookup_batch lookup_and_delete_batch")];
+    BatchFlags = EINVAL, "batch-flags", [("hashes", "lookup_batch lookup_and_delete_batch")];
+    /// `generic_map_lookup_batch` before 5644c6b50ffe: a missing value (an ARRAY_OF_MAPS
+    /// hole) looked up three more times, then EINTR (`Profile::batch_skips_holes`).
+    BatchHole = EINTR, "hole", [("array_of_maps", "lookup_batch")];
     /// `__htab_map_lookup_and_delete_batch`: the first bucket with elements holds more
     /// than `count` (nothing copied; `out_batch` names it).
-    BatchSpace = ENOSPC, "bucket", [("value_hashes", "lookup_batch lookup_and_delete_batch")];
+    BatchSpace = ENOSPC, "bucket", [("hashes", "lookup_batch lookup_and_delete_batch")];
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
@@ -208,7 +219,7 @@ reasons! {
     BloomNoWalk = EOPNOTSUPP, "no-walk", [("bloom_filter", "next_key")];
     /// GET_NEXT_KEY past the last key.
     End = ENOENT, "end", [("maps", "next_key"), ("batch_lookup", "lookup_batch"),
-        ("value_hashes", "lookup_and_delete_batch")];
+        ("hashes", "lookup_and_delete_batch")];
     /// CGROUP_ARRAY and PERF_EVENT_ARRAY have no `map_fd_sys_lookup_elem`.
     Unreadable = ENOTSUPP, "unreadable", [("perf_event_array cgroup_array", "lookup")];
 

@@ -1061,7 +1061,7 @@ fn parse_batch(errno: Option<Errno>, words: &[&str]) -> PResult<crate::Outcome> 
         ));
     }
     let kv = KeyValues::new(words)?;
-    kv.no_extra(&["count", "keys", "values", "out"])?;
+    kv.no_extra(&["count", "keys", "values", "ids", "out"])?;
     let list = |k: &str| match kv.opt(k) {
         None | Some("") => Ok(Vec::new()),
         Some(l) => l.split(',').map(parse_hex).collect::<PResult<Vec<_>>>(),
@@ -1072,6 +1072,16 @@ fn parse_batch(errno: Option<Errno>, words: &[&str]) -> PResult<crate::Outcome> 
         keys: list("keys")?,
         values: list("values")?,
         out: kv.opt("out").map(parse_hex).transpose()?,
+        ids: match kv.opt("ids") {
+            None | Some("") => Vec::new(),
+            Some(l) => l
+                .split(',')
+                .map(|w| match w {
+                    "?" => Ok(None),
+                    w => parse_handle(w).map(Some),
+                })
+                .collect::<PResult<Vec<_>>>()?,
+        },
     };
     Ok(match b.err {
         // Written as a batch, read as one (`ok count=N` alone is a `Count`).
@@ -1375,15 +1385,17 @@ pub mod arb {
             (
                 prop::option::of(errno()),
                 num32(),
-                prop::collection::vec((nonempty(), nonempty()), 0..3),
-                prop::option::of(nonempty())
+                prop::collection::vec((nonempty(), nonempty(), prop::option::of(handle())), 0..3),
+                prop::option::of(nonempty()),
+                any::<bool>()
             )
-                .prop_map(|(err, count, recs, out)| crate::outcome::Batch {
+                .prop_map(|(err, count, recs, out, ids)| crate::outcome::Batch {
                     err,
                     count,
                     keys: recs.iter().map(|r| r.0.clone()).collect(),
-                    values: recs.iter().map(|r| r.1.clone()).collect(),
+                    values: recs.iter().filter(|_| !ids).map(|r| r.1.clone()).collect(),
                     out,
+                    ids: recs.iter().filter(|_| ids).map(|r| r.2).collect(),
                 }
                 .ret()),
         ]

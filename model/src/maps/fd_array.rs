@@ -61,6 +61,7 @@ pub const FAMILY: Family = Family {
             "close",
             "info",
             "check",
+            "lookup_batch",
             "update_batch",
         ],
         MapType::HashOfMaps => &[
@@ -73,6 +74,8 @@ pub const FAMILY: Family = Family {
             "close",
             "info",
             "check",
+            "lookup_batch",
+            "lookup_and_delete_batch",
             "update_batch",
             "delete_batch",
         ],

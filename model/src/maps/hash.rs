@@ -176,11 +176,21 @@ impl HashOrder {
     /// `split` is the `hash-batch-splits-buckets` fault.
     pub fn lookup_batch(
         &self,
-        from: u32,
+        cursor: Option<&[u8]>,
         max: u32,
         value: &dyn Fn(&[u8]) -> Vec<u8>,
         split: bool,
     ) -> Allowed {
+        // A u32 bucket cursor (NULL: bucket 0); one at or past `n_buckets` is ENOENT
+        // before anything is copied or a cursor written.
+        let from = cursor_bucket(cursor);
+        if from >= self.n_buckets {
+            let b = Batch {
+                err: Some(Why::End.errno()),
+                ..Batch::default()
+            };
+            return Allowed::Exactly(b.ret());
+        }
         if self.zero_seed_buckets.is_none() {
             let present = self
                 .place
@@ -568,20 +578,11 @@ impl ValueMap for HashMap {
         self.lookup(key)
     }
 
-    /// `__htab_map_lookup_and_delete_batch`: a u32 bucket cursor (NULL: bucket 0); one at or
-    /// past `n_buckets` is ENOENT before anything is copied or a cursor written.
+    /// `__htab_map_lookup_and_delete_batch`: see [`HashOrder::lookup_batch`].
     fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
-        let from = cursor_bucket(cursor);
-        if from >= self.order.n_buckets {
-            let b = Batch {
-                err: Some(Why::End.errno()),
-                ..Batch::default()
-            };
-            return Allowed::Exactly(b.ret());
-        }
         let split = faults.contains(&Fault::HashBatchSplitsBuckets);
         self.order
-            .lookup_batch(from, max, &|k| self.entries[k].clone(), split)
+            .lookup_batch(cursor, max, &|k| self.entries[k].clone(), split)
     }
 
     /// A random-seed batch answer narrows where its keys may be.
@@ -840,6 +841,7 @@ mod tests {
                 .map(|x| if *x == &a { k(10) } else { k(20) })
                 .collect(),
             out: Some(out.to_le_bytes().to_vec()),
+            ids: Vec::new(),
         };
         let end = Some(Why::End.errno());
         // From bucket 0, one asked: A alone in [0, 2) and B in bucket 2 (too big for the
@@ -909,6 +911,7 @@ mod tests {
             keys: keys.iter().map(|x| k(*x)).collect(),
             values: keys.iter().map(|x| k(*x)).collect(),
             out: Some(out.to_le_bytes().to_vec()),
+            ids: Vec::new(),
         };
         let two = || {
             let mut m = HashMap::new(4, 4);

@@ -132,7 +132,13 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     /// LOOKUP_AND_DELETE_BATCH returns the same and the world removes what came back. By
     /// default `generic_map_lookup_batch`'s key walk; hashes walk buckets.
     fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
-        generic_lookup_batch(&|k| self.next_key(k, faults), &|k| self.lookup(k), cursor, max)
+        generic_lookup_batch(
+            &|k| self.next_key(k, faults),
+            &|k| self.lookup(k),
+            cursor,
+            max,
+            true,
+        )
     }
     /// What `check` may read back (a LOOKUP_BATCH dump and a GET_NEXT_KEY walk).
     fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed;
@@ -211,12 +217,15 @@ impl Eq for Box<dyn ValueMap> {}
 /// missing one skipped: `goto next_key`), until `max` are copied or the walk ends (its
 /// errno, ENOENT with the count so far); `out_batch` is the last key visited, written only
 /// if something was copied. Only the first step can be a set (a missing cursor in an old
-/// LPM trie); each set member is walked on to its own answer.
+/// LPM trie); each set member is walked on to its own answer. Before 5644c6b50ffe
+/// (`skip_missing` false) a missing value is looked up again three times, then the walk
+/// stops with EINTR, its cursor the last key copied (an ARRAY_OF_MAPS hole).
 pub fn generic_lookup_batch(
     next_key: &dyn Fn(Option<&[u8]>) -> Allowed,
     lookup: &dyn Fn(&[u8]) -> Outcome,
     cursor: Option<&[u8]>,
     max: u32,
+    skip_missing: bool,
 ) -> Allowed {
     let unsure = || Allowed::OneOf(Vec::new(), "a batch walk step the model does not know");
     let firsts = match next_key(cursor) {
@@ -250,7 +259,11 @@ pub fn generic_lookup_batch(
                     b.values.push(v);
                     b.count += 1;
                 }
-                Err(e) if e == Errno::ENOENT => {}
+                Err(e) if e == Errno::ENOENT && skip_missing => {}
+                Err(e) if e == Errno::ENOENT => {
+                    b.err = Some(Why::BatchHole.errno());
+                    break;
+                }
                 // `goto free_buf`: count stays the 0 written first, no cursor.
                 Err(e) => {
                     return Some(

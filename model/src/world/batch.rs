@@ -74,10 +74,10 @@ impl World {
                 if *count == 0 {
                     return Ok(Allowed::Exactly(Ok(Ret::Count(0))));
                 }
-                let MapData::Values(v) = &m.data else {
-                    unreachable!("precondition: fd maps' lookup batches are not modelled")
-                };
-                Ok(v.lookup_batch(cursor.as_deref(), *count, faults))
+                Ok(match &m.data {
+                    MapData::Values(v) => v.lookup_batch(cursor.as_deref(), *count, faults),
+                    MapData::Fds(f) => self.fd_lookup_batch(f, cursor.as_deref(), *count),
+                })
             }
             Op::UpdateBatch { keys, values, .. } => {
                 let ops = keys.iter().zip(values).map(|(k, v)| Op::Update {
@@ -96,6 +96,43 @@ impl World {
                 Ok(self.one_by_one(ops.collect()))
             }
             _ => unreachable!("not a batch op: {op:?}"),
+        }
+    }
+
+    /// A map-in-map's LOOKUP_BATCH: its values are the inner maps' ids (`map_fd_sys_lookup_elem`
+    /// through `bpf_map_copy_value`), carried as `id_bytes` through the walks and handed back
+    /// as ids. ARRAY_OF_MAPS walks keys (an empty slot is a missing value: skipped, or EINTR
+    /// before 5644c6b50ffe), HASH_OF_MAPS walks buckets like a hash.
+    fn fd_lookup_batch(&self, f: &FdMap, cursor: Option<&[u8]>, max: u32) -> Allowed {
+        let value = |k: &[u8]| match f.lookup(self, k) {
+            Ok(Ret::Id(h)) => Ok(Ret::Value(crate::outcome::id_bytes(h))),
+            other => other,
+        };
+        let a = match &f.order {
+            Some(order) => order.lookup_batch(
+                cursor,
+                max,
+                &|k| match value(k) {
+                    Ok(Ret::Value(v)) => v,
+                    _ => unreachable!("a walked HASH_OF_MAPS key holds a map"),
+                },
+                false,
+            ),
+            None => {
+                let walk = crate::maps::array::ArrayMap::new(f.max_entries, 0);
+                let next = |k: Option<&[u8]>| Allowed::Exactly(walk.next_index(k, &self.faults));
+                let skip = self.profile.batch_skips_holes;
+                crate::maps::generic_lookup_batch(&next, &value, cursor, max, skip)
+            }
+        };
+        let ids = |o: Outcome| match o {
+            Ok(Ret::Batch(b)) => Ok(Ret::Batch(crate::outcome::ids_of(b))),
+            o => o,
+        };
+        match a {
+            Allowed::Exactly(o) => Allowed::Exactly(ids(o)),
+            Allowed::OneOf(v, why) => Allowed::OneOf(v.into_iter().map(ids).collect(), why),
+            a => a,
         }
     }
 

@@ -239,12 +239,6 @@ impl World {
                     "a key"
                 }
             )),
-            // A map-in-map's batch lookups answer map ids, which scripts cannot write yet.
-            Op::LookupBatch { .. } if m.spec.map_type.is_map_in_map() && self.profile.map_in_map_batch => {
-                Err(format!(
-                    "{h} holds maps: a batch lookup answers ids, not modelled yet"
-                ))
-            }
             // A scale run's fill: every element an insert that succeeds (distinct keys, room
             // for all), so the batch's one count says everything.
             Op::Fill { n, .. } => {

@@ -838,3 +838,51 @@ fn info_reports_the_object_behind_the_fd() {
     };
     assert_eq!(i.map_flags, RDONLY | NO_PREALLOC);
 }
+
+/// An ARRAY_OF_MAPS hole in a LOOKUP_BATCH walk, both dialects: skipped since 5644c6b50ffe
+/// (the walk goes on), before it three retries and EINTR, the count what was copied and the
+/// cursor the last key copied (none when nothing was). The kernel here speaks the new one
+/// (`regressions/batch/map-in-map-lookups.case`); the old one is what the matrix's older
+/// kernels would show (`regressions/dialects/batch-hole-eintr-before-6.14.case`).
+#[test]
+fn a_batch_hole_is_skipped_or_eintr_by_dialect() {
+    let script = [
+        "m0 = create array key=4 value=4 entries=1",
+        "m1 = create array_of_maps key=4 value=4 entries=4 inner=m0",
+        "update m1 key=01000000 value=fd:m0",
+    ];
+    let answers = |skips: bool| {
+        let p = Profile {
+            batch_skips_holes: skips,
+            ..Profile::default()
+        };
+        let mut w = World::new(p, vec![]);
+        for line in script {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = crate::gen::predict(&w, &op);
+            w.apply(&op, &o);
+        }
+        [
+            "lookup_batch m1 in=NULL count=4",
+            "lookup_batch m1 in=00000000 count=4",
+        ]
+        .map(|line| {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            match w.allowed(&op) {
+                Allowed::Exactly(o) => crate::outcome::fmt_outcome(&o),
+                a => panic!("{line}: {a}"),
+            }
+        })
+    };
+    assert_eq!(
+        answers(true),
+        [
+            "ENOENT count=1 keys=01000000 ids=m0 out=03000000",
+            "ENOENT count=1 keys=01000000 ids=m0 out=03000000"
+        ]
+    );
+    assert_eq!(
+        answers(false),
+        ["EINTR count=0", "EINTR count=1 keys=01000000 ids=m0 out=01000000"]
+    );
+}
