@@ -100,13 +100,20 @@ static int poisoned(const unsigned char *b, size_t n) {
 }
 
 static void batch_out(long r, unsigned asked, unsigned got, const unsigned char *kb, unsigned ks,
-		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol) {
+		      const unsigned char *vb, unsigned vl, const unsigned char *ob, unsigned ol, int idk) {
 	int e = errno, wrote_out = ob && !poisoned(ob, ol);
 	int untouched = (!kb || poisoned(kb, (size_t)asked * ks)) && (!vb || poisoned(vb, (size_t)asked * vl));
 	if (r < 0 && got == asked && !wrote_out && untouched) { snprintf(out, sizeof out, "%s", ename(e)); return; }
 	snprintf(out, sizeof out, "%s count=%u", r < 0 ? ename(e) : "ok", got);
 	if (kb && got && ks) hexlist("keys", kb, got, ks);
-	if (vb && got && vl) hexlist("values", vb, got, vl);
+	if (vb && got && vl && idk >= 0) {
+		/* A map-in-map's values are map ids: named by the handle that made the map. */
+		size_t at = strlen(out);
+		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
+			unsigned id; memcpy(&id, vb + (size_t)i * vl, 4);
+			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " ids=", handle_of(idk, id));
+		}
+	} else if (vb && got && vl) hexlist("values", vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);
 }
 
