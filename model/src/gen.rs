@@ -509,6 +509,9 @@ struct View {
     cpu_flags: Option<u32>,
 }
 
+/// The largest map generation draws batch commands for (`View::batch_op`).
+const BATCH_MAX_ENTRIES: u32 = 4096;
+
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
 /// kinds only where handle maps are generated.
 const KINDS: [(u8, &str); 11] = [
@@ -943,6 +946,17 @@ impl View {
     /// single updates, but batch draws are rare enough not to need the `slow` gate.)
     fn batch_op(&self, m: &MapView, map: FdRef, c: &Choice) -> Op {
         let t = m.spec.map_type;
+        // A scale run's map (`--entries`, `--fill`): the model answers a batch by copying the
+        // world (writes) or walking every key (a random-seed hash's lookups), so a batch
+        // there costs the map's size: a LOOKUP instead (`fill` and `check` are its batches).
+        if m.spec.max_entries > BATCH_MAX_ENTRIES {
+            return Op::Lookup {
+                map,
+                key: self.key(m, c),
+                input: Vec::new(),
+                flags: 0,
+            };
+        }
         let cmd = (c.kr >> 48) % 8;
         let elem_flags = match c.fs % 16 {
             0 => F_LOCK,
