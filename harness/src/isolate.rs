@@ -748,6 +748,28 @@ mod tests {
                 name: vec![],
                 map_extra: 0,
             })),
+            // Batches: an errno with a count, records and a cursor; a map-in-map's ids.
+            Ok(Ret::Batch(mapcheck_model::outcome::Batch {
+                err: Some(Errno::ENOENT),
+                count: 2,
+                keys: vec![vec![1, 0, 0, 0], vec![2, 0, 0, 0]],
+                values: vec![vec![9; 8], vec![]],
+                out: Some(vec![4, 0, 0, 0]),
+                ids: vec![],
+            })),
+            Ok(Ret::Batch(mapcheck_model::outcome::Batch {
+                err: None,
+                count: 2,
+                keys: vec![vec![0; 4], vec![3, 0, 0, 0]],
+                values: vec![],
+                out: None,
+                ids: vec![Some(Handle::map(1)), None],
+            })),
+            Ok(Ret::Batch(mapcheck_model::outcome::Batch {
+                err: Some(Errno::E2BIG),
+                count: 0,
+                ..Default::default()
+            })),
         ];
         for o in all {
             assert_eq!(decode(&encode(&o)), Ok(o.clone()), "{}", encode(&o));
