@@ -344,6 +344,11 @@ pub fn run_case<B: Backend + ?Sized>(
         let observed: Outcome = Ok(mapcheck_model::Ret::Lost(format!("panic: {msg}")));
         run.executed.push(op.clone());
         run.outcomes.push(observed.clone());
+        // A panic among the script's ops: those that ran are its own (`run_steps` never got
+        // to count them).
+        if run.own == 0 {
+            run.own = run.executed.len();
+        }
         run.divergence = Some(Divergence {
             index: run.executed.len() - 1,
             op,

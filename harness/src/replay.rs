@@ -253,7 +253,8 @@ pub fn replay_observed<S: Sys>(
         .as_ref()
         .filter(|d| d.index < run.own && ops.get(d.index) != Some(&d.op))
         .map(|d| d.index);
-    let ran = added.unwrap_or(run.outcomes.len()).min(ops.len());
+    // After a stop the runner's end-of-case observations follow: they are no script line.
+    let ran = added.unwrap_or(run.outcomes.len()).min(run.own).min(ops.len());
     for (i, observed) in run.outcomes.iter().enumerate().take(ran) {
         if let Some(d) = run.divergence.as_ref().filter(|d| d.index == i) {
             out.outcomes.push((i, observed.clone(), d.allowed.clone()));

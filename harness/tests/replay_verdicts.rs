@@ -110,6 +110,27 @@ fn stale_follows_the_recording_and_stops_at_a_choice() {
     // reported before the end-of-case leak it precedes.
     let v = run(CHOICE, vec![], &mut never_releasing());
     assert!(matches!(v, Verdict::Stopped { line: 7, .. }), "{}", v.summary());
+    // The line that stopped and those after it did not run: the end-of-case observations
+    // that follow the stop are no answer to them (`--record` wrote them in, the settle's
+    // answer as line 7's), and `--record` says they did not run.
+    let more = format!(
+        "{CHOICE}m3 = create array key=4 value=8 entries=1 => ok fd=m3\n\
+         lookup m3 key=00000000 => ok value=0000000000000000\n"
+    );
+    let c = case(&more);
+    let world = World::new(detect_profile(), vec![]);
+    let obs = replay::replay_observed(&c, &world, &mut never_releasing(), &mut Stats::default());
+    assert!(
+        matches!(obs.verdict, Verdict::Stopped { line: 7, .. }),
+        "{}",
+        obs.verdict.summary()
+    );
+    let out = replay::recorded_text(&c, &obs);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[6], "m2 = fd_by_id m0 => ENOENT  # did not run", "{out}");
+    assert!(lines[7].ends_with("=> ok fd=m3  # did not run"), "{out}");
+    assert!(lines[8].ends_with("# did not run"), "{out}");
+    assert!(lines[8].ends_with("# did not run"), "{out}");
 }
 
 #[test]
