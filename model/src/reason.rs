@@ -76,7 +76,8 @@ fn listed(group: &str) -> &'static [&'static str] {
         "fd_arrays" => &["prog_array", "perf_event_array", "cgroup_array", "array_of_maps"],
         "map_in_map" => &["array_of_maps", "hash_of_maps"],
         "queue_stack" => &["queue", "stack"],
-        // Who has which batch command (`Family::batch`; map-in-map lookups not modelled).
+        // Who has which batch command on a kernel that has them all (`Family::batch`; the
+        // test `batch_rows_are_the_families_ops_tables` holds the two together).
         "batch_lookup" => &[
             "array",
             "percpu_array",
@@ -337,6 +338,29 @@ impl Why {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The batch rows are exactly the types whose ops table has the command on 6.18 (which
+    /// has every batch command of these families): a family given a batch command in
+    /// `Family::batch` but not here would have cells nobody counts.
+    #[test]
+    fn batch_rows_are_the_families_ops_tables() {
+        let p = crate::Profile::linux_6_18(2);
+        for (cmd, group) in [
+            ("lookup_batch", "batch_lookup"),
+            ("lookup_and_delete_batch", "hashes"),
+            ("update_batch", "batch_update"),
+            ("delete_batch", "batch_delete"),
+        ] {
+            let has: Vec<&str> = MapType::TYPES
+                .iter()
+                .filter(|e| (crate::maps::family_of(e.0).batch)(e.0, &p, cmd).is_ok())
+                .map(|e| e.2)
+                .collect();
+            let mut rows = rows_of(group);
+            rows.sort_by_key(|r| MapType::TYPES.iter().position(|e| e.2 == *r));
+            assert_eq!(has, rows, "{cmd}");
+        }
+    }
 
     /// Every scope names known rows and op kinds (a typo would silently drop cells).
     #[test]
