@@ -1041,10 +1041,15 @@ pub fn case_from_run(run: &CaseRun, world: &World, seed: u64) -> Case {
         ("seed".to_string(), format!("{seed:#x}")),
     ];
     if let Some(d) = d {
+        // A state's outcome line says only its size: the difference says what differs.
+        let diff = d
+            .allowed
+            .explain(&d.observed)
+            .map_or(String::new(), |e| format!(" ({e})"));
         header.push((
             "why".to_string(),
             format!(
-                "divergence at op {}: model allowed {}, kernel returned {}",
+                "divergence at op {}: model allowed {}, kernel returned {}{diff}",
                 d.index + 1,
                 d.allowed,
                 fmt_outcome(&d.observed)
