@@ -60,6 +60,13 @@ static void hex(char *dst, const unsigned char *b, int n) {
 	dst[2 * n] = 0;
 }
 
+/* A value of a map of bytes holding ids: "id:m1" for an id of the script's maps, else hex. */
+static void idval(char *dst, const unsigned char *b) {
+	unsigned id; memcpy(&id, b, 4);
+	const char *h = handle_of(0, id);
+	if (id && strcmp(h, "?")) sprintf(dst, "id:%s", h); else hex(dst, b, 4);
+}
+
 static unsigned obj_id(int kind, int fd) {
 	union bpf_attr a; memset(&a, 0, sizeof a);
 	unsigned char info[256]; memset(info, 0, sizeof info);
@@ -112,6 +119,12 @@ static void batch_out(long r, unsigned asked, unsigned got, const unsigned char 
 		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
 			unsigned id; memcpy(&id, vb + (size_t)i * vl, 4);
 			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " ids=", handle_of(idk, id));
+		}
+	} else if (vb && got && vl == 4 && idk == -2) {
+		size_t at = strlen(out);
+		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
+			char h[24]; idval(h, vb + (size_t)i * 4);
+			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " values=", h);
 		}
 	} else if (vb && got && vl) hexlist("values", vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);

@@ -59,11 +59,15 @@ pub enum KernelFault {
     /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
     /// since a canary's case must come back; the search must still report it, as flaky).
     FirstUpdateFails,
+    /// An UPDATE whose 4-byte value is the id of a map made through this wrapper stores that
+    /// id plus one (`update .. value=id:m1` reads back as another id; repeatable within one
+    /// case, unlike "the map made before it").
+    IdValueOffByOne,
 }
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 18] = [
+    pub const ALL: [KernelFault; 19] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -82,6 +86,7 @@ impl KernelFault {
         KernelFault::LpmNextKeyMasked,
         KernelFault::BatchCursorIgnored,
         KernelFault::BatchDeleteCountsAll,
+        KernelFault::IdValueOffByOne,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -106,6 +111,7 @@ impl KernelFault {
             KernelFault::LpmNextKeyMasked => "kernel:lpm-next-key-masked",
             KernelFault::BatchCursorIgnored => "kernel:batch-cursor-ignored",
             KernelFault::BatchDeleteCountsAll => "kernel:batch-delete-counts-all",
+            KernelFault::IdValueOffByOne => "kernel:id-value-off-by-one",
         }
     }
 
@@ -137,6 +143,7 @@ impl KernelFault {
             }
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
             KernelFault::BatchCursorIgnored | KernelFault::BatchDeleteCountsAll => vec![MapType::Hash],
+            KernelFault::IdValueOffByOne => vec![MapType::Array, MapType::Hash],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -302,6 +309,12 @@ impl<S: Sys> Sys for Faulty<S> {
         self.updates += 1;
         if self.on(KernelFault::FirstUpdateFails) && self.updates == 1 {
             return Err(Errno::EIO);
+        }
+        if self.on(KernelFault::IdValueOffByOne) && value.len() == 4 {
+            let id = u32::from_le_bytes([value[0], value[1], value[2], value[3]]);
+            if self.created.contains(&id) {
+                return self.inner.update(fd, key, &(id + 1).to_le_bytes(), flags);
+            }
         }
         let bloom = self.spec(fd).is_some_and(|s| s.map_type == MapType::BloomFilter);
         if self.on(KernelFault::BloomPushWrongBytes) && bloom && !value.is_empty() {

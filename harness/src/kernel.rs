@@ -64,6 +64,9 @@ pub struct Kernel<S: Sys = RealSys> {
     open: BTreeMap<Handle, Open>,
     made: BTreeMap<Handle, Made>,
     ids: BTreeMap<(Kind, u32), Handle>,
+    /// Ids of the maps an `id:` value was written into (`Value::Id`): their non-zero values
+    /// are read back as ids (the model keeps them from holding bytes too, `MapObj::ids`).
+    id_maps: std::collections::BTreeSet<u32>,
     cgroups: Option<CgroupRoot>,
     /// A private bpf filesystem for pins, mounted on first use.
     bpffs: Option<tempfile::TempDir>,
@@ -180,6 +183,7 @@ impl<S: Sys> Kernel<S> {
             open: BTreeMap::new(),
             made: BTreeMap::new(),
             ids: BTreeMap::new(),
+            id_maps: Default::default(),
             cgroups: None,
             bpffs: None,
             pins: Vec::new(),
@@ -203,6 +207,7 @@ impl<S: Sys> Kernel<S> {
         }
         self.made.clear();
         self.ids.clear();
+        self.id_maps.clear();
         if let Some(root) = &mut self.cgroups {
             for d in root.made.drain(..).rev() {
                 let _ = self.sys.rmdir(&d);
@@ -540,11 +545,14 @@ impl<S: Sys> Kernel<S> {
             MapType::ArrayOfMaps | MapType::HashOfMaps => Some(Kind::Map),
             _ => None,
         });
+        // A map of bytes an id was written into: its values are read back as ids.
+        let holds_ids = id_kind.is_none() && self.holds_ids(fd, spec.as_ref());
         let value_ret = |k: &Self, v: Vec<u8>| match id_kind {
             Some(kind) => {
                 let id = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
                 Ret::Id(k.resolve(kind, id))
             }
+            None if holds_ids => Ret::Value(k.id_read(v)),
             None => Ret::Value(v),
         };
         match op {
@@ -554,6 +562,10 @@ impl<S: Sys> Kernel<S> {
                 let bytes = match value {
                     Value::Bytes(b) => fit(b, vl),
                     Value::Fd(r) => std::borrow::Cow::Owned(pad(&self.raw(*r).to_le_bytes(), vl)),
+                    Value::Id(r) => match self.id_to_write(fd, *r) {
+                        Ok(id) => std::borrow::Cow::Owned(pad(&id.to_le_bytes(), vl)),
+                        Err(lost) => return Ok(lost),
+                    },
                 };
                 self.sys
                     .update(fd, &fit(key, ks), &bytes, *flags)
@@ -661,6 +673,13 @@ impl<S: Sys> Kernel<S> {
                             .collect();
                         Ok(Ret::Batch(b))
                     }
+                    (Ok(Ret::Batch(mut b)), None) if holds_ids => {
+                        b.values = std::mem::take(&mut b.values)
+                            .into_iter()
+                            .map(|v| self.id_read(v))
+                            .collect();
+                        Ok(Ret::Batch(b))
+                    }
                     (o, _) => o,
                 }
             }
@@ -677,6 +696,10 @@ impl<S: Sys> Kernel<S> {
                     match v {
                         Value::Bytes(b) => vb.extend_from_slice(&fit(b, vl)),
                         Value::Fd(r) => vb.extend_from_slice(&pad(&self.raw(*r).to_le_bytes(), vl)),
+                        Value::Id(r) => match self.id_to_write(fd, *r) {
+                            Ok(id) => vb.extend_from_slice(&pad(&id.to_le_bytes(), vl)),
+                            Err(lost) => return Ok(lost),
+                        },
                     }
                 }
                 let n = keys.len() as u32;
@@ -720,9 +743,59 @@ impl<S: Sys> Kernel<S> {
             }
             Op::Check { .. } => match (spec.as_ref(), id_kind) {
                 (Some(s), _) if s.map_type.holds_fds() => self.fd_slots(fd, s, id_kind),
-                _ => dump(&mut self.sys, fd, spec.as_ref(), self.cpus),
+                _ => match dump(&mut self.sys, fd, spec.as_ref(), self.cpus) {
+                    Ok(Ret::State(mut st)) if holds_ids => {
+                        st.values = st.values.chunks(4).flat_map(|v| self.id_cell(v)).collect();
+                        Ok(Ret::State(st))
+                    }
+                    o => o,
+                },
             },
             _ => unreachable!("not an element op: {op:?}"),
+        }
+    }
+
+    /// The id an `id:` value writes into the map behind `fd`, which from now on is read back
+    /// as holding ids; `Lost` if the kernel will not say the map's id.
+    fn id_to_write(&mut self, fd: RawFd, r: Handle) -> Result<u32, Ret> {
+        if let Ok(target) = self.sys.obj_id(Kind::Map, fd) {
+            self.id_maps.insert(target);
+        }
+        let raw = self.raw(FdRef::Handle(r));
+        self.sys
+            .obj_id(Kind::Map, raw)
+            .map_err(|e| Ret::Lost(format!("BPF_OBJ_GET_INFO_BY_FD of {r} for its id: {e}")))
+    }
+
+    /// Is the map behind `fd` one an id was written into (4-byte values, not per-CPU)?
+    fn holds_ids(&mut self, fd: RawFd, spec: Option<&MapSpec>) -> bool {
+        !self.id_maps.is_empty()
+            && spec.is_some_and(|s| s.value_size == 4 && !s.map_type.is_percpu())
+            && self
+                .sys
+                .obj_id(Kind::Map, fd)
+                .is_ok_and(|id| self.id_maps.contains(&id))
+    }
+
+    /// A value read from a map holding ids: an id of this case's maps as the handle that made
+    /// it (`id:m1`); zero, or an id of no map of the case, as the bytes.
+    fn id_read(&self, v: Vec<u8>) -> Vec<u8> {
+        match <[u8; 4]>::try_from(v.as_slice()).map(u32::from_le_bytes) {
+            Ok(id) if id != 0 => match self.resolve(Kind::Map, id) {
+                Some(h) => mapcheck_model::outcome::id_bytes(Some(h)),
+                None => v,
+            },
+            _ => v,
+        }
+    }
+
+    /// A `check` value of a map holding ids, as the model's state keeps it (`id_cell`): zero
+    /// stays, any other value becomes an id's cell, an unknown id's if no map of the case has it.
+    fn id_cell(&self, v: &[u8]) -> Vec<u8> {
+        match <[u8; 4]>::try_from(v).map(u32::from_le_bytes) {
+            Ok(0) => v.to_vec(),
+            Ok(id) => mapcheck_model::outcome::id_cell(self.resolve(Kind::Map, id)).to_vec(),
+            Err(_) => v.to_vec(),
         }
     }
 

@@ -64,6 +64,13 @@ static void hex(char *dst, const unsigned char *b, int n) {
 	dst[2 * n] = 0;
 }
 
+/* A value of a map of bytes holding ids: "id:m1" for an id of the script's maps, else hex. */
+static void idval(char *dst, const unsigned char *b) {
+	unsigned id; memcpy(&id, b, 4);
+	const char *h = handle_of(0, id);
+	if (id && strcmp(h, "?")) sprintf(dst, "id:%s", h); else hex(dst, b, 4);
+}
+
 static unsigned obj_id(int kind, int fd) {
 	union bpf_attr a; memset(&a, 0, sizeof a);
 	unsigned char info[256]; memset(info, 0, sizeof info);
@@ -116,6 +123,12 @@ static void batch_out(long r, unsigned asked, unsigned got, const unsigned char 
 		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
 			unsigned id; memcpy(&id, vb + (size_t)i * vl, 4);
 			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " ids=", handle_of(idk, id));
+		}
+	} else if (vb && got && vl == 4 && idk == -2) {
+		size_t at = strlen(out);
+		for (unsigned i = 0; i < got && at + 24 < sizeof out; i++) {
+			char h[24]; idval(h, vb + (size_t)i * 4);
+			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " values=", h);
 		}
 	} else if (vb && got && vl) hexlist("values", vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);
@@ -274,6 +287,23 @@ fn id_kind(world: &World, map: FdRef) -> Option<Kind> {
     }
 }
 
+/// Does `map` hold ids written as its bytes (`MapObj::ids`)? Its values are printed as ids.
+fn holds_ids(world: &World, map: FdRef) -> bool {
+    let FdRef::Handle(h) = map else { return false };
+    world
+        .map(h)
+        .is_some_and(|m| m.ids == Some(true) && m.spec.value_size == 4 && !m.spec.map_type.is_percpu())
+}
+
+/// `batch_out`'s last argument: the kind of id a value is, -2 for a map of bytes holding ids.
+fn batch_idk(world: &World, map: FdRef) -> i32 {
+    match id_kind(world, map) {
+        Some(k) => kind_ix(k) as i32,
+        None if holds_ids(world, map) => -2,
+        None => -1,
+    }
+}
+
 fn padded(b: &[u8], n: usize) -> Vec<u8> {
     let mut v = b.to_vec();
     if v.len() < n {
@@ -285,7 +315,13 @@ fn padded(b: &[u8], n: usize) -> Vec<u8> {
 /// The C statements for one op; they leave its outcome text in `out`.
 fn op_code(world: &World, op: &Op) -> String {
     let mut c = String::new();
-    let value_out = |c: &mut String, buf: &str, len: usize, kind: Option<Kind>| match kind {
+    let value_out = |c: &mut String, buf: &str, len: usize, map: FdRef| match id_kind(world, map) {
+        None if holds_ids(world, map) => {
+            let _ = writeln!(
+                c,
+                "\t\tchar h[24]; idval(h, {buf}); snprintf(out, sizeof out, \"ok value=%s\", h);"
+            );
+        }
         Some(k) => {
             let _ = writeln!(
                 c,
@@ -343,6 +379,11 @@ fn op_code(world: &World, op: &Op) -> String {
                     vl.max(4),
                     fd_expr(*r)
                 ),
+                Value::Id(r) => format!(
+                    "unsigned char v[{}]; memset(v, 0, sizeof v); unsigned vid = obj_id(0, {}); memcpy(v, &vid, 4);",
+                    vl.max(4),
+                    fd_expr(FdRef::Handle(*r))
+                ),
             };
             let _ = writeln!(
                 c,
@@ -384,7 +425,7 @@ fn op_code(world: &World, op: &Op) -> String {
                 fd_expr(*map),
                 key_ptr(ks)
             );
-            value_out(&mut c, "v", vl, id_kind(world, *map));
+            value_out(&mut c, "v", vl, *map);
             c.push_str("\t}\n");
         }
         Op::Delete { map, key } => {
@@ -509,7 +550,7 @@ fn op_code(world: &World, op: &Op) -> String {
                 c,
                 "\tunsigned n = {count}, ks = {ks}, vl = {vl};\n\tunsigned char *kb = malloc((size_t)n * ks + 1), *vb = malloc((size_t)n * vl + 1), ob[{tok}];\n\tmemset(kb, 0xa5, (size_t)n * ks + 1); memset(vb, 0xa5, (size_t)n * vl + 1); memset(ob, 0xa5, sizeof ob);\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\t{inb}\n\ta.batch.map_fd = {fd}; a.batch.out_batch = (uintptr_t)ob; a.batch.keys = (uintptr_t)kb; a.batch.values = (uintptr_t)vb; a.batch.count = n; a.batch.elem_flags = {elem_flags:#x}ULL; a.batch.flags = {flags:#x}ULL;\n\tlong r = sys_bpf({cmd}, &a);\n\tbatch_out(r, n, a.batch.count, kb, ks, vb, vl, ob, sizeof ob, {idk});\n\tfree(kb); free(vb);",
                 fd = fd_expr(*map),
-                idk = id_kind(world, *map).map_or(-1, |k| kind_ix(k) as i32)
+                idk = batch_idk(world, *map)
             );
         }
         Op::UpdateBatch {
@@ -543,6 +584,14 @@ fn op_code(world: &World, op: &Op) -> String {
                             c,
                             "\t{{ int vfd = {}; memcpy(vb + {}, &vfd, 4); }}",
                             fd_expr(*r),
+                            i * vl
+                        );
+                    }
+                    Value::Id(r) => {
+                        let _ = writeln!(
+                            c,
+                            "\t{{ unsigned vid = obj_id(0, {}); memcpy(vb + {}, &vid, 4); }}",
+                            fd_expr(FdRef::Handle(*r)),
                             i * vl
                         );
                     }

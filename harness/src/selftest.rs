@@ -124,6 +124,10 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         // A zero-seed create, two keys in one bucket, and a batch lookup of one.
         gen.types = vec![MapType::Hash];
         (20_000, 5, 30)
+    } else if fault == Fault::IdValueOfWrittenMap {
+        // Two maps, one's id written into the other, and a read of it.
+        gen.types = vec![MapType::Array, MapType::Hash];
+        (4_000, 4, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -75,11 +75,14 @@ pub enum Fault {
     /// A zero-seed hash's LOOKUP_BATCH fills the buffer mid-bucket (the kernel copies whole
     /// buckets only, and says ENOSPC when the first does not fit).
     HashBatchSplitsBuckets,
+    /// An `id:` value is stored as the id of the map written into (the kernel stores the
+    /// bytes it is given: the id of the map the value names).
+    IdValueOfWrittenMap,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 30] = [
+    pub const ALL: [Fault; 31] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -110,6 +113,7 @@ impl Fault {
         Fault::LpmPreorder,
         Fault::BatchContinuesPastError,
         Fault::HashBatchSplitsBuckets,
+        Fault::IdValueOfWrittenMap,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -176,6 +180,7 @@ impl Fault {
             Fault::LpmPreorder => "lpm-preorder",
             Fault::BatchContinuesPastError => "batch-continues-past-error",
             Fault::HashBatchSplitsBuckets => "hash-batch-splits-buckets",
+            Fault::IdValueOfWrittenMap => "id-value-of-written-map",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -480,6 +480,8 @@ struct MapView {
     inner_type: Option<MapType>,
     /// fd arrays: how many slots from index 0 are filled without a hole.
     filled: u32,
+    /// Maps of bytes: written with ids or with bytes (`MapObj::ids`).
+    ids: Option<bool>,
 }
 
 /// What generation needs to know of the state, small enough to keep in the strategy for
@@ -607,6 +609,7 @@ impl View {
                     present: Vec::new(),
                     inner_type: None,
                     filled: 0,
+                    ids: None,
                 });
             }
             let v = &mut self.maps[n];
@@ -629,6 +632,7 @@ impl View {
                 _ => (None, 0),
             };
             v.handle = h;
+            v.ids = m.ids;
             v.value_len = w.value_len(&m.spec);
             // What decode reads of the spec, without the name (no allocation).
             v.spec = MapSpec::new(
@@ -896,7 +900,7 @@ impl View {
                 } else if let Some(flags) = cpu {
                     (Value::Bytes(fill(c.vs, m.spec.value_size as usize)), flags)
                 } else {
-                    (Value::Bytes(fill(c.vs, m.value_len)), update_flags(c.fs))
+                    (self.byte_value(m, m.ids, c.vs), update_flags(c.fs))
                 };
                 Op::Update {
                     map,
@@ -1013,10 +1017,14 @@ impl View {
             }
             4 | 5 => {
                 let keys: Vec<Vec<u8>> = (0..n).map(|i| self.key(m, &nth(i))).collect();
+                // One batch writes ids and zeros, or bytes: the first draw decides.
+                let ids = m
+                    .ids
+                    .or(Some(matches!(self.byte_value(m, None, c.vs), Value::Id(_))));
                 let values = (0..n)
                     .map(|i| match t.holds_fds() {
                         true => Value::Fd(self.fd_for(m, &nth(i))),
-                        false => Value::Bytes(fill(nth(i).vs, m.value_len)),
+                        false => self.byte_value(m, ids, nth(i).vs),
                     })
                     .collect();
                 Op::UpdateBatch {
@@ -1156,6 +1164,24 @@ impl View {
 
     /// An fd for an update of an fd-holding map: mostly of the kind it holds, sometimes
     /// another kind or a bad fd, to exercise each type's refusal.
+    /// An update's value for a map of bytes: in one draw of eight where the map may hold ids
+    /// (4-byte values, not per-CPU, not a bloom filter, nothing but ids or zeros written), an
+    /// open map's id; a map that holds ids takes ids, and zeros in one draw of eight.
+    fn byte_value(&self, m: &MapView, ids: Option<bool>, vs: u64) -> Value {
+        let t = m.spec.map_type;
+        let may = ids != Some(false)
+            && m.spec.value_size == 4
+            && !t.is_percpu()
+            && t != MapType::BloomFilter
+            && !self.maps.is_empty();
+        let id = || Value::Id(self.maps[(vs >> 59) as usize % self.maps.len()].handle);
+        match (may, ids, (vs >> 56) % 8) {
+            (true, Some(true), 0) => Value::Bytes(vec![0; 4]),
+            (true, Some(true), _) | (true, None, 0) => id(),
+            _ => Value::Bytes(fill(vs, m.value_len)),
+        }
+    }
+
     fn fd_for(&self, m: &MapView, c: &Choice) -> FdRef {
         let t = m.spec.map_type;
         // For a map-in-map, inner candidates of the template's type come first.
@@ -2543,6 +2569,56 @@ mod tests {
         assert!(
             (30..=80).contains(&right) && (3..=20).contains(&bad),
             "array of maps: {right}% arrays, {bad}% bad"
+        );
+    }
+
+    /// `id:` values, counted over the grid: one draw in eight for a map of 4-byte values that
+    /// holds nothing yet, none where the map holds bytes, has other sizes or is per-CPU, and
+    /// ids or zeros (never other bytes) once it holds ids.
+    #[test]
+    fn id_values_are_drawn_where_a_map_may_hold_them() {
+        let mut state = gen_state(World::default(), GenConfig::default());
+        open_maps(
+            &mut state.world,
+            0,
+            [
+                MapSpec::new(MapType::Array, 4, 4, 4),
+                MapSpec::new(MapType::Array, 4, 8, 4),
+                MapSpec::new(MapType::Hash, 4, 4, 4),
+                MapSpec::new(MapType::PercpuArray, 4, 4, 4),
+                MapSpec::new(MapType::Hash, 4, 4, 4),
+            ],
+        );
+        let (op, _) = crate::text::parse_line("update m2 key=00000000 value=01000000").unwrap();
+        advance(&mut state.world, &op);
+        let (op, _) = crate::text::parse_line("update m4 key=00000000 value=id:m1").unwrap();
+        advance(&mut state.world, &op);
+        let v = View::of(&state);
+        let shares = |m: u32| {
+            let view = v.maps.iter().find(|x| x.handle == Handle::map(m)).unwrap();
+            let (mut ids, mut zeros, mut n) = (0, 0, 0);
+            for c in grid() {
+                match v.byte_value(view, view.ids, c.vs) {
+                    Value::Id(h) => ids += v.maps.iter().any(|x| x.handle == h) as u32,
+                    Value::Bytes(b) => zeros += b.iter().all(|x| *x == 0) as u32,
+                    Value::Fd(_) => panic!("an fd for a map of bytes"),
+                }
+                n += 1;
+            }
+            (ids * 100 / n, zeros * 100 / n, ids + zeros == n)
+        };
+        let (ids, ..) = shares(0);
+        assert!(
+            (8..=18).contains(&ids),
+            "fresh array of 4-byte values: {ids}% ids"
+        );
+        for m in [1, 2, 3] {
+            assert_eq!(shares(m).0, 0, "m{m}");
+        }
+        let (ids, zeros, all) = shares(4);
+        assert!(
+            (80..=95).contains(&ids) && all,
+            "map holding ids: {ids}% ids, {zeros}% zeros"
         );
     }
 

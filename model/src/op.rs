@@ -116,6 +116,9 @@ pub enum Value {
     Bytes(Vec<u8>),
     /// A 4-byte fd number, resolved by the backend.
     Fd(FdRef),
+    /// The 4-byte id of the map behind an open handle, resolved by the backend (a map of
+    /// bytes holding map ids, as `map_in_map_batch_ops.c`'s inner maps hold their own).
+    Id(Handle),
 }
 
 impl Value {
@@ -123,14 +126,14 @@ impl Value {
     pub fn bytes(&self) -> Option<&[u8]> {
         match self {
             Value::Bytes(b) => Some(b),
-            Value::Fd(_) => None,
+            Value::Fd(_) | Value::Id(_) => None,
         }
     }
     /// Length as the syscall sees it (an fd is 4 bytes).
     pub fn len(&self) -> usize {
         match self {
             Value::Bytes(b) => b.len(),
-            Value::Fd(_) => 4,
+            Value::Fd(_) | Value::Id(_) => 4,
         }
     }
     /// True for an empty byte value.

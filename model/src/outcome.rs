@@ -87,12 +87,14 @@ impl fmt::Display for Batch {
             None => write!(f, "ok")?,
         }
         write!(f, " count={}", self.count)?;
-        let list = |v: &[Vec<u8>]| v.iter().map(|b| hex(b)).collect::<Vec<_>>().join(",");
+        let list = |v: &[Vec<u8>], text: fn(&[u8]) -> String| {
+            v.iter().map(|b| text(b)).collect::<Vec<_>>().join(",")
+        };
         if !self.keys.is_empty() {
-            write!(f, " keys={}", list(&self.keys))?;
+            write!(f, " keys={}", list(&self.keys, hex))?;
         }
         if !self.values.is_empty() {
-            write!(f, " values={}", list(&self.values))?;
+            write!(f, " values={}", list(&self.values, value_text))?;
         }
         if !self.ids.is_empty() {
             let ids: Vec<String> = self
@@ -118,13 +120,67 @@ pub fn id_bytes(h: Option<Handle>) -> Vec<u8> {
     }
 }
 
+/// The id an `id_bytes` token names (`Some(None)`: `id:?`); `None` for any other bytes. A
+/// token is never a map's own value: those are `value_size` bytes, a token is longer than
+/// the 4 bytes an id takes (`id:` and a handle).
+pub fn token_id(v: &[u8]) -> Option<Option<Handle>> {
+    match std::str::from_utf8(v).ok()?.strip_prefix("id:")? {
+        "?" => Some(None),
+        s => crate::text::parse_handle(s).ok().map(Some),
+    }
+}
+
+/// A value as scripts write it: `id:m1` for an id the backend resolved (a map of bytes
+/// holding map ids), else hex.
+pub fn value_text(v: &[u8]) -> String {
+    match token_id(v) {
+        Some(Some(h)) => format!("id:{h}"),
+        Some(None) => "id:?".into(),
+        None => hex(v),
+    }
+}
+
+/// `MapState` keeps values `value_size` wide: there an id is a 4-byte cell, `ID_CELL` with
+/// the handle's number in the low half, `UNKNOWN_ID_CELL` for an id of no object of the case.
+/// Only maps holding ids are read this way (the backend's `id_cells`), and those hold ids and
+/// zeros only (`MapObj::ids`), so a cell never stands for bytes of their own.
+pub const ID_CELL: u32 = 0xe1d0_0000;
+/// See `ID_CELL`.
+pub const UNKNOWN_ID_CELL: u32 = 0xe1d0_ffff;
+
+/// The state cell of an id (see `ID_CELL`).
+pub fn id_cell(h: Option<Handle>) -> [u8; 4] {
+    match h {
+        Some(h) if h.kind == crate::Kind::Map && h.n < 0xffff => (ID_CELL | h.n).to_le_bytes(),
+        _ => UNKNOWN_ID_CELL.to_le_bytes(),
+    }
+}
+
+/// A state cell in a divergence's explanation: hex, and the id it would stand for in a map
+/// holding ids.
+fn cell_text(v: &[u8]) -> String {
+    let id = match <[u8; 4]>::try_from(v).map(u32::from_le_bytes) {
+        Ok(UNKNOWN_ID_CELL) => Some("?".to_string()),
+        Ok(c) if c & 0xffff_0000 == ID_CELL => Some(format!("m{}", c & 0xffff)),
+        _ => None,
+    };
+    match id {
+        Some(id) => format!("{} (id:{id} in a map holding ids)", hex(v)),
+        None => hex(v),
+    }
+}
+
+/// A stored value as `MapState` holds it: a token becomes its `id_cell`, bytes stay.
+pub fn state_cell(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match token_id(v) {
+        Some(h) => std::borrow::Cow::Owned(id_cell(h).to_vec()),
+        None => std::borrow::Cow::Borrowed(v),
+    }
+}
+
 /// A batch of `id_bytes` values as the kernel backend reports one: resolved ids.
 pub fn ids_of(mut b: Batch) -> Batch {
-    let to_id = |v: &Vec<u8>| {
-        let s = std::str::from_utf8(v).ok()?.strip_prefix("id:")?;
-        Some(crate::text::parse_handle(s).ok())
-    };
-    if let Some(ids) = b.values.iter().map(to_id).collect::<Option<Vec<_>>>() {
+    if let Some(ids) = b.values.iter().map(|v| token_id(v)).collect::<Option<Vec<_>>>() {
         b.ids = ids;
         b.values.clear();
     }
@@ -482,7 +538,7 @@ pub fn fmt_outcome(o: &Outcome) -> String {
         Ok(Ret::Fd(h)) => format!("ok fd={h}"),
         Ok(Ret::FdAt(h, n)) => format!("ok fd={h} num={n}"),
         Ok(Ret::Lost(why)) => format!("lost {why}"),
-        Ok(Ret::Value(v)) => format!("ok value={}", hex(v)),
+        Ok(Ret::Value(v)) => format!("ok value={}", value_text(v)),
         Ok(Ret::Key(k)) => format!("ok key={}", hex(k)),
         Ok(Ret::State(s)) => format!("ok entries={}", s.len()),
         Ok(Ret::Id(Some(h))) => format!("ok id={h}"),
@@ -664,8 +720,8 @@ impl Allowed {
                     return Some(format!(
                         "key {}: model value {}, kernel value {}",
                         hex(k),
-                        hex(&w),
-                        hex(v)
+                        cell_text(&w),
+                        cell_text(v)
                     ))
                 }
                 _ => {}
@@ -718,7 +774,11 @@ impl Allowed {
                 written,
             } => {
                 let i = u32::from_le_bytes(k.get(..4)?.try_into().ok()?);
-                (i < *max_entries).then(|| written.get(&i).cloned().unwrap_or_else(|| vec![0; *value_len]))
+                (i < *max_entries).then(|| {
+                    written
+                        .get(&i)
+                        .map_or_else(|| vec![0; *value_len], |w| state_cell(w).into_owned())
+                })
             }
             _ => None,
         }
@@ -743,7 +803,7 @@ fn array_matches(got: &MapState, max: u32, written: &std::collections::BTreeMap<
         let distinct = prev.is_none_or(|p| p != k);
         prev = Some(k);
         let value_ok = match written.get(&idx) {
-            Some(w) => w.as_slice() == v,
+            Some(w) => *state_cell(w) == *v,
             None => v.iter().all(|b| *b == 0),
         };
         distinct && idx < max && value_ok

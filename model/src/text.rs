@@ -195,6 +195,7 @@ impl fmt::Display for Value {
         match self {
             Value::Bytes(b) => write!(f, "{}", hex(b)),
             Value::Fd(r) => write!(f, "fd:{r}"),
+            Value::Id(h) => write!(f, "id:{h}"),
         }
     }
 }
@@ -547,9 +548,10 @@ fn map_and_fields<'a>(op: &str, args: &[&'a str], known: &[&str]) -> PResult<(Fd
 
 fn p_update(a: &[&str]) -> PResult<Op> {
     let (map, kv) = map_and_fields("update", a, &["key", "value", "flags"])?;
-    let value = match kv.get("value")?.strip_prefix("fd:") {
-        Some(r) => Value::Fd(parse_ref(r)?),
-        None => Value::Bytes(kv.bytes("value")?),
+    let value = match kv.get("value")? {
+        v if v.starts_with("fd:") => Value::Fd(parse_ref(&v[3..])?),
+        v if v.starts_with("id:") => Value::Id(parse_handle(&v[3..])?),
+        _ => Value::Bytes(kv.bytes("value")?),
     };
     Ok(Op::Update {
         map,
@@ -651,6 +653,20 @@ fn p_write_batch(word: &str, update: bool, a: &[&str]) -> PResult<Op> {
                 None => err(format!("`values=` mixes fds and bytes: `{w}`")),
             })
             .collect::<PResult<Vec<_>>>()?,
+        // Ids and bytes may mix: a map holding ids holds zeros too.
+        Some(l) if l.split(',').any(|w| w.starts_with("id:")) => {
+            let v = l
+                .split(',')
+                .map(|w| match w.strip_prefix("id:") {
+                    Some(h) => parse_handle(h).map(Value::Id),
+                    None => parse_hex(w).map(Value::Bytes),
+                })
+                .collect::<PResult<Vec<_>>>()?;
+            if v.len() != count as usize {
+                return err(format!("`count={count}` but `values=` lists {}", v.len()));
+            }
+            v
+        }
         l => parse_records("values", l, count)?
             .into_iter()
             .map(Value::Bytes)
@@ -840,6 +856,15 @@ fn parse_ref(w: &str) -> PResult<FdRef> {
     parse_handle(w).map(FdRef::Handle)
 }
 
+/// A value in an outcome: hex, or `id:m1` (`id:?`) for an id the backend resolved.
+pub fn parse_value(s: &str) -> PResult<Vec<u8>> {
+    match s.strip_prefix("id:") {
+        Some("?") => Ok(crate::outcome::id_bytes(None)),
+        Some(h) => Ok(crate::outcome::id_bytes(Some(parse_handle(h)?))),
+        None => parse_hex(s),
+    }
+}
+
 /// Hex bytes (`01ab`); a non-ASCII digit is an error, not a split inside a character.
 pub fn parse_hex(s: &str) -> PResult<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
@@ -1005,7 +1030,7 @@ pub fn parse_expect(s: &str) -> PResult<Expect> {
         return Ok(Expect::AnyOk);
     };
     let ret = match payload.split_once('=') {
-        Some(("value", h)) => Ret::Value(parse_hex(h)?),
+        Some(("value", h)) => Ret::Value(parse_value(h)?),
         Some(("key", h)) => Ret::Key(parse_hex(h)?),
         Some(("fd", h)) => match words.next().map(|w| w.split_once('=')) {
             Some(Some(("num", n))) => Ret::FdAt(
@@ -1062,15 +1087,15 @@ fn parse_batch(errno: Option<Errno>, words: &[&str]) -> PResult<crate::Outcome> 
     }
     let kv = KeyValues::new(words)?;
     kv.no_extra(&["count", "keys", "values", "ids", "out"])?;
-    let list = |k: &str| match kv.opt(k) {
+    let list = |k: &str, parse: fn(&str) -> PResult<Vec<u8>>| match kv.opt(k) {
         None | Some("") => Ok(Vec::new()),
-        Some(l) => l.split(',').map(parse_hex).collect::<PResult<Vec<_>>>(),
+        Some(l) => l.split(',').map(parse).collect::<PResult<Vec<_>>>(),
     };
     let b = crate::outcome::Batch {
         err: errno,
         count: kv.u32("count")?,
-        keys: list("keys")?,
-        values: list("values")?,
+        keys: list("keys", parse_hex)?,
+        values: list("values", parse_value)?,
         out: kv.opt("out").map(parse_hex).transpose()?,
         ids: match kv.opt("ids") {
             None | Some("") => Vec::new(),
@@ -1190,7 +1215,11 @@ pub mod arb {
     /// its target's kind: the parser refuses anything else).
     pub fn op() -> BoxedStrategy<Op> {
         let m = || handle_of(Kind::Map);
-        let value = prop_oneof![bytes().prop_map(Value::Bytes), fd_ref().prop_map(Value::Fd)];
+        let value = prop_oneof![
+            bytes().prop_map(Value::Bytes),
+            fd_ref().prop_map(Value::Fd),
+            handle().prop_map(Value::Id)
+        ];
         let prog = (
             prop::sample::select(ProgType::ALL.to_vec()),
             any::<bool>(),
@@ -1243,7 +1272,7 @@ pub mod arb {
                 ),
             (
                 fd_ref(),
-                prop::collection::vec((bytes(), bytes(), fd_ref()), 0..4),
+                prop::collection::vec((bytes(), bytes(), fd_ref(), prop::option::of(handle())), 0..4),
                 any::<bool>(),
                 num64(),
                 num64()
@@ -1251,13 +1280,13 @@ pub mod arb {
                 .prop_map(|(map, elems, fds, elem_flags, flags)| Op::UpdateBatch {
                     map,
                     keys: elems.iter().map(|e| e.0.clone()).collect(),
-                    // One kind of value per batch: `values=` is all fds or all bytes.
+                    // `values=` is all fds, or bytes and ids.
                     values: elems
                         .iter()
-                        .map(|e| if fds {
-                            Value::Fd(e.2)
-                        } else {
-                            Value::Bytes(e.1.clone())
+                        .map(|e| match (fds, e.3) {
+                            (true, _) => Value::Fd(e.2),
+                            (false, Some(h)) => Value::Id(h),
+                            (false, None) => Value::Bytes(e.1.clone()),
                         })
                         .collect(),
                     elem_flags,
@@ -1373,6 +1402,7 @@ pub mod arb {
             (handle(), num32()).prop_map(|(h, n)| Ok(Ret::FdAt(h, n))),
             reason().prop_map(|r| Ok(Ret::Lost(r))),
             bytes().prop_map(|b| Ok(Ret::Value(b))),
+            prop::option::of(handle()).prop_map(|h| Ok(Ret::Value(crate::outcome::id_bytes(h)))),
             bytes().prop_map(|b| Ok(Ret::Key(b))),
             state.prop_map(|s| Ok(Ret::State(s))),
             prop::option::of(handle()).prop_map(|h| Ok(Ret::Id(h))),
@@ -1393,7 +1423,15 @@ pub mod arb {
                     err,
                     count,
                     keys: recs.iter().map(|r| r.0.clone()).collect(),
-                    values: recs.iter().filter(|_| !ids).map(|r| r.1.clone()).collect(),
+                    // Some values ids read back from a map holding ids.
+                    values: recs
+                        .iter()
+                        .filter(|_| !ids)
+                        .map(|r| match r.1[0] % 2 {
+                            1 => crate::outcome::id_bytes(r.2),
+                            _ => r.1.clone(),
+                        })
+                        .collect(),
                     out,
                     ids: recs.iter().filter(|_| ids).map(|r| r.2).collect(),
                 }

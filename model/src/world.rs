@@ -35,6 +35,10 @@ pub struct MapObj {
     pub charged: (u64, u64),
     /// The contents.
     pub data: MapData,
+    /// Written with `id:` values (`Some(true)`) or with bytes other than zeros (`Some(false)`),
+    /// counted from the attempt: a map holds one or the other, so that the backend can read
+    /// every non-zero value of a map holding ids back as an id (`Value::Id`).
+    pub ids: Option<bool>,
 }
 
 /// What an object is.
@@ -520,6 +524,21 @@ impl World {
         }) {
             v.observe(op, o);
         }
+        // A write makes its map one holding ids or bytes from the attempt on (`MapObj::ids`).
+        match op {
+            Op::Update {
+                map: FdRef::Handle(h),
+                value,
+                ..
+            } => self.mark_ids(*h, std::slice::from_ref(value)),
+            Op::UpdateBatch {
+                map: FdRef::Handle(h),
+                values,
+                ..
+            } => self.mark_ids(*h, values),
+            Op::Fill { map, .. } => self.mark_ids(*map, &[Value::Bytes(vec![1])]),
+            _ => {}
+        }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
         let faults = self.faults.clone();
@@ -549,6 +568,7 @@ impl World {
                         frozen: false,
                         charged,
                         data,
+                        ids: None,
                     }),
                 );
                 self.new_fd(
@@ -673,6 +693,22 @@ impl World {
                 value,
                 flags,
             } => {
+                let id = match value {
+                    // The bytes of the named map's id, as the handle that made it.
+                    Value::Id(v) => {
+                        let named = match self.has(Fault::IdValueOfWrittenMap) {
+                            true => h,
+                            false => v,
+                        };
+                        let creator = self.fds.get(named).map(|fd| self.objects[&fd.obj].creator);
+                        Some(crate::outcome::id_bytes(creator))
+                    }
+                    _ => None,
+                };
+                let value = match &id {
+                    Some(b) => &Value::Bytes(b.clone()),
+                    None => value,
+                };
                 let stride = self.map(*h).map(|m| self.stride(m.spec.value_size));
                 let cpus = self.profile.possible_cpus as usize;
                 let roundtrip = self.profile.percpu_padding_roundtrips;
@@ -783,6 +819,19 @@ impl World {
         };
         if drops {
             self.recompute_liveness();
+        }
+    }
+
+    /// Whether a write of these values makes `h`'s map one holding ids or bytes (`MapObj::ids`).
+    fn mark_ids(&mut self, h: Handle, values: &[Value]) {
+        let id = values.iter().any(|v| matches!(v, Value::Id(_)));
+        let bytes = values
+            .iter()
+            .any(|v| v.bytes().is_some_and(|b| b.iter().any(|x| *x != 0)));
+        if let Some(m) = self.map_mut(h) {
+            if id || bytes {
+                m.ids.get_or_insert(id);
+            }
         }
     }
 

@@ -602,7 +602,7 @@ impl ValueMap for HashMap {
         };
         for (k, v) in &self.entries {
             st.keys.extend_from_slice(k);
-            st.values.extend_from_slice(v);
+            st.values.extend_from_slice(&crate::outcome::state_cell(v));
         }
         Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
     }

@@ -325,7 +325,7 @@ impl ValueMap for LpmTrie {
         sorted.sort();
         for (k, v) in sorted {
             st.keys.extend_from_slice(k);
-            st.values.extend_from_slice(v);
+            st.values.extend_from_slice(&crate::outcome::state_cell(v));
         }
         let order = self.walk().into_iter().map(|p| self.nodes[p].0.clone()).collect();
         Allowed::State(st, Walk::Exact(order))

@@ -193,7 +193,9 @@ impl World {
                 one(match (data, value) {
                     (MapData::Values(v), _) => v.update(key, *flags, faults),
                     (MapData::Fds(f), Value::Fd(r)) => f.update(self, key, *flags, *r),
-                    (MapData::Fds(_), Value::Bytes(_)) => unreachable!("precondition: fd value"),
+                    (MapData::Fds(_), Value::Bytes(_) | Value::Id(_)) => {
+                        unreachable!("precondition: fd value")
+                    }
                 })
             }
             (Op::Delete { key, .. }, data) => {

@@ -175,12 +175,12 @@ impl World {
                 }
                 match (m.spec.map_type.holds_fds(), value) {
                     (true, Value::Fd(r)) => fdref_ok(r),
-                    (true, Value::Bytes(_)) => Err(format!("{h} holds fds: value=fd:<handle>")),
+                    (true, _) => Err(format!("{h} holds fds: value=fd:<handle>")),
                     (false, Value::Fd(_)) => Err(format!("{h} holds bytes, not fds")),
                     (false, Value::Bytes(b)) if b.len() != want && b.len() != full => {
                         Err(format!("{h} takes {want}-byte values"))
                     }
-                    _ => Ok(()),
+                    (false, v) => self.id_value_ok(h, m, v),
                 }
             }
             // A bloom filter peeks for a value (the buffer is read); every other map writes it.
@@ -214,16 +214,25 @@ impl World {
             Op::UpdateBatch { values, .. } if m.spec.map_type.holds_fds() => {
                 values.iter().try_for_each(|v| match v {
                     Value::Fd(r) => fdref_ok(r),
-                    Value::Bytes(_) => Err(format!("{h} holds fds: values=fd:<handle>,...")),
+                    _ => Err(format!("{h} holds fds: values=fd:<handle>,...")),
                 })
             }
             Op::UpdateBatch { values, .. } => {
                 let vl = self.value_len(&m.spec);
                 match values
                     .iter()
-                    .all(|v| matches!(v, Value::Bytes(b) if b.len() == vl))
+                    .all(|v| matches!(v, Value::Bytes(b) if b.len() == vl) || matches!(v, Value::Id(_)))
                 {
-                    true => Ok(()),
+                    true if values.iter().any(|v| matches!(v, Value::Id(_)))
+                        && values
+                            .iter()
+                            .any(|v| v.bytes().is_some_and(|b| b.iter().any(|x| *x != 0))) =>
+                    {
+                        Err(format!(
+                            "update_batch writes ids and bytes into {h}: a map holds one or the other"
+                        ))
+                    }
+                    true => values.iter().try_for_each(|v| self.id_value_ok(h, m, v)),
                     false => Err(format!("{h} takes {vl}-byte values")),
                 }
             }
@@ -253,6 +262,8 @@ impl World {
                         "fill takes an array or hash; {h} is {}",
                         m.spec.map_type.word()
                     ))
+                } else if m.ids == Some(true) {
+                    Err(format!("fill writes bytes; {h} holds ids"))
                 } else if !empty || m.frozen {
                     Err(format!("fill needs {h} empty and not frozen"))
                 } else if u64::from(*n) > u64::from(m.spec.max_entries).min(key_space) {
@@ -295,5 +306,39 @@ pub fn batch_cursor_len(spec: &MapSpec) -> usize {
     match is_bucket_cursor(spec.map_type) {
         true => 4,
         false => spec.key_size as usize,
+    }
+}
+
+impl World {
+    /// An update's value and what the map holds (`MapObj::ids`): an `id:` value is an open
+    /// map's id written as the 4 bytes of a map of bytes that is neither per-CPU (a value for
+    /// every CPU) nor a bloom filter (its bits hash the value); a map holds ids and zeros, or
+    /// bytes, so that the backend can read its values back as ids.
+    fn id_value_ok(&self, h: Handle, m: &MapObj, v: &Value) -> Result<(), String> {
+        match v {
+            Value::Id(id) => {
+                let t = m.spec.map_type;
+                if t.is_percpu() || t == MapType::BloomFilter || m.spec.value_size != 4 {
+                    return Err(format!(
+                        "id: values go into maps of 4-byte values, not per-CPU or bloom filters; {h} is {} of {}-byte values",
+                        t.word(),
+                        m.spec.value_size
+                    ));
+                }
+                if id.kind != Kind::Map || self.map(*id).is_none() {
+                    return Err(format!("id:{id} names no open map fd"));
+                }
+                match m.ids {
+                    Some(false) => Err(format!(
+                        "{h} holds bytes: an id among them could not be told from them"
+                    )),
+                    _ => Ok(()),
+                }
+            }
+            Value::Bytes(b) if m.ids == Some(true) && b.iter().any(|x| *x != 0) => {
+                Err(format!("{h} holds ids: only ids and zeros go in"))
+            }
+            _ => Ok(()),
+        }
     }
 }

@@ -886,3 +886,82 @@ fn a_batch_hole_is_skipped_or_eintr_by_dialect() {
         ["EINTR count=0", "EINTR count=1 keys=01000000 ids=m0 out=01000000"]
     );
 }
+
+/// `value=id:m1` writes the id of the map behind m1 (as the handle that made it, so an fd by
+/// id names its creator), reads back as `id:m1` and as an id's cell in a state; a map holds
+/// ids and zeros or bytes, 4-byte values only, neither per-CPU nor a bloom filter.
+#[test]
+fn ids_written_as_values_read_back_as_ids() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create array key=4 value=4 entries=2",
+            "m1 = create hash key=4 value=4 entries=2",
+            "m2 = fd_by_id m1",
+            "update m0 key=00000000 value=id:m2",
+        ],
+    );
+    let answer = |w: &World, line: &str| match w.allowed(&op(line)) {
+        Allowed::Exactly(o) => crate::outcome::fmt_outcome(&o),
+        a => panic!("{line}: {a}"),
+    };
+    assert_eq!(answer(&w, "lookup m0 key=00000000"), "ok value=id:m1");
+    assert_eq!(answer(&w, "lookup m0 key=01000000"), "ok value=00000000");
+    assert_eq!(
+        answer(&w, "lookup_batch m0 in=NULL count=2"),
+        "ok count=2 keys=00000000,01000000 values=id:m1,00000000 out=01000000"
+    );
+    let state = match w.allowed(&op("check m0")) {
+        Allowed::ArrayState { written, .. } => written,
+        a => panic!("{a}"),
+    };
+    let cell = crate::outcome::state_cell(&state[&0]).into_owned();
+    assert_eq!(cell, (crate::outcome::ID_CELL | 1).to_le_bytes());
+    // Zeros go into a map holding ids, other bytes do not; an id goes nowhere bytes went.
+    assert!(w
+        .precondition(&op("update m0 key=01000000 value=00000000"))
+        .is_ok());
+    let refused = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
+    assert!(refused(&w, "update m0 key=01000000 value=01000000").contains("holds ids"));
+    assert!(refused(&w, "update_batch m0 count=1 keys=01000000 values=01000000").contains("holds ids"));
+    assert!(refused(
+        &w,
+        "update_batch m1 count=2 keys=00000000,01000000 values=id:m0,01000000"
+    )
+    .contains("one or the other"));
+    follow(&mut w, &["update m1 key=00000000 value=02000000"]);
+    assert!(refused(&w, "update m1 key=00000000 value=id:m0").contains("holds bytes"));
+    follow(
+        &mut w,
+        &[
+            "m3 = create array key=4 value=8 entries=1",
+            "m4 = create percpu_array key=4 value=4 entries=1",
+            "m5 = create bloom_filter key=0 value=4 entries=1",
+            "m6 = create hash key=4 value=4 entries=1",
+        ],
+    );
+    for line in [
+        "update m3 key=00000000 value=id:m0",
+        "update m4 key=00000000 value=id:m0",
+        "update m5 key= value=id:m0",
+    ] {
+        assert!(refused(&w, line).contains("4-byte values"), "{line}");
+    }
+    assert!(refused(&w, "update m6 key=00000000 value=id:p0").contains("no open map"));
+    assert!(refused(&w, "update m6 key=00000000 value=id:m9").contains("no open map"));
+    // From the attempt: a failed write of an id still makes the map one holding ids.
+    follow(&mut w, &["update m6 key=00000000 value=id:m0 flags=EXIST"]);
+    assert!(refused(&w, "fill m6 n=1").contains("holds ids"));
+    // The model fault names the map written into.
+    let mut f = World::new(Profile::default(), vec![Fault::IdValueOfWrittenMap]);
+    follow(
+        &mut f,
+        &[
+            "m0 = create array key=4 value=4 entries=1",
+            "m1 = create array key=4 value=4 entries=1",
+            "update m0 key=00000000 value=id:m1",
+        ],
+    );
+    assert_eq!(answer(&f, "lookup m0 key=00000000"), "ok value=id:m0");
+}
