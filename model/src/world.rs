@@ -822,19 +822,6 @@ impl World {
         }
     }
 
-    /// Whether a write of these values makes `h`'s map one holding ids or bytes (`MapObj::ids`).
-    fn mark_ids(&mut self, h: Handle, values: &[Value]) {
-        let id = values.iter().any(|v| matches!(v, Value::Id(_)));
-        let bytes = values
-            .iter()
-            .any(|v| v.bytes().is_some_and(|b| b.iter().any(|x| *x != 0)));
-        if let Some(m) = self.map_mut(h) {
-            if id || bytes {
-                m.ids.get_or_insert(id);
-            }
-        }
-    }
-
     /// Remembers what a hash's GET_NEXT_KEY or `check` walk showed, until the order changes:
     /// the same question must get the same answer (`htab_map_get_next_key` reads bucket
     /// lists that only updates and deletes relink).

@@ -253,3 +253,18 @@ impl World {
         }
     }
 }
+
+impl World {
+    /// Whether a write of these values makes `h`'s map one holding ids or bytes (`MapObj::ids`).
+    pub(super) fn mark_ids(&mut self, h: Handle, values: &[Value]) {
+        let id = values.iter().any(|v| matches!(v, Value::Id(_)));
+        let bytes = values
+            .iter()
+            .any(|v| v.bytes().is_some_and(|b| b.iter().any(|x| *x != 0)));
+        if let Some(m) = self.map_mut(h) {
+            if id || bytes {
+                m.ids.get_or_insert(id);
+            }
+        }
+    }
+}
