@@ -12,7 +12,11 @@
 #                                files, and of fuzz.rs only the signature functions)
 #   MAPCHECK_MUTANTS_ITERATE=1   skip the mutants mutants.out/ says were caught (cargo-mutants
 #                                --iterate): a run over several sessions; verdicts on lines no
-#                                commit since has touched are kept (ci/mutants-remap.sh)
+#                                commit since has touched are kept (ci/mutants-remap.sh); with
+#                                no mutants.ledger/ here, it starts from ci/mutants-ledger/
+#   ci/mutants.sh save           after stopping a run: record what it wrote, and copy the
+#                                ledger to ci/mutants-ledger/ (tracked: the next session's
+#                                machine is not this one, and gitignored files do not travel)
 # The oracle: model/src (gen.rs too: the judge's seeded search with its coverage floor and
 # its quick canaries say whether the generator still does its job), the runner's comparison
 # (lockstep.rs), replay verdicts (replay.rs), the kernel outcome decoding (kernel.rs) and the
@@ -24,7 +28,7 @@
 # ci/mutants-accepted.txt fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+[ "${1:-}" = save ] || command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 files=()
 set -f  # the globs are for cargo-mutants, not the shell
 # A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
@@ -44,7 +48,7 @@ set +f
 common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600
         --copy-target true --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
 iterate=()
-if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ]; then
+if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ] || [ "${1:-}" = save ]; then
     iterate=(--iterate)
 fi
 if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
@@ -53,10 +57,17 @@ fi
 export MAPCHECK_REQUIRE_KERNEL=1
 out=mutants.out
 ledger=mutants.ledger
+saved=ci/mutants-ledger
 # The ledger keeps every verdict across stages and iterations (cargo-mutants' --iterate keeps
 # only a list of what to skip): one file per outcome, one mutant per line.
 if [ ${#iterate[@]} -eq 0 ]; then
     rm -rf "$ledger" "$out"
+fi
+# A new machine: the ledger committed at the last stop, its verdicts skipped like caught ones.
+if [ ${#iterate[@]} -gt 0 ] && [ ! -s "$ledger/commit" ] && [ -s "$saved/commit" ]; then
+    mkdir -p "$ledger" "$out"
+    cp "$saved"/* "$ledger"/
+    cat "$ledger"/{caught,unviable,timeout}.txt 2>/dev/null | sort -u > "$out/previously_caught.txt"
 fi
 mkdir -p "$ledger"
 record() {
@@ -74,6 +85,12 @@ record() {
 }
 # A run that was stopped never recorded its last stage: what it wrote counts.
 [ ${#iterate[@]} -eq 0 ] || record
+if [ "${1:-}" = save ]; then
+    mkdir -p "$saved"
+    cp "$ledger"/{caught,missed,timeout,unviable}.txt "$ledger"/{commit,first} "$saved"/ 2>/dev/null || true
+    echo "mutants.sh: the ledger (named at $(cat "$ledger/commit" 2>/dev/null)) is in $saved/: commit it"
+    exit 0
+fi
 # The ledger names the mutants of a commit, and cargo-mutants copies the working tree: the
 # two must be the same.
 if [ -n "$(git status --porcelain -- model harness)" ]; then
