@@ -562,7 +562,7 @@ impl<S: Sys> Kernel<S> {
                 let bytes = match value {
                     Value::Bytes(b) => fit(b, vl),
                     Value::Fd(r) => std::borrow::Cow::Owned(pad(&self.raw(*r).to_le_bytes(), vl)),
-                    Value::Id(r) => match self.id_to_write(fd, *r) {
+                    Value::Id(r) => match self.id_to_write(fd, spec.is_some(), *r) {
                         Ok(id) => std::borrow::Cow::Owned(pad(&id.to_le_bytes(), vl)),
                         Err(lost) => return Ok(lost),
                     },
@@ -696,7 +696,7 @@ impl<S: Sys> Kernel<S> {
                     match v {
                         Value::Bytes(b) => vb.extend_from_slice(&fit(b, vl)),
                         Value::Fd(r) => vb.extend_from_slice(&pad(&self.raw(*r).to_le_bytes(), vl)),
-                        Value::Id(r) => match self.id_to_write(fd, *r) {
+                        Value::Id(r) => match self.id_to_write(fd, spec.is_some(), *r) {
                             Ok(id) => vb.extend_from_slice(&pad(&id.to_le_bytes(), vl)),
                             Err(lost) => return Ok(lost),
                         },
@@ -755,10 +755,11 @@ impl<S: Sys> Kernel<S> {
         }
     }
 
-    /// The id an `id:` value writes into the map behind `fd`, which from now on is read back
-    /// as holding ids; `Lost` if the kernel will not say the map's id.
-    fn id_to_write(&mut self, fd: RawFd, r: Handle) -> Result<u32, Ret> {
-        if let Ok(target) = self.sys.obj_id(Kind::Map, fd) {
+    /// The id an `id:` value writes into the map behind `fd` (`map`: it is a map fd), which
+    /// from now on is read back as holding ids; `Lost` if the kernel will not say the id.
+    fn id_to_write(&mut self, fd: RawFd, map: bool, r: Handle) -> Result<u32, Ret> {
+        // Only a map fd's id is a map id (a program fd's info has the program's id there).
+        if let (true, Ok(target)) = (map, self.sys.obj_id(Kind::Map, fd)) {
             self.id_maps.insert(target);
         }
         let raw = self.raw(FdRef::Handle(r));
@@ -1020,6 +1021,11 @@ mod tests {
         by_id_other_map: bool,
         /// LOOKUP says ok without writing the value buffer.
         lookup_writes_nothing: bool,
+        /// LOOKUP writes these bytes (else zeros).
+        lookup_value: Option<Vec<u8>>,
+        /// BPF_OBJ_GET_INFO_BY_FD of a fd that is no map of this fake answers this id (as a
+        /// program's info does, in another id space).
+        other_fd_id: Option<u32>,
         /// LOOKUP_BATCH returns these keys (zero values), then ENOENT.
         batch_keys: Option<Vec<u32>>,
         /// GET_NEXT_KEY walks these keys, then ENOENT.
@@ -1078,7 +1084,11 @@ mod tests {
             Ok(())
         }
         fn obj_id(&mut self, _: Kind, fd: RawFd) -> Result<u32, Errno> {
-            self.maps.get(&fd).map(|m| m.0).ok_or(Errno::EBADFD)
+            self.maps
+                .get(&fd)
+                .map(|m| m.0)
+                .or(self.other_fd_id)
+                .ok_or(Errno::EBADFD)
         }
         fn fd_by_id(&mut self, _: Kind, id: u32, _: u32) -> Result<OwnedFd, Errno> {
             let pick = self
@@ -1131,6 +1141,9 @@ mod tests {
         fn lookup(&mut self, _: RawFd, _: &[u8], v: &mut [u8], _: u64) -> Result<(), Errno> {
             if !self.lookup_writes_nothing {
                 v.fill(0);
+            }
+            if let Some(b) = &self.lookup_value {
+                v[..b.len()].copy_from_slice(b);
             }
             self.next()
         }
@@ -1192,6 +1205,63 @@ mod tests {
             handle: Handle::map(0),
             spec: MapSpec::new(MapType::Array, 4, 8, 4),
         }
+    }
+
+    /// A map an `id:` value was written into reads back the ids of the case's maps by the
+    /// handle that made them; zero, an id of no map of the case, and any value of a map no id
+    /// went into stay bytes, so a wrong id shows. An `id:` written through a non-map fd marks
+    /// nothing (a program's info has its id where a map's has the map id).
+    #[test]
+    fn ids_read_back_only_from_maps_ids_went_into() {
+        let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
+        let ops = parse(&[
+            "m0 = create array key=4 value=4 entries=1",
+            "m1 = create array key=4 value=4 entries=1",
+            "m2 = create array key=4 value=4 entries=1",
+        ]);
+        for op in &ops {
+            k.exec(op).unwrap();
+        }
+        let id1 = k.sys.obj_id(Kind::Map, k.raw(m(1))).unwrap();
+        k.sys.lookup_value = Some(id1.to_le_bytes().to_vec());
+        let lookup =
+            |k: &mut Kernel<Fake>, n: u32| k.exec(&parse(&[&format!("lookup m{n} key=00000000")])[0]);
+        assert_eq!(
+            lookup(&mut k, 0),
+            Ok(Ret::Value(id1.to_le_bytes().to_vec())),
+            "no id written yet"
+        );
+        // A file whose info says id 3: m2's id, had it been a map id.
+        k.sys.other_fd_id = Some(k.sys.obj_id(Kind::Map, k.raw(m(2))).unwrap());
+        let _ = k.exec(&parse(&["update badfd:file key=00000000 value=id:m1"])[0]);
+        assert!(k.id_maps.is_empty(), "a non-map fd marks nothing");
+        k.exec(&parse(&["update m0 key=00000000 value=id:m1"])[0])
+            .unwrap();
+        let token = mapcheck_model::outcome::id_bytes(Some(Handle::map(1)));
+        assert_eq!(lookup(&mut k, 0), Ok(Ret::Value(token)));
+        assert_eq!(
+            lookup(&mut k, 2),
+            Ok(Ret::Value(id1.to_le_bytes().to_vec())),
+            "m2 holds no ids"
+        );
+        k.sys.lookup_value = Some(999u32.to_le_bytes().to_vec());
+        assert_eq!(
+            lookup(&mut k, 0),
+            Ok(Ret::Value(999u32.to_le_bytes().to_vec())),
+            "no map's id"
+        );
+        k.sys.lookup_value = Some(vec![0; 4]);
+        assert_eq!(lookup(&mut k, 0), Ok(Ret::Value(vec![0; 4])));
+        // A check's state: an id's cell, an unknown id's cell, zero.
+        assert_eq!(
+            k.id_cell(&id1.to_le_bytes()),
+            mapcheck_model::outcome::id_cell(Some(Handle::map(1)))
+        );
+        assert_eq!(
+            k.id_cell(&999u32.to_le_bytes()),
+            mapcheck_model::outcome::id_cell(None)
+        );
+        assert_eq!(k.id_cell(&[0; 4]), vec![0; 4]);
     }
 
     #[test]
