@@ -1066,6 +1066,48 @@ mod tests {
         assert!(!arr.admits(&a(&[0, 0], &[0, 2]), &present), "index 2 of 2");
     }
 
+    /// An id as a script writes it, as a token, and as a state's 4-byte cell: a map handle
+    /// below 0xffff has a cell of its own, anything else the unknown id's; bytes stay bytes.
+    #[test]
+    fn ids_print_parse_and_fill_cells() {
+        let m1 = Handle::map(1);
+        assert_eq!(value_text(&id_bytes(Some(m1))), "id:m1");
+        assert_eq!(value_text(&id_bytes(None)), "id:?");
+        assert_eq!(value_text(&[0x69, 0x64]), "6964");
+        assert_eq!(token_id(&id_bytes(Some(m1))), Some(Some(m1)));
+        assert_eq!(token_id(b"id:zz"), None);
+        assert_eq!(id_cell(Some(m1)), (ID_CELL | 1).to_le_bytes());
+        assert_eq!(id_cell(Some(Handle::map(0xfffe))), 0xe1d0_fffe_u32.to_le_bytes());
+        for h in [None, Some(Handle::map(0xffff)), Some(Handle::prog(1))] {
+            assert_eq!(id_cell(h), UNKNOWN_ID_CELL.to_le_bytes(), "{h:?}");
+        }
+        assert_eq!(*state_cell(&id_bytes(Some(m1))), (ID_CELL | 1).to_le_bytes());
+        assert_eq!(*state_cell(&[1, 2, 3, 4]), [1, 2, 3, 4]);
+        // A divergence in a map holding ids names the ids behind the cells.
+        let written = BTreeMap::from([(0u32, id_bytes(Some(m1)))]);
+        let arr = Allowed::ArrayState {
+            max_entries: 1,
+            value_len: 4,
+            written,
+        };
+        let got = |v: [u8; 4]| {
+            Ok(Ret::State(MapState {
+                key_size: 4,
+                value_size: 4,
+                keys: 0u32.to_le_bytes().to_vec(),
+                values: v.to_vec(),
+                walk: None,
+            }))
+        };
+        assert!(arr.admits(&got(id_cell(Some(m1))), &|_| true));
+        assert!(!arr.admits(&got(id_cell(Some(Handle::map(2)))), &|_| true));
+        assert_eq!(
+            arr.explain(&got(id_cell(None))).unwrap(),
+            "key 00000000: model value 0100d0e1 (id:m1 in a map holding ids), kernel value ffffd0e1 (id:? in a map holding ids)"
+        );
+        assert_eq!(cell_text(&[1, 0, 0, 0]), "01000000");
+    }
+
     #[test]
     fn explain_names_the_first_difference() {
         let st = Allowed::State(state(&[1, 2], &[5, 6], None), Walk::default());

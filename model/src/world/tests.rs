@@ -950,9 +950,23 @@ fn ids_written_as_values_read_back_as_ids() {
     }
     assert!(refused(&w, "update m6 key=00000000 value=id:p0").contains("no open map"));
     assert!(refused(&w, "update m6 key=00000000 value=id:m9").contains("no open map"));
+    // A zero written into a map that holds nothing leaves it free to take ids; a hash's
+    // state holds an id as its cell.
+    follow(
+        &mut w,
+        &[
+            "update m6 key=00000000 value=00000000",
+            "update m6 key=00000000 value=id:m1",
+        ],
+    );
+    match w.allowed(&op("check m6")) {
+        Allowed::State(st, _) => assert_eq!(st.values, (crate::outcome::ID_CELL | 1).to_le_bytes()),
+        a => panic!("{a}"),
+    }
+    follow(&mut w, &["m7 = create hash key=4 value=4 entries=1"]);
     // From the attempt: a failed write of an id still makes the map one holding ids.
-    follow(&mut w, &["update m6 key=00000000 value=id:m0 flags=EXIST"]);
-    assert!(refused(&w, "fill m6 n=1").contains("holds ids"));
+    follow(&mut w, &["update m7 key=00000000 value=id:m0 flags=EXIST"]);
+    assert!(refused(&w, "fill m7 n=1").contains("holds ids"));
     // The model fault names the map written into.
     let mut f = World::new(Profile::default(), vec![Fault::IdValueOfWrittenMap]);
     follow(
