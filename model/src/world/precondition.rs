@@ -328,6 +328,11 @@ impl World {
                 if id.kind != Kind::Map || self.map(*id).is_none() {
                     return Err(format!("id:{id} names no open map fd"));
                 }
+                // A state cell holds the handle's number in 16 bits, the top one the unknown
+                // id's (`outcome::id_cell`): a larger handle would read as an unknown id.
+                if id.n >= 0xffff {
+                    return Err(format!("id:{id}: ids of handles below m65535 only"));
+                }
                 match m.ids {
                     Some(false) => Err(format!(
                         "{h} holds bytes: an id among them could not be told from them"

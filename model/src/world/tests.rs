@@ -950,6 +950,8 @@ fn ids_written_as_values_read_back_as_ids() {
     }
     assert!(refused(&w, "update m6 key=00000000 value=id:p0").contains("no open map"));
     assert!(refused(&w, "update m6 key=00000000 value=id:m9").contains("no open map"));
+    follow(&mut w, &["m65535 = create array key=4 value=4 entries=1"]);
+    assert!(refused(&w, "update m6 key=00000000 value=id:m65535").contains("below m65535"));
     // A zero written into a map that holds nothing leaves it free to take ids; a hash's
     // state holds an id as its cell.
     follow(
