@@ -281,8 +281,19 @@ mod tests {
             percpu_cpu_flags: true,
             ..Profile::default()
         };
+        // 5.19 to 6.13: map-in-maps have batch ops, an ARRAY_OF_MAPS hole is EINTR.
+        let holes = Profile {
+            batch_skips_holes: false,
+            ..Profile::default()
+        };
+        let no_mim_batch = Profile {
+            map_in_map_batch: false,
+            ..Profile::default()
+        };
         // (row, op, cell, the profile that has it, one that does not)
         let paths = [
+            ("array_of_maps", "lookup_batch", "EINTR[hole]", &holes, &new),
+            ("hash_of_maps", "update_batch", "ENOTSUPP[no-batch]", &no_mim_batch, &new),
             ("hash", "lookup_and_delete", "ENOTSUPP[no-command]", &old, &new),
             ("percpu_hash", "create", "E2BIG[key-size]", &old, &new),
             ("percpu_array", "check", "ENOTSUPP[no-batch]", &old, &new),
