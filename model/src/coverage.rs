@@ -293,7 +293,13 @@ mod tests {
         // (row, op, cell, the profile that has it, one that does not)
         let paths = [
             ("array_of_maps", "lookup_batch", "EINTR[hole]", &holes, &new),
-            ("hash_of_maps", "update_batch", "ENOTSUPP[no-batch]", &no_mim_batch, &new),
+            (
+                "hash_of_maps",
+                "update_batch",
+                "ENOTSUPP[no-batch]",
+                &no_mim_batch,
+                &new,
+            ),
             ("hash", "lookup_and_delete", "ENOTSUPP[no-command]", &old, &new),
             ("percpu_hash", "create", "E2BIG[key-size]", &old, &new),
             ("percpu_array", "check", "ENOTSUPP[no-batch]", &old, &new),

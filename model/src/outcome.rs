@@ -120,14 +120,18 @@ pub fn id_bytes(h: Option<Handle>) -> Vec<u8> {
     }
 }
 
-/// The id an `id_bytes` token names (`Some(None)`: `id:?`); `None` for any other bytes. A
-/// token is never a map's own value: those are `value_size` bytes, a token is longer than
-/// the 4 bytes an id takes (`id:` and a handle).
+/// The id an `id_bytes` token names (`Some(None)`: `id:?`); `None` for any other bytes. Bytes
+/// can spell a token (`id:?` is 4 bytes, `id:m1` fits a 5-byte value): a token stands for an
+/// id only where the model stored one, in a map holding ids (`MapObj::ids`), which the backend
+/// reads back the same way; elsewhere it is printed like one and parsed back to the same bytes.
 pub fn token_id(v: &[u8]) -> Option<Option<Handle>> {
-    match std::str::from_utf8(v).ok()?.strip_prefix("id:")? {
-        "?" => Some(None),
-        s => crate::text::parse_handle(s).ok().map(Some),
-    }
+    let h = match std::str::from_utf8(v).ok()?.strip_prefix("id:")? {
+        "?" => None,
+        s => Some(crate::text::parse_handle(s).ok()?),
+    };
+    // Only the spelling `id_bytes` writes (`id:m01` is bytes): printed and parsed back, a
+    // value must be the same bytes.
+    (id_bytes(h) == v).then_some(h)
 }
 
 /// A value as scripts write it: `id:m1` for an id the backend resolved (a map of bytes
@@ -141,9 +145,10 @@ pub fn value_text(v: &[u8]) -> String {
 }
 
 /// `MapState` keeps values `value_size` wide: there an id is a 4-byte cell, `ID_CELL` with
-/// the handle's number in the low half, `UNKNOWN_ID_CELL` for an id of no object of the case.
-/// Only maps holding ids are read this way (the backend's `id_cells`), and those hold ids and
-/// zeros only (`MapObj::ids`), so a cell never stands for bytes of their own.
+/// the creating handle's number in the low half, `UNKNOWN_ID_CELL` for an id of no map of the
+/// case (which the model never expects: ids of creators below m65535 only). Only maps holding
+/// ids are read this way, on both sides (`cell_if`, the backend's `id_cell`), and those hold
+/// ids and zeros only (`MapObj::ids`), so a cell never stands for bytes of their own.
 pub const ID_CELL: u32 = 0xe1d0_0000;
 /// See `ID_CELL`.
 pub const UNKNOWN_ID_CELL: u32 = 0xe1d0_ffff;
@@ -170,11 +175,21 @@ fn cell_text(v: &[u8]) -> String {
     }
 }
 
-/// A stored value as `MapState` holds it: a token becomes its `id_cell`, bytes stay.
+/// A stored value of a map holding ids as `MapState` holds it: a token becomes its `id_cell`,
+/// a zero stays. Only for maps holding ids: elsewhere bytes that spell a token are bytes
+/// (`cell_if`).
 pub fn state_cell(v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     match token_id(v) {
         Some(h) => std::borrow::Cow::Owned(id_cell(h).to_vec()),
         None => std::borrow::Cow::Borrowed(v),
+    }
+}
+
+/// `state_cell` in a map holding ids (`ids`), the bytes as they are elsewhere.
+pub fn cell_if(ids: bool, v: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    match ids {
+        true => state_cell(v),
+        false => std::borrow::Cow::Borrowed(v),
     }
 }
 
@@ -701,6 +716,23 @@ impl Allowed {
             });
         }
         let Ok(Ret::State(got)) = o else { return None };
+        // A state whose values are not value_size per key is a bug on one side: said, not
+        // indexed (this runs outside the case's panic catch, in a report).
+        let whole =
+            |s: &MapState| s.keys.len() == s.len() * s.key_size && s.values.len() == s.len() * s.value_size;
+        let want = match self {
+            Allowed::State(want, _) => want,
+            _ => got,
+        };
+        if !whole(want) || !whole(got) {
+            return Some(format!(
+                "a state is not whole: model {} keys, {} value bytes; kernel {} keys, {} value bytes",
+                want.len(),
+                want.values.len(),
+                got.len(),
+                got.values.len()
+            ));
+        }
         let want_size = match self {
             Allowed::State(want, _) => want.value_size,
             Allowed::ArrayState { value_len, .. } => *value_len,
@@ -774,11 +806,7 @@ impl Allowed {
                 written,
             } => {
                 let i = u32::from_le_bytes(k.get(..4)?.try_into().ok()?);
-                (i < *max_entries).then(|| {
-                    written
-                        .get(&i)
-                        .map_or_else(|| vec![0; *value_len], |w| state_cell(w).into_owned())
-                })
+                (i < *max_entries).then(|| written.get(&i).cloned().unwrap_or_else(|| vec![0; *value_len]))
             }
             _ => None,
         }
@@ -803,7 +831,7 @@ fn array_matches(got: &MapState, max: u32, written: &std::collections::BTreeMap<
         let distinct = prev.is_none_or(|p| p != k);
         prev = Some(k);
         let value_ok = match written.get(&idx) {
-            Some(w) => *state_cell(w) == *v,
+            Some(w) => w.as_slice() == v,
             None => v.iter().all(|b| *b == 0),
         };
         distinct && idx < max && value_ok
@@ -1076,6 +1104,8 @@ mod tests {
         assert_eq!(value_text(&[0x69, 0x64]), "6964");
         assert_eq!(token_id(&id_bytes(Some(m1))), Some(Some(m1)));
         assert_eq!(token_id(b"id:zz"), None);
+        assert_eq!(token_id(b"id:m01"), None);
+        assert_eq!(value_text(b"id:m01"), "69643a6d3031");
         assert_eq!(id_cell(Some(m1)), (ID_CELL | 1).to_le_bytes());
         assert_eq!(id_cell(Some(Handle::map(0xfffe))), 0xe1d0_fffe_u32.to_le_bytes());
         for h in [None, Some(Handle::map(0xffff)), Some(Handle::prog(1))] {
@@ -1083,8 +1113,12 @@ mod tests {
         }
         assert_eq!(*state_cell(&id_bytes(Some(m1))), (ID_CELL | 1).to_le_bytes());
         assert_eq!(*state_cell(&[1, 2, 3, 4]), [1, 2, 3, 4]);
+        // Elsewhere bytes that spell a token stay bytes.
+        assert_eq!(*cell_if(false, b"id:?"), *b"id:?");
+        assert_eq!(*cell_if(true, b"id:?"), UNKNOWN_ID_CELL.to_le_bytes());
         // A divergence in a map holding ids names the ids behind the cells.
-        let written = BTreeMap::from([(0u32, id_bytes(Some(m1)))]);
+        // A map holding ids: its state has the cells (`ValueMap::state` with `ids`).
+        let written = BTreeMap::from([(0u32, id_cell(Some(m1)).to_vec())]);
         let arr = Allowed::ArrayState {
             max_entries: 1,
             value_len: 4,
@@ -1106,6 +1140,11 @@ mod tests {
             "key 00000000: model value 0100d0e1 (id:m1 in a map holding ids), kernel value ffffd0e1 (id:? in a map holding ids)"
         );
         assert_eq!(cell_text(&[1, 0, 0, 0]), "01000000");
+        // A state that is not whole is said, never indexed.
+        let mut torn = state(&[1, 2], &[5, 6], None);
+        torn.values.push(7);
+        let st = Allowed::State(state(&[1, 2], &[5, 6], None), Walk::default());
+        assert!(st.explain(&Ok(Ret::State(torn))).unwrap().contains("not whole"));
     }
 
     #[test]

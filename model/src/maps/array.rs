@@ -181,11 +181,17 @@ impl ValueMap for ArrayMap {
     }
 
     /// Every index with its value, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
-    fn state(&self, _: usize, _: &[Fault]) -> Allowed {
+    fn state(&self, _: usize, ids: bool, _: &[Fault]) -> Allowed {
+        let written = match ids {
+            true => (self.written.iter())
+                .map(|(i, v)| (*i, crate::outcome::state_cell(v).into_owned()))
+                .collect(),
+            false => self.written.clone(),
+        };
         Allowed::ArrayState {
             max_entries: self.max_entries,
             value_len: self.value_len,
-            written: self.written.clone(),
+            written,
         }
     }
 

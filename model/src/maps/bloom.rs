@@ -255,7 +255,7 @@ impl ValueMap for Bloom {
     }
 
     /// `bpf_map_do_batch`: no batch ops.
-    fn state(&self, _: usize, _: &[Fault]) -> Allowed {
+    fn state(&self, _: usize, _: bool, _: &[Fault]) -> Allowed {
         Allowed::Exactly(Err(Why::KeylessBatch.errno()))
     }
 

@@ -594,7 +594,7 @@ impl ValueMap for HashMap {
     }
 
     /// Every present entry, as LOOKUP_BATCH and a GET_NEXT_KEY walk must show them.
-    fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed {
+    fn state(&self, key_size: usize, ids: bool, faults: &[Fault]) -> Allowed {
         let mut st = MapState {
             key_size,
             value_size: self.value_len,
@@ -602,7 +602,7 @@ impl ValueMap for HashMap {
         };
         for (k, v) in &self.entries {
             st.keys.extend_from_slice(k);
-            st.values.extend_from_slice(&crate::outcome::state_cell(v));
+            st.values.extend_from_slice(&crate::outcome::cell_if(ids, v));
         }
         Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
     }

@@ -312,7 +312,7 @@ impl ValueMap for LpmTrie {
 
     /// `generic_map_lookup_batch` over GET_NEXT_KEY: every stored key as last written, in
     /// postorder (before 5.13 no batch ops: ENOTSUPP).
-    fn state(&self, key_size: usize, _: &[Fault]) -> Allowed {
+    fn state(&self, key_size: usize, ids: bool, _: &[Fault]) -> Allowed {
         if !self.batch {
             return Allowed::Exactly(Err(Why::LpmNoBatch.errno()));
         }
@@ -325,7 +325,7 @@ impl ValueMap for LpmTrie {
         sorted.sort();
         for (k, v) in sorted {
             st.keys.extend_from_slice(k);
-            st.values.extend_from_slice(&crate::outcome::state_cell(v));
+            st.values.extend_from_slice(&crate::outcome::cell_if(ids, v));
         }
         let order = self.walk().into_iter().map(|p| self.nodes[p].0.clone()).collect();
         Allowed::State(st, Walk::Exact(order))

@@ -140,8 +140,9 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
             true,
         )
     }
-    /// What `check` may read back (a LOOKUP_BATCH dump and a GET_NEXT_KEY walk).
-    fn state(&self, key_size: usize, faults: &[Fault]) -> Allowed;
+    /// What `check` may read back (a LOOKUP_BATCH dump and a GET_NEXT_KEY walk); in a map
+    /// holding ids (`ids`, `MapObj::ids`) each stored id as its 4-byte cell (`state_cell`).
+    fn state(&self, key_size: usize, ids: bool, faults: &[Fault]) -> Allowed;
     /// Stores a value an UPDATE was answered ok for (already shaped as the kernel keeps it).
     fn store(&mut self, key: &[u8], value: Vec<u8>, faults: &[Fault]);
     /// Removes what a DELETE or LOOKUP_AND_DELETE was answered ok for.

@@ -138,7 +138,7 @@ impl ValueMap for QueueStack {
     }
 
     /// `bpf_map_do_batch`: no `map_lookup_batch` (the end of a case drains it instead).
-    fn state(&self, _: usize, _: &[Fault]) -> Allowed {
+    fn state(&self, _: usize, _: bool, _: &[Fault]) -> Allowed {
         Allowed::Exactly(Err(Why::KeylessBatch.errno()))
     }
 

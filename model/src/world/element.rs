@@ -245,7 +245,7 @@ impl World {
                     return Err(Why::NoBatch.errno());
                 }
                 Ok(match data {
-                    MapData::Values(v) => v.state(m.spec.key_size as usize, faults),
+                    MapData::Values(v) => v.state(m.spec.key_size as usize, m.ids == Some(true), faults),
                     MapData::Fds(f) => f.state(self),
                 })
             }

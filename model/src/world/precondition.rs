@@ -159,6 +159,17 @@ impl World {
             unreachable!("element ops name a map")
         };
         fdref_ok(&map_ref)?;
+        // The map an `id:` names, whatever fd the write goes through (the backend asks the
+        // kernel for its id before the write).
+        let named = match op {
+            Op::Update { value, .. } => std::slice::from_ref(value),
+            Op::UpdateBatch { values, .. } => values.as_slice(),
+            _ => &[],
+        };
+        named.iter().try_for_each(|v| match v {
+            Value::Id(id) => self.named_id_ok(*id),
+            _ => Ok(()),
+        })?;
         let FdRef::Handle(h) = map_ref else { return Ok(()) };
         // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
         let Some(m) = self.map(h) else { return Ok(()) };
@@ -325,17 +336,10 @@ impl World {
                         m.spec.value_size
                     ));
                 }
-                if id.kind != Kind::Map || self.map(*id).is_none() {
-                    return Err(format!("id:{id} names no open map fd"));
-                }
-                // A state cell holds the handle's number in 16 bits, the top one the unknown
-                // id's (`outcome::id_cell`): a larger handle would read as an unknown id.
-                if id.n >= 0xffff {
-                    return Err(format!("id:{id}: ids of handles below m65535 only"));
-                }
+                self.named_id_ok(*id)?;
                 match m.ids {
                     Some(false) => Err(format!(
-                        "{h} holds bytes: an id among them could not be told from them"
+                        "{h} was written bytes (even by a write that failed): an id among them could not be told from them"
                     )),
                     _ => Ok(()),
                 }
@@ -344,6 +348,22 @@ impl World {
                 Err(format!("{h} holds ids: only ids and zeros go in"))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// `id:X` names an open map fd, whose map was made by a handle below m65535: a state cell
+    /// holds the creator's number in 16 bits and gives the top one to an unknown id
+    /// (`outcome::id_cell`), which the model must never expect.
+    fn named_id_ok(&self, id: Handle) -> Result<(), String> {
+        let creator = match self.fds.get(&id) {
+            Some(fd) if id.kind == Kind::Map && self.map(id).is_some() => self.objects[&fd.obj].creator,
+            _ => return Err(format!("id:{id} names no open map fd")),
+        };
+        match creator.n < 0xffff {
+            true => Ok(()),
+            false => Err(format!(
+                "id:{id} names a map made by {creator}: ids of maps made by handles below m65535 only"
+            )),
         }
     }
 }

@@ -916,8 +916,19 @@ fn ids_written_as_values_read_back_as_ids() {
         Allowed::ArrayState { written, .. } => written,
         a => panic!("{a}"),
     };
-    let cell = crate::outcome::state_cell(&state[&0]).into_owned();
-    assert_eq!(cell, (crate::outcome::ID_CELL | 1).to_le_bytes());
+    assert_eq!(state[&0], (crate::outcome::ID_CELL | 1).to_le_bytes());
+    // A map that holds no ids keeps bytes that spell a token as bytes (`id:?` is 4 bytes).
+    follow(
+        &mut w,
+        &[
+            "m20 = create hash key=4 value=4 entries=1",
+            "update m20 key=00000000 value=69643a3f",
+        ],
+    );
+    match w.allowed(&op("check m20")) {
+        Allowed::State(st, _) => assert_eq!(st.values, b"id:?"),
+        a => panic!("{a}"),
+    }
     // Zeros go into a map holding ids, other bytes do not; an id goes nowhere bytes went.
     assert!(w
         .precondition(&op("update m0 key=01000000 value=00000000"))
@@ -931,7 +942,7 @@ fn ids_written_as_values_read_back_as_ids() {
     )
     .contains("one or the other"));
     follow(&mut w, &["update m1 key=00000000 value=02000000"]);
-    assert!(refused(&w, "update m1 key=00000000 value=id:m0").contains("holds bytes"));
+    assert!(refused(&w, "update m1 key=00000000 value=id:m0").contains("was written bytes"));
     follow(
         &mut w,
         &[
@@ -950,8 +961,24 @@ fn ids_written_as_values_read_back_as_ids() {
     }
     assert!(refused(&w, "update m6 key=00000000 value=id:p0").contains("no open map"));
     assert!(refused(&w, "update m6 key=00000000 value=id:m9").contains("no open map"));
-    follow(&mut w, &["m65535 = create array key=4 value=4 entries=1"]);
+    // A state cell holds the creator's number: by its creator, whatever the fd.
+    follow(
+        &mut w,
+        &[
+            "m65535 = create array key=4 value=4 entries=1",
+            "m8 = fd_by_id m65535",
+        ],
+    );
     assert!(refused(&w, "update m6 key=00000000 value=id:m65535").contains("below m65535"));
+    assert!(refused(&w, "update m6 key=00000000 value=id:m8").contains("made by m65535"));
+    // The named map is checked whatever the write goes through.
+    assert!(refused(&w, "update badfd:closed key=00000000 value=id:m9").contains("no open map"));
+    assert!(
+        refused(&w, "update_batch badfd:file count=1 keys=00000000 values=id:m9").contains("no open map")
+    );
+    assert!(w
+        .precondition(&op("update badfd:closed key=00000000 value=id:m0"))
+        .is_ok());
     // A zero written into a map that holds nothing leaves it free to take ids; a hash's
     // state holds an id as its cell.
     follow(
