@@ -27,6 +27,7 @@
 #define NEVER_OPENED 0x3ffffff0
 static int fds[4][256], mfail, closed_fd = -1, notbpf_fd = -1;
 static unsigned ids[4][256];
+static int made[4][256]; /* handles that created their object: ids are named by these */
 static int fdtable;
 static char cgdir[512], bpffs[64] = "/tmp/mapcheck-repro-bpffs-XXXXXX", out[8192];
 static const char *kl = "mpce";
@@ -51,13 +52,28 @@ static const char *ename(int e) {
 static const char *handle_of(int kind, unsigned id) {
 	static char b[16];
 	for (int n = 0; n < 256; n++)
-		if (ids[kind][n] == id && id) { snprintf(b, sizeof b, "%c%d", kl[kind], n); return b; }
+		if (ids[kind][n] == id && id && made[kind][n]) { snprintf(b, sizeof b, "%c%d", kl[kind], n); return b; }
 	return "?";
 }
 
 static void hex(char *dst, const unsigned char *b, int n) {
 	for (int i = 0; i < n; i++) sprintf(dst + 2 * i, "%02x", b[i]);
 	dst[2 * n] = 0;
+}
+
+/* Value bytes that spell an id as mapcheck writes one (id:m1, id:?) print as that text, as
+   value_text in outcome.rs does; anything else as hex. dst holds 2n+1 bytes. */
+static void valtext(char *dst, const unsigned char *b, int n) {
+	if (n == 4 && !memcmp(b, "id:?", 4)) { memcpy(dst, "id:?", 5); return; }
+	if (n >= 5 && n <= 14 && !memcmp(b, "id:", 3) && b[3] && strchr("mpce", b[3])) {
+		unsigned long long v = 0; int ok = 1; char t[32];
+		for (int i = 4; i < n; i++) { if (b[i] < '0' || b[i] > '9') ok = 0; else v = v * 10 + (b[i] - '0'); }
+		if (ok && v <= 0xffffffffULL) {
+			snprintf(t, sizeof t, "id:%c%llu", b[3], v);
+			if ((int)strlen(t) == n && !memcmp(t, b, n)) { memcpy(dst, t, n + 1); return; }
+		}
+	}
+	hex(dst, b, n);
 }
 
 /* A value of a map of bytes holding ids: "id:m1" for an id of the script's maps, else hex. */
@@ -77,8 +93,9 @@ static unsigned obj_id(int kind, int fd) {
 	return *(unsigned *)(info + 4);
 }
 
-static void new_fd(int kind, int n, int fd) {
+static void new_fd(int kind, int n, int fd, int creates) {
 	fds[kind][n] = fd;
+	made[kind][n] |= creates;
 	if (kind < 2 && !ids[kind][n]) ids[kind][n] = obj_id(kind, fd);
 	if (fdtable) snprintf(out, sizeof out, "ok fd=%c%d num=%d", kl[kind], n, fd);
 	else snprintf(out, sizeof out, "ok fd=%c%d", kl[kind], n);
@@ -98,6 +115,16 @@ static void hexlist(const char *name, const unsigned char *b, unsigned n, unsign
 		if (i) out[at++] = ',';
 		hex(out + at, b + (size_t)i * len, len);
 		at += 2 * len;
+	}
+}
+
+static void vallist(const unsigned char *b, unsigned n, unsigned len) {
+	size_t at = strlen(out);
+	at += snprintf(out + at, at < sizeof out ? sizeof out - at : 0, " values=");
+	for (unsigned i = 0; i < n && at + 2 * len + 2 < sizeof out; i++) {
+		if (i) out[at++] = ',';
+		valtext(out + at, b + (size_t)i * len, len);
+		at += strlen(out + at);
 	}
 }
 
@@ -126,7 +153,7 @@ static void batch_out(long r, unsigned asked, unsigned got, const unsigned char 
 			char h[24]; idval(h, vb + (size_t)i * 4);
 			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " values=", h);
 		}
-	} else if (vb && got && vl) hexlist("values", vb, got, vl);
+	} else if (vb && got && vl) vallist(vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);
 }
 
@@ -215,7 +242,7 @@ int main(void)
 		union bpf_attr a; memset(&a, 0, sizeof a);
 		a.map_type = 6; a.key_size = 4; a.value_size = 4; a.max_entries = 1; a.map_flags = 0x0; a.numa_node = 0;
 		long fd = sys_bpf(BPF_MAP_CREATE, &a);
-		if (fd < 0) result(fd); else new_fd(0, 0, fd);
+		if (fd < 0) result(fd); else new_fd(0, 0, fd, 1);
 	}
 	step(1, "m0 = create percpu_array key=4 value=4 entries=1", "ok fd=m0");
 	/* 2: update m0 key=00000000 value=01000000000000000200000000000000 flags=0x3 */
@@ -234,7 +261,7 @@ int main(void)
 		union bpf_attr a; memset(&a, 0, sizeof a);
 		a.map_fd = fds[0][0]; a.key = (uintptr_t)k; a.value = (uintptr_t)v; a.flags = 0x0;
 		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &a)) result(-1); else {
-			char h[33]; hex(h, v, 16); snprintf(out, sizeof out, "ok value=%s", h);
+			char h[33]; valtext(h, v, 16); snprintf(out, sizeof out, "ok value=%s", h);
 		}
 	}
 	step(3, "lookup m0 key=00000000", "ok value=00000000000000000000000000000000");
@@ -243,7 +270,7 @@ int main(void)
 		union bpf_attr a; memset(&a, 0, sizeof a);
 		a.map_type = 5; a.key_size = 4; a.value_size = 4; a.max_entries = 1; a.map_flags = 0x0; a.numa_node = 0;
 		long fd = sys_bpf(BPF_MAP_CREATE, &a);
-		if (fd < 0) result(fd); else new_fd(0, 1, fd);
+		if (fd < 0) result(fd); else new_fd(0, 1, fd, 1);
 	}
 	step(4, "m1 = create percpu_hash key=4 value=4 entries=1", "ok fd=m1");
 	/* 5: update m1 key=00000000 value=01000000000000000200000000000000 flags=0x3 */
@@ -262,7 +289,7 @@ int main(void)
 		union bpf_attr a; memset(&a, 0, sizeof a);
 		a.map_fd = fds[0][1]; a.key = (uintptr_t)k; a.value = (uintptr_t)v; a.flags = 0x0;
 		if (sys_bpf(BPF_MAP_LOOKUP_ELEM, &a)) result(-1); else {
-			char h[33]; hex(h, v, 16); snprintf(out, sizeof out, "ok value=%s", h);
+			char h[33]; valtext(h, v, 16); snprintf(out, sizeof out, "ok value=%s", h);
 		}
 	}
 	step(6, "lookup m1 key=00000000", "ENOENT");

@@ -31,6 +31,7 @@ const PRELUDE: &str = r#"#define _GNU_SOURCE
 #define NEVER_OPENED 0x3ffffff0
 static int fds[4][256], mfail, closed_fd = -1, notbpf_fd = -1;
 static unsigned ids[4][256];
+static int made[4][256]; /* handles that created their object: ids are named by these */
 static int fdtable;
 static char cgdir[512], bpffs[64] = "/tmp/mapcheck-repro-bpffs-XXXXXX", out[8192];
 static const char *kl = "mpce";
@@ -55,13 +56,28 @@ static const char *ename(int e) {
 static const char *handle_of(int kind, unsigned id) {
 	static char b[16];
 	for (int n = 0; n < 256; n++)
-		if (ids[kind][n] == id && id) { snprintf(b, sizeof b, "%c%d", kl[kind], n); return b; }
+		if (ids[kind][n] == id && id && made[kind][n]) { snprintf(b, sizeof b, "%c%d", kl[kind], n); return b; }
 	return "?";
 }
 
 static void hex(char *dst, const unsigned char *b, int n) {
 	for (int i = 0; i < n; i++) sprintf(dst + 2 * i, "%02x", b[i]);
 	dst[2 * n] = 0;
+}
+
+/* Value bytes that spell an id as mapcheck writes one (id:m1, id:?) print as that text, as
+   value_text in outcome.rs does; anything else as hex. dst holds 2n+1 bytes. */
+static void valtext(char *dst, const unsigned char *b, int n) {
+	if (n == 4 && !memcmp(b, "id:?", 4)) { memcpy(dst, "id:?", 5); return; }
+	if (n >= 5 && n <= 14 && !memcmp(b, "id:", 3) && b[3] && strchr("mpce", b[3])) {
+		unsigned long long v = 0; int ok = 1; char t[32];
+		for (int i = 4; i < n; i++) { if (b[i] < '0' || b[i] > '9') ok = 0; else v = v * 10 + (b[i] - '0'); }
+		if (ok && v <= 0xffffffffULL) {
+			snprintf(t, sizeof t, "id:%c%llu", b[3], v);
+			if ((int)strlen(t) == n && !memcmp(t, b, n)) { memcpy(dst, t, n + 1); return; }
+		}
+	}
+	hex(dst, b, n);
 }
 
 /* A value of a map of bytes holding ids: "id:m1" for an id of the script's maps, else hex. */
@@ -81,8 +97,9 @@ static unsigned obj_id(int kind, int fd) {
 	return *(unsigned *)(info + 4);
 }
 
-static void new_fd(int kind, int n, int fd) {
+static void new_fd(int kind, int n, int fd, int creates) {
 	fds[kind][n] = fd;
+	made[kind][n] |= creates;
 	if (kind < 2 && !ids[kind][n]) ids[kind][n] = obj_id(kind, fd);
 	if (fdtable) snprintf(out, sizeof out, "ok fd=%c%d num=%d", kl[kind], n, fd);
 	else snprintf(out, sizeof out, "ok fd=%c%d", kl[kind], n);
@@ -102,6 +119,16 @@ static void hexlist(const char *name, const unsigned char *b, unsigned n, unsign
 		if (i) out[at++] = ',';
 		hex(out + at, b + (size_t)i * len, len);
 		at += 2 * len;
+	}
+}
+
+static void vallist(const unsigned char *b, unsigned n, unsigned len) {
+	size_t at = strlen(out);
+	at += snprintf(out + at, at < sizeof out ? sizeof out - at : 0, " values=");
+	for (unsigned i = 0; i < n && at + 2 * len + 2 < sizeof out; i++) {
+		if (i) out[at++] = ',';
+		valtext(out + at, b + (size_t)i * len, len);
+		at += strlen(out + at);
 	}
 }
 
@@ -130,7 +157,7 @@ static void batch_out(long r, unsigned asked, unsigned got, const unsigned char 
 			char h[24]; idval(h, vb + (size_t)i * 4);
 			at += snprintf(out + at, sizeof out - at, "%s%s", i ? "," : " values=", h);
 		}
-	} else if (vb && got && vl) hexlist("values", vb, got, vl);
+	} else if (vb && got && vl) vallist(vb, got, vl);
 	if (wrote_out) hexlist("out", ob, 1, ol);
 }
 
@@ -332,7 +359,7 @@ fn op_code(world: &World, op: &Op) -> String {
         None => {
             let _ = writeln!(
                 c,
-                "\t\tchar h[{}]; hex(h, {buf}, {len}); snprintf(out, sizeof out, \"ok value=%s\", h);",
+                "\t\tchar h[{}]; valtext(h, {buf}, {len}); snprintf(out, sizeof out, \"ok value=%s\", h);",
                 2 * len + 1
             );
         }
@@ -361,7 +388,7 @@ fn op_code(world: &World, op: &Op) -> String {
             }
             let _ = writeln!(
                 c,
-                "\tlong fd = sys_bpf(BPF_MAP_CREATE, &a);\n\tif (fd < 0) result(fd); else new_fd(0, {}, fd);",
+                "\tlong fd = sys_bpf(BPF_MAP_CREATE, &a);\n\tif (fd < 0) result(fd); else new_fd(0, {}, fd, 1);",
                 handle.n
             );
         }
@@ -635,7 +662,7 @@ fn op_code(world: &World, op: &Op) -> String {
             }
             let _ = writeln!(
                 c,
-                "\tin[i].code = BPF_ALU64 | BPF_MOV | BPF_K; i++; in[i].code = BPF_JMP | BPF_EXIT; i++;\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.prog_type = {}; a.insns = (uintptr_t)in; a.insn_cnt = i; a.license = (uintptr_t)\"GPL\";\n\ta.prog_flags = {}; a.expected_attach_type = {};\n\tlong fd = sys_bpf(BPF_PROG_LOAD, &a);\n\tif (fd < 0) result(fd); else new_fd(1, {}, fd);",
+                "\tin[i].code = BPF_ALU64 | BPF_MOV | BPF_K; i++; in[i].code = BPF_JMP | BPF_EXIT; i++;\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.prog_type = {}; a.insns = (uintptr_t)in; a.insn_cnt = i; a.license = (uintptr_t)\"GPL\";\n\ta.prog_flags = {}; a.expected_attach_type = {};\n\tlong fd = sys_bpf(BPF_PROG_LOAD, &a);\n\tif (fd < 0) result(fd); else new_fd(1, {}, fd, 1);",
                 spec.prog_type.raw(),
                 if spec.xdp_frags { "1 << 5" } else { "0" },
                 spec.attach,
@@ -650,7 +677,7 @@ fn op_code(world: &World, op: &Op) -> String {
             let k = kind_ix(target.kind);
             let _ = writeln!(
                 c,
-                "\tunion bpf_attr a; memset(&a, 0, sizeof a); a.{} = ids[{k}][{}]; a.open_flags = {open_flags:#x};\n\tlong fd = sys_bpf({}, &a);\n\tif (fd < 0) result(fd); else new_fd({k}, {}, fd);",
+                "\tunion bpf_attr a; memset(&a, 0, sizeof a); a.{} = ids[{k}][{}]; a.open_flags = {open_flags:#x};\n\tlong fd = sys_bpf({}, &a);\n\tif (fd < 0) result(fd); else new_fd({k}, {}, fd, 0);",
                 if k == 0 { "map_id" } else { "prog_id" },
                 target.n,
                 if k == 0 { "BPF_MAP_GET_FD_BY_ID" } else { "BPF_PROG_GET_FD_BY_ID" },
@@ -676,14 +703,14 @@ fn op_code(world: &World, op: &Op) -> String {
         Op::MakeCgroup { handle } => {
             let _ = writeln!(
                 c,
-                "\tchar p[600]; snprintf(p, sizeof p, \"%s/c{n}\", cgdir);\n\tif (mkdir(p, 0755)) result(-1); else {{ int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC); if (fd < 0) result(fd); else new_fd(2, {n}, fd); }}",
+                "\tchar p[600]; snprintf(p, sizeof p, \"%s/c{n}\", cgdir);\n\tif (mkdir(p, 0755)) result(-1); else {{ int fd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC); if (fd < 0) result(fd); else new_fd(2, {n}, fd, 1); }}",
                 n = handle.n
             );
         }
         Op::OpenCgroup { handle, target, path } => {
             let _ = writeln!(
                 c,
-                "\tchar p[600]; snprintf(p, sizeof p, \"%s/c{}\", cgdir);\n\tint fd = open(p, O_DIRECTORY | O_CLOEXEC | {});\n\tif (fd < 0) result(fd); else new_fd(2, {}, fd);",
+                "\tchar p[600]; snprintf(p, sizeof p, \"%s/c{}\", cgdir);\n\tint fd = open(p, O_DIRECTORY | O_CLOEXEC | {});\n\tif (fd < 0) result(fd); else new_fd(2, {}, fd, 0);",
                 target.n,
                 if *path { "O_PATH" } else { "O_RDONLY" },
                 handle.n
@@ -699,7 +726,7 @@ fn op_code(world: &World, op: &Op) -> String {
         Op::OpenPerf { handle, inherit } => {
             let _ = writeln!(
                 c,
-                "\tstruct perf_event_attr pa; memset(&pa, 0, sizeof pa);\n\tpa.type = PERF_TYPE_SOFTWARE; pa.size = sizeof pa; pa.config = PERF_COUNT_SW_BPF_OUTPUT;\n\tpa.sample_period = 1; pa.sample_type = PERF_SAMPLE_RAW; pa.inherit = {i};\n\tlong fd = syscall(__NR_perf_event_open, &pa, {pid}, {cpu}, -1, PERF_FLAG_FD_CLOEXEC);\n\tif (fd < 0) result(fd); else new_fd(3, {n}, fd);",
+                "\tstruct perf_event_attr pa; memset(&pa, 0, sizeof pa);\n\tpa.type = PERF_TYPE_SOFTWARE; pa.size = sizeof pa; pa.config = PERF_COUNT_SW_BPF_OUTPUT;\n\tpa.sample_period = 1; pa.sample_type = PERF_SAMPLE_RAW; pa.inherit = {i};\n\tlong fd = syscall(__NR_perf_event_open, &pa, {pid}, {cpu}, -1, PERF_FLAG_FD_CLOEXEC);\n\tif (fd < 0) result(fd); else new_fd(3, {n}, fd, 1);",
                 i = *inherit as u8,
                 pid = if *inherit { 0 } else { -1 },
                 cpu = if *inherit { -1 } else { 0 },
@@ -742,7 +769,7 @@ fn op_code(world: &World, op: &Op) -> String {
         } => {
             let _ = writeln!(
                 c,
-                "\tbpffs_setup(); char p[128]; pin_path(p, {}, {});\n\tunion bpf_attr a; memset(&a, 0, sizeof a); a.pathname = (uintptr_t)p; a.file_flags = {file_flags:#x};\n\tlong fd = sys_bpf(BPF_OBJ_GET, &a);\n\tif (fd < 0) result(fd); else new_fd({}, {}, fd);",
+                "\tbpffs_setup(); char p[128]; pin_path(p, {}, {});\n\tunion bpf_attr a; memset(&a, 0, sizeof a); a.pathname = (uintptr_t)p; a.file_flags = {file_flags:#x};\n\tlong fd = sys_bpf(BPF_OBJ_GET, &a);\n\tif (fd < 0) result(fd); else new_fd({}, {}, fd, 0);",
                 kind_ix(target.kind),
                 target.n,
                 kind_ix(handle.kind),
@@ -799,6 +826,13 @@ pub fn c_program(case: &Case, world: &World) -> Result<String, String> {
     let mut w = world.clone();
     let mut body = String::new();
     for (i, s) in case.steps.iter().enumerate() {
+        // The C tables hold 256 handles of each kind.
+        if let Some(h) = s.op.creates().filter(|h| h.n >= 256) {
+            return Err(format!(
+                "line {}: `{h}`: the C reproducer takes handles up to 255",
+                s.line
+            ));
+        }
         if let Err(why) = w.precondition(&s.op) {
             return Err(format!(
                 "line {}: the model no longer accepts `{}`: {why}",
