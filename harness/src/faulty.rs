@@ -59,9 +59,9 @@ pub enum KernelFault {
     /// The first UPDATE this backend sees fails with EIO, none after (a flake: not in `ALL`,
     /// since a canary's case must come back; the search must still report it, as flaky).
     FirstUpdateFails,
-    /// An UPDATE whose 4-byte value is the id of a map made through this wrapper stores that
-    /// id plus one (`update .. value=id:m1` reads back as another id; repeatable within one
-    /// case, unlike "the map made before it").
+    /// An UPDATE (or an UPDATE_BATCH of 4-byte values) whose value is the id of a map made
+    /// through this wrapper stores that id plus one (`update .. value=id:m1` reads back as
+    /// another id; repeatable within one case, unlike "the map made before it").
     IdValueOffByOne,
 }
 
@@ -461,6 +461,31 @@ impl<S: Sys> Sys for Faulty<S> {
             b.in_batch = None;
         }
         let asked = b.count;
+        // A batch write of 4-byte values: each that is a map's id goes in plus one.
+        if cmd == BatchCmd::Update
+            && self.on(KernelFault::IdValueOffByOne)
+            && b.values.len() == 4 * asked as usize
+        {
+            let mut values = b.values.to_vec();
+            for v in values.chunks_mut(4) {
+                let id = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+                if self.created.contains(&id) {
+                    v.copy_from_slice(&(id + 1).to_le_bytes());
+                }
+            }
+            let mut off = Batch {
+                in_batch: b.in_batch,
+                out_batch: &mut *b.out_batch,
+                keys: &mut *b.keys,
+                values: &mut values,
+                count: b.count,
+                elem_flags: b.elem_flags,
+                flags: b.flags,
+            };
+            let r = self.inner.batch(fd, cmd, &mut off);
+            b.count = off.count;
+            return r;
+        }
         let (got, err) = self.inner.batch(fd, cmd, b);
         if cmd == BatchCmd::Delete && err.is_some() && self.on(KernelFault::BatchDeleteCountsAll) {
             return (asked, err);

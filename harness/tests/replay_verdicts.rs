@@ -215,6 +215,38 @@ fn a_new_fd_of_the_wrong_map_is_caught_where_it_is_made() {
     diverges_under(KernelFault::FdByIdOtherMap, script, 3, "info m2");
 }
 
+/// A wrong id written into a map is caught by every read that the backend turns into ids:
+/// a LOOKUP after a batch write, a `check` (its state cells) after a single write, a batch
+/// lookup of a hash, for a kernel that stores each map id plus one.
+#[test]
+fn a_wrong_id_is_caught_by_every_read() {
+    if skip_without_kernel("a_wrong_id_is_caught_by_every_read") {
+        return;
+    }
+    let batch_write = "m0 = create hash key=4 value=4 entries=2 => ok fd=m0\n\
+                       update_batch m0 count=1 keys=00000000 values=id:m0 => ok count=1\n\
+                       lookup m0 key=00000000 => ok value=id:m0\n";
+    diverges_under(
+        KernelFault::IdValueOffByOne,
+        batch_write,
+        3,
+        "lookup m0 key=00000000",
+    );
+    let checked = "m0 = create array key=4 value=4 entries=2 => ok fd=m0\n\
+                   update m0 key=01000000 value=id:m0 => ok\n\
+                   check m0 => ok entries=2\n";
+    diverges_under(KernelFault::IdValueOffByOne, checked, 3, "check m0");
+    let batch_read = "m0 = create hash key=4 value=4 entries=2 flags=ZERO_SEED => ok fd=m0\n\
+                      update m0 key=00000000 value=id:m0 => ok\n\
+                      lookup_batch m0 in=NULL count=2 => any\n";
+    diverges_under(
+        KernelFault::IdValueOffByOne,
+        batch_read,
+        3,
+        "lookup_batch m0 in=NULL count=2",
+    );
+}
+
 /// An end-of-case op the model itself refuses (a runner and model that disagree) fails the
 /// case with the op, instead of ending it as a stop: under `dying-settled-in-fdtable` the
 /// runner asks an fdtable case to settle its removed cgroup, which the model refuses there.
