@@ -8,6 +8,7 @@ pub mod bloom;
 pub mod fd_array;
 pub mod hash;
 pub mod lpm;
+pub mod lru;
 pub mod queue_stack;
 
 use crate::errno::Errno;
