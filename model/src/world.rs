@@ -234,7 +234,9 @@ impl World {
         };
         let frozen = if m.frozen { ", frozen" } else { "" };
         let entries: Vec<(String, String)> = match &m.data {
-            MapData::Values(v) => v.entries().iter().map(|(k, v)| (hex(k), hex(v))).collect(),
+            MapData::Values(v) => (v.entries().iter())
+                .map(|(k, v)| (hex(k), crate::outcome::value_text(v)))
+                .collect(),
             MapData::Fds(f) => f
                 .slots
                 .iter()

@@ -907,6 +907,11 @@ fn ids_written_as_values_read_back_as_ids() {
         a => panic!("{line}: {a}"),
     };
     assert_eq!(answer(&w, "lookup m0 key=00000000"), "ok value=id:m1");
+    assert!(
+        w.describe(h(0)).contains("00000000:id:m1"),
+        "{}",
+        w.describe(h(0))
+    );
     assert_eq!(answer(&w, "lookup m0 key=01000000"), "ok value=00000000");
     assert_eq!(
         answer(&w, "lookup_batch m0 in=NULL count=2"),
