@@ -2789,6 +2789,43 @@ mod tests {
         set_config(GenConfig::default());
     }
 
+    /// The generation world's guess for a random-seed hash batch (a set the kernel narrows):
+    /// from bucket 0 everything at once when it fits (ENOENT, the count, out at n_buckets),
+    /// ENOSPC with nothing when it does not, the end from a later bucket.
+    #[test]
+    fn a_random_seed_batch_is_guessed_whole_or_not_at_all() {
+        let mut w = World::default();
+        for line in [
+            "m0 = create hash key=4 value=4 entries=4",
+            "update m0 key=01000000 value=01000000",
+            "update m0 key=02000000 value=02000000",
+        ] {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = predict(&w, &op);
+            w.apply(&op, &o);
+        }
+        let guess =
+            |line: &str| crate::outcome::fmt_outcome(&predict(&w, &crate::text::parse_line(line).unwrap().0));
+        let all = guess("lookup_batch m0 in=NULL count=2");
+        assert!(
+            all.starts_with("ENOENT count=2 keys=") && all.ends_with("out=04000000"),
+            "{all}"
+        );
+        assert!(all.contains("01000000") && all.contains("02000000"), "{all}");
+        assert_eq!(
+            guess("lookup_batch m0 in=NULL count=1"),
+            "ENOSPC count=0 out=00000000"
+        );
+        assert_eq!(
+            guess("lookup_batch m0 in=01000000 count=4"),
+            "ENOENT count=0 out=04000000"
+        );
+        assert_eq!(
+            guess("lookup_batch m0 in=NULL count=3").split(' ').nth(1),
+            Some("count=2")
+        );
+    }
+
     /// Every refusal the model allows, in generated cases over every family (fd tables,
     /// non-root, 5.10-like and 7.x profiles included), names its path, and that path's scope
     /// covers the op: an unnamed errno would be a cell outside the catalogue, a wrong scope a
