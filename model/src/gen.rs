@@ -2072,6 +2072,55 @@ mod tests {
 
     /// `unpin` and `get_pinned` name a pinned handle half the time, else any created one: with
     /// four maps and one pinned, the pinned one is most of the targets.
+    /// `settle` waits for a release that is due, so it names objects that are no longer
+    /// alive; `alive` asks about any object made.
+    #[test]
+    fn settle_names_released_objects_alive_any() {
+        let cfg = GenConfig {
+            types: MapType::HANDLE_MAPS.to_vec(),
+            ..GenConfig::default()
+        };
+        let mut state = gen_state(World::default(), cfg);
+        for n in 0..2 {
+            advance(
+                &mut state.world,
+                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
+            );
+        }
+        advance(
+            &mut state.world,
+            &Op::Close {
+                handle: Handle::map(1),
+            },
+        );
+        let v = View::of(&state);
+        let (mut settles, mut alive_live) = (0, 0);
+        for k in 0..100u8 {
+            for ks in 0..16u16 {
+                let c = Choice {
+                    t: 0,
+                    k,
+                    ks,
+                    kr: ks as u64 * 7 + 1,
+                    vs: 0,
+                    fs: 0,
+                };
+                match v.decode(c) {
+                    Op::Settle { target } => {
+                        assert_eq!(target, Handle::map(1), "settle of a live object");
+                        settles += 1;
+                    }
+                    Op::Alive { target } => alive_live += (target == Handle::map(0)) as u32,
+                    _ => {}
+                }
+            }
+        }
+        assert!(
+            settles > 0 && alive_live > 0,
+            "{settles} settles, {alive_live} alive of m0"
+        );
+    }
+
     #[test]
     fn pin_ops_mostly_name_what_is_pinned() {
         let mut world = World::default();
