@@ -2072,47 +2072,55 @@ mod tests {
 
     /// `unpin` and `get_pinned` name a pinned handle half the time, else any created one: with
     /// four maps and one pinned, the pinned one is most of the targets.
-    /// `settle` waits for a release that is due, so it names objects that are no longer
-    /// alive; `alive` asks about any object made.
-    #[test]
-    fn settle_names_released_objects_alive_any() {
+    /// A handle-maps generation state with `n` arrays made, then `op`.
+    fn arrays_then(world: World, n: u32, op: Op) -> GenState {
         let cfg = GenConfig {
             types: MapType::HANDLE_MAPS.to_vec(),
             ..GenConfig::default()
         };
-        let mut state = gen_state(World::default(), cfg);
-        for n in 0..2 {
+        let mut state = gen_state(world, cfg);
+        for m in 0..n {
             advance(
                 &mut state.world,
-                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
+                &create_map(m, MapSpec::new(MapType::Array, 4, 8, 4)),
             );
         }
-        advance(
-            &mut state.world,
-            &Op::Close {
-                handle: Handle::map(1),
-            },
-        );
+        advance(&mut state.world, &op);
+        state
+    }
+
+    /// Every op kind's draw (`k`) with sixteen key choices each.
+    fn kind_grid() -> impl Iterator<Item = Choice> {
+        (0..100u8).flat_map(|k| {
+            (0..16u16).map(move |ks| Choice {
+                t: 0,
+                k,
+                ks,
+                kr: ks as u64 * 7 + 1,
+                vs: 0,
+                fs: 0,
+            })
+        })
+    }
+
+    /// `settle` waits for a release that is due, so it names objects that are no longer
+    /// alive; `alive` asks about any object made.
+    #[test]
+    fn settle_names_released_objects_alive_any() {
+        let close = Op::Close {
+            handle: Handle::map(1),
+        };
+        let state = arrays_then(World::default(), 2, close);
         let v = View::of(&state);
         let (mut settles, mut alive_live) = (0, 0);
-        for k in 0..100u8 {
-            for ks in 0..16u16 {
-                let c = Choice {
-                    t: 0,
-                    k,
-                    ks,
-                    kr: ks as u64 * 7 + 1,
-                    vs: 0,
-                    fs: 0,
-                };
-                match v.decode(c) {
-                    Op::Settle { target } => {
-                        assert_eq!(target, Handle::map(1), "settle of a live object");
-                        settles += 1;
-                    }
-                    Op::Alive { target } => alive_live += (target == Handle::map(0)) as u32,
-                    _ => {}
+        for c in kind_grid() {
+            match v.decode(c) {
+                Op::Settle { target } => {
+                    assert_eq!(target, Handle::map(1), "settle of a live object");
+                    settles += 1;
                 }
+                Op::Alive { target } => alive_live += (target == Handle::map(0)) as u32,
+                _ => {}
             }
         }
         assert!(
@@ -2125,39 +2133,16 @@ mod tests {
     fn pin_ops_mostly_name_what_is_pinned() {
         let mut world = World::default();
         world.profile.bpffs = true;
-        let cfg = GenConfig {
-            types: MapType::HANDLE_MAPS.to_vec(),
-            ..GenConfig::default()
+        let pin = Op::Pin {
+            target: Handle::map(2),
         };
-        let mut state = gen_state(world, cfg);
-        for n in 0..4 {
-            advance(
-                &mut state.world,
-                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
-            );
-        }
-        advance(
-            &mut state.world,
-            &Op::Pin {
-                target: Handle::map(2),
-            },
-        );
+        let state = arrays_then(world, 4, pin);
         let v = View::of(&state);
         let (mut pinned, mut all) = (0, 0);
-        for k in 0..100u8 {
-            for ks in 0..16u16 {
-                let c = Choice {
-                    t: 0,
-                    k,
-                    ks,
-                    kr: ks as u64 * 7 + 1,
-                    vs: 0,
-                    fs: 0,
-                };
-                if let Op::Unpin { target } | Op::GetPinned { target, .. } = v.decode(c) {
-                    all += 1;
-                    pinned += (target == Handle::map(2)) as u32;
-                }
+        for c in kind_grid() {
+            if let Op::Unpin { target } | Op::GetPinned { target, .. } = v.decode(c) {
+                all += 1;
+                pinned += (target == Handle::map(2)) as u32;
             }
         }
         assert!(all > 0 && pinned * 2 > all, "{pinned} of {all} name the pin");
