@@ -90,6 +90,12 @@ fn probe_dialects(p: &mut Profile) {
                 _ => {}
             }
         }
+        // The common LRU's refill (d4adf1c9ee77, 6.16 and stable): a map of 4 entries per CPU
+        // filled one past full from one CPU evicts its target, 2 (max_entries / cpus / 2), not
+        // 128: every key but the newest. The thread is pinned for it and put back.
+        if let Some(v_lru) = lru_target_free(&mut s) {
+            v.push(("lru-target-free", v_lru));
+        }
         // Hash keys beyond MAX_BPF_STACK (c6bde958a62b, 5.11): a 513-byte key is E2BIG before.
         match s.map_create(&MapSpec::new(MapType::Hash, 513, 4, 1), -1) {
             Ok(_) => v.push(("hash-key-size-lifted", true)),
@@ -334,6 +340,35 @@ fn probe_dialects(p: &mut Profile) {
     for (name, value) in found {
         assert!(p.set_dialect(name, *value), "probed above: {name}");
     }
+}
+
+/// `lru-target-free`: how many keys the first eviction of a common LRU hash leaves, pinned to
+/// one CPU (None where the map or the pinning cannot be made).
+fn lru_target_free(s: &mut RealSys) -> Option<bool> {
+    let cpus = possible_cpus() as u32;
+    let max = 4 * cpus;
+    let fd = s
+        .map_create(&MapSpec::new(MapType::LruHash, 4, 4, max), -1)
+        .ok()?;
+    let before = crate::sys::affinity().ok()?;
+    let here = *before.first()?;
+    crate::sys::set_affinity(&[here]).ok()?;
+    let filled = (0..=max).all(|i| s.update(fd.as_raw_fd(), &i.to_le_bytes(), &[0; 4], 0).is_ok());
+    let _ = crate::sys::set_affinity(&before);
+    if !filled {
+        return None;
+    }
+    let (mut n, mut at, mut next) = (0u32, None::<[u8; 4]>, [0u8; 4]);
+    while s
+        .next_key(fd.as_raw_fd(), at.as_ref().map(|k| &k[..]), &mut next)
+        .is_ok()
+        && n <= max
+    {
+        n += 1;
+        at = Some(next);
+    }
+    // 128 or more: only the newest key is left; the clamped target leaves max - 1.
+    Some(n > 1)
 }
 
 /// Does the map behind `fd` have LOOKUP_BATCH? One element asked for: ok or ENOENT (the end)

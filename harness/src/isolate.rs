@@ -366,9 +366,10 @@ pub fn serve() -> std::process::ExitCode {
         let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, h, h);
     }
     let start = Limits::now();
-    // The fds `fdtable` left (the case's starting table), and why this process cannot serve
-    // another case, if it cannot.
+    // The fds `fdtable` left (the case's starting table); a case without one (a pinned case)
+    // must leave the table as the last clean reset did (or the start).
     let mut after_fdtable: Option<Vec<i32>> = None;
+    let mut clean_fds: Option<Vec<i32>> = open_fds().ok();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if let Some(v) = line.strip_prefix(IDS) {
@@ -384,10 +385,14 @@ pub fn serve() -> std::process::ExitCode {
             crate::idlock::release_ids();
             let answer = match start.as_ref() {
                 Err(e) => Err(format!("spent its limits were unreadable at start: {e}")),
-                Ok(start) => clean_for_next(start, after_fdtable.take(), hook == Some(("leak", "reset"))),
+                Ok(start) => {
+                    let before = after_fdtable.take().or_else(|| clean_fds.clone());
+                    clean_for_next(start, before, hook == Some(("leak", "reset")))
+                }
             };
             match answer {
                 Ok(()) => {
+                    clean_fds = open_fds().ok();
                     if !say("ready") {
                         break;
                     }
@@ -430,6 +435,8 @@ struct Limits {
     nofile: (u64, u64),
     memlock: (u64, u64),
     caps: u64,
+    /// The CPUs it may run on (a `cpu` op pins it; its reset puts them back).
+    cpus: Vec<usize>,
 }
 
 impl Limits {
@@ -439,6 +446,7 @@ impl Limits {
             nofile: rlimit::getrlimit(R::NOFILE)?,
             memlock: rlimit::getrlimit(R::MEMLOCK)?,
             caps: crate::sys::effective_caps().map_err(|e| std::io::Error::from_raw_os_error(e.num()))?,
+            cpus: crate::sys::affinity().map_err(|e| std::io::Error::from_raw_os_error(e.num()))?,
         })
     }
 }
@@ -483,12 +491,12 @@ fn clean_for_next(start: &Limits, after_fdtable: Option<Vec<i32>>, leak: bool) -
         std::mem::forget(std::fs::File::open("/dev/null"));
     }
     let Some(before) = after_fdtable else {
-        return Err("dirty: no `fdtable` ran in its case".into());
+        return Err("dirty: its fd table was never read".into());
     };
     match open_fds() {
         Ok(now) if now == before => Ok(()),
         now => Err(format!(
-            "dirty: its fds are {now:?}, not {before:?} as after `fdtable`"
+            "dirty: its fds are {now:?}, not {before:?} as at the case's start"
         )),
     }
 }

@@ -78,6 +78,8 @@ pub struct Kernel<S: Sys = RealSys> {
     pub isolated: bool,
     /// After `fdtable`: every new fd's number is reported.
     numbered: bool,
+    /// The CPUs this thread ran on before a case's `cpu` op pinned it; put back by `reset`.
+    unpinned: Option<Vec<usize>>,
     /// How long `settle` waits for a deferred release (5 s; shorter while a search shrinks a
     /// leak, whose every re-run would otherwise wait the whole bound).
     pub settle_bound: std::time::Duration,
@@ -191,6 +193,7 @@ impl<S: Sys> Kernel<S> {
             cpus,
             isolated: false,
             numbered: false,
+            unpinned: None,
             settle_bound: SETTLE_BOUND,
         })
     }
@@ -208,6 +211,12 @@ impl<S: Sys> Kernel<S> {
         self.made.clear();
         self.ids.clear();
         self.id_maps.clear();
+        // A case process serves fdtable cases and pinned ones: only the former number fds.
+        self.numbered = false;
+        if let Some(cpus) = self.unpinned.take() {
+            // The case process checks it runs where it started before it serves again.
+            let _ = crate::sys::set_affinity(&cpus);
+        }
         if let Some(root) = &mut self.cgroups {
             for d in root.made.drain(..).rev() {
                 let _ = self.sys.rmdir(&d);
@@ -382,6 +391,15 @@ impl<S: Sys> Kernel<S> {
                     .map_err(|e| Errno::raw(e.raw_os_error().unwrap_or(libc::EIO)))
             }
             Op::DropCap => crate::sys::drop_cap_sys_resource().map(|_| Ret::Unit),
+            Op::Cpu { cpu } => {
+                if !self.isolated {
+                    return Ok(Ret::Lost("`cpu` runs only in a case's own process".into()));
+                }
+                if self.unpinned.is_none() {
+                    self.unpinned = Some(crate::sys::affinity()?);
+                }
+                crate::sys::set_affinity(&[*cpu as usize]).map(|_| Ret::Unit)
+            }
             Op::IdGap { from, to } => {
                 let id = |h: &Handle| self.made.get(h).and_then(|m| m.id).ok_or(Errno::EINVAL);
                 Ok(Ret::Count(id(to)?.wrapping_sub(id(from)?)))

@@ -169,6 +169,7 @@ fn family_word(world: &World, op: &Op) -> Cow<'static, str> {
     let word = |t: MapType| t.name().map_or_else(|| Cow::Owned(t.word()), Cow::Borrowed);
     Cow::Borrowed(match op {
         Op::FdTable | Op::SetRlimit { .. } | Op::DropCap | Op::IdGap { .. } => "fdtable",
+        Op::Cpu { .. } => "cpu",
         Op::Fill { .. } => "scale",
         Op::CreateMap { spec, .. } => return word(spec.map_type),
         Op::Close { handle } => match world.map(*handle) {
@@ -239,9 +240,10 @@ pub fn set_hooks(h: Hooks) {
 /// is started (see `run_routed`).
 static CASES: std::sync::RwLock<()> = std::sync::RwLock::new(());
 
-/// Does this case need a process of its own (fd numbers and rlimits are part of it)?
+/// Does this case need a process of its own (fd numbers and rlimits are part of it, or it
+/// pins itself to a CPU)?
 pub fn needs_isolation(ops: &[Op]) -> bool {
-    ops.first() == Some(&Op::FdTable)
+    ops.first() == Some(&Op::FdTable) || ops.iter().any(|o| matches!(o, Op::Cpu { .. }))
 }
 
 /// `run_case` on the right backend: `kernel`, or a child process for an `fdtable` case: a
@@ -790,12 +792,20 @@ pub fn search<S: Sys>(
         // An fdtable case was generated from the world after `fdtable`; it runs from the
         // base world with that op first, in its own process.
         // A scale run's prefix (create, fill) likewise runs first, from the base world.
-        let (start, ops) = match state.world.limits {
-            Some(_) => (cfg.gen.world.clone(), [vec![Op::FdTable], ops].concat()),
-            None if !cfg.gen.prefix.is_empty() => {
-                (cfg.gen.world.clone(), [cfg.gen.prefix.clone(), ops].concat())
-            }
-            None => (state.world.clone(), ops),
+        // A pinned case (LRU hashes) likewise starts with its `cpu` op.
+        let mut first = Vec::new();
+        if state.world.limits.is_some() {
+            first.push(Op::FdTable);
+        }
+        if let (Some(cpu), None) = (state.world.cpu, cfg.gen.world.cpu) {
+            first.push(Op::Cpu { cpu });
+        }
+        let (start, ops) = match first.is_empty() && cfg.gen.prefix.is_empty() {
+            true => (state.world.clone(), ops),
+            false => (
+                cfg.gen.world.clone(),
+                [first, cfg.gen.prefix.clone(), ops].concat(),
+            ),
         };
         let run = run_routed(
             start.clone(),

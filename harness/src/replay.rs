@@ -122,7 +122,8 @@ impl Verdict {
 }
 
 /// The `# dialect:` header: the kernel dialects (`Profile::dialects`) a case's recorded
-/// outcomes hold on, `name` or `no-name`, separated by spaces. `Ok(Some(why))`: not for this
+/// outcomes hold on, `name` or `no-name`, separated by spaces; and `# cpus:`, the possible
+/// CPUs they were recorded with. `Ok(Some(why))`: not for this
 /// kernel. An unknown name is an error, not a skip (a typo would skip the case everywhere).
 pub fn dialect_mismatch(case: &Case, p: &Profile) -> Result<Option<String>, String> {
     let mut why = Vec::new();
@@ -145,6 +146,19 @@ pub fn dialect_mismatch(case: &Case, p: &Profile) -> Result<Option<String>, Stri
                     if has { "" } else { "no-" }
                 ));
             }
+        }
+    }
+    // `# cpus: N`: outcomes that depend on the number of possible CPUs (an LRU's per-CPU
+    // lists and refill size, a per-CPU value's length).
+    for (_, v) in case.header.iter().filter(|(k, _)| k == "cpus") {
+        let Ok(n) = v.trim().parse::<u32>() else {
+            return Err(format!("# cpus: expected a number of possible CPUs, found `{v}`"));
+        };
+        if n != p.possible_cpus {
+            why.push(format!(
+                "recorded with {n} possible CPUs; this machine has {}",
+                p.possible_cpus
+            ));
         }
     }
     Ok((!why.is_empty()).then(|| why.join("; ")))

@@ -16,6 +16,7 @@ const PRELUDE: &str = r#"#define _GNU_SOURCE
 #include <linux/bpf.h>
 #include <linux/capability.h>
 #include <linux/perf_event.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -813,6 +814,12 @@ fn op_code(world: &World, op: &Op) -> String {
                 c,
                 "\tsnprintf(out, sizeof out, \"ok count=%u\", ids[0][{}] - ids[0][{}]);",
                 to.n, from.n
+            );
+        }
+        Op::Cpu { cpu } => {
+            let _ = writeln!(
+                c,
+                "\tcpu_set_t s; CPU_ZERO(&s); CPU_SET({cpu}, &s);\n\tresult(sched_setaffinity(0, sizeof s, &s));"
             );
         }
     }

@@ -128,6 +128,14 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         // Two maps, one's id written into the other, and a read of it.
         gen.types = vec![MapType::Array, MapType::Hash];
         (4_000, 4, 30)
+    } else if matches!(
+        fault,
+        Fault::LruEvictsNewest | Fault::LruRefIgnored | Fault::LruOldTargetFree
+    ) {
+        // A pinned case, a small LRU hash, more keys than it holds (and for the reference
+        // bit, a key written twice).
+        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
+        (20_000, 9, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -690,6 +690,38 @@ pub fn drop_cap_sys_resource() -> Result<(), Errno> {
     capset(&d)
 }
 
+/// The CPUs this thread may run on (`sched_getaffinity`), ascending.
+pub fn affinity() -> Result<Vec<usize>, Errno> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; the kernel writes at most its size.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: pid 0 is this thread; the size is the set's.
+    let r = unsafe { libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) };
+    if r != 0 {
+        return Err(last_errno());
+    }
+    // SAFETY: CPU_ISSET reads a bit of the set, below CPU_SETSIZE.
+    Ok((0..libc::CPU_SETSIZE as usize)
+        .filter(|c| unsafe { libc::CPU_ISSET(*c, &set) })
+        .collect())
+}
+
+/// Lets this thread run on these CPUs only (`sched_setaffinity`; each below 1024): EINVAL if
+/// none of them is online.
+pub fn set_affinity(cpus: &[usize]) -> Result<(), Errno> {
+    // SAFETY: as in `affinity`.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    for c in cpus.iter().filter(|c| **c < libc::CPU_SETSIZE as usize) {
+        // SAFETY: below CPU_SETSIZE.
+        unsafe { libc::CPU_SET(*c, &mut set) };
+    }
+    // SAFETY: pid 0 is this thread; the set is initialised and its size given.
+    let r = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+    match r {
+        0 => Ok(()),
+        _ => Err(last_errno()),
+    }
+}
+
 /// This process's effective capabilities (the low 64 bits).
 pub fn effective_caps() -> Result<u64, Errno> {
     let d = capget()?;
@@ -801,6 +833,8 @@ mod tests {
             (MapType::CgroupArray, uapi::BPF_MAP_TYPE_CGROUP_ARRAY),
             (MapType::ArrayOfMaps, uapi::BPF_MAP_TYPE_ARRAY_OF_MAPS),
             (MapType::HashOfMaps, uapi::BPF_MAP_TYPE_HASH_OF_MAPS),
+            (MapType::LruHash, uapi::BPF_MAP_TYPE_LRU_HASH),
+            (MapType::LruPercpuHash, uapi::BPF_MAP_TYPE_LRU_PERCPU_HASH),
         ];
         for (t, header) in types {
             assert_eq!(t.raw(), header, "{t:?}");

@@ -45,6 +45,7 @@ fn other_ok_cells(row: &str) -> &'static [(&'static str, &'static str)] {
             ("dropcap", "ok"),
             ("idgap", "ok"),
         ],
+        "cpu" => &[("cpu", "ok")],
         _ => &[],
     }
 }

@@ -78,11 +78,20 @@ pub enum Fault {
     /// An `id:` value is stored as the id of the map written into (the kernel stores the
     /// bytes it is given: the id of the map the value names).
     IdValueOfWrittenMap,
+    /// An LRU hash evicts its most recently added elements first (the kernel shrinks from
+    /// the tail of the inactive list: the least recent, `__bpf_lru_list_shrink_inactive`).
+    LruEvictsNewest,
+    /// An LRU hash never sets a node's reference bit, so a replaced key is as old as any
+    /// (the kernel's `bpf_lru_node_set_ref` keeps it active through a rotation).
+    LruRefIgnored,
+    /// The common LRU refills a local free list by 128 nodes, as before 6.16 (the kernel:
+    /// `clamp(max_entries / cpus / 2, 1, 128)`, d4adf1c9ee77).
+    LruOldTargetFree,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 31] = [
+    pub const ALL: [Fault; 34] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -114,6 +123,9 @@ impl Fault {
         Fault::BatchContinuesPastError,
         Fault::HashBatchSplitsBuckets,
         Fault::IdValueOfWrittenMap,
+        Fault::LruEvictsNewest,
+        Fault::LruRefIgnored,
+        Fault::LruOldTargetFree,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -181,6 +193,9 @@ impl Fault {
             Fault::BatchContinuesPastError => "batch-continues-past-error",
             Fault::HashBatchSplitsBuckets => "hash-batch-splits-buckets",
             Fault::IdValueOfWrittenMap => "id-value-of-written-map",
+            Fault::LruEvictsNewest => "lru-evicts-newest",
+            Fault::LruRefIgnored => "lru-ref-ignored",
+            Fault::LruOldTargetFree => "lru-old-target-free",
         }
     }
     /// Inverse of [`Fault::name`].

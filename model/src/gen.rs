@@ -256,6 +256,14 @@ fn start_state(r: u8, cfg: &Arc<GenConfig>, start: &World) -> GenState {
     if r >= 100 - cfg.fd_table_pct.min(100) && world.precondition(&Op::FdTable).is_ok() {
         world.apply(&Op::FdTable, &Ok(crate::Ret::Unit));
     }
+    // LRU hashes are written only in a case pinned to a CPU (`cpu 0` first: the runner puts
+    // it there and runs the case in its own process): every case of an LRU-only run, a third
+    // of the cases where other types are generated too.
+    let lru = cfg.types.iter().filter(|t| t.is_lru()).count();
+    let pinned = lru == cfg.types.len() || (lru > 0 && r.is_multiple_of(3));
+    if pinned && world.cpu.is_none() {
+        world.apply(&Op::Cpu { cpu: 0 }, &Ok(crate::Ret::Unit));
+    }
     GenState {
         world,
         cfg: cfg.clone(),
@@ -509,6 +517,8 @@ struct View {
     nofile: Option<(u64, u64)>,
     /// Possible CPUs where per-CPU maps take BPF_F_CPU and BPF_F_ALL_CPUS (7.0), else None.
     cpu_flags: Option<u32>,
+    /// In a pinned case: its CPU, and how many are possible.
+    cpu: Option<(u32, u32)>,
 }
 
 /// The largest map generation draws batch commands for (`View::batch_op`).
@@ -516,7 +526,7 @@ const BATCH_MAX_ENTRIES: u32 = 4096;
 
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
 /// kinds only where handle maps are generated.
-const KINDS: [(u8, &str); 11] = [
+const KINDS: [(u8, &str); 12] = [
     (18, "lookup"),
     (30, "update"),
     (10, "delete"),
@@ -528,6 +538,7 @@ const KINDS: [(u8, &str); 11] = [
     (2, "freeze"),
     (4, "close"),
     (4, "info"),
+    (3, "cpu"),
 ];
 /// In an `fdtable` case: many fd-creating ops and closes, rlimit changes that reach EMFILE
 /// in a few ops, and id gaps.
@@ -588,6 +599,7 @@ impl View {
             world_next: [Handle::map(0); 4],
             nofile: None,
             cpu_flags: None,
+            cpu: None,
         };
         v.refresh(s);
         v
@@ -681,6 +693,7 @@ impl View {
         self.cfg = s.cfg.clone();
         self.world_next = [Kind::Map, Kind::Prog, Kind::Cgroup, Kind::Perf].map(|k| w.next_handle(k));
         self.nofile = w.limits.as_ref().map(|l| (l.nofile.soft, l.nofile.hard));
+        self.cpu = w.cpu.map(|c| (c, w.profile.possible_cpus));
     }
 
     fn created(&self) -> &[(Handle, Life)] {
@@ -725,7 +738,8 @@ impl View {
             &KINDS
         };
         let weight = |(w, name): &(u8, &'static str)| -> u32 {
-            if self.cfg.swarm_off.contains(name) {
+            // Moving to another CPU only in a pinned case (the others draw as before).
+            if (*name == "cpu" && self.cpu.is_none()) || self.cfg.swarm_off.contains(name) {
                 0
             } else if self.cfg.swarm_boost.contains(name) {
                 *w as u32 * 3
@@ -767,6 +781,17 @@ impl View {
         }
         match kind {
             "object" if fds < max_fds => return self.object(&c),
+            // Another CPU (its own local lists, or per-CPU LRU lists); now and then one that
+            // is not possible.
+            "cpu" => {
+                if let Some((now, cpus)) = self.cpu {
+                    let cpu = match c.ks % 16 {
+                        15 => cpus,
+                        r => (now + 1 + r as u32) % cpus.max(1),
+                    };
+                    return Op::Cpu { cpu };
+                }
+            }
             "fd_by_id" => {
                 if let Some(op) = self.fd_by_id(&c) {
                     return op;
@@ -1328,7 +1353,7 @@ impl View {
         };
         // A third of the hashes with seed 0, whose GET_NEXT_KEY order the model computes
         // (where CAP_SYS_ADMIN lets them be created).
-        let hash = matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps);
+        let hash = matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps) || t.is_lru();
         if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
             spec.map_flags |= ZERO_SEED;
         }
@@ -1426,7 +1451,7 @@ fn invalidate(s: &mut MapSpec, r: u64) {
         20 if matches!(
             s.map_type,
             MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps
-        ) =>
+        ) || s.map_type.is_lru() =>
         {
             s.max_entries = [(1 << 27) + 1, (1 << 31) + 1][((r >> 8) % 2) as usize]
         }
@@ -2898,13 +2923,18 @@ mod tests {
             (3, crate::Profile::default()),
             (4, old),
             (5, seven),
+            // LRU hashes alone: every case pinned, where the rarer LRU paths come up.
+            (6, crate::Profile::default()),
         ];
         for (seed, profile) in profiles {
             let mut world = World::default();
             world.profile = profile;
             let cfg = GenConfig {
                 world,
-                types: MapType::all().collect(),
+                types: match seed {
+                    6 => vec![MapType::LruHash, MapType::LruPercpuHash],
+                    _ => MapType::all().collect(),
+                },
                 fd_table_pct: 20,
                 bad_fd_pct: 10,
                 invalid_create_pct: 40,

@@ -193,6 +193,12 @@ pub enum MapType {
     /// `BPF_MAP_TYPE_BLOOM_FILTER` (30).
     #[doc(alias = "BPF_MAP_TYPE_BLOOM_FILTER")]
     BloomFilter,
+    /// `BPF_MAP_TYPE_LRU_HASH` (9).
+    #[doc(alias = "BPF_MAP_TYPE_LRU_HASH")]
+    LruHash,
+    /// `BPF_MAP_TYPE_LRU_PERCPU_HASH` (10).
+    #[doc(alias = "BPF_MAP_TYPE_LRU_PERCPU_HASH")]
+    LruPercpuHash,
     /// A raw type number the model does not implement (e.g. beyond `__MAX_BPF_MAP_TYPE`).
     Other(u32),
 }
@@ -215,7 +221,7 @@ impl MapType {
     ];
     /// Every modelled type, in generation order, with its `map_type` number and its word in
     /// scripts and on the command line (a new type is one line here).
-    pub const TYPES: [(MapType, u32, &'static str); 13] = [
+    pub const TYPES: [(MapType, u32, &'static str); 15] = [
         (MapType::Array, 2, "array"),
         (MapType::PercpuArray, 6, "percpu_array"),
         (MapType::Hash, 1, "hash"),
@@ -229,6 +235,8 @@ impl MapType {
         (MapType::Queue, 22, "queue"),
         (MapType::Stack, 23, "stack"),
         (MapType::BloomFilter, 30, "bloom_filter"),
+        (MapType::LruHash, 9, "lru_hash"),
+        (MapType::LruPercpuHash, 10, "lru_percpu_hash"),
     ];
     /// Every modelled type.
     pub fn all() -> impl Iterator<Item = MapType> {
@@ -271,7 +279,14 @@ impl MapType {
     }
     /// Per-CPU types carry one value slot per possible CPU.
     pub fn is_percpu(self) -> bool {
-        matches!(self, MapType::PercpuArray | MapType::PercpuHash)
+        matches!(
+            self,
+            MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+        )
+    }
+    /// LRU hashes: an update takes a node from the lists of the CPU it runs on, and may evict.
+    pub fn is_lru(self) -> bool {
+        matches!(self, MapType::LruHash | MapType::LruPercpuHash)
     }
     /// Array-shaped value maps: every index below max_entries always exists.
     pub fn is_array(self) -> bool {
@@ -694,6 +709,13 @@ pub enum Op {
     },
     /// Drops CAP_SYS_RESOURCE from the process (effective and permitted sets).
     DropCap,
+    /// `sched_setaffinity(2)` of the case process to this one CPU: the ops after it run
+    /// there (an LRU hash's update takes its node from that CPU's lists). A case with one
+    /// runs in a process of its own.
+    Cpu {
+        /// The CPU.
+        cpu: u32,
+    },
     /// `id(to) - id(from)` for two maps this case created: map ids are allocated cyclically
     /// (`bpf_map_alloc_id`), so the gap counts the ids consumed in between.
     IdGap {
@@ -775,6 +797,7 @@ impl Op {
             Op::FdTable => "fdtable",
             Op::SetRlimit { .. } => "rlimit",
             Op::DropCap => "dropcap",
+            Op::Cpu { .. } => "cpu",
             Op::IdGap { .. } => "idgap",
         }
     }

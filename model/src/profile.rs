@@ -92,6 +92,9 @@ pub struct Profile {
     /// through `htab_map_update_elem_in_place`, "bpf: Support atomic update for htab of maps",
     /// 6.16); before, the update linked a new element at the bucket head like HASH.
     pub fd_htab_update_in_place: bool,
+    /// The common LRU refills a CPU's local free list by `clamp(max_entries / cpus / 2, 1,
+    /// 128)` nodes (d4adf1c9ee77, 6.16; 6.12.y and 6.6.99), not 128 (`bpf_lru_list.c`).
+    pub lru_target_free: bool,
     /// The largest max_entries a HASH accepts: `htab_map_alloc` refuses with E2BIG when
     /// `roundup_pow_of_two(max_entries)` buckets of 16 bytes overflow a u32 (2^27 on 64-bit).
     pub hash_max_entries: u32,
@@ -140,6 +143,7 @@ impl Profile {
             lpm_full_in_place: true,
             lpm_next_key_exact: true,
             fd_htab_update_in_place: true,
+            lru_target_free: true,
             hash_max_entries: 1 << 27,
             bpffs: true,
             cgroup2: true,
@@ -154,7 +158,7 @@ impl Profile {
 
 /// Every yes-or-no dialect, oldest change first, with the upstream change that made it "yes"
 /// (or "no", for padding: the BPF_F_CPU series dropped it).
-pub const DIALECTS: [(&str, &str); 22] = [
+pub const DIALECTS: [(&str, &str); 23] = [
     (
         "memcg-accounting",
         "memcg, not RLIMIT_MEMLOCK (97306be45fbe, 5.11)",
@@ -203,6 +207,10 @@ pub const DIALECTS: [(&str, &str); 22] = [
         "LPM_TRIE GET_NEXT_KEY of a missing key restarts (27abc7b3fa2e, 6.13 and stable)",
     ),
     ("fd-htab-update-in-place", "HASH_OF_MAPS update in place (6.16)"),
+    (
+        "lru-target-free",
+        "the common LRU refills a local list by max_entries/cpus/2, not 128 (d4adf1c9ee77, 6.16 and stable)",
+    ),
     (
         "prog-array-owner-attach",
         "PROG_ARRAY owner has expected_attach_type (4540aed51b12, 6.18 and stable)",
@@ -268,6 +276,7 @@ impl Profile {
             "lpm-next-key-exact" => self.lpm_next_key_exact,
             "freeze-checks-write" => self.freeze_checks_write,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place,
+            "lru-target-free" => self.lru_target_free,
             "prog-array-owner-attach" => self.prog_array_owner_attach,
             "unpin-frees-at-once" => self.unpin_frees_at_once,
             "percpu-array-template-size" => self.percpu_array_template_size,
@@ -303,6 +312,7 @@ impl Profile {
             "lpm-next-key-exact" => self.lpm_next_key_exact = v,
             "freeze-checks-write" => self.freeze_checks_write = v,
             "fd-htab-update-in-place" => self.fd_htab_update_in_place = v,
+            "lru-target-free" => self.lru_target_free = v,
             "prog-array-owner-attach" => self.prog_array_owner_attach = v,
             "unpin-frees-at-once" => self.unpin_frees_at_once = v,
             "percpu-array-template-size" => self.percpu_array_template_size = v,

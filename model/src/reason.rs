@@ -61,11 +61,27 @@ pub fn rows_of(group: &str) -> Vec<&'static str> {
 /// other objects.
 fn listed(group: &str) -> &'static [&'static str] {
     match group {
-        "value" => &["array", "percpu_array", "hash", "percpu_hash"],
+        "value" => &[
+            "array",
+            "percpu_array",
+            "hash",
+            "percpu_hash",
+            "lru_hash",
+            "lru_percpu_hash",
+        ],
         "value_arrays" => &["array", "percpu_array"],
-        "value_hashes" => &["hash", "percpu_hash"],
-        "hashes" => &["hash", "percpu_hash", "hash_of_maps"],
-        "percpu" => &["percpu_array", "percpu_hash"],
+        "value_hashes" => &["hash", "percpu_hash", "lru_hash", "lru_percpu_hash"],
+        "hashes" => &[
+            "hash",
+            "percpu_hash",
+            "hash_of_maps",
+            "lru_hash",
+            "lru_percpu_hash",
+        ],
+        // Hashes that refuse a new key when full (an LRU evicts instead).
+        "bounded_hashes" => &["hash", "percpu_hash", "hash_of_maps"],
+        "lru" => &["lru_hash", "lru_percpu_hash"],
+        "percpu" => &["percpu_array", "percpu_hash", "lru_percpu_hash"],
         "fd_maps" => &[
             "prog_array",
             "perf_event_array",
@@ -86,6 +102,8 @@ fn listed(group: &str) -> &'static [&'static str] {
             "lpm_trie",
             "array_of_maps",
             "hash_of_maps",
+            "lru_hash",
+            "lru_percpu_hash",
         ],
         "batch_update" => &[
             "array",
@@ -95,12 +113,22 @@ fn listed(group: &str) -> &'static [&'static str] {
             "lpm_trie",
             "array_of_maps",
             "hash_of_maps",
+            "lru_hash",
+            "lru_percpu_hash",
         ],
-        "batch_delete" => &["hash", "percpu_hash", "lpm_trie", "hash_of_maps"],
+        "batch_delete" => &[
+            "hash",
+            "percpu_hash",
+            "lpm_trie",
+            "hash_of_maps",
+            "lru_hash",
+            "lru_percpu_hash",
+        ],
         "badfd" => &["badfd"],
         "nonmap" => &["nonmap"],
         "objects" => &["objects"],
         "fdtable" => &["fdtable"],
+        "cpu" => &["cpu"],
         "scale" => &["scale"],
         "invalid_type" => &["invalid_type"],
         _ => &[],
@@ -195,7 +223,11 @@ reasons! {
     /// BPF_NOEXIST on a present key (every array slot is present).
     Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
-    Full = E2BIG, "full", [("hashes queue_stack", "update"), ("hashes", "update_batch")];
+    Full = E2BIG, "full", [("bounded_hashes queue_stack", "update"), ("bounded_hashes", "update_batch")];
+    /// BPF_EXIST on an LRU key this very update's node pop evicted (`prealloc_lru_pop`
+    /// runs before `check_flags`).
+    /// (LRU_PERCPU_HASH's BPF_EXIST pops no node: never there.)
+    LruSelfEvicted = ENOENT, "self-evicted", [("lru_hash", "update")];
     /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
     Empty = ENOENT, "empty", [("queue_stack", "lookup lookup_and_delete")];
     /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST;
@@ -244,6 +276,8 @@ reasons! {
     // MAP_CREATE (`map_create`, the family's `map_alloc_check` and `map_alloc`).
     /// map_extra is for BLOOM_FILTER and ARENA only.
     MapExtra = EINVAL, "map-extra", [("maps queue_stack", "create")];
+    /// `htab_map_alloc_check`: LRU nodes are preallocated, BPF_F_NO_PREALLOC is ENOTSUPP.
+    LruNoPrealloc = ENOTSUPP, "prealloc", [("lru", "create")];
     /// `trie_alloc`: an LPM trie must be made with BPF_F_NO_PREALLOC.
     PreallocOnly = EINVAL, "prealloc", [("lpm_trie", "create")];
     /// `bloom_map_alloc`: map_extra above its low 4 bits (the number of hash functions).
@@ -254,8 +288,8 @@ reasons! {
     ProgAccess = EINVAL, "prog-access", [("maps keyless", "create")];
     /// A NUMA node that is not online.
     NumaNode = EINVAL, "numa-node", [("maps keyless", "create")];
-    /// BPF_F_NUMA_NODE on a per-CPU map.
-    NumaPercpu = EINVAL, "numa-percpu", [("percpu", "create")];
+    /// BPF_F_NUMA_NODE on a per-CPU map, or an LRU hash with per-CPU lists.
+    NumaPercpu = EINVAL, "numa-percpu", [("percpu lru_hash", "create")];
     /// A map type this kernel does not know (`find_and_alloc_map`).
     UnknownType = EINVAL, "type", [("invalid_type", "create")];
     /// max_entries 0.
@@ -307,6 +341,8 @@ reasons! {
         "create load fd_by_id perf_event mkcgroup open_cgroup get_pinned")];
     /// setrlimit with soft above hard (`do_prlimit`).
     SoftAboveHard = EINVAL, "soft-above-hard", [("fdtable", "rlimit")];
+    /// `sched_setaffinity` to a CPU that is not online.
+    CpuOffline = EINVAL, "offline", [("cpu", "cpu")];
     /// RLIMIT_NOFILE above fs.nr_open.
     NrOpen = EPERM, "nr-open", [("fdtable", "rlimit")];
     /// Raising a hard limit without CAP_SYS_RESOURCE.
@@ -390,6 +426,7 @@ mod tests {
             "lookup_and_delete_batch",
             "update_batch",
             "delete_batch",
+            "cpu",
         ];
         for w in Why::ALL {
             assert!(!w.scope().is_empty(), "{w:?}");

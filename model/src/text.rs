@@ -185,6 +185,7 @@ impl fmt::Display for Op {
                 )
             }
             Op::DropCap => write!(f, "dropcap sys_resource"),
+            Op::Cpu { cpu } => write!(f, "cpu {cpu}"),
             Op::IdGap { from, to } => write!(f, "idgap {from} {to}"),
         }
     }
@@ -322,7 +323,7 @@ type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
 
 /// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
 /// dispatches on and its error messages list, so that an op cannot be missing from either.
-const PLAIN_OPS: [(&str, PlainParser); 24] = [
+const PLAIN_OPS: [(&str, PlainParser); 25] = [
     ("update", p_update),
     ("lookup", p_lookup),
     ("delete", p_delete),
@@ -406,6 +407,13 @@ const PLAIN_OPS: [(&str, PlainParser); 24] = [
             "expected `dropcap sys_resource`, found `dropcap {}`",
             a.join(" ")
         )),
+    }),
+    ("cpu", |a| {
+        let n = one_arg("cpu <number>", a)?;
+        match n.parse() {
+            Ok(cpu) => Ok(Op::Cpu { cpu }),
+            Err(_) => err(format!("expected `cpu <number>`, found `cpu {n}`")),
+        }
     }),
     ("idgap", |a| match a {
         [from, to] => Ok(Op::IdGap {
@@ -1331,6 +1339,7 @@ pub mod arb {
             Just(Op::FdTable),
             (res, num64(), num64()).prop_map(|(res, soft, hard)| Op::SetRlimit { res, soft, hard }),
             Just(Op::DropCap),
+            num32().prop_map(|cpu| Op::Cpu { cpu }),
             (handle(), handle()).prop_map(|(from, to)| Op::IdGap { from, to }),
             (handle(), num32()).prop_map(|(map, n)| Op::Fill { map, n }),
         ]
@@ -1554,6 +1563,7 @@ mod tests {
                 hard: 0,
             },
             Op::DropCap,
+            Op::Cpu { cpu: 1 },
             Op::IdGap {
                 from: Handle::map(0),
                 to: Handle::map(4),
@@ -1762,7 +1772,7 @@ mod tests {
         }
         let e = parse_line("m0 = create ringbuf key=4 value=4 entries=1").unwrap_err();
         let types = map_type_words();
-        assert_eq!(types.len(), 13);
+        assert_eq!(types.len(), 15);
         for w in &types {
             assert!(e.0.contains(w.as_str()), "{w}: {e}");
             let (op, _) = parse_line(&format!("m0 = create {w} key=4 value=4 entries=1")).unwrap();

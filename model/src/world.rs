@@ -128,6 +128,8 @@ pub struct World {
     pub map_ids: u32,
     /// Each created map's place in that sequence.
     pub id_ord: BTreeMap<Handle, u32>,
+    /// The CPU the case process is pinned to (`Op::Cpu`), if it is.
+    pub cpu: Option<u32>,
     next_obj: u32,
     next_file: u32,
 }
@@ -297,6 +299,10 @@ impl World {
         }
         match op {
             Op::FdTable | Op::DropCap => one(Ok(Ret::Unit)),
+            // sched_setaffinity: a mask with no active CPU is EINVAL (every possible CPU is
+            // taken to be online).
+            Op::Cpu { cpu } if *cpu < self.profile.possible_cpus => one(Ok(Ret::Unit)),
+            Op::Cpu { .. } => one(Err(Why::CpuOffline.errno())),
             Op::SetRlimit { res, soft, hard } => {
                 let l = self.limits.as_ref().expect("precondition");
                 one(l.check_set(*res, *soft, *hard).map(|_| Ret::Unit))
@@ -514,6 +520,18 @@ impl World {
                 self.id_ord.insert(*handle, self.map_ids);
                 self.map_ids += 1;
             }
+            (Op::Cpu { cpu }, Ok(_)) => {
+                self.cpu = Some(*cpu);
+                for obj in self.objects.values_mut() {
+                    if let Body::Map(MapObj {
+                        data: MapData::Values(v),
+                        ..
+                    }) = &mut obj.body
+                    {
+                        v.on_cpu(*cpu);
+                    }
+                }
+            }
             _ => {}
         }
         self.observe_order(op, o);
@@ -557,7 +575,11 @@ impl World {
                     let new = family_of(spec.map_type)
                         .new
                         .expect("a family of bytes makes its maps");
-                    MapData::Values(new(spec, value_len, &self.profile, &self.faults))
+                    let mut v = new(spec, value_len, &self.profile, &self.faults);
+                    if let Some(cpu) = self.cpu {
+                        v.on_cpu(cpu);
+                    }
+                    MapData::Values(v)
                 };
                 let charged = match self.profile.mem_accounting {
                     MemAccounting::Rlimit => memlock_pages(self.alloc_estimate(spec)),

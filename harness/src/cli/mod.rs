@@ -267,6 +267,9 @@ fn rows_for(types: &[MapType], fd_tables: bool) -> Vec<String> {
         rows.push("objects".into());
     }
     rows.push("invalid_type".into());
+    if types.iter().any(|t| t.is_lru()) {
+        rows.push("cpu".into());
+    }
     if fd_tables {
         rows.push("fdtable".into());
     }

@@ -305,7 +305,7 @@ impl HashOrder {
     pub fn of(spec: &MapSpec, fd_htab_in_place: bool) -> HashOrder {
         use crate::op::MapType;
         let in_place = match spec.map_type {
-            MapType::PercpuHash => true,
+            MapType::PercpuHash | MapType::LruPercpuHash => true,
             MapType::HashOfMaps => fd_htab_in_place,
             _ => false,
         };
@@ -471,7 +471,7 @@ impl HashOrder {
 
 /// The bucket a hash batch cursor names: the u32 the kernel copies from `in_batch` (a
 /// shorter buffer is padded with zeros, as the harness passes it); NULL is bucket 0.
-fn cursor_bucket(cursor: Option<&[u8]>) -> u32 {
+pub(crate) fn cursor_bucket(cursor: Option<&[u8]>) -> u32 {
     let mut b = [0u8; 4];
     if let Some(c) = cursor {
         let n = c.len().min(4);

@@ -1,7 +1,7 @@
 //! LRU_HASH and LRU_PERCPU_HASH eviction for a process on one CPU: which node an update pops
 //! (`bpf_lru_pop_free`, `kernel/bpf/bpf_lru_list.c`) and so which keys it evicts. Lists are
 //! index-linked like the kernel's `list_head`s; `docs/lru-research.md` walks through them.
-//! Issue 13's first piece: the algorithm and the selftest's sequences, not yet a family.
+//! The family on top of it is `lru_hash.rs`.
 
 use crate::Errno;
 use std::collections::BTreeMap;
@@ -63,6 +63,10 @@ pub struct Lru {
     keys: BTreeMap<Vec<u8>, usize>,
     /// Keys removed by the pops of the current op (`htab_lru_map_delete_node`).
     pub evicted: Vec<Vec<u8>>,
+    /// The `lru-evicts-newest` model fault: shrinking takes from the head, not the tail.
+    pub evict_newest: bool,
+    /// The `lru-ref-ignored` model fault: `bpf_lru_node_set_ref` sets nothing.
+    pub ref_ignored: bool,
 }
 
 impl Lru {
@@ -92,6 +96,8 @@ impl Lru {
             },
             keys: BTreeMap::new(),
             evicted: Vec::new(),
+            evict_newest: false,
+            ref_ignored: false,
         };
         for _ in 0..if percpu_lru { cpus } else { 1 } {
             let heads = [lru.head(), lru.head(), lru.head()];
@@ -188,6 +194,22 @@ impl Lru {
             cur = self.links[cur].0;
         }
         v
+    }
+
+    /// The nodes a shrink looks at, in its order: `reversed` (the `lru-evicts-newest` fault:
+    /// from the head).
+    fn oldest_first(&self, head: usize) -> Vec<usize> {
+        let mut v = self.reversed(head);
+        if self.evict_newest {
+            v.reverse();
+        }
+        v
+    }
+
+    /// `bpf_lru_node_set_ref`.
+    fn set_ref(&mut self, s: usize) {
+        let ignored = self.ref_ignored;
+        self.node(s).referenced = !ignored;
     }
 
     // bpf_lru_list.c
@@ -322,7 +344,7 @@ impl Lru {
     fn shrink_inactive(&mut self, l: usize, want: usize, free: usize, to: On) -> usize {
         let inactive = self.lists[l].heads[1];
         let mut done = 0;
-        for (i, s) in self.reversed(inactive).into_iter().enumerate() {
+        for (i, s) in self.oldest_first(inactive).into_iter().enumerate() {
             if self.node(s).referenced {
                 self.move_within(l, s, On::Active);
             } else if self.del_from_htab(s) {
@@ -350,7 +372,7 @@ impl Lru {
             true => self.lists[l].heads[0],
             false => self.lists[l].heads[1],
         };
-        for s in self.reversed(force) {
+        for s in self.oldest_first(force) {
             if self.del_from_htab(s) {
                 self.move_to_free(l, s, free, to);
                 return 1;
@@ -518,7 +540,7 @@ impl Lru {
         match (old, new, percpu_value) {
             // The per-CPU value is written in place; the old node is referenced.
             (Some(o), new, true) => {
-                self.node(o).referenced = true;
+                self.set_ref(o);
                 if let Some(s) = new {
                     self.push_free(s);
                 }
@@ -527,7 +549,7 @@ impl Lru {
                 self.node(s).key = Some(key.to_vec());
                 self.keys.insert(key.to_vec(), s);
                 if let Some(o) = old {
-                    self.node(s).referenced = true;
+                    self.set_ref(s);
                     self.push_free(o);
                 }
             }
@@ -549,7 +571,7 @@ impl Lru {
     /// `htab_lru_map_lookup_elem_sys`, does not).
     pub fn lookup_prog(&mut self, key: &[u8]) -> Result<(), Errno> {
         let s = *self.keys.get(key).ok_or(Errno::ENOENT)?;
-        self.node(s).referenced = true;
+        self.set_ref(s);
         Ok(())
     }
 

@@ -9,6 +9,7 @@ pub mod fd_array;
 pub mod hash;
 pub mod lpm;
 pub mod lru;
+pub mod lru_hash;
 pub mod queue_stack;
 
 use crate::errno::Errno;
@@ -89,13 +90,14 @@ pub const NO_HINTS: GenHints = GenHints {
 pub type NewMap = fn(&MapSpec, usize, &Profile, &[Fault]) -> Box<dyn ValueMap>;
 
 /// Every family, one line each.
-pub const FAMILIES: [&Family; 6] = [
+pub const FAMILIES: [&Family; 7] = [
     &array::FAMILY,
     &hash::FAMILY,
     &fd_array::FAMILY,
     &queue_stack::FAMILY,
     &bloom::FAMILY,
     &lpm::FAMILY,
+    &lru_hash::FAMILY,
 ];
 
 /// The family of a modelled map type.
@@ -174,6 +176,13 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     /// The same, to remember a link the kernel showed.
     fn order_mut(&mut self) -> Option<&mut hash::HashOrder> {
         None
+    }
+    /// The case is pinned to `cpu` from here on (`Op::Cpu`).
+    fn on_cpu(&mut self, _cpu: u32) {}
+    /// Does an update's answer depend on the CPU it runs on (an LRU hash's)? Then the case
+    /// must be pinned first.
+    fn needs_cpu(&self) -> bool {
+        false
     }
 }
 

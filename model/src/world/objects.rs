@@ -106,7 +106,7 @@ impl World {
         // bpf_map_get_info_by_fd copies the attributes bpf_map_init_from_attr kept:
         // map_flags without the fd-side RDONLY/WRONLY (bpf_map_flags_retain_permanent), the
         // name as bpf_obj_name_cpy left it (up to the first NUL, zero after), value_size as
-        // given (not the per-CPU stride), max_entries unrounded for every modelled type.
+        // given (not the per-CPU stride), max_entries as given but for per-CPU LRU lists.
         let access = if self.has(Fault::InfoKeepsAccessFlags) {
             0
         } else {
@@ -118,7 +118,11 @@ impl World {
             map_type: s.map_type,
             key_size: s.key_size,
             value_size: s.value_size,
-            max_entries: s.max_entries,
+            // (an LRU hash with per-CPU lists rounds it to a multiple of the CPUs).
+            max_entries: match s.map_type.is_lru() {
+                true => crate::maps::lru_hash::max_entries(s, self.profile.possible_cpus),
+                false => s.max_entries,
+            },
             map_flags: s.map_flags & !access,
             name: s.name[..upto].to_vec(),
             map_extra: s.map_extra,

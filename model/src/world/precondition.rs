@@ -68,6 +68,12 @@ impl World {
                 if spec.name.len() > 16 {
                     return Err("map name longer than 16 bytes".into());
                 }
+                // The model keeps every LRU node (`lru.rs`); past E2BIG's bound it would not.
+                let lru_nodes =
+                    spec.max_entries > 1 << 20 && spec.max_entries <= self.profile.hash_max_entries;
+                if spec.map_type.is_lru() && lru_nodes {
+                    return Err("the model keeps every LRU node: at most 2^20 entries".into());
+                }
                 match (spec.map_type.is_map_in_map(), spec.inner) {
                     (true, None) => return Err("a map-in-map needs inner=".into()),
                     (false, Some(_)) => return Err("inner= is only for map-in-map types".into()),
@@ -122,6 +128,9 @@ impl World {
                 return Ok(());
             }
             Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
+            // A `cpu_set_t` holds CPUs 0-1023.
+            Op::Cpu { cpu } if *cpu >= 1024 => return Err("cpu takes a CPU below 1024".into()),
+            Op::Cpu { .. } => return Ok(()),
             Op::MakeCgroup { .. } | Op::OpenPerf { .. } | Op::Dying | Op::SettleDying { .. } => return Ok(()),
             Op::Pin { target } => return open(target),
             Op::Unpin { target } => {
@@ -173,6 +182,15 @@ impl World {
         let FdRef::Handle(h) = map_ref else { return Ok(()) };
         // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
         let Some(m) = self.map(h) else { return Ok(()) };
+        // Which node an LRU update takes depends on the CPU it runs on: only a pinned case
+        // makes it one answer.
+        let writes = matches!(op, Op::Update { .. } | Op::UpdateBatch { .. } | Op::Fill { .. });
+        let needs_cpu = matches!(&m.data, MapData::Values(v) if v.needs_cpu());
+        if writes && needs_cpu && self.cpu.is_none() {
+            return Err(format!(
+                "{h} is an LRU hash: pin the case to a CPU (`cpu 0`) before writing to it"
+            ));
+        }
         let key_ok = |k: &[u8]| k.len() == m.spec.key_size as usize;
         match op {
             Op::Update {
@@ -309,7 +327,7 @@ pub const MAX_BATCH: u32 = 1 << 16;
 /// Hash-shaped maps walk by bucket (`__htab_map_lookup_and_delete_batch`), the rest by key
 /// (`generic_map_lookup_batch`).
 pub fn is_bucket_cursor(t: MapType) -> bool {
-    matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps)
+    matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps) || t.is_lru()
 }
 
 /// The bytes the kernel reads from `in_batch`: a u32 bucket index, or a key.

@@ -1,0 +1,459 @@
+//! LRU_HASH and LRU_PERCPU_HASH: a hash whose update takes a node from the LRU lists of the
+//! CPU it runs on (`lru.rs`), evicting where none is free, before the key is even looked up.
+//! Exact in a case pinned to one CPU (`cpu N`); the walk and batches are the hash's
+//! (`htab_map_get_next_key`, `__htab_map_lookup_and_delete_batch`, kernel/bpf/hashtab.c).
+
+use crate::errno::Errno;
+use crate::fault::Fault;
+use crate::maps::hash::{self, HashOrder};
+use crate::maps::lru::Lru;
+use crate::maps::{Family, GenHints, ValueMap};
+use crate::op::flags::*;
+use crate::op::{MapSpec, MapType, Op};
+use crate::outcome::{Allowed, MapState, Outcome, Ret};
+use crate::profile::Profile;
+use crate::reason::Why;
+use std::collections::BTreeMap;
+
+/// `htab_map_alloc_check` for the LRU types: the hash's checks, with BPF_F_NO_COMMON_LRU
+/// allowed, BPF_F_NO_PREALLOC refused (ENOTSUPP: LRU nodes are preallocated) and NUMA
+/// refused for per-CPU LRU lists as for per-CPU values.
+pub fn alloc_check(s: &MapSpec, p: &Profile, numa: bool) -> Result<(), Errno> {
+    // The hash's own checks refuse NO_COMMON_LRU; here it is an LRU's choice of lists.
+    let plain = MapSpec {
+        map_flags: s.map_flags & !NO_COMMON_LRU,
+        ..s.clone()
+    };
+    let ordered = |e: Errno| {
+        // ZERO_SEED's EPERM and the flag mask come before the LRU's own refusals.
+        matches!(e.why(), Some(Why::ZeroSeedCap | Why::Flags | Why::ProgAccess))
+    };
+    match hash::alloc_check(&plain, p, false) {
+        Err(e) if ordered(e) => return Err(e),
+        _ => {}
+    }
+    if s.map_flags & NO_PREALLOC != 0 {
+        return Err(Why::LruNoPrealloc.errno());
+    }
+    if numa && (s.map_type.is_percpu() || s.map_flags & NO_COMMON_LRU != 0) {
+        return Err(Why::NumaPercpu.errno());
+    }
+    hash::alloc_check(&plain, p, numa)
+}
+
+/// The max_entries an LRU map has: with per-CPU lists (`htab_map_alloc`) rounded up to a
+/// multiple of the possible CPUs (down, if that overflows), so each list gets as many.
+pub fn max_entries(s: &MapSpec, cpus: u32) -> u32 {
+    let cpus = cpus.max(1);
+    if s.map_flags & NO_COMMON_LRU == 0 {
+        return s.max_entries;
+    }
+    s.max_entries
+        .checked_next_multiple_of(cpus)
+        .unwrap_or(s.max_entries / cpus * cpus)
+}
+
+/// LRU_HASH and LRU_PERCPU_HASH.
+pub const FAMILY: Family = Family {
+    types: &[MapType::LruHash, MapType::LruPercpuHash],
+    keyless: false,
+    map_extra: false,
+    alloc_check,
+    too_many_entries: |s, p| {
+        let rounded = MapSpec {
+            max_entries: max_entries(s, p.possible_cpus),
+            ..s.clone()
+        };
+        hash::too_many_entries(&rounded, p.hash_max_entries)
+    },
+    // Preallocated: max_entries elements and no extra one per CPU (`htab_has_extra_elems`).
+    alloc_bytes: |s, cpus| {
+        let per = hash::alloc_bytes(s, cpus) / (s.max_entries as u64 + cpus as u64).max(1);
+        per.saturating_mul(s.max_entries as u64)
+    },
+    new: Some(|s, value_len, p, faults| Box::new(LruHashMap::new(s, value_len, p, faults))),
+    ok_ops: |_| {
+        &[
+            "create",
+            "update",
+            "lookup",
+            "delete",
+            "next_key",
+            "lookup_and_delete",
+            "freeze",
+            "close",
+            "info",
+            "check",
+            "lookup_batch",
+            "lookup_and_delete_batch",
+            "update_batch",
+            "delete_batch",
+        ]
+    },
+    // BATCH_OPS(htab_lru), BATCH_OPS(htab_lru_percpu): all four since 5.6.
+    batch: |_, _, _| Ok(()),
+    gen: GenHints {
+        key_size: None,
+        spec: Some(|s, r| {
+            if (r >> 56).is_multiple_of(2) {
+                s.map_flags |= NO_COMMON_LRU;
+            }
+        }),
+        invalidate: Some(|s, r| match r % 8 {
+            0 => {
+                s.map_flags |= NO_PREALLOC;
+                true
+            }
+            1 => {
+                s.map_flags |= NUMA_NODE | NO_COMMON_LRU;
+                s.numa_node = 0;
+                true
+            }
+            _ => false,
+        }),
+        key: None,
+        lookup_input: None,
+    },
+};
+
+/// An LRU hash: its nodes and lists, the values of its present keys, their walk order, and
+/// the CPU its updates run on (`None` until the case is pinned: no update is modelled then).
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct LruHashMap {
+    lru: Box<Lru>,
+    entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    order: Box<HashOrder>,
+    value_len: usize,
+    percpu: bool,
+    /// 7.0's CPU flags: a per-CPU update's flags other than NOEXIST and EXIST are BPF_ANY.
+    cpu_flags: bool,
+    cpu: Option<usize>,
+}
+
+impl LruHashMap {
+    /// An empty map as `htab_map_alloc` makes it (`prealloc_init`, `bpf_lru_populate`).
+    pub fn new(s: &MapSpec, value_len: usize, p: &Profile, faults: &[Fault]) -> LruHashMap {
+        let percpu_lru = s.map_flags & NO_COMMON_LRU != 0;
+        let cpus = p.possible_cpus as usize;
+        let n = max_entries(s, p.possible_cpus);
+        let percpu = s.map_type == MapType::LruPercpuHash;
+        let new_target = p.lru_target_free && !faults.contains(&Fault::LruOldTargetFree);
+        let mut lru = Lru::new(n, cpus, percpu_lru, new_target);
+        lru.evict_newest = faults.contains(&Fault::LruEvictsNewest);
+        lru.ref_ignored = faults.contains(&Fault::LruRefIgnored);
+        LruHashMap {
+            lru: Box::new(lru),
+            entries: BTreeMap::new(),
+            order: Box::new(HashOrder::new(s.map_flags & ZERO_SEED != 0, n, percpu)),
+            value_len,
+            percpu,
+            cpu_flags: p.percpu_cpu_flags,
+            cpu: None,
+        }
+    }
+
+    /// The flags `htab_lru_map_update_elem` sees (7.0: a per-CPU map's CPU flags are ANY).
+    fn flags(&self, flags: u64) -> u64 {
+        match (self.percpu && self.cpu_flags, flags) {
+            (true, NOEXIST | EXIST) | (false, _) => flags,
+            (true, _) => ANY,
+        }
+    }
+
+    /// An update's answer and the lists after it (`update` answers, `observe` keeps them).
+    fn attempt(&self, key: &[u8], flags: u64) -> (Outcome, Lru) {
+        let mut lru = (*self.lru).clone();
+        let cpu = self
+            .cpu
+            .expect("precondition: an LRU update runs in a pinned case");
+        let r = lru.update(key, self.flags(flags), cpu, self.percpu);
+        let o = match r {
+            Ok(()) => Ok(Ret::Unit),
+            Err(e) if e == Errno::EEXIST => Err(Why::Exists.errno()),
+            // The key was present until this update's own pop evicted it.
+            Err(e) if e == Errno::ENOENT && lru.evicted.iter().any(|k| k == key) => {
+                Err(Why::LruSelfEvicted.errno())
+            }
+            Err(e) if e == Errno::ENOENT => Err(Why::NoKey.errno()),
+            Err(e) if e == Errno::EINVAL => Err(Why::Flags.errno()),
+            Err(e) => Err(e),
+        };
+        (o, lru)
+    }
+}
+
+impl ValueMap for LruHashMap {
+    /// `htab_lru_map_lookup_elem_sys`: a syscall lookup leaves the reference bit alone.
+    fn lookup(&self, key: &[u8]) -> Outcome {
+        self.entries
+            .get(key)
+            .map(|v| Ret::Value(v.clone()))
+            .ok_or(Why::NoKey.errno())
+    }
+
+    /// `htab_lru_map_update_elem` / `htab_lru_percpu_map_update_elem`: the flag range, then
+    /// a node popped (evicting where none is free), then `check_flags` against what is left.
+    fn update(&self, key: &[u8], flags: u64, _faults: &[Fault]) -> Outcome {
+        self.attempt(key, flags).0
+    }
+
+    /// Every update that got as far as its pop changed the lists, refused or not: EEXIST and
+    /// ENOENT push the node back, and what the pop evicted stays evicted.
+    fn observe(&mut self, op: &Op, o: &Outcome) {
+        match op {
+            Op::Update { key, flags, .. } => {
+                let reached = match o {
+                    Ok(_) => true,
+                    Err(e) => *e == Errno::EEXIST || *e == Errno::ENOENT,
+                };
+                if !reached {
+                    return;
+                }
+                let (_, lru) = self.attempt(key, *flags);
+                for k in &lru.evicted {
+                    self.entries.remove(k);
+                    self.order.remove(k);
+                }
+                *self.lru = lru;
+            }
+            Op::LookupBatch { cursor, count, .. } => {
+                if let Ok(Ret::Batch(b)) = o {
+                    self.order
+                        .learn_batch(hash::cursor_bucket(cursor.as_deref()), *count, b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The node `observe` linked now carries the value (the walk order as the hash's: a new
+    /// element at its bucket's head, a per-CPU one in place).
+    fn store(&mut self, key: &[u8], stored: Vec<u8>, faults: &[Fault]) {
+        self.order
+            .update(key, faults.contains(&Fault::HashOrderTailInsert));
+        self.entries.insert(key.to_vec(), stored);
+    }
+
+    /// `htab_lru_map_delete_elem`: missing is ENOENT.
+    fn delete(&self, key: &[u8], _faults: &[Fault]) -> Outcome {
+        match self.entries.contains_key(key) {
+            true => Ok(Ret::Unit),
+            false => Err(Why::NoKey.errno()),
+        }
+    }
+
+    /// The node goes back to a free list (`htab_lru_push_free`).
+    fn remove(&mut self, key: &[u8]) {
+        let _ = self.lru.delete(key);
+        self.order.remove(key);
+        self.entries.remove(key);
+    }
+
+    fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
+        self.order.next_key(key, faults.contains(&Fault::HashNextKeyAny))
+    }
+
+    /// `htab_lru_map_lookup_and_delete_elem` (5.14, with the hash's).
+    fn lookup_and_delete(&self, key: &[u8], p: &Profile) -> Outcome {
+        if !p.hash_lookup_and_delete {
+            return Err(Why::OldNoCommand.errno());
+        }
+        self.lookup(key)
+    }
+
+    fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
+        let split = faults.contains(&Fault::HashBatchSplitsBuckets);
+        self.order
+            .lookup_batch(cursor, max, &|k| self.entries[k].clone(), split)
+    }
+
+    fn state(&self, key_size: usize, ids: bool, faults: &[Fault]) -> Allowed {
+        let mut st = MapState {
+            key_size,
+            value_size: self.value_len,
+            ..Default::default()
+        };
+        for (k, v) in &self.entries {
+            st.keys.extend_from_slice(k);
+            st.values.extend_from_slice(&crate::outcome::cell_if(ids, v));
+        }
+        Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
+    }
+
+    fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.entries.get(key).cloned()
+    }
+
+    fn has_key(&self, key: &[u8]) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    fn first_keys(&self, n: usize, out: &mut Vec<u8>) {
+        out.extend(self.entries.keys().take(n).flatten());
+    }
+
+    fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn order(&self) -> Option<&HashOrder> {
+        Some(&self.order)
+    }
+
+    fn order_mut(&mut self) -> Option<&mut HashOrder> {
+        Some(&mut self.order)
+    }
+
+    fn on_cpu(&mut self, cpu: u32) {
+        self.cpu = Some(cpu as usize);
+    }
+
+    fn needs_cpu(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::World;
+
+    /// Runs script lines on `w`: each op's precondition holds and the model allows exactly
+    /// the recorded outcome, which it then follows.
+    fn run(w: &mut World, lines: &str) {
+        for line in lines.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            let (op, expect) = crate::text::parse_line(line).unwrap_or_else(|e| panic!("{line}: {e:?}"));
+            if let Err(why) = w.precondition(&op) {
+                panic!("{line}: {why}");
+            }
+            let Some(crate::Expect::Exactly(o)) = expect else {
+                panic!("{line}: record one outcome")
+            };
+            assert_eq!(w.allowed(&op), Allowed::Exactly(o.clone()), "{line}");
+            w.apply(&op, &o);
+        }
+    }
+
+    fn spec(t: MapType, flags: u32, max: u32) -> MapSpec {
+        let mut s = MapSpec::new(t, 4, 8, max);
+        s.map_flags = flags;
+        s
+    }
+
+    /// `htab_map_alloc_check`'s order for the LRU types: ZERO_SEED's capability, the flag
+    /// mask, then NO_PREALLOC (ENOTSUPP), then NUMA with per-CPU values or lists, then sizes.
+    #[test]
+    fn create_checks_in_the_kernels_order() {
+        let p = Profile::default();
+        let no_cap = Profile {
+            cap_sys_admin: false,
+            ..Profile::default()
+        };
+        let e = |s: &MapSpec, p: &Profile, numa: bool| alloc_check(s, p, numa).err().and_then(|e| e.why());
+        let lru = MapType::LruHash;
+        assert_eq!(
+            e(&spec(lru, ZERO_SEED | NO_PREALLOC, 4), &no_cap, false),
+            Some(Why::ZeroSeedCap)
+        );
+        assert_eq!(
+            e(&spec(lru, MMAPABLE | NO_PREALLOC, 4), &p, false),
+            Some(Why::Flags)
+        );
+        assert_eq!(
+            e(&spec(lru, NO_PREALLOC | NUMA_NODE, 0), &p, true),
+            Some(Why::LruNoPrealloc)
+        );
+        assert_eq!(
+            e(&spec(lru, NO_COMMON_LRU | NUMA_NODE, 0), &p, true),
+            Some(Why::NumaPercpu)
+        );
+        assert_eq!(
+            e(&spec(MapType::LruPercpuHash, NUMA_NODE, 4), &p, true),
+            Some(Why::NumaPercpu)
+        );
+        assert_eq!(e(&spec(lru, NUMA_NODE, 4), &p, true), None);
+        assert_eq!(e(&spec(lru, NO_COMMON_LRU, 0), &p, false), Some(Why::NoEntries));
+        assert_eq!(e(&spec(lru, NO_COMMON_LRU | ZERO_SEED, 4), &p, false), None);
+        // A plain hash still refuses per-CPU lists.
+        assert_eq!(
+            crate::maps::hash::alloc_check(&spec(MapType::Hash, NO_COMMON_LRU, 4), &p, false)
+                .err()
+                .and_then(|e| e.why()),
+            Some(Why::Flags)
+        );
+    }
+
+    /// Per-CPU lists round max_entries up to a multiple of the CPUs (down where that
+    /// overflows), and `info` reports the rounded number.
+    #[test]
+    fn per_cpu_lists_round_max_entries() {
+        assert_eq!(max_entries(&spec(MapType::LruHash, NO_COMMON_LRU, 3), 2), 4);
+        assert_eq!(max_entries(&spec(MapType::LruHash, 0, 3), 2), 3);
+        assert_eq!(
+            max_entries(&spec(MapType::LruHash, NO_COMMON_LRU, u32::MAX), 2),
+            u32::MAX - 1
+        );
+        let mut w = World::default();
+        run(
+            &mut w,
+            "m0 = create lru_hash key=4 value=8 entries=3 flags=NO_COMMON_LRU => ok fd=m0
+             info m0 => ok id=m0 type=lru_hash key=4 value=8 entries=4 flags=NO_COMMON_LRU",
+        );
+    }
+
+    /// An update pops a node before it looks at the key: in a full map of two (a local
+    /// batch of one node on two CPUs), BPF_EXIST on the least recent key evicts that key and
+    /// then finds it missing; a refused update's node goes back to the local list, and the
+    /// next pop takes it; a refused update whose pop had to evict keeps the eviction.
+    #[test]
+    fn an_update_may_evict_its_own_key() {
+        let mut w = World::default();
+        run(
+            &mut w,
+            "cpu 0 => ok
+             m0 = create lru_hash key=4 value=1 entries=2 => ok fd=m0
+             update m0 key=01000000 value=01 => ok
+             update m0 key=02000000 value=02 => ok
+             update m0 key=01000000 value=03 flags=EXIST => ENOENT
+             lookup m0 key=01000000 => ENOENT
+             update m0 key=02000000 value=04 flags=NOEXIST => EEXIST
+             lookup m0 key=02000000 => ok value=02
+             update m0 key=03000000 value=05 => ok
+             update m0 key=09000000 value=06 flags=EXIST => ENOENT
+             lookup m0 key=02000000 => ENOENT
+             lookup m0 key=03000000 => ok value=05",
+        );
+        let check = crate::text::parse_line("check m0").unwrap().0;
+        let Allowed::State(st, _) = w.allowed(&check) else {
+            panic!("a check of an LRU hash is a state")
+        };
+        assert_eq!(st.keys, vec![3, 0, 0, 0]);
+    }
+
+    /// Which node an update takes depends on the CPU: an unpinned case may not write an
+    /// LRU hash (it may read it), and a CPU that is not possible is EINVAL.
+    #[test]
+    fn writes_need_a_pinned_case() {
+        let mut w = World::default();
+        run(
+            &mut w,
+            "m0 = create lru_percpu_hash key=4 value=8 entries=4 => ok fd=m0",
+        );
+        let up = crate::text::parse_line("update m0 key=01000000 value=00000000000000000000000000000000")
+            .unwrap()
+            .0;
+        assert!(w.precondition(&up).unwrap_err().contains("pin the case"));
+        run(
+            &mut w,
+            "lookup m0 key=01000000 => ENOENT
+             cpu 2 => EINVAL
+             cpu 1 => ok",
+        );
+        assert!(w.precondition(&up).is_ok());
+        assert_eq!(w.cpu, Some(1));
+    }
+}
