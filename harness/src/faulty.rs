@@ -63,11 +63,14 @@ pub enum KernelFault {
     /// through this wrapper stores that id plus one (`update .. value=id:m1` reads back as
     /// another id; repeatable within one case, unlike "the map made before it").
     IdValueOffByOne,
+    /// A program's `bpf_map_update_elem` drops its flags (BPF_NOEXIST and BPF_EXIST are
+    /// BPF_ANY): a helper that does not pass them on.
+    ProgUpdateFlagsDropped,
 }
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 19] = [
+    pub const ALL: [KernelFault; 20] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -87,6 +90,7 @@ impl KernelFault {
         KernelFault::BatchCursorIgnored,
         KernelFault::BatchDeleteCountsAll,
         KernelFault::IdValueOffByOne,
+        KernelFault::ProgUpdateFlagsDropped,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -112,6 +116,7 @@ impl KernelFault {
             KernelFault::BatchCursorIgnored => "kernel:batch-cursor-ignored",
             KernelFault::BatchDeleteCountsAll => "kernel:batch-delete-counts-all",
             KernelFault::IdValueOffByOne => "kernel:id-value-off-by-one",
+            KernelFault::ProgUpdateFlagsDropped => "kernel:prog-update-flags-dropped",
         }
     }
 
@@ -144,6 +149,7 @@ impl KernelFault {
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
             KernelFault::BatchCursorIgnored | KernelFault::BatchDeleteCountsAll => vec![MapType::Hash],
             KernelFault::IdValueOffByOne => vec![MapType::Array, MapType::Hash],
+            KernelFault::ProgUpdateFlagsDropped => vec![MapType::Array, MapType::Hash],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -235,6 +241,21 @@ impl<S: Sys> Sys for Faulty<S> {
     }
     fn prog_load(&mut self, spec: &ProgSpec, maps: &[RawFd]) -> Result<OwnedFd, Errno> {
         self.inner.prog_load(spec, maps)
+    }
+    fn prog_elem(
+        &mut self,
+        map_fd: RawFd,
+        call: mapcheck_model::Call,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        value_size: usize,
+    ) -> Result<(i32, Vec<u8>), Errno> {
+        let flags = match self.on(KernelFault::ProgUpdateFlagsDropped) {
+            true => flags & !3,
+            false => flags,
+        };
+        self.inner.prog_elem(map_fd, call, key, value, flags, value_size)
     }
     fn obj_id(&mut self, kind: Kind, fd: RawFd) -> Result<u32, Errno> {
         self.inner.obj_id(kind, fd)

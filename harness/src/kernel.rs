@@ -6,7 +6,7 @@ use crate::sys::{Batch, BatchCmd, RealSys, Sys, POISON};
 use mapcheck_model::limits;
 use mapcheck_model::outcome::{MapInfo, Slot, Slots};
 use mapcheck_model::{
-    BadFd, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Resource, Ret, Value,
+    BadFd, Call, Errno, FdRef, Handle, Kind, MapSpec, MapState, MapType, Op, Outcome, Resource, Ret, Value,
 };
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -522,6 +522,33 @@ impl<S: Sys> Kernel<S> {
             Op::Close { handle } => {
                 let o = self.open.remove(handle).ok_or(Errno::EBADF)?;
                 self.sys.close(o.fd).map(|_| Ret::Unit)
+            }
+            Op::ProgElem {
+                call,
+                map,
+                key,
+                value,
+                flags,
+            } => {
+                let Some(spec) = self.open.get(map).and_then(|o| o.spec.clone()) else {
+                    return Ok(Ret::Lost(format!(
+                        "`prog` needs an open map fd; {map} is none here"
+                    )));
+                };
+                let vs = spec.value_size as usize;
+                let fd = self.raw(FdRef::Handle(*map));
+                let (ret, packet) = self.sys.prog_elem(fd, *call, key, value, *flags, vs)?;
+                match (call, ret) {
+                    (Call::Lookup, 1) if packet.len() >= 14 + vs => Ok(Ret::Value(packet[14..14 + vs].to_vec())),
+                    (Call::Lookup, 0) => Err(Errno::ENOENT),
+                    (Call::Lookup, r) => Ok(Ret::Lost(format!(
+                        "the lookup program returned {r} with a {}-byte packet (1: the value copied, 0: NULL)",
+                        packet.len()
+                    ))),
+                    (_, 0) => Ok(Ret::Unit),
+                    (_, r) if r < 0 => Err(Errno::raw(-r)),
+                    (_, r) => Ok(Ret::Lost(format!("the helper returned {r}, not 0 or -errno"))),
+                }
             }
             Op::Info { map } => {
                 let i = self.sys.map_info(self.raw(*map))?;

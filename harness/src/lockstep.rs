@@ -46,6 +46,8 @@ pub struct Stats {
     pub ops: u64,
     /// Hits per coverage cell.
     pub cells: BTreeMap<Cell, u64>,
+    /// Per coverage row: (ops the model allowed one outcome for, ops).
+    pub single: BTreeMap<Cow<'static, str>, (u64, u64)>,
     /// Where the cases' time went, by the runner's own clock (`bench` prints it).
     pub time: Timing,
 }
@@ -115,6 +117,9 @@ impl Stats {
                 None => e.to_string(),
             }),
         };
+        let single = self.single.entry(family.clone()).or_default();
+        single.0 += u64::from(allowed.is_single());
+        single.1 += 1;
         *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;
     }
     /// Outcome coverage over `rows` (families and the other coverage rows): cells hit,
@@ -154,6 +159,11 @@ impl Stats {
         self.ops += other.ops;
         for (k, v) in &other.cells {
             *self.cells.entry(k.clone()).or_default() += v;
+        }
+        for (k, (a, b)) in &other.single {
+            let e = self.single.entry(k.clone()).or_default();
+            e.0 += a;
+            e.1 += b;
         }
         self.time.add(&other.time);
     }

@@ -816,6 +816,8 @@ fn op_code(world: &World, op: &Op) -> String {
                 to.n, from.n
             );
         }
+        // `c_program` refuses these before it writes anything.
+        Op::ProgElem { .. } => {}
         Op::Cpu { cpu } => {
             let _ = writeln!(
                 c,
@@ -833,6 +835,12 @@ pub fn c_program(case: &Case, world: &World) -> Result<String, String> {
     let mut w = world.clone();
     let mut body = String::new();
     for (i, s) in case.steps.iter().enumerate() {
+        if let Op::ProgElem { .. } = s.op {
+            return Err(format!(
+                "line {}: `{}`: program-side ops have no C form yet (the program is built in harness/src/sys.rs: prog_elem_insns)",
+                s.line, s.op
+            ));
+        }
         // The C tables hold 256 handles of each kind.
         if let Some(h) = s.op.creates().filter(|h| h.n >= 256) {
             return Err(format!(

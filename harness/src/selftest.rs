@@ -133,9 +133,15 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         Fault::LruEvictsNewest | Fault::LruRefIgnored | Fault::LruOldTargetFree
     ) {
         // A pinned case, a small LRU hash, more keys than it holds (and for the reference
-        // bit, a key written twice).
+        // bit, a program's lookup). Seed 0: a walk that shows the eviction shows it the same
+        // way when the caught case is replayed.
         gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
+        gen.zero_seed = true;
         (20_000, 9, 30)
+    } else if fault == Fault::ProgArrayLockFirst {
+        // An array, and a program's update with NOEXIST|F_LOCK.
+        gen.types = vec![MapType::Array, MapType::Hash];
+        (20_000, 3, 30)
     } else if fault == Fault::HashOrderTailInsert {
         // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
         gen.types = MapType::MODELLED.to_vec();

@@ -2,7 +2,7 @@
 //! The core idea: `Kernel` talks to a `Sys`; `RealSys` calls libbpf-sys (and the raw syscall
 //! for MAP_CREATE), and unit tests swap in a fake to test errno handling without root.
 
-use mapcheck_model::{Errno, Kind, MapSpec, ProgSpec};
+use mapcheck_model::{Call, Errno, Kind, MapSpec, ProgSpec};
 use std::ffi::CString;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
@@ -66,6 +66,23 @@ pub trait Sys {
     /// `keys`, `values` and `out_batch`; UPDATE and DELETE read `keys` (and `values`).
     /// Returns `count` as the kernel left it, with the errno if the call failed.
     fn batch(&mut self, fd: RawFd, cmd: BatchCmd, b: &mut Batch<'_>) -> (u32, Option<Errno>);
+    /// A program-side map op: a SCHED_CLS program that calls `call` on the map with `key`
+    /// (and `value`, `flags`) is loaded, run once through BPF_PROG_TEST_RUN on a packet of
+    /// 14 + `value_size` bytes and closed. Returns the program's return (a lookup: 1 with the
+    /// value stored at offset 14 of the packet, 0 for NULL, 2 if the store failed; an update
+    /// or delete: the helper's) and the packet after the run. A seam without programs
+    /// (the unit tests' fakes) says ENOSYS.
+    fn prog_elem(
+        &mut self,
+        _map_fd: RawFd,
+        _call: Call,
+        _key: &[u8],
+        _value: &[u8],
+        _flags: u64,
+        _value_size: usize,
+    ) -> Result<(i32, Vec<u8>), Errno> {
+        Err(Errno::raw(libc::ENOSYS))
+    }
     /// `nr_dying_descendants` from `dir/cgroup.stat`.
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
@@ -339,6 +356,51 @@ impl Sys for RealSys {
             )
         };
         owned_neg(fd)
+    }
+
+    fn prog_elem(
+        &mut self,
+        map_fd: RawFd,
+        call: Call,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        value_size: usize,
+    ) -> Result<(i32, Vec<u8>), Errno> {
+        let insns = prog_elem_insns(map_fd, call, key, value, flags, value_size);
+        // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
+        let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
+        opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
+        let license = c"GPL";
+        // SAFETY: insns, license and opts are live for the call.
+        let fd = unsafe {
+            libbpf_sys::bpf_prog_load(
+                libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
+                std::ptr::null(),
+                license.as_ptr(),
+                insns.as_ptr(),
+                insns.len() as _,
+                &mut opts,
+            )
+        };
+        let prog = owned_neg(fd)?;
+        let data_in = vec![0u8; 14 + value_size];
+        let mut data_out = vec![0u8; 14 + value_size + 64];
+        // SAFETY: as above.
+        let mut run: libbpf_sys::bpf_test_run_opts = unsafe { std::mem::zeroed() };
+        run.sz = std::mem::size_of::<libbpf_sys::bpf_test_run_opts>() as _;
+        run.data_in = data_in.as_ptr().cast();
+        run.data_size_in = data_in.len() as u32;
+        run.data_out = data_out.as_mut_ptr().cast();
+        run.data_size_out = data_out.len() as u32;
+        run.repeat = 1;
+        // SAFETY: the buffers outlive the call; their sizes are given.
+        let r = unsafe { libbpf_sys::bpf_prog_test_run_opts(prog.as_raw_fd(), &mut run) };
+        if r < 0 {
+            return Err(Errno::raw(-r));
+        }
+        data_out.truncate((run.data_size_out as usize).min(data_out.len()));
+        Ok((run.retval as i32, data_out))
     }
 
     fn map_info(&mut self, fd: RawFd) -> Result<MapInfoRaw, Errno> {
@@ -688,6 +750,72 @@ pub fn drop_cap_sys_resource() -> Result<(), Errno> {
     let mut d = capget()?;
     d[0].effective &= !(1 << CAP_SYS_RESOURCE);
     capset(&d)
+}
+
+/// The program of `Sys::prog_elem`: the key (and value) written onto the stack byte by
+/// byte, the map loaded by fd, the helper called (`BPF_FUNC_map_lookup_elem` 1, `_update_elem`
+/// 2, `_delete_elem` 3); a lookup's value stored into the packet at offset 14
+/// (`bpf_skb_store_bytes`, 9).
+pub fn prog_elem_insns(
+    map_fd: RawFd,
+    call: Call,
+    key: &[u8],
+    value: &[u8],
+    flags: u64,
+    value_size: usize,
+) -> Vec<libbpf_sys::bpf_insn> {
+    let insn = |code: u8, dst: u8, src: u8, off: i16, imm: i32| libbpf_sys::bpf_insn {
+        code,
+        _bitfield_align_1: [],
+        _bitfield_1: libbpf_sys::bpf_insn::new_bitfield_1(dst, src),
+        off,
+        imm,
+    };
+    let (st_b, mov_x, mov_k, add_k, ld_dw, call_, exit, jeq_k, jne_k) =
+        (0x72, 0xbf, 0xb7, 0x07, 0x18, 0x85, 0x95, 0x15, 0x55);
+    let k = key.len().div_ceil(8) * 8;
+    let v = value.len().div_ceil(8) * 8;
+    let mut p = Vec::new();
+    for (i, b) in key.iter().enumerate() {
+        p.push(insn(st_b, 10, 0, (i as i16) - k as i16, *b as i32));
+    }
+    for (i, b) in value.iter().enumerate() {
+        p.push(insn(st_b, 10, 0, (i as i16) - (k + v) as i16, *b as i32));
+    }
+    p.push(insn(mov_x, 6, 1, 0, 0)); // r6 = skb
+    p.push(insn(ld_dw, 1, 1, 0, map_fd)); // r1 = map (BPF_PSEUDO_MAP_FD)
+    p.push(insn(0, 0, 0, 0, 0));
+    p.push(insn(mov_x, 2, 10, 0, 0));
+    p.push(insn(add_k, 2, 0, 0, -(k as i32))); // r2 = &key
+    match call {
+        Call::Lookup => p.extend([
+            insn(call_, 0, 0, 0, 1),
+            insn(jeq_k, 0, 0, 11, 0), // NULL: return 0
+            insn(mov_x, 1, 6, 0, 0),
+            insn(mov_k, 2, 0, 0, 14),
+            insn(mov_x, 3, 0, 0, 0),
+            insn(mov_k, 4, 0, 0, value_size as i32),
+            insn(mov_k, 5, 0, 0, 0),
+            insn(call_, 0, 0, 0, 9),
+            insn(jne_k, 0, 0, 2, 0), // the store failed: return 2
+            insn(mov_k, 0, 0, 0, 1),
+            insn(exit, 0, 0, 0, 0),
+            insn(mov_k, 0, 0, 0, 2),
+            insn(exit, 0, 0, 0, 0),
+            insn(mov_k, 0, 0, 0, 0),
+            insn(exit, 0, 0, 0, 0),
+        ]),
+        Call::Update => p.extend([
+            insn(mov_x, 3, 10, 0, 0),
+            insn(add_k, 3, 0, 0, -((k + v) as i32)),   // r3 = &value
+            insn(ld_dw, 4, 0, 0, flags as u32 as i32), // r4 = flags (64 bits)
+            insn(0, 0, 0, 0, (flags >> 32) as u32 as i32),
+            insn(call_, 0, 0, 0, 2),
+            insn(exit, 0, 0, 0, 0),
+        ]),
+        Call::Delete => p.extend([insn(call_, 0, 0, 0, 3), insn(exit, 0, 0, 0, 0)]),
+    }
+    p
 }
 
 /// The CPUs this thread may run on (`sched_getaffinity`), ascending.

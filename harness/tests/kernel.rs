@@ -121,8 +121,9 @@ fn written_case_reproduces(fault: Fault, case: &Case, dir: &std::path::Path, k: 
     let v = replay::replay(&back, &world(vec![fault]), k, &mut stats);
     assert!(
         matches!(v, Verdict::Diverged { .. }),
-        "fault {fault}: replay under the fault: {}",
-        v.summary()
+        "fault {fault}: replay under the fault: {}\n{}",
+        v.summary(),
+        back.to_text()
     );
     let v = replay::replay(&back, &world(vec![]), k, &mut stats);
     assert!(

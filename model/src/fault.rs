@@ -87,11 +87,14 @@ pub enum Fault {
     /// The common LRU refills a local free list by 128 nodes, as before 6.16 (the kernel:
     /// `clamp(max_entries / cpus / 2, 1, 128)`, d4adf1c9ee77).
     LruOldTargetFree,
+    /// An array's helper update refuses BPF_F_LOCK before BPF_NOEXIST, as the syscall does
+    /// (the kernel's `array_map_update_elem` answers NOEXIST|F_LOCK with EEXIST).
+    ProgArrayLockFirst,
 }
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 34] = [
+    pub const ALL: [Fault; 35] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -126,6 +129,7 @@ impl Fault {
         Fault::LruEvictsNewest,
         Fault::LruRefIgnored,
         Fault::LruOldTargetFree,
+        Fault::ProgArrayLockFirst,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
     pub fn is_handle_fault(self) -> bool {
@@ -196,6 +200,7 @@ impl Fault {
             Fault::LruEvictsNewest => "lru-evicts-newest",
             Fault::LruRefIgnored => "lru-ref-ignored",
             Fault::LruOldTargetFree => "lru-old-target-free",
+            Fault::ProgArrayLockFirst => "prog-array-lock-first",
         }
     }
     /// Inverse of [`Fault::name`].

@@ -43,6 +43,9 @@ pub struct GenConfig {
     /// Ops every case starts with (a scale run's create and `fill`), never shrunk away by
     /// proptest; the generated ops follow from the world they leave.
     pub prefix: Vec<Op>,
+    /// Every hash-shaped map with BPF_F_ZERO_SEED (where it may be made): a canary search
+    /// whose catch must replay the same way (a random seed's walk differs from run to run).
+    pub zero_seed: bool,
 }
 
 /// A scale run's prefix: a map of `entries` (4-byte keys, 8-byte values) brought to `n`
@@ -148,6 +151,7 @@ impl Default for GenConfig {
             swarm_off: Vec::new(),
             swarm_boost: Vec::new(),
             prefix: Vec::new(),
+            zero_seed: false,
         }
     }
 }
@@ -526,7 +530,7 @@ const BATCH_MAX_ENTRIES: u32 = 4096;
 
 /// Op kinds and weights, simplest first so that shrinking moves toward lookups; the object
 /// kinds only where handle maps are generated.
-const KINDS: [(u8, &str); 12] = [
+const KINDS: [(u8, &str); 13] = [
     (18, "lookup"),
     (30, "update"),
     (10, "delete"),
@@ -539,6 +543,7 @@ const KINDS: [(u8, &str); 12] = [
     (4, "close"),
     (4, "info"),
     (3, "cpu"),
+    (5, "prog"),
 ];
 /// In an `fdtable` case: many fd-creating ops and closes, rlimit changes that reach EMFILE
 /// in a few ops, and id gaps.
@@ -561,7 +566,7 @@ const FD_KINDS: [(u8, &str); 15] = [
     (3, "info"),
     (2, "rmdir"),
 ];
-const HANDLE_KINDS: [(u8, &str); 20] = [
+const HANDLE_KINDS: [(u8, &str); 22] = [
     (14, "lookup"),
     (22, "update"),
     (7, "delete"),
@@ -582,6 +587,8 @@ const HANDLE_KINDS: [(u8, &str); 20] = [
     (2, "unpin"),
     (2, "get_pinned"),
     (2, "info"),
+    (4, "prog"),
+    (2, "cpu"),
 ];
 
 impl View {
@@ -957,6 +964,41 @@ impl View {
                 flags: lookup_flags(c.fs),
             },
             "batch" => self.batch_op(m, map, &c),
+            // A helper from a program: on the maps it is modelled for, per-CPU and LRU ones
+            // in a pinned case; the NOEXIST|F_LOCK an array's helper answers unlike the
+            // syscall now and then.
+            "prog" => {
+                let t = m.spec.map_type;
+                let pinned = !(t.is_percpu() || t.is_lru()) || self.cpu.is_some();
+                if !(World::prog_elem_type(t) && pinned && matches!(map, FdRef::Handle(_))) {
+                    return Op::Lookup {
+                        map,
+                        key,
+                        input: Vec::new(),
+                        flags: 0,
+                    };
+                }
+                let call = match c.fs % 8 {
+                    0..=3 => crate::op::Call::Lookup,
+                    4..=6 => crate::op::Call::Update,
+                    _ => crate::op::Call::Delete,
+                };
+                let update = call == crate::op::Call::Update;
+                Op::ProgElem {
+                    call,
+                    map: m.handle,
+                    key,
+                    value: match update {
+                        true => fill(c.vs, m.spec.value_size as usize),
+                        false => Vec::new(),
+                    },
+                    flags: match (update, (c.fs / 8) % 16) {
+                        (false, _) => 0,
+                        (true, 15) => NOEXIST | F_LOCK,
+                        (true, r) => update_flags(r),
+                    },
+                }
+            }
             "check" => Op::Check { map },
             // A program fd would answer with bpf_prog_info: a bad fd instead.
             "info" => Op::Info {
@@ -1354,7 +1396,7 @@ impl View {
         // A third of the hashes with seed 0, whose GET_NEXT_KEY order the model computes
         // (where CAP_SYS_ADMIN lets them be created).
         let hash = matches!(t, MapType::Hash | MapType::PercpuHash | MapType::HashOfMaps) || t.is_lru();
-        if hash && cfg.world.profile.cap_sys_admin && (c.vs >> 48).is_multiple_of(3) {
+        if hash && cfg.world.profile.cap_sys_admin && (cfg.zero_seed || (c.vs >> 48).is_multiple_of(3)) {
             spec.map_flags |= ZERO_SEED;
         }
         // What the family needs or draws of its own (flags, map_extra).
@@ -1366,7 +1408,17 @@ impl View {
             // The template: an open map (most runs), else another fd or a bad one.
             let inner: Vec<Handle> = self.maps.iter().map(|m| m.handle).collect();
             let pick = (c.vs >> 32) as usize;
+            // Now and then a map-in-map itself (refused: nesting), which a pick among all the
+            // open maps seldom is.
+            let nested: Vec<Handle> = self
+                .maps
+                .iter()
+                .filter(|m| m.spec.map_type.is_map_in_map())
+                .map(|m| m.handle)
+                .collect();
+            let nest = !nested.is_empty() && (c.vs >> 52).is_multiple_of(8);
             spec.inner = Some(match inner.get(pick % (inner.len() + inner.len() / 8 + 1)) {
+                _ if nest => FdRef::Handle(nested[pick % nested.len()]),
                 Some(h) => FdRef::Handle(*h),
                 None => match self.others.get(pick % (self.others.len() + 3)) {
                     Some(h) => FdRef::Handle(*h),
@@ -2925,6 +2977,10 @@ mod tests {
             (5, seven),
             // LRU hashes alone: every case pinned, where the rarer LRU paths come up.
             (6, crate::Profile::default()),
+            // The handle maps and an array (`run --map` of them, selftest's handle search),
+            // few invalid creates: map-in-maps open often enough to be templates of one
+            // another in a create that is otherwise valid.
+            (7, crate::Profile::default()),
         ];
         for (seed, profile) in profiles {
             let mut world = World::default();
@@ -2933,11 +2989,12 @@ mod tests {
                 world,
                 types: match seed {
                     6 => vec![MapType::LruHash, MapType::LruPercpuHash],
+                    7 => [&MapType::HANDLE_MAPS[..], &[MapType::Array]].concat(),
                     _ => MapType::all().collect(),
                 },
                 fd_table_pct: 20,
                 bad_fd_pct: 10,
-                invalid_create_pct: 40,
+                invalid_create_pct: if seed == 7 { 5 } else { 40 },
                 ..GenConfig::default()
             };
             set_config(cfg);

@@ -22,7 +22,7 @@ pub mod world;
 
 pub use errno::Errno;
 pub use fault::Fault;
-pub use op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
+pub use op::{BadFd, Call, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Resource, Value};
 pub use outcome::{Allowed, Expect, MapState, Outcome, Ret};
 pub use profile::Profile;
 pub use reason::Why;

@@ -478,6 +478,31 @@ impl Resource {
     }
 }
 
+/// A map helper a program calls (`bpf_map_lookup_elem`, `bpf_map_update_elem`,
+/// `bpf_map_delete_elem`).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub enum Call {
+    /// `bpf_map_lookup_elem`: the value of the CPU it runs on, or NULL (ENOENT).
+    Lookup,
+    /// `bpf_map_update_elem` with flags.
+    Update,
+    /// `bpf_map_delete_elem`.
+    Delete,
+}
+
+impl Call {
+    /// Every helper, in the order scripts list them.
+    pub const ALL: [Call; 3] = [Call::Lookup, Call::Update, Call::Delete];
+    /// The word in scripts (`prog lookup ...`).
+    pub fn word(self) -> &'static str {
+        match self {
+            Call::Lookup => "lookup",
+            Call::Update => "update",
+            Call::Delete => "delete",
+        }
+    }
+}
+
 /// One syscall-level action.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub enum Op {
@@ -709,6 +734,22 @@ pub enum Op {
     },
     /// Drops CAP_SYS_RESOURCE from the process (effective and permitted sets).
     DropCap,
+    /// A map helper called from inside the kernel: a SCHED_CLS program that calls `call` on
+    /// `map` with this key (and value and flags), loaded, run once through
+    /// BPF_PROG_TEST_RUN (on the CPU the case runs on) and closed. A lookup's value comes
+    /// back through the packet; an update or delete answers the helper's return.
+    ProgElem {
+        /// The helper.
+        call: Call,
+        /// The map (an open fd of it, read and write).
+        map: Handle,
+        /// The key (`key_size` bytes).
+        key: Vec<u8>,
+        /// An update's value: one CPU's (`value_size` bytes); empty otherwise.
+        value: Vec<u8>,
+        /// An update's flags, passed as they are (no syscall checks them first).
+        flags: u64,
+    },
     /// `sched_setaffinity(2)` of the case process to this one CPU: the ops after it run
     /// there (an LRU hash's update takes its node from that CPU's lists). A case with one
     /// runs in a process of its own.
@@ -759,6 +800,7 @@ impl Op {
             | Op::Freeze { map }
             | Op::Check { map }
             | Op::Info { map } => Some(*map),
+            Op::ProgElem { map, .. } => Some(FdRef::Handle(*map)),
             Op::Close { handle } | Op::Fill { map: handle, .. } => Some(FdRef::Handle(*handle)),
             _ => None,
         }
@@ -798,6 +840,15 @@ impl Op {
             Op::SetRlimit { .. } => "rlimit",
             Op::DropCap => "dropcap",
             Op::Cpu { .. } => "cpu",
+            Op::ProgElem {
+                call: Call::Lookup, ..
+            } => "prog_lookup",
+            Op::ProgElem {
+                call: Call::Update, ..
+            } => "prog_update",
+            Op::ProgElem {
+                call: Call::Delete, ..
+            } => "prog_delete",
             Op::IdGap { .. } => "idgap",
         }
     }

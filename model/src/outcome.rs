@@ -819,6 +819,12 @@ impl Allowed {
             _ => None,
         }
     }
+
+    /// Is one outcome allowed: an exact answer, or a full state walked in one known order
+    /// (a set, a rule or an order that links narrow are not)?
+    pub fn is_single(&self) -> bool {
+        matches!(self, Allowed::Exactly(_) | Allowed::State(_, Walk::Exact(_)))
+    }
 }
 
 /// Keys are distinct indices below `max` (sorted by bytes, so neighbours differ) and each value

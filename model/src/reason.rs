@@ -158,6 +158,7 @@ reasons! {
     /// Flags outside what the command takes: LOOKUP's before the fd, UPDATE's in the family,
     /// MAP_CREATE's in the family's `map_alloc_check`.
     Flags = EINVAL, "flags", [("maps keyless badfd nonmap", "lookup lookup_and_delete"),
+        ("value", "prog_update"),
         ("maps", "update create"), ("keyless", "create"), ("batch_lookup", "lookup_batch"),
         ("hashes", "lookup_and_delete_batch"), ("batch_update", "update_batch"),
         ("batch_delete", "delete_batch")];
@@ -170,6 +171,7 @@ reasons! {
     Refreeze = EPERM, "refreeze", [("maps keyless", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
     FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete"),
+        ("value", "prog_update"),
         ("batch_lookup", "lookup_batch"), ("hashes", "lookup_and_delete_batch"),
         ("batch_update", "update_batch"), ("batch_delete", "delete_batch")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
@@ -209,25 +211,28 @@ reasons! {
     /// `bpf_prog_load`: a prog flag this kernel does not know (XDP frags before 5.18).
     ProgFlags = EINVAL, "prog-flags", [("objects", "load")];
     /// `array_map_delete_elem`: arrays cannot delete.
-    ArrayDelete = EINVAL, "array", [("value_arrays", "delete")];
+    ArrayDelete = EINVAL, "array", [("value_arrays", "delete prog_delete")];
     /// An array index at or above max_entries (update, fd-array delete).
     Index = E2BIG, "index", [("value_arrays fd_arrays", "update"), ("fd_arrays", "delete"),
+        ("value_arrays", "prog_update"),
         ("value_arrays array_of_maps", "update_batch")];
     /// `array_map_lookup_elem`: an index at or above max_entries reads as missing.
-    LookupIndex = ENOENT, "index", [("value_arrays", "lookup")];
+    LookupIndex = ENOENT, "index", [("value_arrays", "lookup prog_lookup")];
     /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
     NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
+        ("value_hashes", "prog_lookup prog_delete prog_update"),
         ("lpm_trie", "lookup delete update"),
         ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
         ("fd_maps", "delete"), ("batch_delete", "delete_batch")];
     /// BPF_NOEXIST on a present key (every array slot is present).
-    Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update")];
+    Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update"), ("value", "prog_update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
-    Full = E2BIG, "full", [("bounded_hashes queue_stack", "update"), ("bounded_hashes", "update_batch")];
+    Full = E2BIG, "full", [("bounded_hashes queue_stack", "update"), ("bounded_hashes", "update_batch"),
+        ("hash percpu_hash", "prog_update")];
     /// BPF_EXIST on an LRU key this very update's node pop evicted (`prealloc_lru_pop`
     /// runs before `check_flags`).
     /// (LRU_PERCPU_HASH's BPF_EXIST pops no node: never there.)
-    LruSelfEvicted = ENOENT, "self-evicted", [("lru_hash", "update")];
+    LruSelfEvicted = ENOENT, "self-evicted", [("lru_hash", "update prog_update")];
     /// A pop or peek of an empty queue or stack (`__queue_map_get`, `__stack_map_get`).
     Empty = ENOENT, "empty", [("queue_stack", "lookup lookup_and_delete")];
     /// `queue_stack_map_push_elem`: BPF_NOEXIST, or a flag above BPF_EXIST;
@@ -427,6 +432,9 @@ mod tests {
             "update_batch",
             "delete_batch",
             "cpu",
+            "prog_lookup",
+            "prog_update",
+            "prog_delete",
         ];
         for w in Why::ALL {
             assert!(!w.scope().is_empty(), "{w:?}");

@@ -186,6 +186,19 @@ impl fmt::Display for Op {
             }
             Op::DropCap => write!(f, "dropcap sys_resource"),
             Op::Cpu { cpu } => write!(f, "cpu {cpu}"),
+            Op::ProgElem {
+                call,
+                map,
+                key,
+                value,
+                flags,
+            } => {
+                write!(f, "prog {} {map} key={}", call.word(), hex(key))?;
+                if *call == crate::op::Call::Update {
+                    write!(f, " value={}", hex(value))?;
+                }
+                elem_flags(f, *flags)
+            }
             Op::IdGap { from, to } => write!(f, "idgap {from} {to}"),
         }
     }
@@ -323,7 +336,7 @@ type BindingParser = fn(Handle, &[&str]) -> PResult<Op>;
 
 /// The ops that start with their word; with [`BINDING_OPS`], the one table the parser
 /// dispatches on and its error messages list, so that an op cannot be missing from either.
-const PLAIN_OPS: [(&str, PlainParser); 25] = [
+const PLAIN_OPS: [(&str, PlainParser); 26] = [
     ("update", p_update),
     ("lookup", p_lookup),
     ("delete", p_delete),
@@ -408,6 +421,7 @@ const PLAIN_OPS: [(&str, PlainParser); 25] = [
             a.join(" ")
         )),
     }),
+    ("prog", p_prog),
     ("cpu", |a| {
         let n = one_arg("cpu <number>", a)?;
         match n.parse() {
@@ -565,6 +579,35 @@ fn p_update(a: &[&str]) -> PResult<Op> {
         map,
         key: kv.bytes("key")?,
         value,
+        flags: kv.elem_flags()?,
+    })
+}
+
+/// `prog lookup|update|delete <map> key=.. [value=..] [flags=..]`.
+fn p_prog(a: &[&str]) -> PResult<Op> {
+    let usage = "expected `prog lookup|update|delete <map> key=<hex> [value=<hex>] [flags=..]`";
+    let Some((word, rest)) = a.split_first() else {
+        return err(usage);
+    };
+    let Some(call) = crate::op::Call::ALL.into_iter().find(|c| c.word() == *word) else {
+        return err(format!("{usage}, found `prog {}`", a.join(" ")));
+    };
+    let known: &[&str] = match call {
+        crate::op::Call::Update => &["key", "value", "flags"],
+        _ => &["key"],
+    };
+    let (map, kv) = map_and_fields("prog", rest, known)?;
+    let FdRef::Handle(map) = map else {
+        return err("a program takes the map by a handle (`prog lookup m0 ...`)");
+    };
+    Ok(Op::ProgElem {
+        call,
+        map,
+        key: kv.bytes("key")?,
+        value: match call {
+            crate::op::Call::Update => kv.bytes("value")?,
+            _ => Vec::new(),
+        },
         flags: kv.elem_flags()?,
     })
 }
@@ -1340,6 +1383,20 @@ pub mod arb {
             (res, num64(), num64()).prop_map(|(res, soft, hard)| Op::SetRlimit { res, soft, hard }),
             Just(Op::DropCap),
             num32().prop_map(|cpu| Op::Cpu { cpu }),
+            (handle(), bytes(), bytes(), num64()).prop_map(|(map, key, value, flags)| Op::ProgElem {
+                call: crate::op::Call::Update,
+                map,
+                key,
+                value,
+                flags
+            }),
+            (handle(), bytes()).prop_map(|(map, key)| Op::ProgElem {
+                call: crate::op::Call::Lookup,
+                map,
+                key,
+                value: Vec::new(),
+                flags: 0
+            }),
             (handle(), handle()).prop_map(|(from, to)| Op::IdGap { from, to }),
             (handle(), num32()).prop_map(|(map, n)| Op::Fill { map, n }),
         ]
@@ -1564,6 +1621,20 @@ mod tests {
             },
             Op::DropCap,
             Op::Cpu { cpu: 1 },
+            Op::ProgElem {
+                call: crate::op::Call::Update,
+                map: Handle::map(0),
+                key: vec![1, 0, 0, 0],
+                value: vec![2; 8],
+                flags: NOEXIST | F_LOCK,
+            },
+            Op::ProgElem {
+                call: crate::op::Call::Delete,
+                map: Handle::map(0),
+                key: vec![1, 0, 0, 0],
+                value: Vec::new(),
+                flags: 0,
+            },
             Op::IdGap {
                 from: Handle::map(0),
                 to: Handle::map(4),
@@ -1667,7 +1738,9 @@ mod tests {
                 flags: 9,
             },
         ];
-        let kinds: std::collections::BTreeSet<&str> = ops.iter().map(Op::kind).collect();
+        // `prog lookup|update|delete` is one word.
+        let word = |k: &'static str| if k.starts_with("prog_") { "prog" } else { k };
+        let kinds: std::collections::BTreeSet<&str> = ops.iter().map(|o| word(o.kind())).collect();
         assert_eq!(kinds, op_words().collect(), "one sample per op word");
         for op in ops {
             let text = op.to_string();
@@ -1924,6 +1997,7 @@ mod tests {
                 // `settle dying` is the `settle` word's second form.
                 seen.borrow_mut().insert(match op.kind() {
                     "settle_dying" => "settle",
+                    k if k.starts_with("prog_") => "prog",
                     k => k,
                 });
                 let line = format!("{op} => {}", fmt_outcome(&o));

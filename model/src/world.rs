@@ -9,7 +9,7 @@ use crate::limits::{memlock_pages, Limits};
 use crate::maps::fd_array::{FdMap, Held, Owner, Template};
 use crate::maps::{family_of, percpu_store, percpu_stride, ValueMap};
 use crate::op::flags::*;
-use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
+use crate::op::{BadFd, Call, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, Value};
 use crate::outcome::{hex, Allowed, MapInfo, MapState, Outcome, Ret};
 use crate::profile::{MemAccounting, Profile};
 use crate::reason::Why;
@@ -130,6 +130,9 @@ pub struct World {
     pub id_ord: BTreeMap<Handle, u32>,
     /// The CPU the case process is pinned to (`Op::Cpu`), if it is.
     pub cpu: Option<u32>,
+    /// Maps a program-side op's program used: that program's release is deferred work
+    /// (`bpf_prog_put`), so when their other references go, their release is pending.
+    pub prog_used: BTreeSet<u32>,
     next_obj: u32,
     next_file: u32,
 }
@@ -420,6 +423,7 @@ impl World {
                 }
             }
             Op::Fill { map, n } => self.fill(*map, *n),
+            Op::ProgElem { .. } => one(self.prog_elem(op)),
             Op::LookupBatch { .. } | Op::UpdateBatch { .. } | Op::DeleteBatch { .. } => self.batch(op),
             _ => match self.element(op) {
                 Ok(a) => a,
@@ -558,6 +562,9 @@ impl World {
             } => self.mark_ids(*h, values),
             Op::Fill { map, .. } => self.mark_ids(*map, &[Value::Bytes(vec![1])]),
             _ => {}
+        }
+        if let Op::ProgElem { .. } = op {
+            return self.prog_elem_done(op, o);
         }
         let Ok(ret) = o else { return };
         let reset_owner = self.has(Fault::OwnerResetsWhenEmpty);
@@ -765,8 +772,8 @@ impl World {
                                 // one; value_size bytes each (`copy_map_value`). A new hash
                                 // element starts zeroed (c3a66e5f5bab).
                                 let before = match &*data {
-                                    MapData::Values(m) => m.value(key),
-                                    MapData::Fds(_) => None,
+                                    MapData::Values(m) if !m.update_evicts(key, *flags) => m.value(key),
+                                    _ => None,
                                 };
                                 let mut full = before.unwrap_or_else(|| vec![0; s * cpus]);
                                 let vs = m.spec.value_size as usize;

@@ -510,6 +510,7 @@ fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
                     | Op::SetRlimit { .. }
                     | Op::DropCap
                     | Op::Cpu { .. }
+                    | Op::ProgElem { .. }
                     | Op::IdGap { .. } => {}
                     Op::Alive { target } => {
                         let id = ids.get(target.n as usize).copied().unwrap_or(0);

@@ -223,6 +223,21 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         all,
         100.0 * hit_all as f64 / all.max(1) as f64
     );
+    // How often the model left the kernel no choice, per map family of the run.
+    let single: Vec<String> = types
+        .iter()
+        .filter_map(|t| {
+            let (one, n) = st.single.get(t.word().as_str()).copied()?;
+            Some(format!(
+                "{} {:.1}% of {n}",
+                t.word(),
+                100.0 * one as f64 / n.max(1) as f64
+            ))
+        })
+        .collect();
+    if !single.is_empty() {
+        println!("ops with one allowed outcome: {}", single.join(", "));
+    }
     if !unreachable.is_empty() {
         println!("unreachable here (not counted):");
         for ((op, o, why), fams) in &unreachable {

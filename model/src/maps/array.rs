@@ -101,6 +101,8 @@ pub const FAMILY: Family = Family {
             "check",
             "lookup_batch",
             "update_batch",
+            "prog_lookup",
+            "prog_update",
         ]
     },
     // array_map_ops and percpu_array_map_ops: generic lookup and update batches only

@@ -101,6 +101,9 @@ pub const FAMILY: Family = Family {
             "lookup_and_delete_batch",
             "update_batch",
             "delete_batch",
+            "prog_lookup",
+            "prog_update",
+            "prog_delete",
         ]
     },
     // BATCH_OPS(htab), BATCH_OPS(htab_percpu): all four since 5.6.

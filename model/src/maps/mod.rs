@@ -177,6 +177,11 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     fn order_mut(&mut self) -> Option<&mut hash::HashOrder> {
         None
     }
+    /// Does an update of `key` with `flags` evict that very key before it writes (an LRU
+    /// hash's pop), so that it comes back as a new element?
+    fn update_evicts(&self, _key: &[u8], _flags: u64) -> bool {
+        false
+    }
     /// The case is pinned to `cpu` from here on (`Op::Cpu`).
     fn on_cpu(&mut self, _cpu: u32) {}
     /// Does an update's answer depend on the CPU it runs on (an LRU hash's)? Then the case

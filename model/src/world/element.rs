@@ -268,3 +268,141 @@ impl World {
         }
     }
 }
+
+impl World {
+    /// The types a program-side op is modelled on: maps of bytes with keys, whose helpers
+    /// the kernel routes to the family's own functions.
+    pub fn prog_elem_type(t: MapType) -> bool {
+        matches!(
+            t,
+            MapType::Array
+                | MapType::PercpuArray
+                | MapType::Hash
+                | MapType::PercpuHash
+                | MapType::LruHash
+                | MapType::LruPercpuHash
+        )
+    }
+
+    /// A program's view of a value: a per-CPU map's lookup returns the slot of the CPU it
+    /// runs on (`this_cpu_ptr`), `value_size` bytes.
+    fn cpu_slot(&self, spec: &MapSpec, full: &[u8]) -> Vec<u8> {
+        let vs = spec.value_size as usize;
+        if !spec.map_type.is_percpu() {
+            return full.to_vec();
+        }
+        let at = self.cpu.unwrap_or(0) as usize * self.stride(spec.value_size);
+        full[at..at + vs].to_vec()
+    }
+
+    /// A map helper called by a program: the family's own functions, without the syscall's
+    /// checks (fd mode, frozen, BPF_F_LOCK first). `array_map_update_elem`: unknown flags,
+    /// then the index (E2BIG), then BPF_NOEXIST (EEXIST), then BPF_F_LOCK without a spin lock
+    /// (EINVAL), so NOEXIST|F_LOCK is EEXIST where the syscall says EINVAL;
+    /// `htab_map_update_elem` and the LRU and per-CPU variants refuse BPF_F_LOCK with the
+    /// unknown flags (EINVAL) before they look at the key.
+    pub(super) fn prog_elem(&self, op: &Op) -> Outcome {
+        let Op::ProgElem {
+            call,
+            map,
+            key,
+            flags,
+            ..
+        } = op
+        else {
+            unreachable!("not a program-side op: {op:?}")
+        };
+        let m = self.map(*map).expect("precondition: an open map");
+        let MapData::Values(v) = &m.data else {
+            unreachable!("precondition: a map of bytes")
+        };
+        let array = m.spec.map_type.is_array();
+        let faults = &self.faults[..];
+        match call {
+            // array_map_lookup_elem / htab_map_lookup_elem (htab_lru_map_lookup_elem sets
+            // the reference bit: `observe`): NULL is ENOENT.
+            Call::Lookup => match v.lookup(key) {
+                Ok(Ret::Value(full)) => Ok(Ret::Value(self.cpu_slot(&m.spec, &full))),
+                other => other,
+            },
+            Call::Delete if array => Err(Why::ArrayDelete.errno()),
+            Call::Delete => v.delete(key, faults),
+            Call::Update if array => {
+                let index = crate::maps::array::index(key);
+                let lock_first = self.has(Fault::ProgArrayLockFirst) && flags & F_LOCK != 0;
+                if (flags & !F_LOCK) > EXIST {
+                    Err(Why::Flags.errno())
+                } else if lock_first {
+                    Err(Why::FLock.errno())
+                } else if index >= m.spec.max_entries {
+                    Err(Why::Index.errno())
+                } else if flags & NOEXIST != 0 {
+                    Err(Why::Exists.errno())
+                } else if flags & F_LOCK != 0 {
+                    Err(Why::FLock.errno())
+                } else {
+                    Ok(Ret::Unit)
+                }
+            }
+            Call::Update if flags & F_LOCK != 0 => Err(Why::FLock.errno()),
+            Call::Update => v.update(key, *flags, faults),
+        }
+    }
+
+    /// Follows a program-side op: the helper's change as the syscall's (an update of one
+    /// CPU's slot on a per-CPU map, the others kept, or zero for a new hash element:
+    /// `pcpu_init_value`), and the map is one the program's deferred release holds.
+    pub(super) fn prog_elem_done(&mut self, op: &Op, o: &Outcome) {
+        let Op::ProgElem {
+            call,
+            map,
+            key,
+            value,
+            flags,
+        } = op
+        else {
+            return;
+        };
+        if let Some(obj) = self.fds.get(map).map(|fd| fd.obj) {
+            self.prog_used.insert(obj);
+        }
+        let Some(m) = self.map(*map) else { return };
+        let spec = m.spec.clone();
+        match call {
+            // (An LRU hash's reference bit: `observe`, as for every op on a map.)
+            Call::Lookup => {}
+            Call::Delete => self.apply(
+                &Op::Delete {
+                    map: FdRef::Handle(*map),
+                    key: key.clone(),
+                },
+                o,
+            ),
+            Call::Update => {
+                let full = match spec.map_type.is_percpu() {
+                    false => value.clone(),
+                    true => {
+                        let s = self.stride(spec.value_size);
+                        // A key this update's own pop evicts comes back as a new element.
+                        let before = match &m.data {
+                            MapData::Values(v) if !v.update_evicts(key, *flags) => v.value(key),
+                            _ => None,
+                        };
+                        let mut full =
+                            before.unwrap_or_else(|| vec![0; s * self.profile.possible_cpus as usize]);
+                        let at = self.cpu.unwrap_or(0) as usize * s;
+                        full[at..at + value.len()].copy_from_slice(value);
+                        full
+                    }
+                };
+                let update = Op::Update {
+                    map: FdRef::Handle(*map),
+                    key: key.clone(),
+                    value: Value::Bytes(full),
+                    flags: *flags,
+                };
+                self.apply(&update, o);
+            }
+        }
+    }
+}

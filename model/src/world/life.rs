@@ -142,7 +142,8 @@ impl World {
             let deferred = held_by_dead.contains(i)
                 || prog_array
                 || matches!(o.body, Body::Cgroup { .. })
-                || self.unpinned.contains(i);
+                || self.unpinned.contains(i)
+                || self.prog_used.contains(i);
             o.life = if deferred { Life::Pending } else { Life::Gone };
         }
     }

@@ -128,6 +128,13 @@ impl World {
                 return Ok(());
             }
             Op::LoadProg { uses, .. } => return uses.iter().try_for_each(fdref_ok),
+            Op::ProgElem {
+                call,
+                map,
+                key,
+                value,
+                ..
+            } => return self.prog_elem_ok(*call, *map, key, value),
             // A `cpu_set_t` holds CPUs 0-1023.
             Op::Cpu { cpu } if *cpu >= 1024 => return Err("cpu takes a CPU below 1024".into()),
             Op::Cpu { .. } => return Ok(()),
@@ -383,5 +390,57 @@ impl World {
                 "id:{id} names a map made by {creator}: ids of maps made by handles below m65535 only"
             )),
         }
+    }
+}
+
+impl World {
+    /// What a program-side op needs: an open read-write fd of a map of bytes with keys
+    /// (`prog_elem_type`), without the verifier's BPF_F_RDONLY_PROG/WRONLY_PROG checks (not
+    /// modelled), a key and one CPU's value that fit the program's stack with room to spare,
+    /// a per-CPU update of whole 8-byte words (the padding a helper writes is not modelled),
+    /// and a pinned case where the CPU matters (per-CPU maps, LRU hashes).
+    fn prog_elem_ok(&self, call: Call, map: Handle, key: &[u8], value: &[u8]) -> Result<(), String> {
+        let fd = self.fds.get(&map).ok_or_else(|| format!("{map} is not open"))?;
+        let m = self.map(map).ok_or_else(|| format!("{map} is not a map"))?;
+        let t = m.spec.map_type;
+        if !World::prog_elem_type(t) {
+            return Err(format!(
+                "program-side ops are modelled on array, percpu_array, hash, percpu_hash, lru_hash and lru_percpu_hash, not {}",
+                t.word()
+            ));
+        }
+        if fd.path || !fd.read || !fd.write {
+            return Err(format!(
+                "`prog` takes a read-write fd of the map; {map} is not one"
+            ));
+        }
+        if m.spec.map_flags & (RDONLY_PROG | WRONLY_PROG) != 0 {
+            return Err("the verifier's BPF_F_RDONLY_PROG/WRONLY_PROG checks are not modelled".into());
+        }
+        if m.ids == Some(true) {
+            return Err(format!("{map} holds map ids: a program writes bytes"));
+        }
+        let vs = m.spec.value_size as usize;
+        if key.len() != m.spec.key_size as usize {
+            return Err(format!("{map} takes {}-byte keys", m.spec.key_size));
+        }
+        if call == Call::Update && value.len() != vs {
+            return Err(format!("a program writes one CPU's value: {vs} bytes"));
+        }
+        if call != Call::Update && !value.is_empty() {
+            return Err("only `prog update` takes a value".into());
+        }
+        if call == Call::Update && t.is_percpu() && !vs.is_multiple_of(8) {
+            return Err("a program's per-CPU update is modelled for values of whole 8-byte words".into());
+        }
+        if key.len().div_ceil(8) * 8 + vs.div_ceil(8) * 8 > 448 {
+            return Err("the program holds key and value on its stack: at most 448 bytes".into());
+        }
+        if (t.is_percpu() || t.is_lru()) && self.cpu.is_none() {
+            return Err(format!(
+                "{map}'s answer depends on the CPU the program runs on: pin the case (`cpu 0`) first"
+            ));
+        }
+        Ok(())
     }
 }
