@@ -66,11 +66,15 @@ pub enum KernelFault {
     /// A program's `bpf_map_update_elem` drops its flags (BPF_NOEXIST and BPF_EXIST are
     /// BPF_ANY): a helper that does not pass them on.
     ProgUpdateFlagsDropped,
+    /// An update of an LRU hash that then holds two keys or more evicts another at once (the
+    /// first a walk meets): a kernel that frees nodes before it runs out of them. Its cases
+    /// are pinned, so it is planted in their case processes (`Sys::planted`).
+    LruEvictsEarly,
 }
 
 impl KernelFault {
     /// Every kernel fault, for `selftest`.
-    pub const ALL: [KernelFault; 20] = [
+    pub const ALL: [KernelFault; 21] = [
         KernelFault::LookupNoCopy,
         KernelFault::UpdateNotStored,
         KernelFault::InnerMapNeverReleased,
@@ -91,6 +95,7 @@ impl KernelFault {
         KernelFault::BatchDeleteCountsAll,
         KernelFault::IdValueOffByOne,
         KernelFault::ProgUpdateFlagsDropped,
+        KernelFault::LruEvictsEarly,
     ];
 
     /// The name on the command line (`--kernel-fault`) and in the selftest table.
@@ -117,6 +122,7 @@ impl KernelFault {
             KernelFault::BatchDeleteCountsAll => "kernel:batch-delete-counts-all",
             KernelFault::IdValueOffByOne => "kernel:id-value-off-by-one",
             KernelFault::ProgUpdateFlagsDropped => "kernel:prog-update-flags-dropped",
+            KernelFault::LruEvictsEarly => "kernel:lru-evicts-early",
         }
     }
 
@@ -150,6 +156,7 @@ impl KernelFault {
             KernelFault::BatchCursorIgnored | KernelFault::BatchDeleteCountsAll => vec![MapType::Hash],
             KernelFault::IdValueOffByOne => vec![MapType::Array, MapType::Hash],
             KernelFault::ProgUpdateFlagsDropped => vec![MapType::Array, MapType::Hash],
+            KernelFault::LruEvictsEarly => vec![MapType::LruHash, MapType::LruPercpuHash],
             _ => MapType::MODELLED.to_vec(),
         }
     }
@@ -241,6 +248,9 @@ impl<S: Sys> Sys for Faulty<S> {
     }
     fn prog_load(&mut self, spec: &ProgSpec, maps: &[RawFd]) -> Result<OwnedFd, Errno> {
         self.inner.prog_load(spec, maps)
+    }
+    fn planted(&self) -> Option<&'static str> {
+        self.fault.map(KernelFault::name)
     }
     fn prog_elem(
         &mut self,
@@ -364,6 +374,22 @@ impl<S: Sys> Sys for Faulty<S> {
             return Ok(());
         }
         self.inner.update(fd, key, value, flags)?;
+        let lru_key_size = self
+            .spec(fd)
+            .filter(|s| s.map_type.is_lru())
+            .map(|s| (s.key_size as usize, s.max_entries));
+        if let (true, Some((ks, max))) = (self.on(KernelFault::LruEvictsEarly), lru_key_size) {
+            let (mut keys, mut at, mut next) = (Vec::new(), None::<Vec<u8>>, vec![0u8; ks]);
+            while keys.len() <= max as usize && self.inner.next_key(fd, at.as_deref(), &mut next).is_ok() {
+                keys.push(next.clone());
+                at = Some(next.clone());
+            }
+            if keys.len() >= 2 {
+                if let Some(other) = keys.iter().find(|k| k.as_slice() != key) {
+                    let _ = self.inner.delete(fd, other);
+                }
+            }
+        }
         let in_map = self.spec(fd).is_some_and(|s| s.map_type.is_map_in_map());
         if self.on(KernelFault::InnerMapNeverReleased) && in_map && value.len() >= 4 {
             let inner_fd = RawFd::from_le_bytes([value[0], value[1], value[2], value[3]]);

@@ -76,9 +76,14 @@ impl Drop for Reuse {
 }
 
 /// The idle child, told whether the next case compares map ids (then it holds the id lock
-/// from the case's `fdtable` to its reset); `None` if there is none or it does not answer.
-pub fn idle(exact_ids: bool) -> Option<Child> {
+/// from the case's `fdtable` to its reset); `None` if there is none, it does not answer, or it
+/// runs over another kernel than `fault` (`Sys::planted`: a faulty kernel's case processes
+/// plant the same fault).
+pub fn idle(exact_ids: bool, fault: Option<&'static str>) -> Option<Child> {
     let mut c = IDLE.with(|i| i.borrow_mut().take())?;
+    if c.fault != fault {
+        return None;
+    }
     let told = c.stdin.as_mut().is_some_and(|s| {
         writeln!(s, "{IDS} {}", exact_ids as u8)
             .and_then(|_| s.flush())
@@ -148,19 +153,22 @@ pub struct Child {
     reuse: bool,
     /// Its last reset left it clean and ready.
     reusable: bool,
+    /// The kernel fault its backend plants (`MAPCHECK_KERNEL_FAULT`), if any.
+    fault: Option<&'static str>,
 }
 
 impl Child {
     /// Starts a child and waits for it to be ready. With `exact_ids` (the case compares map
     /// ids) the child holds the id lock exclusively from `fdtable` on, so no other mapcheck
     /// creates a map meanwhile.
-    pub fn spawn(exact_ids: bool) -> Result<Child, String> {
+    pub fn spawn(exact_ids: bool, fault: Option<&'static str>) -> Result<Child, String> {
         let exe = exe().ok_or("no mapcheck executable to start a case's process from (isolate::set_exe)")?;
         // Until `ready`: the child has closed what it copied of our fd table (crate::spawn).
         let window = crate::spawn::window();
         let mut proc = Command::new(&exe)
             .arg(CHILD_ARG)
             .env("MAPCHECK_IDS_EXACT", if exact_ids { "1" } else { "0" })
+            .env("MAPCHECK_KERNEL_FAULT", fault.unwrap_or(""))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -177,6 +185,7 @@ impl Child {
             timeout: op_timeout(),
             reuse: SCOPES.with(Cell::get) > 0,
             reusable: false,
+            fault,
         };
         let ready = c.read_line();
         drop(window);
@@ -343,7 +352,13 @@ pub fn serve() -> std::process::ExitCode {
     crate::idlock::keep_lock_fd_high();
     let hook = std::env::var("MAPCHECK_CHILD_HOOK").ok();
     let hook = hook.as_deref().and_then(|h| h.split_once(':'));
-    let mut kernel = match Kernel::new() {
+    // The faulty kernel a parent's backend plants, planted here too (selftest's kernel
+    // canaries reach pinned and fdtable cases this way); none: a pass-through.
+    let fault = std::env::var("MAPCHECK_KERNEL_FAULT")
+        .ok()
+        .and_then(|n| crate::faulty::KernelFault::from_name(&n));
+    let sys = crate::faulty::Faulty::new(crate::sys::RealSys, fault);
+    let mut kernel = match Kernel::with_sys(sys, crate::env::possible_cpus()) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("mapcheck case process: {e}");

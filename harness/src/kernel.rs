@@ -226,6 +226,11 @@ impl<S: Sys> Kernel<S> {
         }
     }
 
+    /// The kernel fault its seam plants (`Sys::planted`), for the case processes it starts.
+    pub fn planted(&self) -> Option<&'static str> {
+        self.sys.planted()
+    }
+
     /// The raw fd behind a handle (tests and diagnostics).
     pub fn raw_fd(&self, h: Handle) -> Option<RawFd> {
         self.open.get(&h).map(|o| o.fd.as_raw_fd())

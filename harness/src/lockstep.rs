@@ -278,7 +278,8 @@ pub fn run_routed<S: Sys>(
     }
     let exact = ops.iter().any(|o| matches!(o, Op::IdGap { .. }));
     // A case process that served an earlier case and came back clean (`isolate::Reuse`).
-    if let Some(mut child) = crate::isolate::idle(exact) {
+    let fault = kernel.planted();
+    if let Some(mut child) = crate::isolate::idle(exact, fault) {
         stats.time.reused += 1;
         let run = run_case(world, &mut child, ops, end_checks, stats, seen);
         crate::isolate::put_back(child);
@@ -289,7 +290,7 @@ pub fn run_routed<S: Sys>(
     let started = Instant::now();
     let spawned = {
         let _spawn = CASES.write().unwrap_or_else(|e| e.into_inner());
-        crate::isolate::Child::spawn(exact)
+        crate::isolate::Child::spawn(exact, fault)
     };
     stats.time.spawn += started.elapsed();
     stats.time.started += 1;

@@ -83,6 +83,11 @@ pub trait Sys {
     ) -> Result<(i32, Vec<u8>), Errno> {
         Err(Errno::raw(libc::ENOSYS))
     }
+    /// The deliberate kernel bug this seam plants (`faulty.rs`), by name: case processes
+    /// started for it plant the same one.
+    fn planted(&self) -> Option<&'static str> {
+        None
+    }
     /// `nr_dying_descendants` from `dir/cgroup.stat`.
     fn dying_count(&mut self, dir: &Path) -> Result<u32, Errno> {
         let stat = std::fs::read_to_string(dir.join("cgroup.stat")).map_err(|_| Errno::ENOENT)?;
