@@ -1087,6 +1087,8 @@ mod tests {
         dying: Option<u32>,
         /// GET_NEXT_KEY fails with this.
         next_key_fails: Option<Errno>,
+        /// A program-side op's program returns this, with this packet.
+        prog: Option<(i32, Vec<u8>)>,
     }
 
     impl Fake {
@@ -1107,6 +1109,17 @@ mod tests {
         }
         fn prog_load(&mut self, _: &mapcheck_model::ProgSpec, _: &[RawFd]) -> Result<OwnedFd, Errno> {
             Err(Errno::EPERM)
+        }
+        fn prog_elem(
+            &mut self,
+            _: RawFd,
+            _: Call,
+            _: &[u8],
+            _: &[u8],
+            _: u64,
+            _: usize,
+        ) -> Result<(i32, Vec<u8>), Errno> {
+            self.prog.clone().ok_or(Errno::raw(libc::ENOSYS))
         }
         fn map_info(&mut self, fd: RawFd) -> Result<crate::sys::MapInfoRaw, Errno> {
             let (id, s) = self.maps.get(&fd).ok_or(Errno::EBADFD)?;
@@ -1312,6 +1325,42 @@ mod tests {
             mapcheck_model::outcome::id_cell(None)
         );
         assert_eq!(k.id_cell(&[0; 4]), vec![0; 4]);
+    }
+
+    /// A program-side op's answer: a lookup's 1 with the value at offset 14 of the packet,
+    /// 0 for NULL; an update's or delete's 0 or -errno; anything else (a store that failed, a
+    /// packet too short, a positive return) is no kernel outcome the model could allow. And
+    /// `cpu` pins only a case process, never the shared one.
+    #[test]
+    fn prog_answers_are_decoded_and_cpu_needs_a_case_process() {
+        let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
+        k.exec(&create()).unwrap();
+        let lookup = parse(&["prog lookup m0 key=01000000"]).remove(0);
+        let update = parse(&["prog update m0 key=01000000 value=0102030405060708"]).remove(0);
+        let value: Vec<u8> = (1..=8).collect();
+        let packet = [vec![0; 14], value.clone()].concat();
+        let lost = |o: Outcome| matches!(o, Ok(Ret::Lost(_)));
+        k.sys.prog = Some((1, packet.clone()));
+        assert_eq!(k.exec(&lookup), Ok(Ret::Value(value)));
+        k.sys.prog = Some((0, packet.clone()));
+        assert_eq!(k.exec(&lookup), Err(Errno::ENOENT));
+        k.sys.prog = Some((2, packet.clone()));
+        assert!(lost(k.exec(&lookup)), "the store into the packet failed");
+        k.sys.prog = Some((1, packet[..20].to_vec()));
+        assert!(lost(k.exec(&lookup)), "a packet too short for the value");
+        k.sys.prog = Some((-17, packet.clone()));
+        assert_eq!(k.exec(&update), Err(Errno::EEXIST));
+        k.sys.prog = Some((0, packet.clone()));
+        assert_eq!(k.exec(&update), Ok(Ret::Unit));
+        k.sys.prog = Some((5, packet));
+        assert!(lost(k.exec(&update)), "a helper returns 0 or -errno");
+        k.sys.prog = None;
+        assert_eq!(
+            k.exec(&update),
+            Err(Errno::raw(libc::ENOSYS)),
+            "a load that fails"
+        );
+        assert!(lost(k.exec(&Op::Cpu { cpu: 0 })), "not a case process");
     }
 
     #[test]
