@@ -540,10 +540,13 @@ impl<S: Sys> Kernel<S> {
                         "`prog` needs an open map fd; {map} is none here"
                     )));
                 };
-                let vs = spec.value_size as usize;
+                // A map-in-map's lookup finds an inner map, not bytes: found or not.
+                let inner = spec.map_type.is_map_in_map();
+                let vs = if inner { 0 } else { spec.value_size as usize };
                 let fd = self.raw(FdRef::Handle(*map));
                 let (ret, packet) = self.sys.prog_elem(fd, *call, key, value, *flags, vs)?;
                 match (call, ret) {
+                    (Call::Lookup, 1) if inner => Ok(Ret::Unit),
                     (Call::Lookup, 1) if packet.len() >= 14 + vs => Ok(Ret::Value(packet[14..14 + vs].to_vec())),
                     (Call::Lookup, 0) => Err(Errno::ENOENT),
                     (Call::Lookup, r) => Ok(Ret::Lost(format!(

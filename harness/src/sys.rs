@@ -69,8 +69,9 @@ pub trait Sys {
     /// A program-side map op: a SCHED_CLS program that calls `call` on the map with `key`
     /// (and `value`, `flags`) is loaded, run once through BPF_PROG_TEST_RUN on a packet of
     /// 14 + `value_size` bytes and closed. Returns the program's return (a lookup: 1 with the
-    /// value stored at offset 14 of the packet, 0 for NULL, 2 if the store failed; an update
-    /// or delete: the helper's) and the packet after the run. A seam without programs
+    /// value stored at offset 14 of the packet, 0 for NULL, 2 if the store failed; with
+    /// `value_size` 0 only 1 or 0; an update or delete: the helper's) and the packet after
+    /// the run. A seam without programs
     /// (the unit tests' fakes) says ENOSYS.
     fn prog_elem(
         &mut self,
@@ -793,6 +794,15 @@ pub fn prog_elem_insns(
     p.push(insn(mov_x, 2, 10, 0, 0));
     p.push(insn(add_k, 2, 0, 0, -(k as i32))); // r2 = &key
     match call {
+        // value_size 0: what a lookup found is not bytes (a map-in-map's inner map): 1 or 0.
+        Call::Lookup if value_size == 0 => p.extend([
+            insn(call_, 0, 0, 0, 1),
+            insn(jeq_k, 0, 0, 2, 0),
+            insn(mov_k, 0, 0, 0, 1),
+            insn(exit, 0, 0, 0, 0),
+            insn(mov_k, 0, 0, 0, 0),
+            insn(exit, 0, 0, 0, 0),
+        ]),
         Call::Lookup => p.extend([
             insn(call_, 0, 0, 0, 1),
             insn(jeq_k, 0, 0, 11, 0), // NULL: return 0

@@ -970,7 +970,8 @@ impl View {
             "prog" => {
                 let t = m.spec.map_type;
                 let pinned = !(t.is_percpu() || t.is_lru()) || self.cpu.is_some();
-                if !(World::prog_elem_type(t) && pinned && matches!(map, FdRef::Handle(_))) {
+                let modelled = World::prog_elem_type(t) || t.holds_fds();
+                if !(modelled && pinned && matches!(map, FdRef::Handle(_))) {
                     return Op::Lookup {
                         map,
                         key,

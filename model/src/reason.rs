@@ -177,6 +177,11 @@ reasons! {
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
     /// both at once, or upper flag bits without BPF_F_CPU.
     CpuFlags = EINVAL, "cpu-flags", [("maps keyless", "lookup update")];
+    /// The verifier refuses the helper on this map type (`check_map_func_compatibility`):
+    /// PROG_ARRAY, PERF_EVENT_ARRAY and CGROUP_ARRAY take no map helper of these, a
+    /// map-in-map only `bpf_map_lookup_elem`; the program is not loaded.
+    ProgHelper = EINVAL, "verifier", [("prog_array perf_event_array cgroup_array",
+        "prog_lookup prog_update prog_delete"), ("map_in_map", "prog_update prog_delete")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU with a CPU that is not possible.
     CpuRange = ERANGE, "cpu-range", [("percpu", "lookup update")];
     /// The family has no such command (`map_lookup_and_delete_elem` of arrays and fd maps).
@@ -220,7 +225,7 @@ reasons! {
     LookupIndex = ENOENT, "index", [("value_arrays", "lookup prog_lookup")];
     /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
     NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
-        ("value_hashes", "prog_lookup prog_delete prog_update"),
+        ("value_hashes", "prog_lookup prog_delete prog_update"), ("map_in_map", "prog_lookup"),
         ("lpm_trie", "lookup delete update"),
         ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
         ("fd_maps", "delete"), ("batch_delete", "delete_batch")];

@@ -63,6 +63,7 @@ pub const FAMILY: Family = Family {
             "check",
             "lookup_batch",
             "update_batch",
+            "prog_lookup",
         ],
         MapType::HashOfMaps => &[
             "create",
@@ -78,6 +79,7 @@ pub const FAMILY: Family = Family {
             "lookup_and_delete_batch",
             "update_batch",
             "delete_batch",
+            "prog_lookup",
         ],
         _ => &[
             "create", "update", "lookup", "delete", "next_key", "freeze", "close", "info", "check",

@@ -271,7 +271,8 @@ impl World {
 
 impl World {
     /// The types a program-side op is modelled on: maps of bytes with keys, whose helpers
-    /// the kernel routes to the family's own functions.
+    /// the kernel routes to the family's own functions (and the fd-holding maps, whose
+    /// helpers the verifier refuses but a map-in-map's lookup: `prog_elem`).
     pub fn prog_elem_type(t: MapType) -> bool {
         matches!(
             t,
@@ -313,8 +314,19 @@ impl World {
             unreachable!("not a program-side op: {op:?}")
         };
         let m = self.map(*map).expect("precondition: an open map");
-        let MapData::Values(v) = &m.data else {
-            unreachable!("precondition: a map of bytes")
+        let v = match &m.data {
+            MapData::Values(v) => v,
+            // check_map_func_compatibility: a map-in-map takes only the lookup (whose answer
+            // is the inner map, or NULL), the other fd maps no element helper at all.
+            MapData::Fds(f) if m.spec.map_type.is_map_in_map() && *call == Call::Lookup => {
+                let held = f.slots.contains_key(key.as_slice()) && (!f.is_array() || f.in_range(key));
+                return if held {
+                    Ok(Ret::Unit)
+                } else {
+                    Err(Why::NoKey.errno())
+                };
+            }
+            MapData::Fds(_) => return Err(Why::ProgHelper.errno()),
         };
         let array = m.spec.map_type.is_array();
         let faults = &self.faults[..];
@@ -367,6 +379,10 @@ impl World {
             self.prog_used.insert(obj);
         }
         let Some(m) = self.map(*map) else { return };
+        if let MapData::Fds(_) = m.data {
+            // A lookup changes nothing; the other helpers were refused at load.
+            return;
+        }
         let spec = m.spec.clone();
         match call {
             // (An LRU hash's reference bit: `observe`, as for every op on a map.)

@@ -403,9 +403,9 @@ impl World {
         let fd = self.fds.get(&map).ok_or_else(|| format!("{map} is not open"))?;
         let m = self.map(map).ok_or_else(|| format!("{map} is not a map"))?;
         let t = m.spec.map_type;
-        if !World::prog_elem_type(t) {
+        if !World::prog_elem_type(t) && !t.holds_fds() {
             return Err(format!(
-                "program-side ops are modelled on array, percpu_array, hash, percpu_hash, lru_hash and lru_percpu_hash, not {}",
+                "program-side ops are modelled on array, percpu_array, hash, percpu_hash, lru_hash, lru_percpu_hash and the fd-holding maps, not {}",
                 t.word()
             ));
         }
@@ -417,7 +417,7 @@ impl World {
         if m.spec.map_flags & (RDONLY_PROG | WRONLY_PROG) != 0 {
             return Err("the verifier's BPF_F_RDONLY_PROG/WRONLY_PROG checks are not modelled".into());
         }
-        if m.ids == Some(true) {
+        if m.ids == Some(true) && call == Call::Update {
             return Err(format!("{map} holds map ids: a program writes bytes"));
         }
         let vs = m.spec.value_size as usize;
