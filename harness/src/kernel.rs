@@ -545,9 +545,14 @@ impl<S: Sys> Kernel<S> {
                 let vs = if inner { 0 } else { spec.value_size as usize };
                 let fd = self.raw(FdRef::Handle(*map));
                 let (ret, packet) = self.sys.prog_elem(fd, *call, key, value, *flags, vs)?;
+                // A map holding ids reads back as a syscall lookup does (`id:m1`).
+                let ids = !inner && self.holds_ids(fd, Some(&spec));
                 match (call, ret) {
                     (Call::Lookup, 1) if inner => Ok(Ret::Unit),
-                    (Call::Lookup, 1) if packet.len() >= 14 + vs => Ok(Ret::Value(packet[14..14 + vs].to_vec())),
+                    (Call::Lookup, 1) if packet.len() >= 14 + vs => {
+                        let v = packet[14..14 + vs].to_vec();
+                        Ok(Ret::Value(if ids { self.id_read(v) } else { v }))
+                    }
                     (Call::Lookup, 0) => Err(Errno::ENOENT),
                     (Call::Lookup, r) => Ok(Ret::Lost(format!(
                         "the lookup program returned {r} with a {}-byte packet (1: the value copied, 0: NULL)",

@@ -158,7 +158,7 @@ reasons! {
     /// Flags outside what the command takes: LOOKUP's before the fd, UPDATE's in the family,
     /// MAP_CREATE's in the family's `map_alloc_check`.
     Flags = EINVAL, "flags", [("maps keyless badfd nonmap", "lookup lookup_and_delete"),
-        ("value", "prog_update"),
+        ("value lpm_trie", "prog_update"),
         ("maps", "update create"), ("keyless", "create"), ("batch_lookup", "lookup_batch"),
         ("hashes", "lookup_and_delete_batch"), ("batch_update", "update_batch"),
         ("batch_delete", "delete_batch")];
@@ -171,7 +171,7 @@ reasons! {
     Refreeze = EPERM, "refreeze", [("maps keyless", "freeze")];
     /// BPF_F_LOCK on a map without a `bpf_spin_lock` in its value.
     FLock = EINVAL, "f-lock", [("maps keyless", "lookup update lookup_and_delete"),
-        ("value", "prog_update"),
+        ("value lpm_trie", "prog_update"),
         ("batch_lookup", "lookup_batch"), ("hashes", "lookup_and_delete_batch"),
         ("batch_update", "update_batch"), ("batch_delete", "delete_batch")];
     /// `bpf_map_check_op_flags` (7.0): BPF_F_CPU/BPF_F_ALL_CPUS on a map that is not per-CPU,
@@ -225,12 +225,12 @@ reasons! {
     LookupIndex = ENOENT, "index", [("value_arrays", "lookup prog_lookup")];
     /// No element at that key (or an empty fd slot); BPF_EXIST on a missing hash key.
     NoKey = ENOENT, "no-key", [("value_hashes", "lookup delete lookup_and_delete update"),
-        ("value_hashes", "prog_lookup prog_delete prog_update"), ("map_in_map", "prog_lookup"),
+        ("value_hashes lpm_trie", "prog_lookup prog_delete prog_update"), ("map_in_map", "prog_lookup"),
         ("lpm_trie", "lookup delete update"),
         ("hash_of_maps", "update"), ("prog_array array_of_maps hash_of_maps", "lookup"),
         ("fd_maps", "delete"), ("batch_delete", "delete_batch")];
     /// BPF_NOEXIST on a present key (every array slot is present).
-    Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update"), ("value", "prog_update")];
+    Exists = EEXIST, "exists", [("value hash_of_maps lpm_trie", "update"), ("value lpm_trie", "prog_update")];
     /// A new key in a hash holding max_entries (`alloc_htab_elem`).
     Full = E2BIG, "full", [("bounded_hashes queue_stack", "update"), ("bounded_hashes", "update_batch"),
         ("hash percpu_hash", "prog_update")];
@@ -249,11 +249,11 @@ reasons! {
     KeylessNextKey = EINVAL, "no-walk", [("queue_stack", "next_key")];
     /// `trie_update_elem`: a new prefix in a trie of max_entries (before 532d6b36 any
     /// update of a full trie).
-    TrieFull = ENOSPC, "full", [("lpm_trie", "update update_batch")];
+    TrieFull = ENOSPC, "full", [("lpm_trie", "update update_batch prog_update")];
     /// `trie_update_elem`, `trie_delete_elem`: a prefixlen above 8 times the data bytes.
-    PrefixLen = EINVAL, "prefixlen", [("lpm_trie", "update delete update_batch delete_batch")];
+    PrefixLen = EINVAL, "prefixlen", [("lpm_trie", "update delete update_batch delete_batch prog_update prog_delete")];
     /// `trie_lookup_elem`: such a prefixlen finds nothing.
-    PrefixLenMiss = ENOENT, "prefixlen", [("lpm_trie", "lookup")];
+    PrefixLenMiss = ENOENT, "prefixlen", [("lpm_trie", "lookup prog_lookup")];
     /// `bloom_map_peek_elem`: one of the value's bits is clear.
     NotInFilter = ENOENT, "absent", [("bloom_filter", "lookup")];
     /// `bloom_map_delete_elem`: EOPNOTSUPP, not the queue's EINVAL.

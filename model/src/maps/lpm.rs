@@ -45,6 +45,9 @@ pub const FAMILY: Family = Family {
             "lookup_batch",
             "update_batch",
             "delete_batch",
+            "prog_lookup",
+            "prog_update",
+            "prog_delete",
         ]
     },
     // trie_map_ops: generic lookup, update and delete batches (5.13).

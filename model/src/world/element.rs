@@ -282,6 +282,7 @@ impl World {
                 | MapType::PercpuHash
                 | MapType::LruHash
                 | MapType::LruPercpuHash
+                | MapType::LpmTrie
         )
     }
 
@@ -328,6 +329,7 @@ impl World {
             }
             MapData::Fds(_) => return Err(Why::ProgHelper.errno()),
         };
+
         let array = m.spec.map_type.is_array();
         let faults = &self.faults[..];
         match call {
