@@ -262,9 +262,12 @@ fn start_state(r: u8, cfg: &Arc<GenConfig>, start: &World) -> GenState {
     }
     // LRU hashes are written only in a case pinned to a CPU (`cpu 0` first: the runner puts
     // it there and runs the case in its own process): every case of an LRU-only run, a third
-    // of the cases where other types are generated too.
+    // of the cases where other types are generated too; a program's op on a per-CPU map
+    // (which CPU's slot) needs one too: a sixth of the cases of a run with per-CPU maps.
     let lru = cfg.types.iter().filter(|t| t.is_lru()).count();
-    let pinned = lru == cfg.types.len() || (lru > 0 && r.is_multiple_of(3));
+    let percpu = cfg.types.iter().any(|t| t.is_percpu());
+    let pinned =
+        lru == cfg.types.len() || (lru > 0 && r.is_multiple_of(3)) || (percpu && r.is_multiple_of(6));
     if pinned && world.cpu.is_none() {
         world.apply(&Op::Cpu { cpu: 0 }, &Ok(crate::Ret::Unit));
     }
