@@ -46,8 +46,8 @@ pub struct Stats {
     pub ops: u64,
     /// Hits per coverage cell.
     pub cells: BTreeMap<Cell, u64>,
-    /// Per coverage row: (ops the model allowed one outcome for, ops).
-    pub single: BTreeMap<Cow<'static, str>, (u64, u64)>,
+    /// Per coverage row and op kind: (ops the model allowed one outcome for, ops).
+    pub single: BTreeMap<(Cow<'static, str>, &'static str), (u64, u64)>,
     /// Where the cases' time went, by the runner's own clock (`bench` prints it).
     pub time: Timing,
 }
@@ -117,7 +117,7 @@ impl Stats {
                 None => e.to_string(),
             }),
         };
-        let single = self.single.entry(family.clone()).or_default();
+        let single = self.single.entry((family.clone(), op.kind())).or_default();
         single.0 += u64::from(allowed.is_single());
         single.1 += 1;
         *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;

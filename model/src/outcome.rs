@@ -823,7 +823,13 @@ impl Allowed {
     /// Is one outcome allowed: an exact answer, or a full state walked in one known order
     /// (a set, a rule or an order that links narrow are not)?
     pub fn is_single(&self) -> bool {
-        matches!(self, Allowed::Exactly(_) | Allowed::State(_, Walk::Exact(_)))
+        matches!(
+            self,
+            Allowed::Exactly(_)
+                | Allowed::State(_, Walk::Exact(_))
+                | Allowed::Slots(_, Walk::Exact(_))
+                | Allowed::ArrayState { .. }
+        )
     }
 }
 

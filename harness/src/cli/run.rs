@@ -223,20 +223,35 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         all,
         100.0 * hit_all as f64 / all.max(1) as f64
     );
-    // How often the model left the kernel no choice, per map family of the run.
-    let single: Vec<String> = types
-        .iter()
-        .filter_map(|t| {
-            let (one, n) = st.single.get(t.word().as_str()).copied()?;
-            Some(format!(
-                "{} {:.1}% of {n}",
-                t.word(),
-                100.0 * one as f64 / n.max(1) as f64
-            ))
-        })
-        .collect();
+    // How often the model left the kernel no choice, per map family of the run, and the op
+    // kinds where it did not always (a random seed's walk order, a deferred release).
+    let pct = |one: u64, n: u64| 100.0 * one as f64 / n.max(1) as f64;
+    let mut single = Vec::new();
+    for t in types {
+        let word = t.word();
+        let kinds: Vec<(&str, u64, u64)> = (st.single.iter())
+            .filter(|((f, _), _)| *f == word)
+            .map(|((_, k), (one, n))| (*k, *one, *n))
+            .collect();
+        let (one, n) = kinds.iter().fold((0, 0), |a, k| (a.0 + k.1, a.1 + k.2));
+        if n == 0 {
+            continue;
+        }
+        let some: Vec<String> = (kinds.iter())
+            .filter(|k| k.1 < k.2)
+            .map(|k| format!("{} {:.0}%", k.0, pct(k.1, k.2)))
+            .collect();
+        let some = match some.is_empty() {
+            true => String::new(),
+            false => format!(" (less: {})", some.join(" ")),
+        };
+        single.push(format!("  {word:<16} {:>5.1}% of {n}{some}", pct(one, n)));
+    }
     if !single.is_empty() {
-        println!("ops with one allowed outcome: {}", single.join(", "));
+        println!("ops with one allowed outcome:");
+        for l in single {
+            println!("{l}");
+        }
     }
     if !unreachable.is_empty() {
         println!("unreachable here (not counted):");
