@@ -155,7 +155,8 @@ impl KernelFault {
             KernelFault::LpmNextKeyMasked => vec![MapType::LpmTrie],
             KernelFault::BatchCursorIgnored | KernelFault::BatchDeleteCountsAll => vec![MapType::Hash],
             KernelFault::IdValueOffByOne => vec![MapType::Array, MapType::Hash],
-            KernelFault::ProgUpdateFlagsDropped => vec![MapType::Array, MapType::Hash],
+            // Programs come in pinned cases, which a per-CPU map brings.
+            KernelFault::ProgUpdateFlagsDropped => vec![MapType::Array, MapType::Hash, MapType::PercpuArray],
             KernelFault::LruEvictsEarly => vec![MapType::LruHash, MapType::LruPercpuHash],
             _ => MapType::MODELLED.to_vec(),
         }
