@@ -342,26 +342,9 @@ impl Sys for RealSys {
         }
         // r0 = 0 (BPF_ALU64 | BPF_MOV | BPF_K), exit (BPF_JMP | BPF_EXIT).
         insns.extend([insn(0xb7, 0, 0, 0), insn(0x95, 0, 0, 0)]);
-        // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
-        let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
-        if spec.xdp_frags {
-            opts.prog_flags = 1 << 5; // BPF_F_XDP_HAS_FRAGS
-        }
-        opts.expected_attach_type = spec.attach;
-        let license = c"GPL";
-        // SAFETY: insns, license and opts are live for the call.
-        let fd = unsafe {
-            libbpf_sys::bpf_prog_load(
-                spec.prog_type.raw(),
-                std::ptr::null(),
-                license.as_ptr(),
-                insns.as_ptr(),
-                insns.len() as _,
-                &mut opts,
-            )
-        };
-        owned_neg(fd)
+        // BPF_F_XDP_HAS_FRAGS.
+        let flags = if spec.xdp_frags { 1 << 5 } else { 0 };
+        load_prog(spec.prog_type.raw(), &insns, flags, spec.attach)
     }
 
     fn prog_elem(
@@ -374,22 +357,7 @@ impl Sys for RealSys {
         value_size: usize,
     ) -> Result<(i32, Vec<u8>), Errno> {
         let insns = prog_elem_insns(map_fd, call, key, value, flags, value_size);
-        // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
-        let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
-        opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
-        let license = c"GPL";
-        // SAFETY: insns, license and opts are live for the call.
-        let fd = unsafe {
-            libbpf_sys::bpf_prog_load(
-                libbpf_sys::BPF_PROG_TYPE_SCHED_CLS,
-                std::ptr::null(),
-                license.as_ptr(),
-                insns.as_ptr(),
-                insns.len() as _,
-                &mut opts,
-            )
-        };
-        let prog = owned_neg(fd)?;
+        let prog = load_prog(libbpf_sys::BPF_PROG_TYPE_SCHED_CLS, &insns, 0, 0)?;
         let data_in = vec![0u8; 14 + value_size];
         let mut data_out = vec![0u8; 14 + value_size + 64];
         // SAFETY: as above.
@@ -756,6 +724,33 @@ pub fn drop_cap_sys_resource() -> Result<(), Errno> {
     let mut d = capget()?;
     d[0].effective &= !(1 << CAP_SYS_RESOURCE);
     capset(&d)
+}
+
+/// `BPF_PROG_LOAD` of these instructions, GPL, with these prog flags and attach type.
+fn load_prog(
+    prog_type: u32,
+    insns: &[libbpf_sys::bpf_insn],
+    prog_flags: u32,
+    attach: u32,
+) -> Result<OwnedFd, Errno> {
+    // SAFETY: bpf_prog_load_opts is plain data; zero is its documented default.
+    let mut opts: libbpf_sys::bpf_prog_load_opts = unsafe { std::mem::zeroed() };
+    opts.sz = std::mem::size_of::<libbpf_sys::bpf_prog_load_opts>() as _;
+    opts.prog_flags = prog_flags;
+    opts.expected_attach_type = attach;
+    let license = c"GPL";
+    // SAFETY: insns, license and opts are live for the call.
+    let fd = unsafe {
+        libbpf_sys::bpf_prog_load(
+            prog_type,
+            std::ptr::null(),
+            license.as_ptr(),
+            insns.as_ptr(),
+            insns.len() as _,
+            &mut opts,
+        )
+    };
+    owned_neg(fd)
 }
 
 /// The program of `Sys::prog_elem`: the key (and value) written onto the stack byte by

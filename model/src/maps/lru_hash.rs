@@ -5,15 +5,14 @@
 
 use crate::errno::Errno;
 use crate::fault::Fault;
-use crate::maps::hash::{self, HashOrder};
+use crate::maps::hash::{self, HashMap, HashOrder};
 use crate::maps::lru::Lru;
 use crate::maps::{Family, GenHints, ValueMap};
 use crate::op::flags::*;
 use crate::op::{MapSpec, MapType, Op};
-use crate::outcome::{Allowed, MapState, Outcome, Ret};
+use crate::outcome::{Allowed, Outcome, Ret};
 use crate::profile::Profile;
 use crate::reason::Why;
-use std::collections::BTreeMap;
 
 /// `htab_map_alloc_check` for the LRU types: the hash's checks, with BPF_F_NO_COMMON_LRU
 /// allowed, BPF_F_NO_PREALLOC refused (ENOTSUPP: LRU nodes are preallocated) and NUMA
@@ -124,9 +123,9 @@ pub const FAMILY: Family = Family {
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LruHashMap {
     lru: Box<Lru>,
-    entries: BTreeMap<Vec<u8>, Vec<u8>>,
-    order: Box<HashOrder>,
-    value_len: usize,
+    /// The present keys, their values and walk order: a hash's (`hash.rs`), with no E2BIG
+    /// since a full LRU evicts.
+    hash: HashMap,
     percpu: bool,
     /// 7.0's CPU flags: a per-CPU update's flags other than NOEXIST and EXIST are BPF_ANY.
     cpu_flags: bool,
@@ -144,11 +143,10 @@ impl LruHashMap {
         let mut lru = Lru::new(n, cpus, percpu_lru, new_target);
         lru.evict_newest = faults.contains(&Fault::LruEvictsNewest);
         lru.ref_ignored = faults.contains(&Fault::LruRefIgnored);
+        let order = HashOrder::new(s.map_flags & ZERO_SEED != 0, n, percpu);
         LruHashMap {
             lru: Box::new(lru),
-            entries: BTreeMap::new(),
-            order: Box::new(HashOrder::new(s.map_flags & ZERO_SEED != 0, n, percpu)),
-            value_len,
+            hash: HashMap::with_order(n, value_len, order),
             percpu,
             cpu_flags: p.percpu_cpu_flags,
             cpu: None,
@@ -188,10 +186,7 @@ impl LruHashMap {
 impl ValueMap for LruHashMap {
     /// `htab_lru_map_lookup_elem_sys`: a syscall lookup leaves the reference bit alone.
     fn lookup(&self, key: &[u8]) -> Outcome {
-        self.entries
-            .get(key)
-            .map(|v| Ret::Value(v.clone()))
-            .ok_or(Why::NoKey.errno())
+        self.hash.lookup(key)
     }
 
     /// `htab_lru_map_update_elem` / `htab_lru_percpu_map_update_elem`: the flag range, then
@@ -214,8 +209,7 @@ impl ValueMap for LruHashMap {
                 }
                 let (_, lru) = self.attempt(key, *flags);
                 for k in &lru.evicted {
-                    self.entries.remove(k);
-                    self.order.remove(k);
+                    self.hash.remove(k);
                 }
                 *self.lru = lru;
             }
@@ -227,96 +221,71 @@ impl ValueMap for LruHashMap {
             } if o.is_ok() => {
                 let _ = self.lru.lookup_prog(key);
             }
-            Op::LookupBatch { cursor, count, .. } => {
-                if let Ok(Ret::Batch(b)) = o {
-                    self.order
-                        .learn_batch(hash::cursor_bucket(cursor.as_deref()), *count, b);
-                }
-            }
-            _ => {}
+            // A random-seed batch answer narrows where its keys may be, as in a hash.
+            _ => self.hash.observe(op, o),
         }
     }
 
     /// The node `observe` linked now carries the value (the walk order as the hash's: a new
     /// element at its bucket's head, a per-CPU one in place).
     fn store(&mut self, key: &[u8], stored: Vec<u8>, faults: &[Fault]) {
-        self.order
-            .update(key, faults.contains(&Fault::HashOrderTailInsert));
-        self.entries.insert(key.to_vec(), stored);
+        self.hash.store(key, stored, faults);
     }
 
     /// `htab_lru_map_delete_elem`: missing is ENOENT.
     fn delete(&self, key: &[u8], _faults: &[Fault]) -> Outcome {
-        match self.entries.contains_key(key) {
-            true => Ok(Ret::Unit),
-            false => Err(Why::NoKey.errno()),
-        }
+        self.hash.delete(key, &[])
     }
 
     /// The node goes back to a free list (`htab_lru_push_free`).
     fn remove(&mut self, key: &[u8]) {
         let _ = self.lru.delete(key);
-        self.order.remove(key);
-        self.entries.remove(key);
+        self.hash.remove(key);
     }
 
     fn next_key(&self, key: Option<&[u8]>, faults: &[Fault]) -> Allowed {
-        self.order.next_key(key, faults.contains(&Fault::HashNextKeyAny))
+        self.hash.next_key(key, faults)
     }
 
     /// `htab_lru_map_lookup_and_delete_elem` (5.14, with the hash's).
     fn lookup_and_delete(&self, key: &[u8], p: &Profile) -> Outcome {
-        if !p.hash_lookup_and_delete {
-            return Err(Why::OldNoCommand.errno());
-        }
-        self.lookup(key)
+        self.hash.lookup_and_delete(key, p)
     }
 
     fn lookup_batch(&self, cursor: Option<&[u8]>, max: u32, faults: &[Fault]) -> Allowed {
-        let split = faults.contains(&Fault::HashBatchSplitsBuckets);
-        self.order
-            .lookup_batch(cursor, max, &|k| self.entries[k].clone(), split)
+        self.hash.lookup_batch(cursor, max, faults)
     }
 
     fn state(&self, key_size: usize, ids: bool, faults: &[Fault]) -> Allowed {
-        let mut st = MapState {
-            key_size,
-            value_size: self.value_len,
-            ..Default::default()
-        };
-        for (k, v) in &self.entries {
-            st.keys.extend_from_slice(k);
-            st.values.extend_from_slice(&crate::outcome::cell_if(ids, v));
-        }
-        Allowed::State(st, self.order.walk_rule(faults.contains(&Fault::HashNextKeyAny)))
+        self.hash.state(key_size, ids, faults)
     }
 
     fn value(&self, key: &[u8]) -> Option<Vec<u8>> {
-        self.entries.get(key).cloned()
+        self.hash.value(key)
     }
 
     fn has_key(&self, key: &[u8]) -> bool {
-        self.entries.contains_key(key)
+        self.hash.has_key(key)
     }
 
     fn first_keys(&self, n: usize, out: &mut Vec<u8>) {
-        out.extend(self.entries.keys().take(n).flatten());
+        self.hash.first_keys(n, out)
     }
 
     fn entries(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
-        self.entries.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.hash.entries()
     }
 
     fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.hash.is_empty()
     }
 
     fn order(&self) -> Option<&HashOrder> {
-        Some(&self.order)
+        self.hash.order()
     }
 
     fn order_mut(&mut self) -> Option<&mut HashOrder> {
-        Some(&mut self.order)
+        self.hash.order_mut()
     }
 
     fn update_evicts(&self, key: &[u8], flags: u64) -> bool {
