@@ -1,10 +1,10 @@
-//! Cases whose outcomes depend on fd numbers or rlimits (`fdtable` cases) run in a child
-//! process of their own, one op per line over a pipe, so no other test's fds or limits can
-//! disturb them; a child that dies or stops answering (per-op timeout) yields a `lost`
-//! outcome, which the model never allows, so the case is reported with its script. Inside
-//! `Reuse` (a search) a child serves case after case: after each it resets, restores its limits
-//! and shows its fd table is the one `fdtable` left, or it is spent and the next case gets a
-//! fresh process.
+//! Cases whose outcomes depend on fd numbers or rlimits (`fdtable` cases) or on the CPU they
+//! run on (pinned by `cpu N`) run in a child process of their own, one op per line over a
+//! pipe, so no other test's fds, limits or CPUs can disturb them; a child that dies or stops
+//! answering (per-op timeout) yields a `lost` outcome, which the model never allows, so the
+//! case is reported with its script. Inside `Reuse` (a search) a child serves case after case:
+//! after each it resets, restores its limits and CPUs and shows its fd table is the one
+//! `fdtable` (or the last clean reset) left, or it is spent and the next case gets a fresh one.
 
 use crate::kernel::{Backend, Kernel};
 use mapcheck_model::outcome::{hex, MapInfo, Slot, Slots};
