@@ -788,33 +788,37 @@ pub fn prog_elem_insns(
     p.push(insn(0, 0, 0, 0, 0));
     p.push(insn(mov_x, 2, 10, 0, 0));
     p.push(insn(add_k, 2, 0, 0, -(k as i32))); // r2 = &key
+                                               // `return n`: r0 = n; exit.
+    let ret = |n: i32| [insn(mov_k, 0, 0, 0, n), insn(exit, 0, 0, 0, 0)];
     match call {
-        // value_size 0: what a lookup found is not bytes (a map-in-map's inner map): 1 or 0.
-        Call::Lookup if value_size == 0 => p.extend([
-            insn(call_, 0, 0, 0, 1),
-            insn(jeq_k, 0, 0, 2, 0),
-            insn(mov_k, 0, 0, 0, 1),
-            insn(exit, 0, 0, 0, 0),
-            insn(mov_k, 0, 0, 0, 0),
-            insn(exit, 0, 0, 0, 0),
-        ]),
-        Call::Lookup => p.extend([
-            insn(call_, 0, 0, 0, 1),
-            insn(jeq_k, 0, 0, 11, 0), // NULL: return 0
-            insn(mov_x, 1, 6, 0, 0),
-            insn(mov_k, 2, 0, 0, 14),
-            insn(mov_x, 3, 0, 0, 0),
-            insn(mov_k, 4, 0, 0, value_size as i32),
-            insn(mov_k, 5, 0, 0, 0),
-            insn(call_, 0, 0, 0, 9),
-            insn(jne_k, 0, 0, 2, 0), // the store failed: return 2
-            insn(mov_k, 0, 0, 0, 1),
-            insn(exit, 0, 0, 0, 0),
-            insn(mov_k, 0, 0, 0, 2),
-            insn(exit, 0, 0, 0, 0),
-            insn(mov_k, 0, 0, 0, 0),
-            insn(exit, 0, 0, 0, 0),
-        ]),
+        Call::Lookup => {
+            // value_size 0: what a lookup finds is not bytes (a map-in-map's inner map), so
+            // found is 1 with nothing stored; else the value goes into the packet at 14.
+            let store = match value_size {
+                0 => Vec::new(),
+                vs => vec![
+                    insn(mov_x, 1, 6, 0, 0),
+                    insn(mov_k, 2, 0, 0, 14),
+                    insn(mov_x, 3, 0, 0, 0),
+                    insn(mov_k, 4, 0, 0, vs as i32),
+                    insn(mov_k, 5, 0, 0, 0),
+                    insn(call_, 0, 0, 0, 9),
+                    insn(jne_k, 0, 0, 2, 0), // the store failed: return 2
+                ],
+            };
+            let failed = if store.is_empty() {
+                Vec::new()
+            } else {
+                ret(2).to_vec()
+            };
+            // NULL skips the store and both returns after it.
+            let skip = (store.len() + 2 + failed.len()) as i16;
+            p.extend([insn(call_, 0, 0, 0, 1), insn(jeq_k, 0, 0, skip, 0)]);
+            p.extend(store);
+            p.extend(ret(1));
+            p.extend(failed);
+            p.extend(ret(0));
+        }
         Call::Update => p.extend([
             insn(mov_x, 3, 10, 0, 0),
             insn(add_k, 3, 0, 0, -((k + v) as i32)),   // r3 = &value

@@ -73,6 +73,28 @@ pub fn too_many_entries(s: &MapSpec, hash_max_entries: u32) -> bool {
     s.max_entries > hash_max_entries.min(1 << 31)
 }
 
+/// The commands a hash answers ok: every element and batch command, and the program-side
+/// helpers (the LRU hashes answer the same ones).
+pub const OK_OPS: &[&str] = &[
+    "create",
+    "update",
+    "lookup",
+    "delete",
+    "next_key",
+    "lookup_and_delete",
+    "freeze",
+    "close",
+    "info",
+    "check",
+    "lookup_batch",
+    "lookup_and_delete_batch",
+    "update_batch",
+    "delete_batch",
+    "prog_lookup",
+    "prog_update",
+    "prog_delete",
+];
+
 /// HASH and PERCPU_HASH.
 pub const FAMILY: Family = Family {
     types: &[MapType::Hash, MapType::PercpuHash],
@@ -85,27 +107,7 @@ pub const FAMILY: Family = Family {
         let order = HashOrder::of(s, p.fd_htab_update_in_place);
         Box::new(HashMap::with_order(s.max_entries, value_len, order))
     }),
-    ok_ops: |_| {
-        &[
-            "create",
-            "update",
-            "lookup",
-            "delete",
-            "next_key",
-            "lookup_and_delete",
-            "freeze",
-            "close",
-            "info",
-            "check",
-            "lookup_batch",
-            "lookup_and_delete_batch",
-            "update_batch",
-            "delete_batch",
-            "prog_lookup",
-            "prog_update",
-            "prog_delete",
-        ]
-    },
+    ok_ops: |_| OK_OPS,
     // BATCH_OPS(htab), BATCH_OPS(htab_percpu): all four since 5.6.
     batch: |_, _, _| Ok(()),
     gen: NO_HINTS,

@@ -71,27 +71,8 @@ pub const FAMILY: Family = Family {
         per.saturating_mul(s.max_entries as u64)
     },
     new: Some(|s, value_len, p, faults| Box::new(LruHashMap::new(s, value_len, p, faults))),
-    ok_ops: |_| {
-        &[
-            "create",
-            "update",
-            "lookup",
-            "delete",
-            "next_key",
-            "lookup_and_delete",
-            "freeze",
-            "close",
-            "info",
-            "check",
-            "lookup_batch",
-            "lookup_and_delete_batch",
-            "update_batch",
-            "delete_batch",
-            "prog_lookup",
-            "prog_update",
-            "prog_delete",
-        ]
-    },
+    // The hash's commands: an LRU hash has each of them.
+    ok_ops: |_| hash::OK_OPS,
     // BATCH_OPS(htab_lru), BATCH_OPS(htab_lru_percpu): all four since 5.6.
     batch: |_, _, _| Ok(()),
     gen: GenHints {
