@@ -363,7 +363,10 @@ pub fn recorded_text(case: &Case, obs: &Observed) -> String {
             }
             Some((_, o, allowed)) => {
                 s.push_str(&format!(" => {}", Expect::of(o)));
-                if matches!(allowed, Allowed::OneOf(..) | Allowed::AnyKeyExcept { .. }) {
+                if matches!(
+                    allowed,
+                    Allowed::OneOf(..) | Allowed::AnyKeyExcept { .. } | Allowed::Either(..)
+                ) {
                     s.push_str(&format!("  # the kernel chose; the model allows {allowed}"));
                 }
             }

@@ -440,3 +440,23 @@ fn a_finding_case_reports_the_known_kernel_bug_and_nothing_else() {
     );
     assert_eq!(k.held(), 0);
 }
+
+/// An LRU hash written by a case on no one CPU is a set of list states, one per CPU each
+/// write may have run on (`World::split`): `any` accepts what one of them allows, and each
+/// answer keeps only the states that allow it. A common LRU of two nodes (a local batch of
+/// one): the third key evicts one of the first two, which one depending on the CPUs; once
+/// the first is seen gone, the second must be there, and a kernel that evicted it too is
+/// caught at that `any` line.
+#[test]
+fn unpinned_lru_writes_narrow_and_catch_an_early_eviction() {
+    if skip_without_kernel("unpinned_lru_writes_narrow_and_catch_an_early_eviction") {
+        return;
+    }
+    let script = "m0 = create lru_hash key=4 value=1 entries=2 => ok fd=m0\n\
+                  update m0 key=01000000 value=01 => ok\n\
+                  update m0 key=02000000 value=02 => ok\n\
+                  update m0 key=03000000 value=03 => ok\n\
+                  lookup m0 key=01000000 => any\n\
+                  lookup m0 key=02000000 => any\n";
+    diverges_under(KernelFault::LruEvictsEarly, script, 6, "lookup m0 key=02000000");
+}

@@ -602,6 +602,10 @@ pub enum Allowed {
     /// A hash's LOOKUP_BATCH under a random seed: whole buckets from `from` on, in bucket
     /// order, which buckets the model knows only as far as earlier batches showed.
     Buckets(BucketRule),
+    /// Whatever one of these sets admits: an LRU hash written by a case on no one CPU may
+    /// be in any of several list states (`World::split`), each with its own answer; `why`
+    /// names the choice.
+    Either(Vec<Allowed>, &'static str),
     /// An array's full state without materialising it: every index below `max_entries` once,
     /// with the written value or zeroes.
     ArrayState {
@@ -615,8 +619,43 @@ pub enum Allowed {
 }
 
 impl Allowed {
+    /// One set for the answers of several possible states (`Either`): the one they share,
+    /// their outcomes where each is a plain set, else each set.
+    pub fn union(sets: Vec<Allowed>, why: &'static str) -> Allowed {
+        let mut distinct: Vec<Allowed> = Vec::new();
+        for a in sets {
+            if !distinct.contains(&a) {
+                distinct.push(a);
+            }
+        }
+        if distinct.len() == 1 {
+            return distinct.remove(0);
+        }
+        let plain = |a: &Allowed| matches!(a, Allowed::Exactly(_) | Allowed::OneOf(..));
+        if !distinct.iter().all(plain) {
+            return Allowed::Either(distinct, why);
+        }
+        let mut outcomes: Vec<Outcome> = Vec::new();
+        for a in distinct {
+            let os = match a {
+                Allowed::Exactly(o) => vec![o],
+                Allowed::OneOf(v, _) => v,
+                _ => unreachable!("plain sets only"),
+            };
+            for o in os {
+                if !outcomes.contains(&o) {
+                    outcomes.push(o);
+                }
+            }
+        }
+        Allowed::OneOf(outcomes, why)
+    }
+
     /// The model's reason for the errno `o`, if `o` is a refusal in the set.
     pub fn why_of(&self, o: &Outcome) -> Option<crate::reason::Why> {
+        if let Allowed::Either(sets, _) = self {
+            return sets.iter().find_map(|a| a.why_of(o));
+        }
         // A batch's errno that came with a count: the model's matching answer names it.
         // (Only an answer the set admits: a diverging one is counted under its bare errno.)
         if let Ok(Ret::Batch(b)) = o {
@@ -678,6 +717,7 @@ impl Allowed {
                 _ => false,
             },
             Allowed::OneOf(set, _) => set.contains(o),
+            Allowed::Either(sets, _) => sets.iter().any(|a| a.admits(o, present)),
             Allowed::Buckets(rule) => matches!(o, Ok(Ret::Batch(b)) if rule.admits(b)),
             Allowed::Slots(want, rule) => matches!(o, Ok(Ret::Slots(got))
                 if got.walk_ok && got.slots == *want
@@ -700,6 +740,13 @@ impl Allowed {
     }
     /// Where a full-state observation differs from the allowed state, in one line.
     pub fn explain(&self, o: &Outcome) -> Option<String> {
+        if let Allowed::Either(sets, _) = self {
+            let (i, why) = sets
+                .iter()
+                .enumerate()
+                .find_map(|(i, a)| Some((i, a.explain(o)?)))?;
+            return Some(format!("in list state {} of {}: {why}", i + 1, sets.len()));
+        }
         if let (Allowed::Slots(want, rule), Ok(Ret::Slots(got))) = (self, o) {
             if !got.walk_ok {
                 return Some("the GET_NEXT_KEY walk visited a key twice".into());
@@ -931,6 +978,11 @@ impl fmt::Display for Allowed {
             Allowed::OneOf(set, why) => {
                 let alts: Vec<String> = set.iter().map(fmt_outcome).collect();
                 write!(f, "one of {{{}}} ({why})", alts.join(", "))
+            }
+            Allowed::Either(sets, why) => {
+                let shown: Vec<String> = sets.iter().take(3).map(|a| a.to_string()).collect();
+                let more = if sets.len() > 3 { " | ..." } else { "" };
+                write!(f, "what one of {} states allows ({why}): {}{more}", sets.len(), shown.join(" | "))
             }
         }
     }

@@ -266,6 +266,10 @@ impl World {
 
     /// The outcomes the kernel may produce for `op`.
     pub fn allowed(&self, op: &Op) -> Allowed {
+        if let Some((_, parts)) = self.split(op) {
+            let sets = parts.iter().map(|w| w.allowed(op)).collect();
+            return Allowed::union(sets, "an LRU hash written on CPUs the model does not know");
+        }
         let a = self.allowed_here(op);
         if self.limits.is_none() || op.creates().is_none() {
             return a;
@@ -432,6 +436,75 @@ impl World {
         }
     }
 
+    /// The worlds that differ only in the state of the map `op` reads or writes, where its
+    /// answer depends on which (`ValueMap::split`: an LRU hash an unpinned case wrote), with
+    /// that map's fd handle.
+    fn split(&self, op: &Op) -> Option<(Handle, Vec<World>)> {
+        if matches!(op, Op::Close { .. } | Op::Info { .. } | Op::Freeze { .. }) {
+            return None;
+        }
+        let Some(FdRef::Handle(h)) = op.map_ref() else {
+            return None;
+        };
+        let MapData::Values(v) = &self.map(h)?.data else {
+            return None;
+        };
+        let write = matches!(
+            op,
+            Op::Update { .. }
+                | Op::UpdateBatch { .. }
+                | Op::Fill { .. }
+                | Op::ProgElem {
+                    call: crate::op::Call::Update,
+                    ..
+                }
+        );
+        let parts = v.split(write);
+        if parts.is_empty() {
+            return None;
+        }
+        let worlds = parts
+            .into_iter()
+            .map(|p| {
+                let mut w = self.clone();
+                if let Some(m) = w.map_mut(h) {
+                    m.data = MapData::Values(p);
+                }
+                w
+            })
+            .collect();
+        Some((h, worlds))
+    }
+
+    /// `apply` where the map may be in several states: the kernel's answer keeps the states
+    /// that allow it (all of them if none does: the run reports that divergence), each
+    /// follows the op, and the map becomes the states they reached.
+    fn apply_split(&mut self, h: Handle, parts: Vec<World>, op: &Op, o: &Outcome) {
+        let (kept, refused): (Vec<World>, Vec<World>) =
+            parts.into_iter().partition(|w| w.admits(op, &w.allowed(op), o));
+        let mut kept = if kept.is_empty() { refused } else { kept };
+        let mut states = Vec::new();
+        for w in &mut kept {
+            w.apply(op, o);
+            if let Some(MapObj {
+                data: MapData::Values(v),
+                ..
+            }) = w.map(h)
+            {
+                states.push(v.clone_box());
+            }
+        }
+        let cpu = self.cpu;
+        *self = kept.swap_remove(0);
+        if let Some(MapObj {
+            data: MapData::Values(v),
+            ..
+        }) = self.map_mut(h)
+        {
+            v.merge(states, cpu);
+        }
+    }
+
     /// Does the kernel's outcome fall in the allowed set?
     pub fn admits(&self, op: &Op, allowed: &Allowed, o: &Outcome) -> bool {
         let map = match op.map_ref() {
@@ -489,6 +562,9 @@ impl World {
 
     /// Moves the world along an outcome that `admits` accepted.
     pub fn apply(&mut self, op: &Op, o: &Outcome) {
+        if let Some((h, parts)) = self.split(op) {
+            return self.apply_split(h, parts, op, o);
+        }
         if let Some(h) = op.creates() {
             self.used.insert(h);
         }

@@ -239,7 +239,11 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
         }
         let some: Vec<String> = (kinds.iter())
             .filter(|k| k.1 < k.2)
-            .map(|k| format!("{} {:.0}%", k.0, pct(k.1, k.2)))
+            // Below 100 % is never printed as 100 %: a kind with one set in a thousand says so.
+            .map(|k| match pct(k.1, k.2) {
+                p if p >= 99.5 => format!("{} {}/{}", k.0, k.1, k.2),
+                p => format!("{} {p:.0}%", k.0),
+            })
             .collect();
         let some = match some.is_empty() {
             true => String::new(),

@@ -100,7 +100,8 @@ pub const FAMILY: Family = Family {
 };
 
 /// An LRU hash: its nodes and lists, the values of its present keys, their walk order, and
-/// the CPU its updates run on (`None` until the case is pinned: no update is modelled then).
+/// the CPU its updates run on (`None` until the case is pinned), or, after writes from a case
+/// on no one CPU, each list state those writes may have left (`alternatives`).
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct LruHashMap {
     lru: Box<Lru>,
@@ -111,6 +112,11 @@ pub struct LruHashMap {
     /// 7.0's CPU flags: a per-CPU update's flags other than NOEXIST and EXIST are BPF_ANY.
     cpu_flags: bool,
     cpu: Option<usize>,
+    /// The CPUs an unpinned write may run on (every possible one is taken to be online).
+    cpus: usize,
+    /// The other states the map may be in: the ones a write on another CPU would have left,
+    /// as long as no answer of the kernel has told them apart (`World::split`).
+    alternatives: Vec<LruHashMap>,
 }
 
 impl LruHashMap {
@@ -131,6 +137,18 @@ impl LruHashMap {
             percpu,
             cpu_flags: p.percpu_cpu_flags,
             cpu: None,
+            cpus,
+            alternatives: Vec::new(),
+        }
+    }
+
+    /// This state without the others.
+    fn alone(&self) -> LruHashMap {
+        LruHashMap {
+            lru: self.lru.clone(),
+            hash: self.hash.clone(),
+            alternatives: Vec::new(),
+            ..*self
         }
     }
 
@@ -275,6 +293,62 @@ impl ValueMap for LruHashMap {
 
     fn on_cpu(&mut self, cpu: u32) {
         self.cpu = Some(cpu as usize);
+        for a in &mut self.alternatives {
+            a.cpu = self.cpu;
+        }
+    }
+
+    /// `bpf_common_lru_pop_free` and `bpf_percpu_lru_pop_free` take the lists of the CPU the
+    /// update runs on (`raw_smp_processor_id`; the syscall keeps it there with
+    /// `bpf_disable_instrumentation`): unpinned, a write is one state per CPU.
+    fn split(&self, write: bool) -> Vec<Box<dyn ValueMap>> {
+        let branch = write && self.cpu.is_none();
+        if self.alternatives.is_empty() && !branch {
+            return Vec::new();
+        }
+        let states = std::iter::once(self.alone()).chain(self.alternatives.iter().cloned());
+        let mut parts: Vec<Box<dyn ValueMap>> = Vec::new();
+        for state in states {
+            if !branch {
+                parts.push(Box::new(state));
+                continue;
+            }
+            for cpu in 0..self.cpus {
+                parts.push(Box::new(LruHashMap {
+                    cpu: Some(cpu),
+                    ..state.clone()
+                }));
+            }
+        }
+        parts
+    }
+
+    /// The states the kernel's answer left, each once (two CPUs' writes can leave the same).
+    fn merge(&mut self, parts: Vec<Box<dyn ValueMap>>, cpu: Option<u32>) {
+        let mut states: Vec<LruHashMap> = Vec::new();
+        for p in parts {
+            let mut m = p
+                .as_any()
+                .downcast_ref::<LruHashMap>()
+                .expect("split parts of an LRU hash are LRU hashes")
+                .alone();
+            m.cpu = cpu.map(|c| c as usize);
+            if !states.contains(&m) {
+                states.push(m);
+            }
+        }
+        if states.is_empty() {
+            return;
+        }
+        let first = states.remove(0);
+        *self = LruHashMap {
+            alternatives: states,
+            ..first
+        };
+    }
+
+    fn states(&self) -> usize {
+        1 + self.alternatives.len()
     }
 
     fn needs_cpu(&self) -> bool {
@@ -401,26 +475,60 @@ mod tests {
         assert_eq!(st.keys, vec![3, 0, 0, 0]);
     }
 
-    /// Which node an update takes depends on the CPU: an unpinned case may not write an
-    /// LRU hash (it may read it), and a CPU that is not possible is EINVAL.
+    /// Unpinned, each update may run on either CPU: the map is then one of several list
+    /// states, an op answers what any of them allows, and each answer keeps the states that
+    /// allow it. Per-CPU lists of one node each: a second key evicts the first only on the
+    /// first's CPU, so once the first is seen, a third key evicts exactly one of the two.
     #[test]
-    fn writes_need_a_pinned_case() {
+    fn unpinned_writes_are_a_set_of_list_states() {
         let mut w = World::default();
+        let line = |l: &str| crate::text::parse_line(l).unwrap().0;
+        let lookup = |k: u8| line(&format!("lookup m0 key=0{k}000000"));
+        let either = |w: &World, k: u8| {
+            let a = w.allowed(&lookup(k));
+            !a.is_single()
+                && w.admits(&lookup(k), &a, &Err(Why::NoKey.errno()))
+                && w.admits(&lookup(k), &a, &Ok(Ret::Value(vec![k])))
+        };
         run(
             &mut w,
-            "m0 = create lru_percpu_hash key=4 value=8 entries=4 => ok fd=m0",
+            "m0 = create lru_hash key=4 value=1 entries=2 flags=NO_COMMON_LRU => ok fd=m0
+             update m0 key=01000000 value=01 => ok",
         );
-        let up = crate::text::parse_line("update m0 key=01000000 value=00000000000000000000000000000000")
-            .unwrap()
-            .0;
-        assert!(w.precondition(&up).unwrap_err().contains("pin the case"));
-        run(
-            &mut w,
-            "lookup m0 key=01000000 => ENOENT
-             cpu 2 => EINVAL
-             cpu 1 => ok",
-        );
+        let states = |w: &World| match &w.map(crate::op::Handle::map(0)).unwrap().data {
+            crate::world::MapData::Values(v) => v.states(),
+            _ => unreachable!(),
+        };
+        assert_eq!(states(&w), 2, "one list state per CPU the update may have run on");
+        run(&mut w, "update m0 key=02000000 value=02 => ok");
+        assert!(either(&w, 1), "{}", w.allowed(&lookup(1)));
+        assert_eq!(w.allowed(&lookup(2)), Allowed::Exactly(Ok(Ret::Value(vec![2]))));
+        // Seen: the two updates ran on different CPUs; the states that evicted it are gone.
+        w.apply(&lookup(1), &Ok(Ret::Value(vec![1])));
+        run(&mut w, "update m0 key=03000000 value=03 => ok");
+        assert!(either(&w, 1) && either(&w, 2));
+        w.apply(&lookup(2), &Err(Why::NoKey.errno()));
+        // A kernel that evicted both would be caught: the first key is known to be there.
+        assert_eq!(w.allowed(&lookup(1)), Allowed::Exactly(Ok(Ret::Value(vec![1]))));
+        assert_eq!(w.allowed(&lookup(3)), Allowed::Exactly(Ok(Ret::Value(vec![3]))));
+        // A batch's elements may each run on another CPU: refused unpinned.
+        let batch = line("update_batch m0 count=1 keys=04000000 values=04");
+        assert!(w.precondition(&batch).unwrap_err().contains("pin the case"));
+        // The states multiply until the cap, then a write needs the case pinned.
+        let mut k = 4;
+        while w
+            .precondition(&line(&format!("update m0 key={k:02x}000000 value={k:02x}")))
+            .is_ok()
+        {
+            let up = line(&format!("update m0 key={k:02x}000000 value={k:02x}"));
+            w.apply(&up, &Ok(Ret::Unit));
+            k += 1;
+            assert!(k < 20, "the states never reached the cap");
+        }
+        let up = line(&format!("update m0 key={k:02x}000000 value={k:02x}"));
+        assert!(w.precondition(&up).unwrap_err().contains("list states"));
+        run(&mut w, "cpu 1 => ok");
         assert!(w.precondition(&up).is_ok());
-        assert_eq!(w.cpu, Some(1));
+        run(&mut w, "cpu 2 => EINVAL");
     }
 }

@@ -189,6 +189,19 @@ pub trait ValueMap: std::fmt::Debug + Send + Sync + DynValueMap {
     fn needs_cpu(&self) -> bool {
         false
     }
+    /// The maps of one state each that this one may be (`World::split`), where an op's
+    /// answer depends on which: several where a case on no one CPU wrote an LRU hash, and
+    /// for such a write (`write`) one per CPU it may run on. Empty: one state, one answer.
+    fn split(&self, _write: bool) -> Vec<Box<dyn ValueMap>> {
+        Vec::new()
+    }
+    /// Becomes what `split`'s maps became after the op (those the kernel's answer kept),
+    /// on `cpu` from here on (`None`: the case is not pinned).
+    fn merge(&mut self, _parts: Vec<Box<dyn ValueMap>>, _cpu: Option<u32>) {}
+    /// How many states the map may be in (`split`).
+    fn states(&self) -> usize {
+        1
+    }
 }
 
 /// Cloning and comparing boxed maps (the world is plain data: cloned for generation,

@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The most list states an LRU hash written by an unpinned case may be in (`World::split`):
+/// each write multiplies them by the CPUs until the kernel's answers tell them apart, and
+/// each op on the map is answered once per state.
+pub const LRU_STATES: usize = 64;
+
 impl World {
     /// Why `op` cannot run in this world (a stale script), or `Ok`.
     pub fn precondition(&self, op: &Op) -> Result<(), String> {
@@ -189,14 +194,29 @@ impl World {
         let FdRef::Handle(h) = map_ref else { return Ok(()) };
         // An element op through a non-map fd is fine (EINVAL); sizes only matter for maps.
         let Some(m) = self.map(h) else { return Ok(()) };
-        // Which node an LRU update takes depends on the CPU it runs on: only a pinned case
-        // makes it one answer.
-        let writes = matches!(op, Op::Update { .. } | Op::UpdateBatch { .. } | Op::Fill { .. });
-        let needs_cpu = matches!(&m.data, MapData::Values(v) if v.needs_cpu());
-        if writes && needs_cpu && self.cpu.is_none() {
-            return Err(format!(
-                "{h} is an LRU hash: pin the case to a CPU (`cpu 0`) before writing to it"
-            ));
+        // Which node an LRU update takes depends on the CPU it runs on: unpinned, each write
+        // is one list state per CPU (`World::split`), as many as the model follows; a batch
+        // or a fill may move to another CPU between elements (`generic_map_update_batch`'s
+        // `cond_resched`), one state per CPU per element.
+        if let (MapData::Values(v), None) = (&m.data, self.cpu) {
+            let states = v.states() * self.profile.possible_cpus.max(1) as usize;
+            match op {
+                _ if !v.needs_cpu() => {}
+                Op::Update { .. } if states > LRU_STATES => {
+                    return Err(format!(
+                        "{h} is an LRU hash whose unpinned writes may have left {} list states, and \
+                         the model follows at most {LRU_STATES}: pin the case (`cpu 0`) or let \
+                         answers tell them apart first",
+                        v.states()
+                    ))
+                }
+                Op::UpdateBatch { .. } | Op::Fill { .. } => {
+                    return Err(format!(
+                        "{h} is an LRU hash: pin the case to a CPU (`cpu 0`) before a batch write"
+                    ))
+                }
+                _ => {}
+            }
         }
         let key_ok = |k: &[u8]| k.len() == m.spec.key_size as usize;
         match op {
