@@ -524,6 +524,15 @@ fn run_steps<B: Backend + ?Sized>(
                 _ => None,
             })
             .collect();
+        // And the contents of a map once its full state is seen: an LRU hash an unpinned case
+        // wrote may still be in several list states (`World::split`), but only ones that hold
+        // what the kernel showed.
+        let dumped: Vec<Op> = run.executed[end_start..]
+            .iter()
+            .zip(&run.outcomes[end_start..])
+            .filter(|(op, o)| matches!((op, o), (Op::Check { .. }, Ok(Ret::State(_)))))
+            .map(|(op, _)| op.clone())
+            .collect();
         let unsettled = world
             .created
             .keys()
@@ -531,7 +540,11 @@ fn run_steps<B: Backend + ?Sized>(
             .map(|h| Op::Alive { target: *h })
             .chain(cgroups.then_some(Op::Dying))
             .chain(walked)
-            .find(|op| world.allowed(op).exactly().is_none());
+            .find(|op| world.allowed(op).exactly().is_none())
+            .or_else(|| {
+                (dumped.into_iter())
+                    .find(|op| matches!(world.allowed(op), Allowed::Either(..) | Allowed::OneOf(..)))
+            });
         if let Some(op) = unsettled {
             // Not an op of the script (nothing runs): the divergence sits past its last op, so a
             // replay meets it again at the end of the case.

@@ -141,6 +141,11 @@ pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) 
         gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
         gen.zero_seed = true;
         (20_000, 9, 30)
+    } else if fault == Fault::LruStatesNeverNarrow {
+        // A case on no one CPU (a quarter of an LRU-only run's), a small LRU hash written
+        // until the CPUs matter, and the end-of-case dump that must tell the states apart.
+        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
+        (20_000, 4, 30)
     } else if fault == Fault::ProgArrayLockFirst {
         // An array, and a program's update with NOEXIST|F_LOCK: programs come in pinned
         // cases, which a per-CPU map in the mix brings (a sixth of the cases).

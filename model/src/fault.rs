@@ -87,6 +87,9 @@ pub enum Fault {
     /// The common LRU refills a local free list by 128 nodes, as before 6.16 (the kernel:
     /// `clamp(max_entries / cpus / 2, 1, 128)`, d4adf1c9ee77).
     LruOldTargetFree,
+    /// A widened set: an LRU hash written by an unpinned case keeps every list state, the
+    /// kernel's answers tell none apart (the model keeps those that allow them, `World::split`).
+    LruStatesNeverNarrow,
     /// An array's helper update refuses BPF_F_LOCK before BPF_NOEXIST, as the syscall does
     /// (the kernel's `array_map_update_elem` answers NOEXIST|F_LOCK with EEXIST).
     ProgArrayLockFirst,
@@ -94,7 +97,7 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, for `selftest` and the canary test.
-    pub const ALL: [Fault; 35] = [
+    pub const ALL: [Fault; 36] = [
         Fault::ArrayNoexistSucceeds,
         Fault::HashDeleteMissingOk,
         Fault::PercpuSlotNotRounded,
@@ -129,6 +132,7 @@ impl Fault {
         Fault::LruEvictsNewest,
         Fault::LruRefIgnored,
         Fault::LruOldTargetFree,
+        Fault::LruStatesNeverNarrow,
         Fault::ProgArrayLockFirst,
     ];
     /// The faults in the handle-map model (generation must include the fd-holding maps).
@@ -160,7 +164,10 @@ impl Fault {
     pub fn widens(self) -> bool {
         matches!(
             self,
-            Fault::HashNextKeyAny | Fault::AliveEitherAfterSettle | Fault::DyingNeverNarrows
+            Fault::HashNextKeyAny
+                | Fault::AliveEitherAfterSettle
+                | Fault::DyingNeverNarrows
+                | Fault::LruStatesNeverNarrow
         )
     }
     /// The name used on the command line (`--fault`).
@@ -200,6 +207,7 @@ impl Fault {
             Fault::LruEvictsNewest => "lru-evicts-newest",
             Fault::LruRefIgnored => "lru-ref-ignored",
             Fault::LruOldTargetFree => "lru-old-target-free",
+            Fault::LruStatesNeverNarrow => "lru-states-never-narrow",
             Fault::ProgArrayLockFirst => "prog-array-lock-first",
         }
     }
@@ -234,7 +242,8 @@ mod tests {
             [
                 &Fault::AliveEitherAfterSettle,
                 &Fault::DyingNeverNarrows,
-                &Fault::HashNextKeyAny
+                &Fault::HashNextKeyAny,
+                &Fault::LruStatesNeverNarrow
             ]
         );
     }

@@ -480,8 +480,10 @@ impl World {
     /// that allow it (all of them if none does: the run reports that divergence), each
     /// follows the op, and the map becomes the states they reached.
     fn apply_split(&mut self, h: Handle, parts: Vec<World>, op: &Op, o: &Outcome) {
-        let (kept, refused): (Vec<World>, Vec<World>) =
-            parts.into_iter().partition(|w| w.admits(op, &w.allowed(op), o));
+        let never = self.has(Fault::LruStatesNeverNarrow);
+        let (kept, refused): (Vec<World>, Vec<World>) = parts
+            .into_iter()
+            .partition(|w| never || w.admits(op, &w.allowed(op), o));
         let mut kept = if kept.is_empty() { refused } else { kept };
         let mut states = Vec::new();
         for w in &mut kept {
