@@ -55,6 +55,9 @@ if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
     common+=(--shard "$MAPCHECK_MUTANTS_SHARD" --sharding round-robin)
 fi
 export MAPCHECK_REQUIRE_KERNEL=1
+# The corpus mutation test, as a judge of replay's verdicts: at most 10 edited lines a case
+# (every line of the long LRU selftest sequences took 100 s a mutant; CI edits them all).
+export MAPCHECK_CORPUS_MUTATION_MAX_LINES=10
 out=mutants.out
 ledger=mutants.ledger
 saved=ci/mutants-ledger

@@ -680,9 +680,9 @@ impl<S: Sys> Kernel<S> {
                 Ok(value_ret(self, v))
             }
             Op::Freeze { .. } => self.sys.freeze(fd).map(|_| Ret::Unit),
-            Op::Fill { n, .. } => {
+            Op::Fill { n, from, .. } => {
                 let s = spec.as_ref().ok_or(Errno::EBADF)?;
-                let (keys, values) = fill_buffers(s, self.cpus, *n);
+                let (keys, values) = fill_buffers(s, self.cpus, *n, *from);
                 match self.sys.update_batch(fd, &keys, &values, *n) {
                     (_, Some(e)) => Err(e),
                     (done, None) => Ok(Ret::Count(done)),
@@ -970,14 +970,14 @@ fn fit(b: &[u8], n: usize) -> std::borrow::Cow<'_, [u8]> {
 
 /// `fill`'s batch buffers: keys and values of elements `0..n` (`mapcheck_model::fill_key`,
 /// `fill_value`; per-CPU maps the same value on every CPU, padding zero).
-pub fn fill_buffers(spec: &MapSpec, cpus: usize, n: u32) -> (Vec<u8>, Vec<u8>) {
+pub fn fill_buffers(spec: &MapSpec, cpus: usize, n: u32, from: u32) -> (Vec<u8>, Vec<u8>) {
     let (ks, vs) = (spec.key_size as usize, spec.value_size as usize);
     let vl = value_len(spec, cpus);
     let mut keys = Vec::with_capacity(ks * n as usize);
     let mut values = vec![0u8; vl * n as usize];
     for (i, v) in (0..n).zip(values.chunks_mut(vl.max(1))) {
-        keys.extend_from_slice(&mapcheck_model::op::fill_key(ks, i));
-        let one = mapcheck_model::op::fill_value(vs, i);
+        keys.extend_from_slice(&mapcheck_model::op::fill_key(ks, from + i));
+        let one = mapcheck_model::op::fill_value(vs, from + i);
         for slot in v.chunks_mut(vl / if spec.map_type.is_percpu() { cpus } else { 1 }) {
             slot[..vs].copy_from_slice(&one);
         }

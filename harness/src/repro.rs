@@ -523,7 +523,7 @@ fn op_code(world: &World, op: &Op) -> String {
         Op::Close { handle } => {
             let _ = writeln!(c, "\tresult(close({}));", fd_expr(FdRef::Handle(*handle)));
         }
-        Op::Fill { map, n } => {
+        Op::Fill { map, n, from } => {
             // mapcheck_model::op::fill_key / fill_value, every CPU's slot alike.
             let (ks, vl) = sizes(world, FdRef::Handle(*map));
             let (vs, stride) = world.map(*map).map_or((vl, vl), |m| {
@@ -539,7 +539,7 @@ fn op_code(world: &World, op: &Op) -> String {
             });
             let _ = writeln!(
                 c,
-                "	unsigned n = {n}, ks = {ks}, vs = {vs}, vl = {vl}, stride = {stride};\n\tunsigned char *k = calloc(n ? n : 1, ks ? ks : 1), *v = calloc(n ? n : 1, vl ? vl : 1);\n\tfor (unsigned i = 0; i < n; i++) {{\n\t\tfor (unsigned j = 0; j < ks && j < 4; j++) k[i * ks + j] = i >> (8 * j);\n\t\tunsigned x = i * 0x9e3779b9u ^ 0xa5a5a5a5u;\n\t\tfor (unsigned s = 0; s + vs <= vl; s += stride)\n\t\t\tfor (unsigned j = 0; j < vs; j++) v[i * vl + s + j] = (unsigned char)(x >> (8 * (j % 4))) ^ (j / 4);\n\t}}\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)k; a.batch.values = (uintptr_t)v; a.batch.count = n;\n\tlong r = sys_bpf(BPF_MAP_UPDATE_BATCH, &a);\n\tif (r) result(r); else snprintf(out, sizeof out, \"ok count=%u\", a.batch.count);\n\tfree(k); free(v);",
+                "	unsigned n = {n}, from = {from}, ks = {ks}, vs = {vs}, vl = {vl}, stride = {stride};\n\tunsigned char *k = calloc(n ? n : 1, ks ? ks : 1), *v = calloc(n ? n : 1, vl ? vl : 1);\n\tfor (unsigned i = 0; i < n; i++) {{\n\t\tfor (unsigned j = 0; j < ks && j < 4; j++) k[i * ks + j] = (from + i) >> (8 * j);\n\t\tunsigned x = (from + i) * 0x9e3779b9u ^ 0xa5a5a5a5u;\n\t\tfor (unsigned s = 0; s + vs <= vl; s += stride)\n\t\t\tfor (unsigned j = 0; j < vs; j++) v[i * vl + s + j] = (unsigned char)(x >> (8 * (j % 4))) ^ (j / 4);\n\t}}\n\tunion bpf_attr a; memset(&a, 0, sizeof a);\n\ta.batch.map_fd = {}; a.batch.keys = (uintptr_t)k; a.batch.values = (uintptr_t)v; a.batch.count = n;\n\tlong r = sys_bpf(BPF_MAP_UPDATE_BATCH, &a);\n\tif (r) result(r); else snprintf(out, sizeof out, \"ok count=%u\", a.batch.count);\n\tfree(k); free(v);",
                 fd_expr(FdRef::Handle(*map))
             );
         }

@@ -57,7 +57,7 @@ pub fn fill_prefix(map_type: MapType, entries: u32, n: u32) -> Vec<Op> {
             handle: m,
             spec: MapSpec::new(map_type, 4, 8, entries),
         },
-        Op::Fill { map: m, n },
+        Op::Fill { map: m, n, from: 0 },
     ]
 }
 

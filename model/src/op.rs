@@ -619,13 +619,16 @@ pub enum Op {
         handle: Handle,
     },
     /// `BPF_MAP_UPDATE_BATCH` of `n` elements with flags 0 into an empty value map (scale
-    /// runs): element `i` is `fill_key(i)`, `fill_value(i)` (`generic_map_update_batch`
+    /// runs), or of keys from `from` on into an LRU hash (the selftest's long sequences):
+    /// element `i` is `fill_key(from + i)`, `fill_value(from + i)` (`generic_map_update_batch`
     /// updates them in order, stopping at the first error); answers the count.
     Fill {
         /// The map fd.
         map: Handle,
         /// Elements written.
         n: u32,
+        /// The first element's number (0 but in an LRU hash).
+        from: u32,
     },
     /// Full-state observation: walk GET_NEXT_KEY from NULL and read everything with
     /// `BPF_MAP_LOOKUP_BATCH` (fd-holding maps: one LOOKUP per walked key); the model allows

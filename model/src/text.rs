@@ -115,7 +115,8 @@ impl fmt::Display for Op {
             Op::Close { handle } => write!(f, "close {handle}"),
             Op::Info { map } => write!(f, "info {map}"),
             Op::Check { map } => write!(f, "check {map}"),
-            Op::Fill { map, n } => write!(f, "fill {map} n={n}"),
+            Op::Fill { map, n, from: 0 } => write!(f, "fill {map} n={n}"),
+            Op::Fill { map, n, from } => write!(f, "fill {map} n={n} from={from}"),
             Op::LoadProg { handle, spec, uses } => {
                 write!(f, "{handle} = load {}", spec.prog_type.word())?;
                 if spec.xdp_frags {
@@ -362,8 +363,17 @@ const PLAIN_OPS: [(&str, PlainParser); 26] = [
         [map, n] if n.starts_with("n=") => Ok(Op::Fill {
             map: parse_handle(map)?,
             n: parse_u32("n", &n[2..])?,
+            from: 0,
         }),
-        _ => err(format!("expected `fill <map> n=N`, found `fill {}`", a.join(" "))),
+        [map, n, from] if n.starts_with("n=") && from.starts_with("from=") => Ok(Op::Fill {
+            map: parse_handle(map)?,
+            n: parse_u32("n", &n[2..])?,
+            from: parse_u32("from", &from[5..])?,
+        }),
+        _ => err(format!(
+            "expected `fill <map> n=N [from=K]`, found `fill {}`",
+            a.join(" ")
+        )),
     }),
     ("info", |a| {
         Ok(Op::Info {
@@ -1398,7 +1408,7 @@ pub mod arb {
                 flags: 0
             }),
             (handle(), handle()).prop_map(|(from, to)| Op::IdGap { from, to }),
-            (handle(), num32()).prop_map(|(map, n)| Op::Fill { map, n }),
+            (handle(), num32(), num32()).prop_map(|(map, n, from)| Op::Fill { map, n, from }),
         ]
         .boxed()
     }
@@ -1693,6 +1703,12 @@ mod tests {
             Op::Fill {
                 map: Handle::map(2),
                 n: 1_000_000,
+                from: 0,
+            },
+            Op::Fill {
+                map: Handle::map(2),
+                n: 64,
+                from: 513,
             },
             Op::LookupBatch {
                 map: FdRef::Handle(Handle::map(1)),

@@ -426,7 +426,7 @@ impl World {
                     )
                 }
             }
-            Op::Fill { map, n } => self.fill(*map, *n),
+            Op::Fill { map, n, from } => self.fill(*map, *n, *from),
             Op::ProgElem { .. } => one(self.prog_elem(op)),
             Op::LookupBatch { .. } | Op::UpdateBatch { .. } | Op::DeleteBatch { .. } => self.batch(op),
             _ => match self.element(op) {
@@ -904,13 +904,13 @@ impl World {
                     self.apply(&one, &Ok(Ret::Unit));
                 }
             }
-            Op::Fill { map, n } => {
+            Op::Fill { map, n, from } => {
                 let n = match self.has(Fault::FillSkipsLast) {
                     true => n.saturating_sub(1),
                     false => *n,
                 };
                 for i in 0..n {
-                    let op = self.fill_update(*map, i);
+                    let op = self.fill_update(*map, from + i);
                     self.apply(&op, &Ok(Ret::Unit));
                 }
             }

@@ -465,10 +465,10 @@ fn raw_ops(st: &mut RawState, ops: &[Op], cpus: usize) {
                     Op::Freeze { map } => {
                         libbpf_sys::bpf_map_freeze(fd(fds, map));
                     }
-                    Op::Fill { map, n } => {
+                    Op::Fill { map, n, from } => {
                         let f = fds.get(map.n as usize).and_then(|f| f.as_ref());
                         if let Some((f, spec)) = f {
-                            let (k, v) = crate::kernel::fill_buffers(spec, cpus, *n);
+                            let (k, v) = crate::kernel::fill_buffers(spec, cpus, *n, *from);
                             let _ = RealSys.update_batch(f.as_raw_fd(), &k, &v, *n);
                         }
                     }

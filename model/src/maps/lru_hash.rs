@@ -206,11 +206,13 @@ impl ValueMap for LruHashMap {
                 if !reached {
                     return;
                 }
-                let (_, lru) = self.attempt(key, *flags);
-                for k in &lru.evicted {
+                // `attempt`'s update, on the lists themselves (no copy: a fill of thousands
+                // of elements makes as many).
+                let cpu = self.cpu.expect("precondition: an LRU update runs on a known CPU");
+                let _ = self.lru.update(key, self.flags(*flags), cpu, self.percpu);
+                for k in &self.lru.evicted {
                     self.hash.remove(k);
                 }
-                *self.lru = lru;
             }
             // htab_lru_map_lookup_elem: a program's lookup references the node.
             Op::ProgElem {
@@ -473,6 +475,34 @@ mod tests {
             panic!("a check of an LRU hash is a state")
         };
         assert_eq!(st.keys, vec![3, 0, 0, 0]);
+    }
+
+    /// `fill m0 n=N from=K` writes keys K.. into an LRU hash that holds others (the
+    /// selftest's long loops of new keys, as one UPDATE_BATCH): each an insert, evicting as
+    /// one update would; a key already there, or another family, is refused.
+    #[test]
+    fn fill_from_writes_new_keys_into_an_lru_hash() {
+        let mut w = World::default();
+        let line = |l: &str| crate::text::parse_line(l).unwrap().0;
+        run(
+            &mut w,
+            "cpu 0 => ok
+             m0 = create lru_hash key=4 value=8 entries=4 => ok fd=m0
+             m1 = create hash key=4 value=8 entries=4 => ok fd=m1
+             fill m0 n=2 from=1 => ok count=2
+             fill m0 n=4 from=3 => ok count=4",
+        );
+        // Four nodes, six inserts: the two oldest went.
+        let found = |k: u32| w.allowed(&line(&format!("lookup m0 key={:08x}", k.swap_bytes())));
+        assert_eq!(found(1), Allowed::Exactly(Err(Why::NoKey.errno())));
+        assert_eq!(found(2), Allowed::Exactly(Err(Why::NoKey.errno())));
+        assert_eq!(
+            found(6),
+            Allowed::Exactly(Ok(Ret::Value(crate::op::fill_value(8, 6))))
+        );
+        assert!(w.precondition(&line("fill m0 n=2 from=5")).unwrap_err().contains("element 5"));
+        assert!(w.precondition(&line("fill m1 n=1 from=1")).unwrap_err().contains("LRU hash"));
+        assert!(w.precondition(&line("fill m0 n=2 from=7")).is_ok());
     }
 
     /// Unpinned, each update may run on either CPU: the map is then one of several list

@@ -34,7 +34,7 @@ impl World {
     /// stopping at the first error. The precondition leaves every element an insert of a new
     /// key with room for it, so the first element's answer (fd, access, frozen) is the
     /// batch's: its errno, or the count.
-    pub(super) fn fill(&self, map: Handle, n: u32) -> Allowed {
+    pub(super) fn fill(&self, map: Handle, n: u32, from: u32) -> Allowed {
         // bpf_map_do_batch: no map_update_batch (PERCPU_ARRAY before 5.13), after the fd and
         // its write access.
         let old_percpu_array = self
@@ -49,7 +49,7 @@ impl World {
             // `if (!max_count) return 0;` before any element.
             return Allowed::Exactly(Ok(Ret::Count(0)));
         }
-        match self.allowed(&self.fill_update(map, 0)) {
+        match self.allowed(&self.fill_update(map, from)) {
             Allowed::Exactly(Ok(_)) => Allowed::Exactly(Ok(Ret::Count(n))),
             Allowed::Exactly(Err(e)) => Allowed::Exactly(Err(e)),
             _ => Allowed::OneOf(Vec::new(), "fill: an element's update is not certain"),

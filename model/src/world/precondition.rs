@@ -306,13 +306,29 @@ impl World {
             )),
             // A scale run's fill: every element an insert that succeeds (distinct keys, room
             // for all), so the batch's one count says everything.
-            Op::Fill { n, .. } => {
-                let empty = match &m.data {
-                    MapData::Values(v) => v.is_empty(),
+            Op::Fill { n, from, .. } => {
+                let (empty, present) = match &m.data {
+                    MapData::Values(v) => (
+                        v.is_empty(),
+                        (0..*n).find(|i| v.has_key(&crate::op::fill_key(m.spec.key_size as usize, from + i))),
+                    ),
                     MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
                 };
                 let key_space = 1u64 << (8 * m.spec.key_size.min(4));
-                if !MapType::MODELLED.contains(&m.spec.map_type) {
+                // An LRU hash makes room by evicting: every new key is an insert that succeeds.
+                let lru = m.spec.map_type.is_lru();
+                if lru && !m.frozen && m.ids != Some(true) {
+                    match present {
+                        _ if u64::from(*from) + u64::from(*n) > key_space => Err(format!(
+                            "fill n={n} from={from}: {h}'s {}-byte keys number {key_space}",
+                            m.spec.key_size
+                        )),
+                        Some(i) => Err(format!("fill writes new keys; {h} has element {}", from + i)),
+                        None => Ok(()),
+                    }
+                } else if *from > 0 {
+                    Err("fill from=K takes an LRU hash (other maps are filled from empty)".into())
+                } else if !MapType::MODELLED.contains(&m.spec.map_type) {
                     // fill_key writes i into the key's first bytes: an LPM prefixlen.
                     Err(format!(
                         "fill takes an array or hash; {h} is {}",
