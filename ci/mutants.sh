@@ -45,7 +45,7 @@ set +f
 # --copy-target: each job starts from the baseline's build below instead of building every
 # dependency again (4 jobs on 2 cores spent 7 minutes on that before their first mutant). From
 # a clean clone target/ holds only the `mutants` profile (about 600 MB per job).
-common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --timeout 120 --build-timeout 600
+common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --build-timeout 600
         --copy-target true --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
 iterate=()
 if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ] || [ "${1:-}" = save ]; then
@@ -160,7 +160,7 @@ fi
 # did not catch. cargo-mutants' own baseline would run only the mutated package's tests: check
 # the unmutated tree with the real test set instead, then skip its baseline.
 cargo test --profile mutants --workspace --lib --test mutant_check --test corpus_mutation --test replay_verdicts
-cargo mutants "${files[@]}" "${common[@]}" "${iterate[@]}" || status=$?
+cargo mutants "${files[@]}" "${common[@]}" "${iterate[@]}" --timeout 120 || status=$?
 record
 # Verdicts count for the mutants of this tree only: an edit moves the mutants below it (new
 # names, judged again by --iterate) and leaves the old names behind.
