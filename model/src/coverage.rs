@@ -245,6 +245,8 @@ mod tests {
                 && has(&root, "invalid_type", "create", "EINVAL[type]")
         );
         assert!(has(&root, "fdtable", "idgap", "ok") && has(&root, "fdtable", "create", "EMFILE[nofile]"));
+        // Moving to a CPU is a row of its own: the move and the CPU that is not there.
+        assert!(has(&root, "cpu", "cpu", "ok") && has(&root, "cpu", "cpu", "EINVAL[offline]"));
         assert!(cells("nothing", &root).is_empty());
         assert!(
             !has(&root, "hash_of_maps", "delete", "E2BIG[index]")
