@@ -48,6 +48,8 @@ pub struct Stats {
     pub cells: BTreeMap<Cell, u64>,
     /// Per coverage row and op kind: (ops the model allowed one outcome for, ops).
     pub single: BTreeMap<(Cow<'static, str>, &'static str), (u64, u64)>,
+    /// The same, for ops of cases pinned to a CPU (an LRU hash's target: every op one outcome).
+    pub single_pinned: BTreeMap<(Cow<'static, str>, &'static str), (u64, u64)>,
     /// Where the cases' time went, by the runner's own clock (`bench` prints it).
     pub time: Timing,
 }
@@ -120,6 +122,11 @@ impl Stats {
         let single = self.single.entry((family.clone(), op.kind())).or_default();
         single.0 += u64::from(allowed.is_single());
         single.1 += 1;
+        if world.cpu.is_some() {
+            let pinned = self.single_pinned.entry((family.clone(), op.kind())).or_default();
+            pinned.0 += u64::from(allowed.is_single());
+            pinned.1 += 1;
+        }
         *self.cells.entry((family, op.kind(), outcome)).or_default() += 1;
     }
     /// Outcome coverage over `rows` (families and the other coverage rows): cells hit,
@@ -162,6 +169,11 @@ impl Stats {
         }
         for (k, (a, b)) in &other.single {
             let e = self.single.entry(k.clone()).or_default();
+            e.0 += a;
+            e.1 += b;
+        }
+        for (k, (a, b)) in &other.single_pinned {
+            let e = self.single_pinned.entry(k.clone()).or_default();
             e.0 += a;
             e.1 += b;
         }

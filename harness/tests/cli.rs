@@ -95,6 +95,41 @@ fn run_agrees_and_a_fault_is_exit_1_with_the_case_on_disk() {
     assert_eq!(code, 0, "{text}");
 }
 
+/// An LRU-only run pins three cases in four and writes LRU hashes in the others too: the
+/// share of ops with one allowed outcome is printed for all of them and for the pinned ones,
+/// and the unpinned writes leave some ops a set (a kind below 100 % is never printed as 100).
+#[test]
+fn an_lru_run_prints_its_pinned_cases_apart() {
+    if skip_without_kernel("an_lru_run_prints_its_pinned_cases_apart") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let (code, text) = mapcheck(&[
+        "run", "--map", "lru_hash", "--cases", "1500", "--seed", "4", "--out", out,
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let shares = text
+        .split("ops with one allowed outcome:")
+        .nth(1)
+        .unwrap_or_default();
+    let line = |prefix: &str| {
+        shares
+            .lines()
+            .find(|l| l.trim_start().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no `{prefix}` line:\n{text}"))
+            .to_string()
+    };
+    let all = line("lru_hash  ");
+    let pinned = line("lru_hash (pinned)");
+    // Unpinned writes: a lookup whose key another CPU's lists may have evicted is a set.
+    assert!(
+        all.contains(" lookup ") && !pinned.contains(" lookup "),
+        "{all}\n{pinned}"
+    );
+    assert!(!text.contains("100%"), "{text}");
+}
+
 #[test]
 fn selftest_prints_its_table_and_repro_writes_c() {
     if skip_without_kernel("selftest_prints_its_table_and_repro_writes_c") {

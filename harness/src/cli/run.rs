@@ -227,9 +227,14 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
     // kinds where it did not always (a random seed's walk order, a deferred release).
     let pct = |one: u64, n: u64| 100.0 * one as f64 / n.max(1) as f64;
     let mut single = Vec::new();
-    for t in types {
-        let word = t.word();
-        let kinds: Vec<(&str, u64, u64)> = (st.single.iter())
+    // An LRU hash's line for its pinned cases too: there every op is meant to have one.
+    let rows = types.iter().flat_map(|t| {
+        let pinned = t.is_lru().then_some((t.word(), true, " (pinned)"));
+        std::iter::once((t.word(), false, "")).chain(pinned)
+    });
+    for (word, pinned, label) in rows {
+        let counts = if pinned { &st.single_pinned } else { &st.single };
+        let kinds: Vec<(&str, u64, u64)> = (counts.iter())
             .filter(|((f, _), _)| *f == word)
             .map(|((_, k), (one, n))| (*k, *one, *n))
             .collect();
@@ -249,7 +254,8 @@ pub fn print_table(st: &Stats, elapsed: Duration, types: &[MapType], world: &Wor
             true => String::new(),
             false => format!(" (less: {})", some.join(" ")),
         };
-        single.push(format!("  {word:<16} {:>5.1}% of {n}{some}", pct(one, n)));
+        let name = format!("{word}{label}");
+        single.push(format!("  {name:<24} {:>5.1}% of {n}{some}", pct(one, n)));
     }
     if !single.is_empty() {
         println!("ops with one allowed outcome:");

@@ -500,8 +500,14 @@ mod tests {
             found(6),
             Allowed::Exactly(Ok(Ret::Value(crate::op::fill_value(8, 6))))
         );
-        assert!(w.precondition(&line("fill m0 n=2 from=5")).unwrap_err().contains("element 5"));
-        assert!(w.precondition(&line("fill m1 n=1 from=1")).unwrap_err().contains("LRU hash"));
+        assert!(w
+            .precondition(&line("fill m0 n=2 from=5"))
+            .unwrap_err()
+            .contains("element 5"));
+        assert!(w
+            .precondition(&line("fill m1 n=1 from=1"))
+            .unwrap_err()
+            .contains("LRU hash"));
         assert!(w.precondition(&line("fill m0 n=2 from=7")).is_ok());
     }
 
