@@ -80,95 +80,20 @@ impl Row {
     }
 }
 
-/// The search that hunts `fault`: value faults over the value families, handle faults over
-/// the fd-holding ones (with an ARRAY to put in map-in-maps), fd-table faults in fdtable
-/// cases only. Returns the config and the shrunk length a catch must reach.
+/// The search that hunts `fault` (`mapcheck_model::gen::hunt`): its config and the shrunk
+/// length a catch must reach.
 pub fn config_for(fault: Fault, profile: &Profile, seed: u64, budget: Duration) -> (SearchConfig, usize) {
-    let world = World::new(profile.clone(), vec![fault]);
-    let mut gen = GenConfig {
-        world,
-        fd_table_pct: 0,
-        ..GenConfig::default()
-    };
-    let (cases, max_len, shrink) = if fault == Fault::TemplateIgnoresMaxEntries {
-        // The families it lives in: map-in-maps and the arrays they hold (each case pays an
-        // RCU grace period to settle its inner maps, so a wide search is slow to reach it).
-        gen.types = vec![MapType::ArrayOfMaps, MapType::HashOfMaps, MapType::Array];
-        (60_000, 12, 15)
-    } else if fault.is_handle_fault() {
-        gen.types = MapType::HANDLE_MAPS.to_vec();
-        gen.types.push(MapType::Array);
-        (60_000, 12, 15)
-    } else if fault.is_fd_fault() {
-        gen.types = vec![MapType::Array, MapType::Hash];
-        gen.fd_table_pct = 100;
-        (3_000, 8, 20)
-    } else if fault == Fault::FillSkipsLast {
-        // Only a scale run's prefix fills: create, fill, and what reads the last element.
-        gen.types = vec![MapType::Hash];
-        gen.prefix = mapcheck_model::gen::fill_prefix(MapType::Hash, 64, 64);
-        // Single ops only: a batch that meets the missing element shrinks less well (the
-        // ops before it decide what it writes).
-        gen.swarm_off = vec!["batch"];
-        (2_000, 3, 30)
-    } else if fault == Fault::StackPopsOldest {
-        // A stack, two pushes and a peek or pop (the end-of-case drain pops too).
-        gen.types = vec![MapType::Queue, MapType::Stack];
-        (4_000, 4, 30)
-    } else if fault == Fault::LpmPreorder {
-        // A prefix, a longer one under it, and a walk (or the end-of-case dump).
-        gen.types = vec![MapType::LpmTrie];
-        (4_000, 4, 30)
-    } else if fault == Fault::BloomNoFalsePositives {
-        // A seed-0 filter, a push, and a peek for another value that shares its bits.
-        gen.types = vec![MapType::BloomFilter];
-        (4_000, 3, 30)
-    } else if fault == Fault::HashBatchSplitsBuckets {
-        // A zero-seed create, two keys in one bucket, and a batch lookup of one.
-        gen.types = vec![MapType::Hash];
-        (20_000, 5, 30)
-    } else if fault == Fault::IdValueOfWrittenMap {
-        // Two maps, one's id written into the other, and a read of it.
-        gen.types = vec![MapType::Array, MapType::Hash];
-        (4_000, 4, 30)
-    } else if matches!(
-        fault,
-        Fault::LruEvictsNewest | Fault::LruRefIgnored | Fault::LruOldTargetFree
-    ) {
-        // A pinned case, a small LRU hash, more keys than it holds (and for the reference
-        // bit, a program's lookup). Seed 0: a walk that shows the eviction shows it the same
-        // way when the caught case is replayed.
-        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
-        gen.zero_seed = true;
-        (20_000, 9, 30)
-    } else if fault == Fault::LruStatesNeverNarrow {
-        // A case on no one CPU (a quarter of an LRU-only run's), a small LRU hash written
-        // until the CPUs matter, and the end-of-case dump that must tell the states apart.
-        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
-        (20_000, 4, 30)
-    } else if fault == Fault::ProgArrayLockFirst {
-        // An array, and a program's update with NOEXIST|F_LOCK: programs come in pinned
-        // cases, which a per-CPU map in the mix brings (a sixth of the cases).
-        gen.types = vec![MapType::Array, MapType::Hash, MapType::PercpuArray];
-        (20_000, 3, 30)
-    } else if fault == Fault::HashOrderTailInsert {
-        // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
-        gen.types = MapType::MODELLED.to_vec();
-        (4_000, 4, 30)
-    } else {
-        gen.types = MapType::MODELLED.to_vec();
-        (4_000, 3, 30)
-    };
+    let h = mapcheck_model::gen::hunt(fault, profile);
     let cfg = SearchConfig {
         seed,
-        cases: Some(cases),
+        cases: Some(h.cases),
         budget,
         max_ops: 40,
-        gen,
+        gen: h.gen,
         record: false,
-        shrink_time: Duration::from_secs(shrink),
+        shrink_time: Duration::from_secs(h.shrink_s),
     };
-    (cfg, max_len)
+    (cfg, h.max_len)
 }
 
 /// The search that hunts a kernel fault: the real model, the families the fault lives in,

@@ -3,6 +3,7 @@
 //! bad fds. The core idea: an op is decoded from a few plain integers, drawn from a plain RNG
 //! on the hot path (`draw_case`) and redrawn as proptest value trees only to shrink a failure.
 
+use crate::fault::Fault;
 use crate::maps::family_of;
 use crate::op::flags::*;
 use crate::op::{BadFd, FdRef, Handle, Kind, MapSpec, MapType, Op, ProgSpec, ProgType, Value};
@@ -46,6 +47,107 @@ pub struct GenConfig {
     /// Every hash-shaped map with BPF_F_ZERO_SEED (where it may be made): a canary search
     /// whose catch must replay the same way (a random seed's walk differs from run to run).
     pub zero_seed: bool,
+}
+
+/// How `mapcheck selftest` hunts a model fault: the generation, the cases the search may
+/// take, the most ops its shrunk catch may have and the seconds shrinking may take. Value
+/// faults over the value families, handle faults over the fd-holding ones (with an ARRAY to
+/// put in map-in-maps), fd-table faults in fdtable cases only, some in the families they
+/// live in. Also the model-only test that the generator still reaches each canary.
+pub struct Hunt {
+    /// The generation (its world has the fault on).
+    pub gen: GenConfig,
+    /// Cases a search may take.
+    pub cases: u64,
+    /// The most ops a shrunk catch may have.
+    pub max_len: usize,
+    /// Seconds shrinking may take.
+    pub shrink_s: u64,
+}
+
+/// The hunt for `fault` on a kernel of `profile`.
+pub fn hunt(fault: Fault, profile: &crate::Profile) -> Hunt {
+    let world = World::new(profile.clone(), vec![fault]);
+    let mut gen = GenConfig {
+        world,
+        fd_table_pct: 0,
+        ..GenConfig::default()
+    };
+    let (cases, max_len, shrink) = if fault == Fault::TemplateIgnoresMaxEntries {
+        // The families it lives in: map-in-maps and the arrays they hold (each case pays an
+        // RCU grace period to settle its inner maps, so a wide search is slow to reach it).
+        gen.types = vec![MapType::ArrayOfMaps, MapType::HashOfMaps, MapType::Array];
+        (60_000, 12, 15)
+    } else if fault.is_handle_fault() {
+        gen.types = MapType::HANDLE_MAPS.to_vec();
+        gen.types.push(MapType::Array);
+        (60_000, 12, 15)
+    } else if fault.is_fd_fault() {
+        gen.types = vec![MapType::Array, MapType::Hash];
+        gen.fd_table_pct = 100;
+        (3_000, 8, 20)
+    } else if fault == Fault::FillSkipsLast {
+        // Only a scale run's prefix fills: create, fill, and what reads the last element.
+        gen.types = vec![MapType::Hash];
+        gen.prefix = fill_prefix(MapType::Hash, 64, 64);
+        // Single ops only: a batch that meets the missing element shrinks less well (the
+        // ops before it decide what it writes).
+        gen.swarm_off = vec!["batch"];
+        (2_000, 3, 30)
+    } else if fault == Fault::StackPopsOldest {
+        // A stack, two pushes and a peek or pop (the end-of-case drain pops too).
+        gen.types = vec![MapType::Queue, MapType::Stack];
+        (4_000, 4, 30)
+    } else if fault == Fault::LpmPreorder {
+        // A prefix, a longer one under it, and a walk (or the end-of-case dump).
+        gen.types = vec![MapType::LpmTrie];
+        (4_000, 4, 30)
+    } else if fault == Fault::BloomNoFalsePositives {
+        // A seed-0 filter, a push, and a peek for another value that shares its bits.
+        gen.types = vec![MapType::BloomFilter];
+        (4_000, 3, 30)
+    } else if fault == Fault::HashBatchSplitsBuckets {
+        // A zero-seed create, two keys in one bucket, and a batch lookup of one.
+        gen.types = vec![MapType::Hash];
+        (20_000, 5, 30)
+    } else if fault == Fault::IdValueOfWrittenMap {
+        // Two maps, one's id written into the other, and a read of it.
+        gen.types = vec![MapType::Array, MapType::Hash];
+        (4_000, 4, 30)
+    } else if matches!(
+        fault,
+        Fault::LruEvictsNewest | Fault::LruRefIgnored | Fault::LruOldTargetFree
+    ) {
+        // A pinned case, a small LRU hash, more keys than it holds (and for the reference
+        // bit, a program's lookup). Seed 0: a walk that shows the eviction shows it the same
+        // way when the caught case is replayed.
+        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
+        gen.zero_seed = true;
+        (20_000, 9, 30)
+    } else if fault == Fault::LruStatesNeverNarrow {
+        // A case on no one CPU (a quarter of an LRU-only run's), a small LRU hash written
+        // until the CPUs matter, and the end-of-case dump that must tell the states apart.
+        gen.types = vec![MapType::LruHash, MapType::LruPercpuHash];
+        (20_000, 4, 30)
+    } else if fault == Fault::ProgArrayLockFirst {
+        // An array, and a program's update with NOEXIST|F_LOCK: programs come in pinned
+        // cases, which a per-CPU map in the mix brings (a sixth of the cases).
+        gen.types = vec![MapType::Array, MapType::Hash, MapType::PercpuArray];
+        (20_000, 3, 30)
+    } else if fault == Fault::HashOrderTailInsert {
+        // A zero-seed create, two keys in one bucket, and a walk: four ops at least.
+        gen.types = MapType::MODELLED.to_vec();
+        (4_000, 4, 30)
+    } else {
+        gen.types = MapType::MODELLED.to_vec();
+        (4_000, 3, 30)
+    };
+    Hunt {
+        gen,
+        cases,
+        max_len,
+        shrink_s: shrink,
+    }
 }
 
 /// A scale run's prefix: a map of `entries` (4-byte keys, 8-byte values) brought to `n`
@@ -1587,6 +1689,66 @@ mod tests {
     use super::*;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+    /// What the generator is for, without a kernel: for each model fault, the cases drawn as
+    /// `selftest` hunts it reach an op where the faulty model does not allow what the correct
+    /// one predicts (the correct model standing in for the kernel). A generator that stops
+    /// reaching a canary fails here, in the model's own tests. Faults that only the kernel's
+    /// timing or the runner's end-of-case ops show (releases, fd tables, sets that must
+    /// narrow, a panicking model) are left to `selftest`.
+    #[test]
+    fn the_generator_reaches_the_model_canaries() {
+        let profile = crate::Profile::default();
+        let mut missed = Vec::new();
+        for fault in Fault::ALL {
+            let by_kernel_or_runner = fault.widens()
+                || fault.is_handle_fault()
+                || fault.is_fd_fault()
+                || fault == Fault::ModelPanicsAtFreeze;
+            if by_kernel_or_runner {
+                continue;
+            }
+            let h = hunt(fault, &profile);
+            let prefix = h.gen.prefix.clone();
+            set_config(h.gen);
+            let mut rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[fault as u8; 32]);
+            let reached = (0..CANARY_CASES).any(|_| {
+                let d = draw_case(&mut rng, 40);
+                let mut bad = d.start.world.clone();
+                let mut good = World::new(profile.clone(), vec![]);
+                for op in &prefix {
+                    let o = predict(&good, op);
+                    good.apply(op, &o);
+                }
+                if d.start.world.limits.is_some() {
+                    good.apply(&Op::FdTable, &Ok(crate::Ret::Unit));
+                }
+                if let Some(cpu) = d.start.world.cpu {
+                    good.apply(&Op::Cpu { cpu }, &Ok(crate::Ret::Unit));
+                }
+                d.ops.iter().any(|op| {
+                    let o = predict(&good, op);
+                    if !bad.admits(op, &bad.allowed(op), &o) {
+                        return true;
+                    }
+                    good.apply(op, &o);
+                    bad.apply(op, &o);
+                    false
+                })
+            });
+            if !reached {
+                missed.push(fault.name());
+            }
+        }
+        assert!(
+            missed.is_empty(),
+            "not reached in {CANARY_CASES} cases: {missed:?}"
+        );
+    }
+
+    /// Cases per canary in `the_generator_reaches_the_model_canaries` (each is reached within
+    /// a few, the bloom filter's false positive within about 200).
+    const CANARY_CASES: usize = 1000;
 
     /// `mix64` is splitmix64's finalizer: the reference generator seeded with 0 gives
     /// 0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4 (Vigna's splitmix64.c). Swarm variants switch
