@@ -133,12 +133,6 @@ for ((i = 1; i < ${#files[@]}; i += 2)); do
 done
 if [ ${#model_files[@]} -gt 0 ]; then
     cargo test --profile mutants -p mapcheck-model --lib
-    # What an earlier run's judges missed goes to stage 2 directly: stage 1 skips it (as if
-    # caught), and it is taken off the skip list again before stage 2.
-    if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/missed.txt" ]; then
-        mkdir -p "$out"
-        cat "$ledger/missed.txt" >> "$out/previously_caught.txt"
-    fi
     s1=0
     # --timeout 30: the unit tests take 2 s; a generator mutant that loops spent 120 s.
     # --lib: the unit tests only (without it each mutant also built the crate a second time,
@@ -148,11 +142,6 @@ if [ ${#model_files[@]} -gt 0 ]; then
         --timeout 30 || s1=$?
     [ "$s1" -le 3 ] || exit "$s1"
     record
-    for l in "$out"/previously_caught.txt; do
-        [ -f "$l" ] || continue
-        grep -vxFf "$ledger/missed.txt" "$l" > "$l.tmp" || true
-        mv "$l.tmp" "$l"
-    done
     iterate=(--iterate)
 fi
 # Stage 2, the full judge (.cargo/mutants.toml: the workspace's lib tests, the corpus and a
