@@ -307,18 +307,18 @@ impl World {
             // A scale run's fill: every element an insert that succeeds (distinct keys, room
             // for all), so the batch's one count says everything.
             Op::Fill { n, from, .. } => {
-                let (empty, present) = match &m.data {
-                    MapData::Values(v) => (
-                        v.is_empty(),
-                        (0..*n).find(|i| v.has_key(&crate::op::fill_key(m.spec.key_size as usize, from + i))),
-                    ),
+                let (empty, v) = match &m.data {
+                    MapData::Values(v) => (v.is_empty(), v),
                     MapData::Fds(_) => return Err(format!("fill writes bytes; {h} holds fds")),
                 };
                 let key_space = 1u64 << (8 * m.spec.key_size.min(4));
                 // An LRU hash makes room by evicting: every new key is an insert that succeeds.
                 let lru = m.spec.map_type.is_lru();
+                // (Looked for in an LRU hash only: the others are filled from empty.)
+                let present =
+                    || (0..*n).find(|i| v.has_key(&crate::op::fill_key(m.spec.key_size as usize, from + i)));
                 if lru && !m.frozen && m.ids != Some(true) {
-                    match present {
+                    match present() {
                         _ if u64::from(*from) + u64::from(*n) > key_space => Err(format!(
                             "fill n={n} from={from}: {h}'s {}-byte keys number {key_space}",
                             m.spec.key_size
