@@ -133,6 +133,14 @@ for ((i = 1; i < ${#files[@]}; i += 2)); do
 done
 if [ ${#model_files[@]} -gt 0 ]; then
     cargo test --profile mutants -p mapcheck-model --lib
+    # A mutant the ledger has as missed was missed by stage 1 already (or by the full judge,
+    # which runs stage 1's tests too): stage 1 skips it, stage 2 judges it. Each restart spent
+    # half an hour testing them again.
+    if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/missed.txt" ]; then
+        mkdir -p "$out"
+        sort -u "$ledger/missed.txt" "$out/previously_caught.txt" 2>/dev/null > "$out/skip.tmp" || true
+        mv "$out/skip.tmp" "$out/previously_caught.txt"
+    fi
     s1=0
     # --timeout 30: the unit tests take 2 s; a generator mutant that loops spent 120 s.
     # --lib: the unit tests only (without it each mutant also built the crate a second time,
@@ -143,6 +151,12 @@ if [ ${#model_files[@]} -gt 0 ]; then
     [ "$s1" -le 3 ] || exit "$s1"
     record
     iterate=(--iterate)
+    # The names skipped above go back to stage 2 (cargo-mutants --iterate skips every name in
+    # previously_caught.txt; ledger-caught names stay skipped).
+    if [ -s "$out/previously_caught.txt" ]; then
+        sort -u "$out/previously_caught.txt" | comm -23 - <(sort -u "$ledger/missed.txt") > "$out/skip.tmp"
+        mv "$out/skip.tmp" "$out/previously_caught.txt"
+    fi
 fi
 # Stage 2, the full judge (.cargo/mutants.toml: the workspace's lib tests, the corpus and a
 # seeded search in mutant_check, corpus_mutation and replay_verdicts) for every mutant stage 1
