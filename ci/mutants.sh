@@ -135,10 +135,12 @@ if [ ${#model_files[@]} -gt 0 ]; then
     cargo test --profile mutants -p mapcheck-model --lib
     # A mutant the ledger has as missed was missed by stage 1 already (or by the full judge,
     # which runs stage 1's tests too): stage 1 skips it, stage 2 judges it. Each restart spent
-    # half an hour testing them again.
-    if [ ${#iterate[@]} -gt 0 ] && [ -s "$ledger/missed.txt" ]; then
+    # half an hour testing them again. Timeouts count as caught, and cargo-mutants --iterate
+    # tests them again (30 s each): skipped too.
+    if [ ${#iterate[@]} -gt 0 ]; then
         mkdir -p "$out"
-        sort -u "$ledger/missed.txt" "$out/previously_caught.txt" 2>/dev/null > "$out/skip.tmp" || true
+        touch "$ledger/missed.txt" "$ledger/timeout.txt" "$out/previously_caught.txt"
+        sort -u "$ledger/missed.txt" "$ledger/timeout.txt" "$out/previously_caught.txt" > "$out/skip.tmp"
         mv "$out/skip.tmp" "$out/previously_caught.txt"
     fi
     s1=0
