@@ -1689,6 +1689,11 @@ mod tests {
     use super::*;
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+    // Draw tests by area, one file each under model/src/gen/tests/: what each arm of the
+    // batch, element and key, and object and create draws says it does.
+    mod draws_batch;
+    mod draws_decode;
+    mod draws_objects;
 
     /// What the generator is for, without a kernel: for each model fault, the cases drawn as
     /// `selftest` hunts it reach an op where the faulty model does not allow what the correct
