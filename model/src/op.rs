@@ -898,6 +898,32 @@ mod tests {
         assert_eq!(ProgType::ALL.map(ProgType::raw), [1, 3, 6]);
         let h = Handle::map(3);
         assert_eq!(Op::Close { handle: h }.map_ref(), Some(FdRef::Handle(h)));
+        // A program's op acts on its map too (the LRU reference bit it sets, its coverage row).
+        let prog = Op::ProgElem {
+            call: Call::Lookup,
+            map: h,
+            key: vec![0; 4],
+            value: Vec::new(),
+            flags: 0,
+        };
+        assert_eq!(prog.map_ref(), Some(FdRef::Handle(h)));
+    }
+
+    /// `fill`'s values: neighbouring elements differ, and so do the 4-byte words of one
+    /// value (a kernel that copies a word to the wrong offset of a value shows).
+    #[test]
+    fn fill_values_differ_between_neighbours_and_words() {
+        for i in 0..1000 {
+            let v = fill_value(16, i);
+            assert_ne!(v, fill_value(16, i + 1), "elements {i} and {}", i + 1);
+            let words: Vec<&[u8]> = v.chunks(4).collect();
+            for a in 0..4 {
+                for b in a + 1..4 {
+                    assert_ne!(words[a], words[b], "element {i}: words {a} and {b}");
+                }
+            }
+        }
+        assert_eq!(fill_value(3, 7), fill_value(16, 7)[..3]);
     }
 
     #[test]

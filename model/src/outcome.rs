@@ -1044,6 +1044,59 @@ mod tests {
     use super::*;
     use std::collections::{BTreeMap, BTreeSet};
 
+    /// A batch answer that shows nothing but its count is a count (what fill and the write
+    /// batches answer); one that shows keys, values, ids, a cursor or an errno keeps them.
+    #[test]
+    fn a_batch_is_a_count_only_when_it_shows_nothing_else() {
+        let count = Batch {
+            count: 2,
+            ..Batch::default()
+        };
+        assert_eq!(count.clone().ret(), Ok(Ret::Count(2)));
+        let shows = [
+            Batch {
+                keys: vec![vec![1]],
+                ..count.clone()
+            },
+            Batch {
+                values: vec![vec![1]],
+                ..count.clone()
+            },
+            Batch {
+                ids: vec![None],
+                ..count.clone()
+            },
+            Batch {
+                out: Some(vec![1]),
+                ..count.clone()
+            },
+            Batch {
+                err: Some(Errno::ENOENT),
+                ..count.clone()
+            },
+        ];
+        for b in shows {
+            assert_eq!(b.clone().ret(), Ok(Ret::Batch(b)));
+        }
+    }
+
+    /// Bucket ranges are half-open: `[2, 4)` meets `[3, 5)` and `[0, 3)`, not `[4, 6)` or
+    /// `[0, 2)`; an empty list meets nothing; the least bucket at or after `at` below `b` is
+    /// in a range that ends after `at`.
+    #[test]
+    fn bucket_ranges_are_half_open() {
+        let r: Ranges = vec![(2, 4)];
+        assert!(ranges_meet(&r, 3, 5) && ranges_meet(&r, 0, 3) && ranges_meet(&r, 0, 9));
+        assert!(!ranges_meet(&r, 4, 6) && !ranges_meet(&r, 0, 2));
+        assert!(!ranges_meet(&Vec::new(), 0, 9));
+        assert!(ranges_meet(&vec![(0, 1), (7, 8)], 7, 9) && !ranges_meet(&vec![(0, 1), (7, 8)], 1, 7));
+        let r: Ranges = vec![(0, 2), (5, 7)];
+        assert_eq!(least_from(&r, 2, 9), Some(5));
+        assert_eq!(least_from(&r, 1, 9), Some(1));
+        assert_eq!(least_from(&r, 6, 9), Some(6));
+        assert_eq!((least_from(&r, 2, 5), least_from(&r, 7, 9)), (None, None));
+    }
+
     fn state(keys: &[u8], values: &[u8], walk: Option<&[u8]>) -> MapState {
         MapState {
             key_size: 1,
