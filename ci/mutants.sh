@@ -144,12 +144,14 @@ if [ ${#model_files[@]} -gt 0 ]; then
         mv "$out/skip.tmp" "$out/previously_caught.txt"
     fi
     s1=0
-    # --timeout 30: the unit tests take 2 s; a generator mutant that loops spent 120 s.
+    # --timeout 60: the unit tests take 3 s alone, and up to 40 s at nice 19 beside other
+    # builds (30 s turned such mutants into false timeouts); a generator mutant that loops
+    # spent 120 s.
     # --lib: the unit tests only (without it each mutant also built the crate a second time,
     # for doctests, and ran rustdoc: about half of a stage-1 mutant's time).
     cargo mutants --no-config -p mapcheck-model --test-workspace false "${model_files[@]}" \
         --cargo-arg=--lib --exclude-re ': replace \| with \^$' "${common[@]}" "${iterate[@]}" \
-        --timeout 30 || s1=$?
+        --timeout 60 || s1=$?
     [ "$s1" -le 3 ] || exit "$s1"
     record
     iterate=(--iterate)

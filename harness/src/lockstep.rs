@@ -1018,6 +1018,16 @@ fn minimize_kinds<S: Sys>(
                 c
             })
             .collect();
+        // ...each op deleted with the later ops that cannot run without it (a create with its
+        // close, a map with the fd_by_id of it), where deleting it alone leaves a case the
+        // preconditions refuse: one by one neither deletion is tried, and a pair stays.
+        let pruned: Vec<Vec<Op>> = cands
+            .iter()
+            .filter(|c| !preconditions_hold(world, c))
+            .map(|c| runnable(world, c))
+            .filter(|c| c.len() < ops.len() - 1)
+            .collect();
+        cands.extend(pruned);
         for (i, op) in ops.iter().enumerate() {
             if let Op::CreateMap { handle, spec } = op {
                 for n in [1, spec.max_entries / 2] {
@@ -1054,6 +1064,21 @@ fn minimize_kinds<S: Sys>(
         }
     }
     ops
+}
+
+/// The ops of `ops` whose preconditions hold once those before them that failed theirs are
+/// left out (following the model's own predictions).
+fn runnable(world: &World, ops: &[Op]) -> Vec<Op> {
+    let mut w = world.clone();
+    let mut kept = Vec::new();
+    for op in ops {
+        if w.precondition(op).is_ok() {
+            let o = mapcheck_model::gen::predict(&w, op);
+            w.apply(op, &o);
+            kept.push(op.clone());
+        }
+    }
+    kept
 }
 
 /// Do the model's preconditions hold along `ops` (following the model's own predictions)?

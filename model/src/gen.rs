@@ -1526,8 +1526,8 @@ impl View {
             hint(&mut spec, c.vs);
         }
         if t.is_map_in_map() {
-            // The template: an open value map (most runs), else a bad fd.
-            // The template: an open map (most runs), else another fd or a bad one.
+            // The template: an open map (most runs), else another fd or a bad one (drawn from
+            // bits of their own: `pick` has passed over the open maps, and shared a factor).
             let inner: Vec<Handle> = self.maps.iter().map(|m| m.handle).collect();
             let pick = (c.vs >> 32) as usize;
             // Now and then a map-in-map itself (refused: nesting), which a pick among all the
@@ -1542,7 +1542,7 @@ impl View {
             spec.inner = Some(match inner.get(pick % (inner.len() + inner.len() / 8 + 1)) {
                 _ if nest => FdRef::Handle(nested[pick % nested.len()]),
                 Some(h) => FdRef::Handle(*h),
-                None => match self.others.get(pick % (self.others.len() + 3)) {
+                None => match self.others.get((c.vs >> 44) as usize % (self.others.len() + 3)) {
                     Some(h) => FdRef::Handle(*h),
                     None => FdRef::Bad(BadFd::ALL[(c.vs >> 40) as usize % 3]),
                 },
