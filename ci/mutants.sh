@@ -14,6 +14,8 @@
 #                                --iterate): a run over several sessions; verdicts on lines no
 #                                commit since has touched are kept (ci/mutants-remap.sh); with
 #                                no mutants.ledger/ here, it starts from ci/mutants-ledger/
+#   ci/mutants.sh rejudge        the ledger's missed model mutants, judged again by the model's
+#                                unit tests (after tests were added for them)
 #   ci/mutants.sh save           after stopping a run: record what it wrote, and copy the
 #                                ledger to ci/mutants-ledger/ (tracked: the next session's
 #                                machine is not this one, and gitignored files do not travel)
@@ -48,7 +50,7 @@ set +f
 common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --build-timeout 600
         --copy-target true --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
 iterate=()
-if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ] || [ "${1:-}" = save ]; then
+if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ] || [ "${1:-}" = save ] || [ "${1:-}" = rejudge ]; then
     iterate=(--iterate)
 fi
 if [ -n "${MAPCHECK_MUTANTS_SHARD:-}" ]; then
@@ -124,6 +126,31 @@ fi
 echo "$head" > "$ledger/commit"
 [ -s "$ledger/first" ] || git rev-parse --short HEAD > "$ledger/first"
 status=0
+# `ci/mutants.sh rejudge`: the ledger's missed model mutants judged again by stage 1's tests
+# (after tests were added for them); what those catch now is caught. The rest stay for
+# stage 2, which judges every missed mutant again anyway.
+if [ "${1:-}" = rejudge ]; then
+    names=$(grep '^model/' "$ledger/missed.txt" || true)
+    [ -n "$names" ] || exit 0
+    only=$(printf '%s\n' "$names" | sed 's/[][\.*^$()+?{}|]/\\&/g; s/.*/^&$/' | paste -sd'|')
+    rm -rf "$ledger/rejudge"
+    cargo test --profile mutants -p mapcheck-model --lib
+    cargo mutants --no-config -p mapcheck-model --test-workspace false --file 'model/src/**/*.rs' \
+        --cargo-arg=--lib --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --copy-target true \
+        --profile mutants --re "$only" --timeout 60 -o "$ledger/rejudge" || true
+    for kind in caught timeout unviable; do
+        [ -f "$ledger/rejudge/mutants.out/$kind.txt" ] && cat "$ledger/rejudge/mutants.out/$kind.txt" >> "$ledger/$kind.txt"
+    done
+    sort -u -o "$ledger/caught.txt" "$ledger/caught.txt"
+    for kind in missed timeout; do
+        sort -u "$ledger/$kind.txt" | comm -23 - "$ledger/caught.txt" > "$ledger/$kind.tmp"
+        mv "$ledger/$kind.tmp" "$ledger/$kind.txt"
+    done
+    sort -u "$ledger/missed.txt" | comm -23 - <(sort -u "$ledger/timeout.txt" "$ledger/unviable.txt") > "$ledger/missed.tmp"
+    mv "$ledger/missed.tmp" "$ledger/missed.txt"
+    echo "mutants.sh rejudge: $(grep -c . "$ledger/rejudge/mutants.out/caught.txt" || true) caught now, $(grep -c . "$ledger/missed.txt" || true) missed left"
+    exit 0
+fi
 # Stage 1, the model's files judged by the model's own unit tests: only the model crate is
 # built per mutant (the full judge rebuilds the harness and links four test binaries, about
 # 20 s of two cores). What they catch the full judge catches too: it runs them.
@@ -139,8 +166,10 @@ if [ ${#model_files[@]} -gt 0 ]; then
     # tests them again (30 s each): skipped too.
     if [ ${#iterate[@]} -gt 0 ]; then
         mkdir -p "$out"
-        touch "$ledger/missed.txt" "$ledger/timeout.txt" "$out/previously_caught.txt"
-        sort -u "$ledger/missed.txt" "$ledger/timeout.txt" "$out/previously_caught.txt" > "$out/skip.tmp"
+        # (Caught and unviable ones too: a verdict the ledger has from `rejudge` or another
+        # output directory is not in cargo-mutants' own list.)
+        touch "$ledger"/{caught,missed,timeout,unviable}.txt "$out/previously_caught.txt"
+        sort -u "$ledger"/{caught,missed,timeout,unviable}.txt "$out/previously_caught.txt" > "$out/skip.tmp"
         mv "$out/skip.tmp" "$out/previously_caught.txt"
     fi
     s1=0
