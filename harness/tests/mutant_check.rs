@@ -59,16 +59,18 @@ fn corpus_and_a_short_search_agree_with_the_kernel() {
     }
     // A generator that stops producing some op or outcome is caught here. The catalogue is
     // by refusal path (702 cells on 6.18 for these rows, the batch commands' and the
-    // program-side ops' included); these 8,000 cases hit 649 of them (92.5 %): the rest are
-    // rare map-in-map, O_PATH and batch paths that `run`'s 30 s reaches, and program-side ops
-    // (generated in pinned cases only: here the sixth pinned for the per-CPU maps).
+    // program-side ops' included); these 8,000 cases hit 642 of them (91.5 %; 649 while the
+    // invalid-create rate read the op kind's draw, which left most creates valid once a map
+    // was open): the rest are rare map-in-map, O_PATH and batch paths that `run`'s 30 s
+    // reaches, and program-side ops (generated in pinned cases only: here the sixth pinned
+    // for the per-CPU maps). The floor leaves 3 cells of slack.
     let mut rows: Vec<String> = types.iter().map(|t| t.word()).collect();
     rows.extend(["badfd", "objects", "fdtable"].map(String::from));
     let (hit, all, missing) = r.stats.coverage(&w.profile, &rows);
     eprintln!("coverage {hit}/{all}");
     assert!(
-        hit * 100 >= all * 92,
-        "coverage {hit}/{all} below 92%; missing {}",
+        hit * 100 >= all * 91,
+        "coverage {hit}/{all} below 91%; missing {}",
         missing.join(" ")
     );
     // And the catalogue knows every cell the run saw (a catalogue that lost a row or a
