@@ -1955,6 +1955,18 @@ mod tests {
         assert_eq!(bad(h, 22), bad(h, 0));
     }
 
+    /// A choice of zeros (fields set with `Choice { k, ..zero() }`).
+    fn zero() -> Choice {
+        Choice {
+            t: 0,
+            k: 0,
+            ks: 0,
+            kr: 0,
+            vs: 0,
+            fs: 0,
+        }
+    }
+
     /// A generation state over `world` with `cfg` and no recent keys.
     fn gen_state(world: World, cfg: GenConfig) -> GenState {
         GenState {
@@ -2529,6 +2541,13 @@ mod tests {
             !decoded(handles, 6).contains("create"),
             "a seventh map in handle mode"
         );
+        // At exactly max_live * 3 fds element ops still come (a case may work at its fd
+        // budget, not only below it); one past it every draw closes one.
+        let at = decoded(values.clone(), 9);
+        for k in ["lookup", "update", "close"] {
+            assert!(at.contains(k), "{k} with 9 fds open: {at:?}");
+        }
+        assert_eq!(decoded(values.clone(), 10), ["close"].into_iter().collect());
         let cfg = GenConfig {
             types: values.clone(),
             max_live: 3,

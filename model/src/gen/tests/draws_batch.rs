@@ -281,14 +281,7 @@ fn batch_elements_draw_from_their_own_bits() {
     let state = batch_state();
     let v = View::of(&state);
     let m0 = FdRef::Handle(v.maps[0].handle);
-    let zero = Choice {
-        t: 0,
-        k: 0,
-        ks: 0,
-        kr: 0,
-        vs: 0,
-        fs: 0,
-    };
+    let zero = zero();
     let k_update = (0..100u8)
         .find(|k| v.decode(Choice { k: *k, ..zero }).kind() == "update")
         .expect("no k draws update");

@@ -3,18 +3,6 @@
 
 use super::*;
 
-/// A choice of zeros (fields set with `Choice { k, ..zero() }`).
-fn zero() -> Choice {
-    Choice {
-        t: 0,
-        k: 0,
-        ks: 0,
-        kr: 0,
-        vs: 0,
-        fs: 0,
-    }
-}
-
 /// The first `k` whose draw (every other field zero) decodes to an op `is` takes: the band of
 /// the weight table that kind is drawn from.
 fn k_of(v: &View, is: &dyn Fn(&Op) -> bool) -> u8 {
@@ -226,27 +214,34 @@ fn cpu_draws_move_to_another_possible_cpu_now_and_then_an_impossible_one() {
     assert_eq!(small, [0, 1, 2].into_iter().collect(), "2 CPUs");
 }
 
+/// A generation state over an array and a hash (m0, m1) at `bad_fd_pct`, with a perf event
+/// and (if `prog`) a program open: the element ops' map and non-map fds.
+fn two_maps_and_others(bad_fd_pct: u8, prog: bool) -> (GenState, Handle, Handle) {
+    let cfg = GenConfig {
+        types: vec![MapType::Array, MapType::Hash],
+        bad_fd_pct,
+        ..GenConfig::default()
+    };
+    let mut state = gen_state(World::default(), cfg);
+    open_maps(
+        &mut state.world,
+        0,
+        [
+            MapSpec::new(MapType::Array, 4, 8, 4),
+            MapSpec::new(MapType::Hash, 4, 8, 4),
+        ],
+    );
+    let (perf, p) = open_perf_and_prog(&mut state.world, prog);
+    (state, perf, p)
+}
+
 /// Element ops on bad fds: at `bad_fd_pct` 0 every element op names an open map; at 100 every
 /// one names something else, half of them (where there is one) a non-map fd, the others a
 /// bad fd of each kind.
 #[test]
 fn bad_fds_come_at_their_rate_half_of_them_other_fds() {
     let ops = |bad_fd_pct: u8| {
-        let cfg = GenConfig {
-            types: vec![MapType::Array, MapType::Hash],
-            bad_fd_pct,
-            ..GenConfig::default()
-        };
-        let mut state = gen_state(World::default(), cfg);
-        open_maps(
-            &mut state.world,
-            0,
-            [
-                MapSpec::new(MapType::Array, 4, 8, 4),
-                MapSpec::new(MapType::Hash, 4, 8, 4),
-            ],
-        );
-        let (perf, _) = open_perf_and_prog(&mut state.world, false);
+        let (state, perf, _) = two_maps_and_others(bad_fd_pct, false);
         let v = View::of(&state);
         assert_eq!(v.others, vec![perf]);
         let k = k_of(&v, &|o| o.kind() == "lookup");
@@ -274,21 +269,7 @@ fn bad_fds_come_at_their_rate_half_of_them_other_fds() {
 #[test]
 fn info_asks_about_other_fds_but_never_a_programs() {
     let info_and_lookups = |bad_fd_pct: u8| {
-        let cfg = GenConfig {
-            types: vec![MapType::Array, MapType::Hash],
-            bad_fd_pct,
-            ..GenConfig::default()
-        };
-        let mut state = gen_state(World::default(), cfg);
-        open_maps(
-            &mut state.world,
-            0,
-            [
-                MapSpec::new(MapType::Array, 4, 8, 4),
-                MapSpec::new(MapType::Hash, 4, 8, 4),
-            ],
-        );
-        let (perf, prog) = open_perf_and_prog(&mut state.world, true);
+        let (state, perf, prog) = two_maps_and_others(bad_fd_pct, true);
         let v = View::of(&state);
         assert_eq!(v.others, vec![prog, perf]);
         let info = at_k(&v, k_of(&v, &|o| o.kind() == "info"));
@@ -337,35 +318,6 @@ fn get_pinned_asks_for_each_access_mode_one_draw_in_eight() {
         let share = flags.iter().filter(|x| **x == f).count() * 100 / flags.len();
         assert!((8..=18).contains(&share), "{f:#x}: {share}%");
     }
-}
-
-/// With exactly `max_live * 3` fds open, element ops still come (only past it does every
-/// draw close one): a case may work at its fd budget, not only below it.
-#[test]
-fn element_ops_still_come_at_the_fd_budget() {
-    let kinds = |maps: u32| {
-        let cfg = GenConfig {
-            types: vec![MapType::Array, MapType::Hash],
-            max_live: 3,
-            ..GenConfig::default()
-        };
-        let mut state = gen_state(World::default(), cfg);
-        for n in 0..maps {
-            advance(
-                &mut state.world,
-                &create_map(n, MapSpec::new(MapType::Array, 4, 8, 4)),
-            );
-        }
-        let v = View::of(&state);
-        grid()
-            .map(|c| v.decode(c).kind())
-            .collect::<std::collections::BTreeSet<_>>()
-    };
-    let at = kinds(9);
-    for k in ["lookup", "update", "close"] {
-        assert!(at.contains(k), "{k} with 9 fds open: {at:?}");
-    }
-    assert_eq!(kinds(10), ["close"].into_iter().collect());
 }
 
 /// Per-CPU element ops on a kernel with the CPU flags: updates reach BPF_F_ALL_CPUS, both CPU
