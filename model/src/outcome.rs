@@ -1080,6 +1080,37 @@ mod tests {
         }
     }
 
+    /// A random-seed hash's batch from bucket 0 of 4, keys 1 and 3 in bucket 1, key 2 in
+    /// bucket 2: with room for two, ok with keys 1 and 3 and the cursor at bucket 2; with room
+    /// for one, ENOSPC and nothing (bucket 1 does not fit), never ok with nothing; and an
+    /// answer whose keys are more than its count is refused.
+    #[test]
+    fn a_bucket_batch_is_whole_buckets_and_ok_only_with_keys() {
+        let rule = |max: u32| BucketRule {
+            from: 0,
+            max,
+            n_buckets: 4,
+            present: vec![
+                (vec![1], vec![10], vec![(1, 2)]),
+                (vec![2], vec![20], vec![(2, 3)]),
+                (vec![3], vec![30], vec![(1, 2)]),
+            ],
+            links: Links::new(),
+        };
+        let batch = |err: Option<Errno>, count: u32, keys: &[u8], values: &[u8], to: u32| Batch {
+            err,
+            count,
+            keys: keys.iter().map(|k| vec![*k]).collect(),
+            values: values.iter().map(|v| vec![*v]).collect(),
+            out: Some(to.to_le_bytes().to_vec()),
+            ids: Vec::new(),
+        };
+        assert!(rule(2).admits(&batch(None, 2, &[1, 3], &[10, 30], 2)));
+        assert!(!rule(2).admits(&batch(None, 2, &[1, 3, 2], &[10, 30], 2)));
+        assert!(rule(1).admits(&batch(Some(Errno::ENOSPC), 0, &[], &[], 1)));
+        assert!(!rule(1).admits(&batch(None, 0, &[], &[], 1)));
+    }
+
     /// Bucket ranges are half-open: `[2, 4)` meets `[3, 5)` and `[0, 3)`, not `[4, 6)` or
     /// `[0, 2)`; an empty list meets nothing; the least bucket at or after `at` below `b` is
     /// in a range that ends after `at`.
