@@ -1080,22 +1080,26 @@ mod tests {
         }
     }
 
-    /// A random-seed hash's batch from bucket 0 of 4, keys 1 and 3 in bucket 1, key 2 in
-    /// bucket 2: with room for two, ok with keys 1 and 3 and the cursor at bucket 2; with room
-    /// for one, ENOSPC and nothing (bucket 1 does not fit), never ok with nothing; and an
-    /// answer whose keys are more than its count is refused.
+    /// A random-seed hash's batch over 4 buckets, keys 1 and 3 in bucket 1, key 2 in bucket
+    /// 2, key 4 in bucket 3. From bucket 0: with room for two, ok with keys 1 and 3 and the cursor at bucket 2
+    /// (not when GET_NEXT_KEY showed 2 after 1); ENOSPC only with nothing copied; with room for
+    /// one, ENOSPC and nothing (bucket 1 does not fit), never ok with nothing; an answer whose
+    /// keys are more than its count is refused. From bucket 2: no ENOSPC cursor below it; with
+    /// room for two, a walk that stops before a bucket that fits is refused.
     #[test]
     fn a_bucket_batch_is_whole_buckets_and_ok_only_with_keys() {
-        let rule = |max: u32| BucketRule {
-            from: 0,
+        let present = vec![
+            (vec![1], vec![10], vec![(1, 2)]),
+            (vec![2], vec![20], vec![(2, 3)]),
+            (vec![3], vec![30], vec![(1, 2)]),
+            (vec![4], vec![40], vec![(3, 4)]),
+        ];
+        let rule = |from: u32, max: u32, links: Links| BucketRule {
+            from,
             max,
             n_buckets: 4,
-            present: vec![
-                (vec![1], vec![10], vec![(1, 2)]),
-                (vec![2], vec![20], vec![(2, 3)]),
-                (vec![3], vec![30], vec![(1, 2)]),
-            ],
-            links: Links::new(),
+            present: present.clone(),
+            links,
         };
         let batch = |err: Option<Errno>, count: u32, keys: &[u8], values: &[u8], to: u32| Batch {
             err,
@@ -1105,10 +1109,20 @@ mod tests {
             out: Some(to.to_le_bytes().to_vec()),
             ids: Vec::new(),
         };
-        assert!(rule(2).admits(&batch(None, 2, &[1, 3], &[10, 30], 2)));
-        assert!(!rule(2).admits(&batch(None, 2, &[1, 3, 2], &[10, 30], 2)));
-        assert!(rule(1).admits(&batch(Some(Errno::ENOSPC), 0, &[], &[], 1)));
-        assert!(!rule(1).admits(&batch(None, 0, &[], &[], 1)));
+        let enospc = Some(Errno::ENOSPC);
+        let none = Links::new;
+        assert!(rule(0, 2, none()).admits(&batch(None, 2, &[1, 3], &[10, 30], 2)));
+        let seen: Links = [(Some(vec![1]), Some(vec![2]))].into_iter().collect();
+        assert!(!rule(0, 2, seen).admits(&batch(None, 2, &[1, 3], &[10, 30], 2)));
+        assert!(!rule(0, 2, none()).admits(&batch(enospc, 2, &[1, 3], &[10, 30], 2)));
+        assert!(!rule(0, 2, none()).admits(&batch(None, 2, &[1, 3, 2], &[10, 30], 2)));
+        assert!(rule(0, 1, none()).admits(&batch(enospc, 0, &[], &[], 1)));
+        assert!(!rule(0, 1, none()).admits(&batch(None, 0, &[], &[], 1)));
+        assert!(!rule(2, 1, none()).admits(&batch(enospc, 0, &[], &[], 1)));
+        // From bucket 2 with room for two: key 2, then bucket 3 (key 4) fits: the walk goes
+        // on to the end.
+        assert!(rule(2, 2, none()).admits(&batch(Some(Errno::ENOENT), 2, &[2, 4], &[20, 40], 4)));
+        assert!(!rule(2, 2, none()).admits(&batch(None, 1, &[2], &[20], 3)));
     }
 
     /// Bucket ranges are half-open: `[2, 4)` meets `[3, 5)` and `[0, 3)`, not `[4, 6)` or
