@@ -1123,6 +1123,19 @@ mod tests {
         // on to the end.
         assert!(rule(2, 2, none()).admits(&batch(Some(Errno::ENOENT), 2, &[2, 4], &[20, 40], 4)));
         assert!(!rule(2, 2, none()).admits(&batch(None, 1, &[2], &[20], 3)));
+        // Everything from bucket 0 is ENOENT at the end; no other errno.
+        let all = |err| batch(err, 4, &[1, 3, 2, 4], &[10, 30, 20, 40], 4);
+        assert!(rule(0, 4, none()).admits(&all(Some(Errno::ENOENT))));
+        assert!(!rule(0, 4, none()).admits(&all(Some(Errno::EINVAL))));
+        // The links a walk from bucket 0 shows start at NULL, ENOENT or not; an ENOENT with
+        // nothing copied is NULL's own end; from a later bucket no NULL link.
+        let k = |b: u8| Some(vec![b]);
+        let from_0 = BucketRule::links_of(0, &batch(None, 2, &[1, 3], &[10, 30], 2));
+        assert_eq!(from_0, vec![(None, k(1)), (k(1), k(3))]);
+        let empty = BucketRule::links_of(0, &batch(Some(Errno::ENOENT), 0, &[], &[], 4));
+        assert_eq!(empty, vec![(None, None)]);
+        let later = BucketRule::links_of(2, &batch(Some(Errno::ENOENT), 1, &[2], &[20], 4));
+        assert_eq!(later, vec![(k(2), None)]);
     }
 
     /// Bucket ranges are half-open: `[2, 4)` meets `[3, 5)` and `[0, 3)`, not `[4, 6)` or
