@@ -1197,6 +1197,29 @@ mod tests {
         let s = MapState::from_unsorted(2, 1, &[3, 0, 1, 0, 2, 0], &[30, 10, 20]);
         assert_eq!(s.keys, vec![1, 0, 2, 0, 3, 0]);
         assert_eq!(s.values, vec![10, 20, 30]);
+        // Whole keys compare (big-endian-looking bytes, each key's own): 4-byte keys given
+        // in reverse order come out sorted by their bytes, each with its value.
+        let keys: Vec<u8> = [
+            [0, 0, 0, 9],
+            [0, 0, 1, 0],
+            [0, 0, 0, 5],
+            [1, 0, 0, 0],
+            [0, 2, 0, 0],
+        ]
+        .concat();
+        let four = MapState::from_unsorted(4, 1, &keys, &[1, 2, 3, 4, 5]);
+        assert_eq!(
+            four.keys,
+            [
+                [0, 0, 0, 5],
+                [0, 0, 0, 9],
+                [0, 0, 1, 0],
+                [0, 2, 0, 0],
+                [1, 0, 0, 0]
+            ]
+            .concat()
+        );
+        assert_eq!(four.values, vec![3, 1, 2, 5, 4]);
         assert_eq!(
             (s.find(&[1, 0]), s.find(&[2, 0]), s.find(&[3, 0])),
             (Some(0), Some(1), Some(2))
