@@ -34,7 +34,8 @@ static int fds[4][256], mfail, closed_fd = -1, notbpf_fd = -1;
 static unsigned ids[4][256];
 static int made[4][256]; /* handles that created their object: ids are named by these */
 static int fdtable;
-static char cgdir[512], bpffs[64] = "/tmp/mapcheck-repro-bpffs-XXXXXX", out[8192];
+static char cgdir[512], bpffs[64], out[8192];
+static int bpffs_in_tmp;
 static const char *kl = "mpce";
 
 static long sys_bpf(int cmd, union bpf_attr *a) { return syscall(__NR_bpf, cmd, a, sizeof(*a)); }
@@ -190,9 +191,20 @@ static void cgroup_setup(void) {
 	mkdir(cgdir, 0755);
 }
 
+/* Pins go to a bpffs of this process's own, mounted over /sys/fs/bpf in a private mount
+ * namespace: it goes with the process however that ends (a crash, a signal) and never meets
+ * the host's pins. Without a namespace, a directory in /tmp that cleanup() unmounts. */
 static void bpffs_setup(void) {
-	if (bpffs[strlen(bpffs) - 1] != 'X') return;
-	if (!mkdtemp(bpffs) || mount("bpf", bpffs, "bpf", 0, NULL)) perror("bpffs");
+	if (bpffs[0]) return;
+	if (!unshare(CLONE_NEWNS) && !mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL)
+	    && !mount("bpf", "/sys/fs/bpf", "bpf", 0, NULL)) {
+		strcpy(bpffs, "/sys/fs/bpf");
+		return;
+	}
+	strcpy(bpffs, "/tmp/mapcheck-repro-bpffs-XXXXXX");
+	if (!mkdtemp(bpffs)) { perror("bpffs"); return; }
+	bpffs_in_tmp = 1;
+	if (mount("bpf", bpffs, "bpf", 0, NULL)) perror("bpffs");
 }
 
 static const char *tname(unsigned t) {
@@ -231,7 +243,7 @@ static void cleanup(void) {
 	char p[600];
 	for (int n = 255; n >= 0; n--) { snprintf(p, sizeof p, "%s/c%d", cgdir, n); rmdir(p); }
 	if (cgdir[0]) rmdir(cgdir);
-	if (bpffs[strlen(bpffs) - 1] != 'X') { umount2(bpffs, MNT_DETACH); rmdir(bpffs); }
+	if (bpffs_in_tmp) { umount2(bpffs, MNT_DETACH); rmdir(bpffs); }
 }
 "#;
 

@@ -9,8 +9,12 @@ use mapcheck::lockstep::{run_routed, Stats};
 use mapcheck::repro::{c_program, parse_output};
 use mapcheck_model::outcome::fmt_outcome;
 use mapcheck_model::{Allowed, Fault, Ret, World};
+use std::collections::BTreeSet;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 fn corpus_case(rel: &str) -> Case {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -19,8 +23,21 @@ fn corpus_case(rel: &str) -> Case {
     Case::load(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The kernel tests one at a time: the killed reproducer's test counts the maps and programs
+/// that exist, which the others create.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Compiles and runs the program; (exit code, stdout).
 fn build_and_run(dir: &Path, name: &str, prog: &str) -> (i32, String) {
+    let (status, out, _) = build_and_run_status(dir, name, prog);
+    (status.code().unwrap_or(-1), out)
+}
+
+/// Compiles and runs the program; (status, stdout, pid).
+fn build_and_run_status(dir: &Path, name: &str, prog: &str) -> (ExitStatus, String, u32) {
     let src = dir.join(format!("{name}.c"));
     let bin = dir.join(name);
     std::fs::write(&src, prog).unwrap();
@@ -37,11 +54,48 @@ fn build_and_run(dir: &Path, name: &str, prog: &str) -> (i32, String) {
         "{name}: gcc:\n{}",
         String::from_utf8_lossy(&cc.stderr)
     );
-    let run = Command::new(&bin).output().unwrap();
-    (
-        run.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&run.stdout).into_owned(),
-    )
+    let child = Command::new(&bin).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let run = child.wait_with_output().unwrap();
+    (run.status, String::from_utf8_lossy(&run.stdout).into_owned(), pid)
+}
+
+/// Mounts and directories of the /tmp fallback for pins, which the host would see; removed
+/// once seen, so that a failing test leaves none behind either.
+fn repro_bpffs_left() -> Vec<String> {
+    let left = repro_bpffs_seen();
+    for p in left.iter().filter(|p| p.starts_with('/')) {
+        let _ = Command::new("umount").arg("-l").arg(p).status();
+        let _ = std::fs::remove_dir(p);
+    }
+    left
+}
+
+fn repro_bpffs_seen() -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let mounts = info
+        .lines()
+        .filter(|l| l.contains("mapcheck-repro-bpffs"))
+        .map(str::to_string);
+    let dirs = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().display().to_string())
+        .filter(|p| p.contains("mapcheck-repro-bpffs"));
+    mounts.chain(dirs).collect()
+}
+
+fn ids(next: unsafe extern "C" fn(u32, *mut u32) -> i32) -> BTreeSet<u32> {
+    let (mut cur, mut out) = (0u32, BTreeSet::new());
+    // SAFETY: n is live for the call.
+    while let (0, n) = {
+        let mut n = 0u32;
+        (unsafe { next(cur, &mut n) }, n)
+    } {
+        out.insert(n);
+        cur = n;
+    }
+    out
 }
 
 #[test]
@@ -60,6 +114,7 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         );
         return;
     }
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let w = World::new(detect_profile(), vec![]);
     let mut k = Kernel::new().unwrap();
@@ -118,6 +173,87 @@ fn reproducers_print_what_the_kernel_backend_sees() {
         }
     }
     assert!(compared > 60, "only {compared} outcomes compared");
+    // Pins went to a bpffs in the reproducers' own mount namespaces: nothing in the host's.
+    let left = repro_bpffs_left();
+    assert!(
+        left.is_empty(),
+        "reproducers left bpffs mounts or directories: {left:?}"
+    );
+}
+
+/// A reproducer killed right after its first pin (no cleanup can run) leaves no mount, and
+/// its pinned PROG_ARRAY and program go: the bpffs lived in the process's mount namespace.
+#[test]
+fn a_killed_reproducer_leaves_no_mount_and_no_pinned_object() {
+    if skip_without_kernel("a_killed_reproducer_leaves_no_mount_and_no_pinned_object") {
+        return;
+    }
+    if Command::new("gcc").arg("--version").output().is_err() {
+        skip_loudly(
+            "a_killed_reproducer_leaves_no_mount_and_no_pinned_object",
+            "gcc is not installed",
+        );
+        return;
+    }
+    let _serial = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let w = World::new(detect_profile(), vec![]);
+    let case = corpus_case("handles/pins-are-user-references.case");
+    let prog = c_program(&case, &w).unwrap();
+    let pin = "result(sys_bpf(BPF_OBJ_PIN, &a));";
+    assert!(prog.contains(pin) && prog.contains("#define _GNU_SOURCE\n"));
+    let prog = prog
+        .replacen(
+            "#define _GNU_SOURCE\n",
+            "#define _GNU_SOURCE\n#include <signal.h>\n",
+            1,
+        )
+        .replacen(pin, "PINNED", 1);
+    // After the pin's own step line (the next `step(` call).
+    let (head, tail) = prog.split_once("PINNED").unwrap();
+    let at = tail.find("\n\tstep(").unwrap();
+    let at = at + tail[at..].find(");").unwrap() + 2;
+    let prog = format!(
+        "{head}{pin}{} kill(getpid(), SIGKILL);{}",
+        &tail[..at],
+        &tail[at..]
+    );
+    let (maps0, progs0) = (
+        ids(libbpf_sys::bpf_map_get_next_id),
+        ids(libbpf_sys::bpf_prog_get_next_id),
+    );
+    let (status, out, pid) = build_and_run_status(dir.path(), "killed", &prog);
+    // Its cgroup directory is the one thing SIGKILL leaves (empty, so it can go here).
+    if let Some(cg) = mapcheck::env::cgroup2_mount() {
+        let _ = std::fs::remove_dir(cg.join(format!("mapcheck-{pid}-repro")));
+    }
+    assert_eq!(status.signal(), Some(9), "{out}");
+    assert!(
+        out.lines().any(|l| l.starts_with("4: pin m0 => ok")),
+        "the pin ran first:\n{out}"
+    );
+    let left = repro_bpffs_left();
+    assert!(left.is_empty(), "a killed reproducer left its bpffs: {left:?}");
+    // The pin held the map (and the map its program) until the namespace went.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (maps, progs) = loop {
+        let maps: BTreeSet<u32> = ids(libbpf_sys::bpf_map_get_next_id)
+            .difference(&maps0)
+            .copied()
+            .collect();
+        let progs: BTreeSet<u32> = ids(libbpf_sys::bpf_prog_get_next_id)
+            .difference(&progs0)
+            .copied()
+            .collect();
+        if (maps.is_empty() && progs.is_empty()) || Instant::now() > deadline {
+            break (maps, progs);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        maps.is_empty() && progs.is_empty(),
+        "still alive: maps {maps:?}, programs {progs:?}"
+    );
 }
 
 #[test]
