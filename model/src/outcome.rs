@@ -1230,6 +1230,121 @@ mod tests {
         assert!(!state(&[1, 2], &[0, 0], Some(&[1, 1])).walk_visits_each_key_once());
         assert!(!state(&[1, 2], &[0, 0], Some(&[1])).walk_visits_each_key_once());
         assert!(!state(&[1, 2], &[0, 0], Some(&[1, 2, 1])).walk_visits_each_key_once());
+        // A keyless map's state: no keys, an empty walk (no chunks of size 0 to compare).
+        let keyless = MapState {
+            key_size: 0,
+            walk: Some(Vec::new()),
+            ..state(&[], &[], None)
+        };
+        assert!(keyless.walk_visits_each_key_once());
+    }
+
+    /// A union of plain sets is one set of all their outcomes, each once.
+    #[test]
+    fn a_union_of_plain_sets_is_their_outcomes() {
+        let u = Allowed::union(
+            vec![
+                Allowed::Exactly(Ok(Ret::Unit)),
+                Allowed::OneOf(vec![Err(Errno::ENOENT), Ok(Ret::Unit)], "x"),
+            ],
+            "why",
+        );
+        assert_eq!(u, Allowed::OneOf(vec![Ok(Ret::Unit), Err(Errno::ENOENT)], "why"));
+    }
+
+    /// `why_of` names the reason the model gave the errno that was seen: from an exact
+    /// answer, a set (the matching member, not the first), each set of an `Either`, a
+    /// batch's errno that came with a count (only an answer the set has, compared whole), a
+    /// random-seed bucket walk's end or first bucket too large (only a batch the rule
+    /// admits), an open hash walk's end; nothing for an errno the model did not allow.
+    #[test]
+    fn why_of_names_the_models_reason_for_the_errno_seen() {
+        use crate::reason::Why;
+        let (einval, enoent, eperm, enospc) = (Errno::EINVAL, Errno::ENOENT, Errno::EPERM, Errno::ENOSPC);
+        let flags = Allowed::Exactly(Err(einval.because(Why::Flags)));
+        assert_eq!(flags.why_of(&Err(einval)), Some(Why::Flags));
+        assert_eq!(flags.why_of(&Err(eperm)), None);
+        assert_eq!(flags.why_of(&Ok(Ret::Unit)), None);
+        assert_eq!(Allowed::Exactly(Err(einval)).why_of(&Err(einval)), None);
+        let set = Allowed::OneOf(
+            vec![
+                Err(enoent.because(Why::NoKey)),
+                Err(einval.because(Why::Flags)),
+                Ok(Ret::Unit),
+            ],
+            "x",
+        );
+        assert_eq!(set.why_of(&Err(einval)), Some(Why::Flags));
+        assert_eq!(set.why_of(&Err(enoent)), Some(Why::NoKey));
+        assert_eq!(set.why_of(&Err(eperm)), None);
+        let either = Allowed::Either(vec![Allowed::Exactly(Err(eperm.because(Why::Frozen))), set], "y");
+        assert_eq!(either.why_of(&Err(eperm)), Some(Why::Frozen));
+        assert_eq!(either.why_of(&Err(einval)), Some(Why::Flags));
+        let open = |may_end| Allowed::AnyKeyExcept {
+            except: BTreeSet::new(),
+            may_end,
+        };
+        assert_eq!(open(true).why_of(&Err(enoent)), Some(Why::End));
+        assert_eq!(open(true).why_of(&Err(einval)), None);
+        assert_eq!(open(false).why_of(&Err(enoent)), None);
+        // Batches: the errno rides in the answer; the model's tag comes from its equal.
+        let batch = |err: Option<Errno>, count: u32, keys: &[u8], to: u32| Batch {
+            err,
+            count,
+            keys: keys.iter().map(|k| vec![*k]).collect(),
+            values: keys.iter().map(|k| vec![*k * 10]).collect(),
+            out: Some(to.to_le_bytes().to_vec()),
+            ids: Vec::new(),
+        };
+        let seen = |b: Batch| Ok(Ret::Batch(b));
+        let end = Allowed::Exactly(seen(batch(Some(enoent.because(Why::End)), 2, &[1, 2], 2)));
+        assert_eq!(
+            end.why_of(&seen(batch(Some(enoent), 2, &[1, 2], 2))),
+            Some(Why::End)
+        );
+        assert_eq!(end.why_of(&seen(batch(Some(enoent), 1, &[1], 1))), None);
+        let both = Allowed::OneOf(
+            vec![
+                seen(batch(Some(enoent.because(Why::End)), 2, &[1, 2], 2)),
+                seen(batch(Some(enospc.because(Why::BatchSpace)), 0, &[], 0)),
+            ],
+            "x",
+        );
+        assert_eq!(
+            both.why_of(&seen(batch(Some(enospc), 0, &[], 0))),
+            Some(Why::BatchSpace)
+        );
+        assert_eq!(
+            both.why_of(&seen(batch(Some(enoent), 2, &[1, 2], 2))),
+            Some(Why::End)
+        );
+        assert_eq!(both.why_of(&seen(batch(Some(enospc), 0, &[], 1))), None);
+        // Keys 1 and 3 in bucket 1, 2 in bucket 2, 4 in bucket 3 of 4.
+        let rule = |from: u32, max: u32| {
+            Allowed::Buckets(BucketRule {
+                from,
+                max,
+                n_buckets: 4,
+                present: [(1, 1), (2, 2), (3, 1), (4, 3)]
+                    .map(|(k, b)| (vec![k], vec![k * 10], vec![(b, b + 1)]))
+                    .to_vec(),
+                links: Links::new(),
+            })
+        };
+        let admitted = |r: &Allowed, b: &Batch| matches!(r, Allowed::Buckets(x) if x.admits(b));
+        let all = |err| batch(err, 4, &[1, 3, 2, 4], 4);
+        assert!(admitted(&rule(0, 4), &all(Some(enoent))));
+        assert_eq!(rule(0, 4).why_of(&seen(all(Some(enoent)))), Some(Why::End));
+        assert!(!admitted(&rule(0, 4), &all(Some(einval))));
+        assert_eq!(rule(0, 4).why_of(&seen(all(Some(einval)))), None);
+        let short = batch(Some(enoent), 2, &[1, 3], 4);
+        assert!(!admitted(&rule(0, 4), &short));
+        assert_eq!(rule(0, 4).why_of(&seen(short)), None);
+        let too_large = batch(Some(enospc), 0, &[], 1);
+        assert!(admitted(&rule(0, 1), &too_large));
+        assert_eq!(rule(0, 1).why_of(&seen(too_large.clone())), Some(Why::BatchSpace));
+        assert!(!admitted(&rule(2, 1), &too_large));
+        assert_eq!(rule(2, 1).why_of(&seen(too_large)), None);
     }
 
     #[test]
