@@ -1475,6 +1475,12 @@ mod tests {
         );
         assert!(e(got(&[1], &[5], None)).contains("returned 1 entries"));
         assert!(e(got(&[1, 2], &[5, 6], Some(&[1, 1]))).contains("visited 2 keys for 2 entries"));
+        // The model's own state not whole (a value short) is said, whatever the kernel's.
+        let short = Allowed::State(state(&[1, 2], &[5], None), Walk::default());
+        assert!(short
+            .explain(&got(&[1, 2], &[5, 6], None))
+            .unwrap()
+            .starts_with("a state is not whole: model 2 keys, 1 value bytes"));
         let mut wide = state(&[1], &[5, 5], None);
         wide.value_size = 2;
         assert_eq!(
