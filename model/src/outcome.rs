@@ -1252,6 +1252,80 @@ mod tests {
         assert_eq!(u, Allowed::OneOf(vec![Ok(Ret::Unit), Err(Errno::ENOENT)], "why"));
     }
 
+    /// What a divergence report says the model allowed: each kind of set in its own words,
+    /// at most 8 keys of an exact walk and 3 states of an `Either` (then `...`), only the
+    /// slots that hold something; `is_single` for the sets that admit one outcome.
+    #[test]
+    fn allowed_sets_print_what_they_admit() {
+        let text = |a: &Allowed| a.to_string();
+        assert_eq!(text(&Allowed::Exactly(Err(Errno::ENOENT))), "ENOENT");
+        let any = |except: &[u8], may_end| Allowed::AnyKeyExcept {
+            except: except.iter().map(|k| vec![*k]).collect(),
+            may_end,
+        };
+        assert_eq!(text(&any(&[], false)), "ok key=<any present key>");
+        assert_eq!(
+            text(&any(&[1, 2], true)),
+            "ok key=<any present key but 01, 02> or ENOENT"
+        );
+        let exact = |n: u8| {
+            let keys: Vec<u8> = (1..=n).collect();
+            let walk = Walk::Exact(keys.iter().map(|k| vec![*k]).collect());
+            Allowed::State(state(&keys, &keys, None), walk)
+        };
+        assert!(text(&exact(8))
+            .starts_with("ok entries=8 (the GET_NEXT_KEY walk exactly 01, 02, 03, 04, 05, 06, 07, 08: "));
+        assert!(text(&exact(9)).starts_with(
+            "ok entries=9 (the GET_NEXT_KEY walk exactly 01, 02, 03, 04, 05, 06, 07, 08, ...: "
+        ));
+        assert!(text(&exact(1)).starts_with("ok entries=1 (the GET_NEXT_KEY walk exactly 01: "));
+        let linked = Allowed::State(state(&[1, 2], &[0, 0], None), Walk::default());
+        assert_eq!(
+            text(&linked),
+            "ok entries=2 (each key once in the GET_NEXT_KEY walk, 0 observed links kept)"
+        );
+        let slots = Allowed::Slots(
+            vec![
+                (vec![0], Slot::Empty),
+                (vec![1], Slot::Id(Some(Handle::map(3)))),
+                (vec![2], Slot::Unreadable),
+            ],
+            Walk::default(),
+        );
+        assert_eq!(text(&slots), "ok slots=3 {01:m3, 02:unreadable}");
+        let one = Allowed::OneOf(vec![Ok(Ret::Unit), Err(Errno::EPERM)], "why");
+        assert_eq!(text(&one), "one of {ok, EPERM} (why)");
+        let either = |n: usize| Allowed::Either(vec![Allowed::Exactly(Ok(Ret::Unit)); n], "w");
+        assert_eq!(text(&either(3)), "what one of 3 states allows (w): ok | ok | ok");
+        assert_eq!(
+            text(&either(4)),
+            "what one of 4 states allows (w): ok | ok | ok | ..."
+        );
+        assert_eq!(text(&either(2)), "what one of 2 states allows (w): ok | ok");
+        let arr = Allowed::ArrayState {
+            max_entries: 4,
+            value_len: 1,
+            written: BTreeMap::from([(1, vec![1])]),
+        };
+        assert_eq!(
+            text(&arr),
+            "ok entries=4 (1 non-zero, GET_NEXT_KEY walk 0..4 in order)"
+        );
+        for (a, single) in [
+            (Allowed::Exactly(Ok(Ret::Unit)), true),
+            (exact(2), true),
+            (arr, true),
+            (Allowed::Slots(Vec::new(), Walk::Exact(Vec::new())), true),
+            (slots, false),
+            (linked, false),
+            (one, false),
+            (either(2), false),
+            (any(&[], true), false),
+        ] {
+            assert_eq!(a.is_single(), single, "{a}");
+        }
+    }
+
     /// `why_of` names the reason the model gave the errno that was seen: from an exact
     /// answer, a set (the matching member, not the first), each set of an `Either`, a
     /// batch's errno that came with a count (only an answer the set has, compared whole), a
