@@ -257,6 +257,29 @@ mod tests {
         assert_eq!(step(&mut w, "lookup m2 key=00000000"), err(Errno::ENOTSUPP));
     }
 
+    /// The syscall layer's refusals stay the kernel's (a frozen array's delete is EPERM, not
+    /// the RFC's ok at the end of the prefix); a value that is no handle is EBADF even where
+    /// the kernel says EINVAL (ARRAY_OF_MAPS given a file that is not a map).
+    #[test]
+    fn the_syscall_layer_first_and_no_handle_is_ebadf() {
+        let mut w = RfcWorld::new(World::default(), 8);
+        assert!(step(&mut w, "m0 = create cgroup_array key=4 value=4 entries=2").is_ok());
+        assert!(step(&mut w, "c0 = mkcgroup").is_ok());
+        assert_eq!(step(&mut w, "update m0 key=00000000 value=fd:c0"), Ok(Ret::Unit));
+        assert_eq!(step(&mut w, "freeze m0"), Ok(Ret::Unit));
+        assert_eq!(step(&mut w, "delete m0 key=00000000"), err(Errno::EPERM));
+        assert_eq!(w.arrays[&Handle::map(0)].filled, 1);
+        assert!(step(&mut w, "m1 = create array key=4 value=4 entries=1").is_ok());
+        assert!(step(
+            &mut w,
+            "m2 = create array_of_maps key=4 value=4 entries=2 inner=m1"
+        )
+        .is_ok());
+        let (op, _) = parse_line("update m2 key=00000000 value=fd:badfd:file").unwrap();
+        assert_eq!(w.base.allowed(&op), Allowed::Exactly(err(Errno::EINVAL)));
+        assert_eq!(w.allowed(&op), Allowed::Exactly(err(Errno::EBADF)));
+    }
+
     /// The RLIMIT_NOFILE bound on an index comes after max_entries: under a limit of 2, index
     /// 2 of a 3-entry array is EMFILE and index 3 E2BIG.
     #[test]
