@@ -1824,6 +1824,19 @@ mod tests {
         let e = parse_line("update m0 key=a\u{e9}b value=00").unwrap_err();
         assert!(e.0.contains("bad hex"), "{e}");
         assert!(parse_line("m0 =").is_err());
+        // A form's words are checked before they are read.
+        for line in ["fill m0 n=1 x=2", "fill m0 x=1 from=2"] {
+            let e = parse_line(line).unwrap_err();
+            assert!(e.0.contains("expected `fill <map> n=N [from=K]`"), "{line}: {e}");
+        }
+        let e = parse_line("settle dying count=3").unwrap_err();
+        assert!(e.0.contains("expected `settle dying max=N`"), "{e}");
+        // An empty write batch lists no values (not one empty value).
+        let (op, _) = parse_line("update_batch m0 count=0 keys= values=").unwrap();
+        assert!(
+            matches!(op, Op::UpdateBatch { ref values, .. } if values.is_empty()),
+            "{op}"
+        );
         let (_, exp) = parse_line("delete m0 key=00000000 => E524").unwrap();
         assert_eq!(exp, Some(Expect::Exactly(Err(Errno::ENOTSUPP))));
     }
