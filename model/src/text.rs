@@ -1547,6 +1547,17 @@ mod tests {
             op.to_string().trim(),
             "update m0 key=00000000 value=00 flags=EXIST|F_LOCK"
         );
+        // ANY is a name too (0), alone or joined.
+        for line in [
+            "update m0 key=00 value=00 flags=ANY",
+            "update m0 key=00 value=00 flags=ANY|ANY",
+        ] {
+            let (op, _) = parse_line(line).unwrap();
+            assert!(matches!(op, Op::Update { flags: 0, .. }), "{line}: {op}");
+        }
+        // `ok count=N` alone is a count, and says so when N is no number.
+        let e = parse_line("update_batch m0 count=0 => ok count=zz").unwrap_err();
+        assert!(e.0.contains("bad count `zz`"), "{e}");
         assert_eq!(ParseError("bad thing".into()).to_string(), "bad thing");
         let e = parse_u64("0x").unwrap_err().to_string();
         assert!(e.contains("expected a number"), "{e}");
