@@ -1983,6 +1983,7 @@ mod tests {
             "update m0 key=00 value=00 => ENOENT junk",
             "update m0 key=00 value=00 => E+5",
             "update m0 key=00 value=00 => E",
+            "alive m0 => ok gne",
         ] {
             assert!(parse_line(line).is_err(), "{line}");
         }
@@ -2027,6 +2028,9 @@ mod tests {
         use proptest::test_runner::{Config, TestRunner};
         use std::cell::RefCell;
         let seen = RefCell::new(std::collections::BTreeSet::new());
+        // Lost reasons drawn: how many had a letter or digit (the strategy draws printable
+        // text, not only the punctuation it must avoid).
+        let worded = std::cell::Cell::new(0);
         let mut runner = TestRunner::new(Config {
             cases: 6000,
             failure_persistence: None,
@@ -2040,6 +2044,9 @@ mod tests {
                     k if k.starts_with("prog_") => "prog",
                     k => k,
                 });
+                if matches!(&o, Ok(Ret::Lost(r)) if r.chars().any(|c| c.is_ascii_alphanumeric())) {
+                    worded.set(worded.get() + 1);
+                }
                 let line = format!("{op} => {}", fmt_outcome(&o));
                 let (back, expect) =
                     parse_line(&line).map_err(|e| TestCaseError::fail(format!("{line}: {e}")))?;
@@ -2055,6 +2062,7 @@ mod tests {
             .unwrap();
         let all: std::collections::BTreeSet<&str> = op_words().collect();
         assert_eq!(*seen.borrow(), all, "every op variant was generated");
+        assert!(worded.get() > 50, "{} lost reasons with words", worded.get());
     }
 
     /// What the generator produces for each family, handle maps and fdtable cases included,

@@ -60,6 +60,15 @@ fn percpu_values_use_possible_cpus_and_rounded_slots() {
     let mut w = World::new(Profile::linux_6_18(3), vec![]);
     let spec = MapSpec::new(MapType::PercpuArray, 4, 5, 1);
     assert_eq!(w.value_len(&spec), 24);
+    // An UPDATE's buffer: every CPU's slot, or one value_size with BPF_F_CPU or
+    // BPF_F_ALL_CPUS; a map that is not per-CPU always takes one value.
+    use crate::op::flags::{EXIST, F_ALL_CPUS, F_CPU};
+    assert_eq!(w.value_len_for(&spec, 0), 24);
+    assert_eq!(w.value_len_for(&spec, EXIST), 24);
+    assert_eq!(w.value_len_for(&spec, F_CPU), 5);
+    assert_eq!(w.value_len_for(&spec, F_ALL_CPUS | EXIST), 5);
+    let plain = MapSpec::new(MapType::Array, 4, 5, 1);
+    assert_eq!(w.value_len_for(&plain, F_CPU), 5);
     w.apply(&Op::CreateMap { handle: h(0), spec }, &Ok(Ret::Fd(h(0))));
     let look = Op::Lookup {
         map: FdRef::Handle(h(0)),
