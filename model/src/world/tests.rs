@@ -472,15 +472,53 @@ fn emfile_create_consumes_an_id_unless_the_fault_is_on() {
     );
 }
 
+/// `idgap` counts the ids between two maps of an fdtable case (not from the first map only).
+#[test]
+fn idgap_is_the_difference_of_creation_order() {
+    let mut w = World::default();
+    follow(&mut w, &["fdtable"]);
+    for n in 0..3 {
+        follow(&mut w, &[&format!("m{n} = create array key=4 value=4 entries=1")]);
+    }
+    assert_eq!(w.allowed(&op("idgap m1 m2")), Allowed::Exactly(Ok(Ret::Count(1))));
+    assert_eq!(w.allowed(&op("idgap m0 m2")), Allowed::Exactly(Ok(Ret::Count(2))));
+}
+
+/// The widening canary `alive-either-after-settle` widens `settle` as well as `alive`: a
+/// freed map may be reported alive or gone (selftest must catch a kernel that exploits it).
+#[test]
+fn the_alive_either_fault_widens_settle_too() {
+    let either = Allowed::OneOf(
+        vec![Ok(Ret::Alive(true)), Ok(Ret::Alive(false))],
+        "fault alive-either-after-settle",
+    );
+    let mut w = World::new(Profile::default(), vec![Fault::AliveEitherAfterSettle]);
+    follow(&mut w, &["m0 = create array key=4 value=4 entries=1", "close m0"]);
+    assert_eq!(w.allowed(&op("settle m0")), either);
+    assert_eq!(w.allowed(&op("alive m0")), either);
+    let mut plain = World::default();
+    follow(
+        &mut plain,
+        &["m0 = create array key=4 value=4 entries=1", "close m0"],
+    );
+    assert_eq!(
+        plain.allowed(&op("settle m0")),
+        Allowed::Exactly(Ok(Ret::Alive(false)))
+    );
+}
+
 /// Before 5.11 a program load charges its page to RLIMIT_MEMLOCK too
 /// (`bpf_prog_charge_memlock`, before the verifier): EPERM at a limit of 0; below a
 /// limit a fit is uncertain (user->locked_vm is per user); a loaded program's page
 /// counts against the next load.
 #[test]
 fn memlock_charges_program_loads_in_the_old_dialect() {
+    // A kernel that charges RLIMIT_MEMLOCK (before 5.11) has no BPF_F_XDP_HAS_FRAGS (5.18):
+    // a load with it is refused for its flags before the charge.
     let mut w = World::new(
         Profile {
             mem_accounting: crate::profile::MemAccounting::Rlimit,
+            xdp_frags: false,
             ..Profile::default()
         },
         vec![],
@@ -489,6 +527,10 @@ fn memlock_charges_program_loads_in_the_old_dialect() {
     assert_eq!(
         w.allowed(&op("p0 = load socket_filter")),
         Allowed::Exactly(Err(Errno::EPERM))
+    );
+    assert_eq!(
+        w.allowed(&op("p0 = load xdp frags")),
+        Allowed::Exactly(Err(Errno::EINVAL))
     );
     follow(&mut w, &["rlimit memlock soft=4096 hard=inf"]);
     let load = op("p1 = load socket_filter");
