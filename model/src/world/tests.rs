@@ -357,6 +357,13 @@ fn dying_counts_narrow_only_when_the_kernel_shows_it() {
     let mut w = World::default();
     follow(&mut w, &["c0 = mkcgroup", "rmdir c0", "close c0"]);
     assert_eq!(w.dying_counts(), (0, 1));
+    assert_eq!(
+        w.allowed(&Op::Dying),
+        Allowed::OneOf(
+            vec![Ok(Ret::Count(0)), Ok(Ret::Count(1))],
+            "an unreferenced cgroup is freed by css release work after an RCU grace period"
+        )
+    );
     match w.allowed(&op("settle dying max=1")) {
         Allowed::OneOf(v, _) => assert_eq!(v, [Ok(Ret::Count(0)), Ok(Ret::Count(1))]),
         a => panic!("{a}"),
@@ -505,6 +512,160 @@ fn the_alive_either_fault_widens_settle_too() {
         plain.allowed(&op("settle m0")),
         Allowed::Exactly(Ok(Ret::Alive(false)))
     );
+    assert_eq!(
+        plain.allowed(&op("alive m0")),
+        Allowed::Exactly(Ok(Ret::Alive(false)))
+    );
+}
+
+/// BPF_OBJ_GET's file_flags (`bpf_get_file_flag`): none, RDONLY or WRONLY; both, or any
+/// other bit, is EINVAL before the path is looked at.
+#[test]
+fn get_pinned_takes_one_access_mode_or_none() {
+    use crate::op::flags::{RDONLY, WRONLY};
+    let mut w = World::default();
+    follow(&mut w, &["m0 = create array key=4 value=4 entries=1", "pin m0"]);
+    let get = |file_flags| Op::GetPinned {
+        handle: h(1),
+        target: h(0),
+        file_flags,
+    };
+    for ok in [0, RDONLY, WRONLY] {
+        assert_eq!(
+            w.allowed(&get(ok)),
+            Allowed::Exactly(Ok(Ret::Fd(h(1)))),
+            "{ok:#x}"
+        );
+    }
+    for bad in [RDONLY | WRONLY, 1, RDONLY | 1] {
+        assert_eq!(
+            w.allowed(&get(bad)),
+            Allowed::Exactly(Err(Errno::EINVAL)),
+            "{bad:#x}"
+        );
+    }
+}
+
+/// PERF_EVENT_ARRAY entries go with the map file they were inserted through: closing
+/// another fd of the same map (another file) keeps them; closing that file drops them.
+#[test]
+fn perf_entries_go_with_their_own_file_only() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create perf_event_array key=4 value=4 entries=2",
+            "e0 = perf_event",
+            "update m0 key=00000000 value=fd:e0",
+            "m1 = fd_by_id m0",
+        ],
+    );
+    let slots = |w: &World| match &w.objects[&w.created[&h(0)]].body {
+        Body::Map(MapObj {
+            data: MapData::Fds(f),
+            ..
+        }) => f.slots.len(),
+        _ => unreachable!(),
+    };
+    assert_eq!(slots(&w), 1);
+    follow(&mut w, &["close m1"]);
+    assert_eq!(slots(&w), 1, "another file of the map closed");
+    follow(&mut w, &["m2 = fd_by_id m0", "close m0"]);
+    assert_eq!(slots(&w), 0, "the inserting file closed");
+}
+
+/// A load refused for RLIMIT_MEMLOCK (before the verifier) binds no PROG_ARRAY owner; one
+/// refused for want of an fd (EMFILE, after verification) does: the next load of another
+/// type through that array is EINVAL.
+#[test]
+fn only_a_verified_failed_load_binds_prog_array_owners() {
+    let mut w = World::new(
+        Profile {
+            mem_accounting: crate::profile::MemAccounting::Rlimit,
+            ..Profile::default()
+        },
+        vec![],
+    );
+    follow(
+        &mut w,
+        &[
+            "fdtable",
+            "m0 = create prog_array key=4 value=4 entries=1",
+            "rlimit memlock soft=0 hard=inf",
+        ],
+    );
+    let xdp = op("p0 = load xdp uses=m0");
+    assert_eq!(w.allowed(&xdp), Allowed::Exactly(Err(Errno::EPERM)));
+    w.apply(&xdp, &Err(Errno::EPERM));
+    follow(&mut w, &["rlimit memlock soft=inf hard=inf"]);
+    assert!(w
+        .allowed(&op("p1 = load socket_filter uses=m0"))
+        .exactly()
+        .unwrap()
+        .is_ok());
+    // At the fd limit: verified, then no fd.
+    let n = w.next_fd().unwrap();
+    let hard = w.limits.as_ref().unwrap().nofile.hard;
+    follow(&mut w, &[&format!("rlimit nofile soft={n} hard={hard}")]);
+    assert_eq!(w.allowed(&xdp), Allowed::Exactly(Err(Errno::EMFILE)));
+    w.apply(&xdp, &Err(Errno::EMFILE));
+    follow(&mut w, &[&format!("rlimit nofile soft={} hard={hard}", n + 1)]);
+    assert_eq!(
+        w.allowed(&op("p1 = load socket_filter uses=m0")),
+        Allowed::Exactly(Err(Errno::EINVAL))
+    );
+}
+
+/// `mkcgroup` at the fd limit made the directory before open(2) failed: the cgroup exists
+/// (rmdir finds it) though no fd holds it.
+#[test]
+fn an_emfile_mkcgroup_still_made_the_directory() {
+    let mut w = World::default();
+    follow(&mut w, &["fdtable"]);
+    let n = w.next_fd().unwrap();
+    let hard = w.limits.as_ref().unwrap().nofile.hard;
+    follow(&mut w, &[&format!("rlimit nofile soft={n} hard={hard}")]);
+    let mk = op("c0 = mkcgroup");
+    assert_eq!(w.allowed(&mk), Allowed::Exactly(Err(Errno::EMFILE)));
+    w.apply(&mk, &Err(Errno::EMFILE));
+    assert_eq!(w.allowed(&op("rmdir c0")), Allowed::Exactly(Ok(Ret::Unit)));
+}
+
+/// A write makes its map one of ids or of bytes from the attempt on, a batch or a fill as
+/// much as an update, refused ones too (here through read-only fds): bytes after ids, or
+/// ids after bytes, are refused as scripts.
+#[test]
+fn batch_and_fill_writes_mark_ids_or_bytes() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create array key=4 value=4 entries=2",
+            "m1 = create array key=4 value=4 entries=2",
+            "m2 = fd_by_id m0 flags=RDONLY",
+            "m3 = fd_by_id m1 flags=RDONLY",
+        ],
+    );
+    for line in [
+        "update_batch m2 count=1 keys=00000000 values=id:m1",
+        "fill m3 n=1",
+    ] {
+        assert_eq!(
+            w.allowed(&op(line)),
+            Allowed::Exactly(Err(Errno::EPERM)),
+            "{line}"
+        );
+    }
+    follow(
+        &mut w,
+        &[
+            "update_batch m2 count=1 keys=00000000 values=id:m1",
+            "fill m3 n=1",
+        ],
+    );
+    let refused = |line: &str| w.precondition(&op(line)).unwrap_err();
+    assert!(refused("update m0 key=01000000 value=01000000").contains("holds ids"));
+    assert!(refused("update m1 key=01000000 value=id:m0").contains("was written bytes"));
 }
 
 /// Before 5.11 a program load charges its page to RLIMIT_MEMLOCK too
