@@ -544,6 +544,16 @@ fn get_pinned_takes_one_access_mode_or_none() {
             "{bad:#x}"
         );
     }
+    // The new fd opens the pinned map with the access it asked for.
+    follow(&mut w, &["m1 = get_pinned m0 flags=RDONLY"]);
+    assert_eq!(
+        w.allowed(&op("lookup m1 key=00000000")),
+        Allowed::Exactly(Ok(Ret::Value(vec![0; 4])))
+    );
+    assert_eq!(
+        w.allowed(&op("update m1 key=00000000 value=01000000")),
+        Allowed::Exactly(Err(Errno::EPERM))
+    );
 }
 
 /// PERF_EVENT_ARRAY entries go with the map file they were inserted through: closing
