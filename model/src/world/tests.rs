@@ -1235,3 +1235,5 @@ fn ids_written_as_values_read_back_as_ids() {
     );
     assert_eq!(answer(&f, "lookup m0 key=00000000"), "ok value=id:m0");
 }
+
+mod apply;
