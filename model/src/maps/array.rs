@@ -238,3 +238,33 @@ impl ArrayMap {
         Ok(Ret::Key(next.to_le_bytes().to_vec()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `array_map_alloc_check`'s edges: BPF_F_MMAPABLE and BPF_F_INNER_MAP on a plain ARRAY
+    /// only; a value of i32::MAX bytes passes (one more is E2BIG); a per-CPU value's rounded
+    /// slot of 32768 bytes passes (PCPU_MIN_UNIT_SIZE), 32776 does not.
+    #[test]
+    fn alloc_check_edges() {
+        let spec = |t, value_size, flags| MapSpec {
+            map_flags: flags,
+            ..MapSpec::new(t, 4, value_size, 1)
+        };
+        let check =
+            |t, value_size, flags| alloc_check(&spec(t, value_size, flags), false).map_err(|e| e.why());
+        for flag in [MMAPABLE, INNER_MAP] {
+            assert_eq!(check(MapType::Array, 4, flag), Ok(()));
+            assert_eq!(check(MapType::PercpuArray, 4, flag), Err(Some(Why::Flags)));
+        }
+        let max = i32::MAX as u32;
+        assert_eq!(check(MapType::Array, max, 0), Ok(()));
+        assert_eq!(check(MapType::Array, max + 1, 0), Err(Some(Why::ValueTooBig)));
+        assert_eq!(check(MapType::PercpuArray, 32768, 0), Ok(()));
+        assert_eq!(
+            check(MapType::PercpuArray, 32769, 0),
+            Err(Some(Why::PercpuTooBig))
+        );
+    }
+}
