@@ -242,6 +242,7 @@ impl ArrayMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::profile::Profile;
 
     /// `array_map_alloc_check`'s edges: BPF_F_MMAPABLE and BPF_F_INNER_MAP on a plain ARRAY
     /// only; a value of i32::MAX bytes passes (one more is E2BIG); a per-CPU value's rounded
@@ -266,5 +267,52 @@ mod tests {
             check(MapType::PercpuArray, 32769, 0),
             Err(Some(Why::PercpuTooBig))
         );
+    }
+
+    /// Batches: LOOKUP_BATCH and UPDATE_BATCH only; PERCPU_ARRAY none before 5.13
+    /// (`percpu_array_batch`), ARRAY always.
+    #[test]
+    fn batch_commands_by_type_and_release() {
+        let (new, old) = (
+            Profile::default(),
+            Profile {
+                percpu_array_batch: false,
+                ..Profile::default()
+            },
+        );
+        for t in [MapType::Array, MapType::PercpuArray] {
+            assert_eq!((FAMILY.batch)(t, &new, "lookup_batch"), Ok(()));
+            assert_eq!((FAMILY.batch)(t, &new, "update_batch"), Ok(()));
+            assert_eq!((FAMILY.batch)(t, &new, "delete_batch"), Err(Why::NoBatchCmd));
+        }
+        assert_eq!((FAMILY.batch)(MapType::Array, &old, "lookup_batch"), Ok(()));
+        assert_eq!(
+            (FAMILY.batch)(MapType::PercpuArray, &old, "lookup_batch"),
+            Err(Why::NoBatch)
+        );
+    }
+
+    /// `array_map_update_elem`: ANY and EXIST write (every slot exists), NOEXIST is EEXIST
+    /// unless the canary fault says otherwise; a flag above EXIST is EINVAL. An array with a
+    /// written value is not empty.
+    #[test]
+    fn update_flags_and_emptiness() {
+        let mut a = ArrayMap::new(2, 4);
+        let key = 0u32.to_le_bytes();
+        assert_eq!(a.update(&key, ANY, &[]), Ok(Ret::Unit));
+        assert_eq!(a.update(&key, EXIST, &[]), Ok(Ret::Unit));
+        assert_eq!(a.update(&key, EXIST | F_LOCK, &[]), Ok(Ret::Unit));
+        assert_eq!(
+            a.update(&key, NOEXIST, &[]).map_err(|e| e.why()),
+            Err(Some(Why::Exists))
+        );
+        assert_eq!(
+            a.update(&key, NOEXIST, &[Fault::ArrayNoexistSucceeds]),
+            Ok(Ret::Unit)
+        );
+        assert_eq!(a.update(&key, 3, &[]).map_err(|e| e.why()), Err(Some(Why::Flags)));
+        assert!(a.is_empty());
+        a.store(&key, vec![1, 0, 0, 0], &[]);
+        assert!(!a.is_empty());
     }
 }

@@ -328,6 +328,32 @@ mod tests {
         assert_eq!(bitset_mask(1 << 28, 8), u32::MAX); // 2^31 / 5 * 7 > 2^31
         assert_eq!(hashes(0), 5);
         assert_eq!(hashes(3), 3);
+        // What the allocation charges: the bitset's bytes, (mask + 1) / 8.
+        let spec = |n, extra| MapSpec {
+            map_extra: extra,
+            ..MapSpec::new(MapType::BloomFilter, 0, 4, n)
+        };
+        assert_eq!((FAMILY.alloc_bytes)(&spec(100, 0), 2), 128);
+        assert_eq!((FAMILY.alloc_bytes)(&spec(1, 1), 2), 8);
+    }
+
+    /// BLOOM_CREATE_FLAG_MASK: each of its flags alone is taken, others are EINVAL; the two
+    /// program-side access flags together are EINVAL too.
+    #[test]
+    fn create_takes_the_bloom_flags_only() {
+        let p = Profile::default();
+        let check = |flags| {
+            let s = MapSpec {
+                map_flags: flags,
+                ..MapSpec::new(MapType::BloomFilter, 0, 4, 8)
+            };
+            alloc_check(&s, &p, false).map_err(|e| e.why())
+        };
+        for flag in [NUMA_NODE, ZERO_SEED, RDONLY, WRONLY, RDONLY_PROG, WRONLY_PROG] {
+            assert_eq!(check(flag), Ok(()), "{flag:#x}");
+        }
+        assert_eq!(check(MMAPABLE), Err(Some(Why::Flags)));
+        assert_eq!(check(RDONLY_PROG | WRONLY_PROG), Err(Some(Why::ProgAccess)));
     }
 
     /// With a random seed a value never pushed may be either; what the kernel answered
