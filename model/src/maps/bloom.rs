@@ -337,6 +337,34 @@ mod tests {
         assert_eq!((FAMILY.alloc_bytes)(&spec(1, 1), 2), 8);
     }
 
+    /// The invalid create generation draws: one draw in 22 (r % 22 == 14) sets one bit above
+    /// map_extra's low four (any of 60, from other bits of r), which alloc_check refuses.
+    #[test]
+    fn invalid_creates_set_a_high_bit_of_map_extra() {
+        let invalidate = FAMILY.gen.invalidate.unwrap();
+        let p = Profile::default();
+        let mut bits = BTreeSet::new();
+        for r in (0..4000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
+            let mut s = MapSpec::new(MapType::BloomFilter, 0, 4, 8);
+            let hit = invalidate(&mut s, r);
+            assert_eq!(hit, r % 22 == 14, "{r:#x}");
+            if hit {
+                assert_eq!(s.map_extra.count_ones(), 1);
+                bits.insert(s.map_extra.trailing_zeros());
+                assert_eq!(
+                    alloc_check(&s, &p, false).map_err(|e| e.why()),
+                    Err(Some(Why::HashCount))
+                );
+            } else {
+                assert_eq!(s.map_extra, 0);
+            }
+        }
+        assert!(
+            bits.len() > 30 && bits.iter().all(|b| (4..64).contains(b)),
+            "{bits:?}"
+        );
+    }
+
     /// BLOOM_CREATE_FLAG_MASK: each of its flags alone is taken, others are EINVAL; the two
     /// program-side access flags together are EINVAL too.
     #[test]
