@@ -381,6 +381,14 @@ mod tests {
             assert_eq!(check(flag), Ok(()), "{flag:#x}");
         }
         assert_eq!(check(MMAPABLE), Err(Some(Why::Flags)));
+        // A value of KMALLOC_MAX_SIZE bytes passes `bloom_map_alloc_check`; one more is E2BIG.
+        let value = |n| {
+            let s = MapSpec::new(MapType::BloomFilter, 0, n, 8);
+            alloc_check(&s, &p, false).map_err(|e| e.why())
+        };
+        assert!(p.bloom_value_size_checked);
+        assert_eq!(value(KMALLOC_MAX_SIZE), Ok(()));
+        assert_eq!(value(KMALLOC_MAX_SIZE + 1), Err(Some(Why::ValueTooBig)));
         assert_eq!(check(RDONLY_PROG | WRONLY_PROG), Err(Some(Why::ProgAccess)));
     }
 
