@@ -1836,7 +1836,7 @@ mod tests {
         assert!(e.0.contains("bad hex"), "{e}");
         assert!(parse_line("m0 =").is_err());
         // A form's words are checked before they are read.
-        for line in ["fill m0 n=1 x=2", "fill m0 x=1 from=2"] {
+        for line in ["fill m0 x=1", "fill m0 n=1 x=2", "fill m0 x=1 from=2"] {
             let e = parse_line(line).unwrap_err();
             assert!(e.0.contains("expected `fill <map> n=N [from=K]`"), "{line}: {e}");
         }
