@@ -23,6 +23,23 @@ fn corpus_case(rel: &str) -> Case {
     Case::load(&p).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Skips loudly without the kernel or gcc; with MAPCHECK_REQUIRE_KERNEL=1 a missing gcc is
+/// a failure (ci/setup.sh installs it), like a missing privilege.
+fn skip_without_kernel_or_gcc(test: &str) -> bool {
+    if skip_without_kernel(test) {
+        return true;
+    }
+    if Command::new("gcc").arg("--version").output().is_ok() {
+        return false;
+    }
+    assert!(
+        std::env::var("MAPCHECK_REQUIRE_KERNEL").as_deref() != Ok("1"),
+        "gcc is missing (ci/setup.sh installs it)"
+    );
+    skip_loudly(test, "gcc is not installed");
+    true
+}
+
 /// The kernel tests one at a time: the killed reproducer's test counts the maps and programs
 /// that exist, which the others create.
 fn serial() -> MutexGuard<'static, ()> {
@@ -100,18 +117,7 @@ fn ids(next: unsafe extern "C" fn(u32, *mut u32) -> i32) -> BTreeSet<u32> {
 
 #[test]
 fn reproducers_print_what_the_kernel_backend_sees() {
-    if skip_without_kernel("reproducers_print_what_the_kernel_backend_sees") {
-        return;
-    }
-    if Command::new("gcc").arg("--version").output().is_err() {
-        assert!(
-            std::env::var("MAPCHECK_REQUIRE_KERNEL").as_deref() != Ok("1"),
-            "gcc is missing (ci/setup.sh installs it)"
-        );
-        skip_loudly(
-            "reproducers_print_what_the_kernel_backend_sees",
-            "gcc is not installed",
-        );
+    if skip_without_kernel_or_gcc("reproducers_print_what_the_kernel_backend_sees") {
         return;
     }
     let _serial = serial();
@@ -185,14 +191,7 @@ fn reproducers_print_what_the_kernel_backend_sees() {
 /// its pinned PROG_ARRAY and program go: the bpffs lived in the process's mount namespace.
 #[test]
 fn a_killed_reproducer_leaves_no_mount_and_no_pinned_object() {
-    if skip_without_kernel("a_killed_reproducer_leaves_no_mount_and_no_pinned_object") {
-        return;
-    }
-    if Command::new("gcc").arg("--version").output().is_err() {
-        skip_loudly(
-            "a_killed_reproducer_leaves_no_mount_and_no_pinned_object",
-            "gcc is not installed",
-        );
+    if skip_without_kernel_or_gcc("a_killed_reproducer_leaves_no_mount_and_no_pinned_object") {
         return;
     }
     let _serial = serial();
@@ -258,11 +257,7 @@ fn a_killed_reproducer_leaves_no_mount_and_no_pinned_object() {
 
 #[test]
 fn a_reproducer_of_a_wrong_model_fails() {
-    if skip_without_kernel("a_reproducer_of_a_wrong_model_fails") {
-        return;
-    }
-    if Command::new("gcc").arg("--version").output().is_err() {
-        skip_loudly("a_reproducer_of_a_wrong_model_fails", "gcc is not installed");
+    if skip_without_kernel_or_gcc("a_reproducer_of_a_wrong_model_fails") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -272,6 +272,13 @@ fn follow(w: &mut World, lines: &[&str]) {
     }
 }
 
+/// Asserts that the model refuses `line` with exactly `e`, and follows that refusal.
+fn refused_with(w: &mut World, line: &str, e: Errno) {
+    let o = op(line);
+    assert_eq!(w.allowed(&o), Allowed::Exactly(Err(e)), "{line}");
+    w.apply(&o, &Err(e));
+}
+
 fn op(line: &str) -> Op {
     crate::text::parse_line(line).unwrap().0
 }
@@ -604,9 +611,8 @@ fn only_a_verified_failed_load_binds_prog_array_owners() {
             "rlimit memlock soft=0 hard=inf",
         ],
     );
-    let xdp = op("p0 = load xdp uses=m0");
-    assert_eq!(w.allowed(&xdp), Allowed::Exactly(Err(Errno::EPERM)));
-    w.apply(&xdp, &Err(Errno::EPERM));
+    let xdp = "p0 = load xdp uses=m0";
+    refused_with(&mut w, xdp, Errno::EPERM);
     follow(&mut w, &["rlimit memlock soft=inf hard=inf"]);
     assert!(w
         .allowed(&op("p1 = load socket_filter uses=m0"))
@@ -617,8 +623,7 @@ fn only_a_verified_failed_load_binds_prog_array_owners() {
     let n = w.next_fd().unwrap();
     let hard = w.limits.as_ref().unwrap().nofile.hard;
     follow(&mut w, &[&format!("rlimit nofile soft={n} hard={hard}")]);
-    assert_eq!(w.allowed(&xdp), Allowed::Exactly(Err(Errno::EMFILE)));
-    w.apply(&xdp, &Err(Errno::EMFILE));
+    refused_with(&mut w, xdp, Errno::EMFILE);
     follow(&mut w, &[&format!("rlimit nofile soft={} hard={hard}", n + 1)]);
     assert_eq!(
         w.allowed(&op("p1 = load socket_filter uses=m0")),
@@ -635,9 +640,7 @@ fn an_emfile_mkcgroup_still_made_the_directory() {
     let n = w.next_fd().unwrap();
     let hard = w.limits.as_ref().unwrap().nofile.hard;
     follow(&mut w, &[&format!("rlimit nofile soft={n} hard={hard}")]);
-    let mk = op("c0 = mkcgroup");
-    assert_eq!(w.allowed(&mk), Allowed::Exactly(Err(Errno::EMFILE)));
-    w.apply(&mk, &Err(Errno::EMFILE));
+    refused_with(&mut w, "c0 = mkcgroup", Errno::EMFILE);
     assert_eq!(w.allowed(&op("rmdir c0")), Allowed::Exactly(Ok(Ret::Unit)));
 }
 

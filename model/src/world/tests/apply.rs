@@ -1,9 +1,9 @@
 //! `World::apply`: what each outcome the kernel gave leaves behind, seen through the next
 //! op's allowed set (access modes of new fds, owners, slots, liveness, observed orders).
 
-use super::{follow, h, op};
+use super::{follow, h, op, refused_with};
 use crate::errno::Errno;
-use crate::outcome::{Allowed, Ret};
+use crate::outcome::Ret;
 use crate::profile::Profile;
 use crate::world::World;
 
@@ -145,9 +145,7 @@ fn only_enoent_ends_an_observed_walk() {
             "m1 = fd_by_id m0 flags=WRONLY",
         ],
     );
-    let next = op("next_key m1 key=01");
-    assert_eq!(w.allowed(&next), Allowed::Exactly(Err(Errno::EPERM)));
-    w.apply(&next, &Err(Errno::EPERM));
+    refused_with(&mut w, "next_key m1 key=01", Errno::EPERM);
     assert_eq!(exactly(&w, "next_key m0 key=01"), None, "still a set");
 }
 
