@@ -419,4 +419,128 @@ mod tests {
         assert_eq!(b.lookup_input(&[], &x), Allowed::Exactly(Ok(Ret::Unit)));
         assert!(matches!(b.lookup_input(&[], &y), Allowed::OneOf(..)));
     }
+
+    fn zero_seed(value_len: u32, faults: &[Fault]) -> Bloom {
+        let s = MapSpec {
+            map_flags: ZERO_SEED,
+            map_extra: 1,
+            ..MapSpec::new(MapType::BloomFilter, 0, value_len, 1)
+        };
+        Bloom::new(&s, value_len as usize, faults)
+    }
+
+    /// Under ZERO_SEED the model answers with the kernel's bits: jhash over the bytes of a
+    /// 3-byte value, jhash2 over the words of a 4-byte one (64 bits, one hash function).
+    /// Each pair below shares a bit, found though never pushed; 6.18.44 answered the same
+    /// (replayed: 44 and f7 found after 00 in the first filter, 1a and e0 in the second, 01
+    /// absent in both). The fault `bloom-no-false-positives` finds only what was pushed.
+    #[test]
+    fn zero_seed_answers_are_the_kernels_bits() {
+        let absent = Allowed::Exactly(Err(Why::NotInFilter.errno()));
+        let found = Allowed::Exactly(Ok(Ret::Unit));
+        for (len, collide) in [(3, [0x44, 0xf7]), (4, [0x1a, 0xe0])] {
+            let value = |b: u8| {
+                let mut v = vec![0; len as usize];
+                v[0] = b;
+                v
+            };
+            for faults in [&[][..], &[Fault::BloomNoFalsePositives]] {
+                let mut b = zero_seed(len, faults);
+                b.store(&[], value(0), &[]);
+                assert_eq!(b.lookup_input(&[], &value(0)), found);
+                assert_eq!(b.lookup_input(&[], &value(1)), absent, "{len}");
+                let shared = match faults.is_empty() {
+                    true => &found,
+                    false => &absent,
+                };
+                for c in collide {
+                    assert_eq!(&b.lookup_input(&[], &value(c)), shared, "{len} {c:#x}");
+                }
+                // 6 of 256 values share the pushed one's bit: about 1 in 64.
+                let n = (0..=255)
+                    .filter(|c| b.lookup_input(&[], &value(*c)) == found)
+                    .count();
+                assert_eq!(n, if faults.is_empty() { 6 } else { 1 }, "{len}");
+            }
+        }
+    }
+
+    /// Only the kernel's answers are kept: found (0) or ENOENT; any other refusal says
+    /// nothing about the bits. A pushed value is never kept as a false positive.
+    #[test]
+    fn observe_keeps_found_and_enoent_only() {
+        let mut b = Bloom::new(&MapSpec::new(MapType::BloomFilter, 0, 4, 8), 4, &[]);
+        b.store(&[], vec![9; 4], &[]);
+        let peek = |v: u8| Op::Lookup {
+            map: FdRef::Bad(crate::op::BadFd::Closed),
+            key: Vec::new(),
+            input: vec![v; 4],
+            flags: 0,
+        };
+        b.observe(&peek(1), &Err(Errno::EPERM));
+        b.observe(&peek(2), &Err(Errno::EBADF));
+        b.observe(&peek(9), &Ok(Ret::Unit));
+        assert!(b.absent.is_empty() && b.found.is_empty(), "{b:?}");
+        assert!(matches!(b.lookup_input(&[], &[1; 4]), Allowed::OneOf(..)));
+    }
+
+    /// Generation: half the filters have the zero seed, and their hash counts are those of
+    /// the table (0 meaning 5).
+    #[test]
+    fn generation_draws_both_seeds() {
+        let mut zero = 0;
+        let mut extras = BTreeSet::new();
+        for i in 0..64u64 {
+            let mut s = MapSpec::new(MapType::BloomFilter, 0, 4, 8);
+            gen_spec(&mut s, i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            zero += (s.map_flags & ZERO_SEED != 0) as u32;
+            extras.insert(s.map_extra);
+        }
+        assert!((16..48).contains(&zero), "{zero} of 64");
+        assert_eq!(extras, BTreeSet::from([0, 1, 2, 3, 5, 15]));
+    }
+
+    /// Generation's peeks: selectors 0 and 1 peek a pushed value (the `r % n`th), 2 one of
+    /// eight fixed values (so that an answer must repeat), 3 any value; with nothing pushed
+    /// 0 and 1 peek any value too. `first_keys` gives generation the pushed values.
+    #[test]
+    fn generation_peeks_pushed_values_and_eight_fixed_ones() {
+        let mut b = Bloom::new(&MapSpec::new(MapType::BloomFilter, 0, 4, 8), 4, &[]);
+        for v in [7u8, 3, 5] {
+            b.store(&[], vec![v; 4], &[]);
+        }
+        let mut pushed = Vec::new();
+        b.first_keys(8, &mut pushed);
+        assert_eq!(pushed, [[3u8; 4], [5; 4], [7; 4]].concat());
+        for sel in [0, 1, 4] {
+            for r in 0..6u64 {
+                let i = r as usize % 3;
+                assert_eq!(gen_lookup_input(4, &pushed, sel, r), pushed[i * 4..i * 4 + 4]);
+            }
+        }
+        let draws = || (0..64u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let fixed: BTreeSet<Vec<u8>> = draws().map(|r| gen_lookup_input(4, &pushed, 2, r)).collect();
+        let eight: BTreeSet<Vec<u8>> = (0..8).map(|k| crate::gen::fill(0x5eed_0000 + k, 4)).collect();
+        assert_eq!(fixed, eight);
+        let any: BTreeSet<Vec<u8>> = draws().map(|r| gen_lookup_input(4, &pushed, 3, r)).collect();
+        assert!(any.len() > 32 && any.is_disjoint(&eight), "{any:?}");
+        assert_eq!(gen_lookup_input(4, &[], 0, 5), crate::gen::fill(5, 4));
+    }
+
+    /// A divergence report shows a filter's pushed values, keyless.
+    #[test]
+    fn the_report_lists_pushed_values() {
+        let mut w = crate::world::World::default();
+        for line in [
+            "m0 = create bloom_filter key=0 value=2 entries=4",
+            "update m0 key= value=0102",
+            "update m0 key= value=0304",
+        ] {
+            let (op, _) = crate::text::parse_line(line).unwrap();
+            let o = w.allowed(&op).exactly().cloned().unwrap();
+            w.apply(&op, &o);
+        }
+        let line = w.describe(crate::op::Handle::map(0));
+        assert!(line.ends_with("2 entries: {:0102, :0304}"), "{line}");
+    }
 }
