@@ -543,4 +543,29 @@ mod tests {
         let line = w.describe(crate::op::Handle::map(0));
         assert!(line.ends_with("2 entries: {:0102, :0304}"), "{line}");
     }
+
+    /// At the end of a case every pushed value is peeked once more (a bloom filter has no
+    /// false negatives), 64 at most, and only through an fd that can read.
+    #[test]
+    fn the_end_of_a_case_peeks_every_pushed_value() {
+        let mut b = Bloom::new(&MapSpec::new(MapType::BloomFilter, 0, 1, 100), 1, &[]);
+        let map = FdRef::Bad(crate::op::BadFd::Closed);
+        assert!(b.read_back(map, true, true).is_empty());
+        for v in 0..100u8 {
+            b.store(&[], vec![v], &[]);
+        }
+        let peeks = b.read_back(map, true, false);
+        assert_eq!(peeks.len(), 64);
+        for (v, op) in peeks.iter().enumerate() {
+            let want = Op::Lookup {
+                map,
+                key: Vec::new(),
+                input: vec![v as u8],
+                flags: 0,
+            };
+            assert_eq!(op, &want);
+            assert_eq!(b.lookup_input(&[], &[v as u8]), Allowed::Exactly(Ok(Ret::Unit)));
+        }
+        assert!(b.read_back(map, false, true).is_empty());
+    }
 }

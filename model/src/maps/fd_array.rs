@@ -349,3 +349,46 @@ impl FdMap {
 fn id_of(w: &World, held: &Held) -> Ret {
     Ret::Id(Some(w.objects[&held.obj].creator))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::flags::{RDONLY_PROG, WRONLY_PROG};
+    use crate::profile::Profile;
+
+    /// `fd_array_map_alloc_check` refuses the program-side access flags ("not supported for
+    /// special maps yet"); `fd_htab_map_alloc_check` leaves them to the hash's checks, which
+    /// take either one alone.
+    #[test]
+    fn the_fd_arrays_refuse_program_access_flags() {
+        let p = Profile::default();
+        for t in FAMILY.types {
+            for flag in [RDONLY_PROG, WRONLY_PROG] {
+                let s = MapSpec {
+                    map_flags: flag,
+                    ..MapSpec::new(*t, 4, 4, 4)
+                };
+                let got = (FAMILY.alloc_check)(&s, &p, false).map_err(|e| e.why());
+                let want = match t {
+                    MapType::HashOfMaps => Ok(()),
+                    _ => Err(Some(Why::ProgAccess)),
+                };
+                assert_eq!(got, want, "{t:?} {flag:#x}");
+            }
+        }
+    }
+
+    /// Only HASH_OF_MAPS has the hash's entry limit; the arrays take max_entries up to
+    /// their memory's limits.
+    #[test]
+    fn only_the_hash_of_maps_has_an_entry_limit() {
+        let p = Profile::default();
+        for t in FAMILY.types {
+            let s = MapSpec::new(*t, 4, 4, p.hash_max_entries + 1);
+            let limit = (FAMILY.too_many_entries)(&s, &p);
+            assert_eq!(limit, *t == MapType::HashOfMaps, "{t:?}");
+            let s = MapSpec::new(*t, 4, 4, p.hash_max_entries);
+            assert!(!(FAMILY.too_many_entries)(&s, &p), "{t:?}");
+        }
+    }
+}
