@@ -391,4 +391,48 @@ mod tests {
             assert!(!(FAMILY.too_many_entries)(&s, &p), "{t:?}");
         }
     }
+
+    /// The coverage catalogue's ok cells agree with the model: a syscall lookup is there for
+    /// the types whose empty slot answers ENOENT (not the unreadable perf event and cgroup
+    /// arrays), and a batch command for the types whose `batch` takes it.
+    #[test]
+    fn the_catalogue_lists_what_the_model_answers_ok() {
+        let p = Profile::default();
+        for t in FAMILY.types {
+            let ok = (FAMILY.ok_ops)(*t);
+            for cmd in [
+                "lookup_batch",
+                "lookup_and_delete_batch",
+                "update_batch",
+                "delete_batch",
+            ] {
+                assert_eq!(
+                    ok.contains(&cmd),
+                    (FAMILY.batch)(*t, &p, cmd).is_ok(),
+                    "{t:?} {cmd}"
+                );
+            }
+            let mut w = World::new(p.clone(), vec![]);
+            let lines = [
+                "m0 = create array key=4 value=4 entries=1".to_string(),
+                format!("m1 = create {} key=4 value=4 entries=4 inner=m0", t.word()),
+                "lookup m1 key=00000000".to_string(),
+            ];
+            let inner = matches!(t, MapType::ArrayOfMaps | MapType::HashOfMaps);
+            for line in &lines {
+                let line = if inner {
+                    line.clone()
+                } else {
+                    line.replace(" inner=m0", "")
+                };
+                let (op, _) = crate::text::parse_line(&line).unwrap();
+                let o = w.allowed(&op).exactly().cloned().unwrap();
+                if matches!(op, crate::op::Op::Lookup { .. }) {
+                    assert_eq!(ok.contains(&"lookup"), o == Err(Errno::ENOENT), "{t:?} {o:?}");
+                }
+                assert!(o.is_ok() || line.starts_with("lookup"), "{line}: {o:?}");
+                w.apply(&op, &o);
+            }
+        }
+    }
 }
