@@ -435,4 +435,21 @@ mod tests {
             }
         }
     }
+
+    /// Before 9263dddc7b6f (5.19) the map-in-map types had no batch commands at all; the
+    /// other fd arrays never had them.
+    #[test]
+    fn map_in_map_batches_came_in_5_19() {
+        let old = Profile {
+            map_in_map_batch: false,
+            ..Profile::default()
+        };
+        for t in FAMILY.types {
+            let want = match t {
+                MapType::ArrayOfMaps | MapType::HashOfMaps => Why::MapInMapNoBatch,
+                _ => Why::NoBatchCmd,
+            };
+            assert_eq!((FAMILY.batch)(*t, &old, "lookup_batch"), Err(want), "{t:?}");
+        }
+    }
 }
