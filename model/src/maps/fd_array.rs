@@ -452,4 +452,71 @@ mod tests {
             assert_eq!((FAMILY.batch)(*t, &old, "lookup_batch"), Err(want), "{t:?}");
         }
     }
+
+    /// The template keeps the inner map's flags but RDONLY/WRONLY
+    /// (`bpf_map_flags_retain_permanent`).
+    #[test]
+    fn a_template_drops_only_the_fd_access_flags() {
+        use crate::op::flags::{INNER_MAP, NO_PREALLOC, RDONLY, WRONLY};
+        for (flags, kept) in [
+            (RDONLY | NO_PREALLOC, NO_PREALLOC),
+            (WRONLY, 0),
+            (INNER_MAP | RDONLY_PROG, INNER_MAP | RDONLY_PROG),
+        ] {
+            let s = MapSpec {
+                map_flags: flags,
+                ..MapSpec::new(MapType::Hash, 4, 8, 2)
+            };
+            assert_eq!(Template::of(&s).map_flags, kept, "{flags:#x}");
+        }
+    }
+
+    /// `bpf_map_meta_equal`: each of type, key size, value size and flags must match alone;
+    /// max_entries too for an ARRAY template without BPF_F_INNER_MAP, and for PERCPU_ARRAY
+    /// where the profile says so (6.18; 6.12 and before take any size); never for a hash.
+    #[test]
+    fn a_template_accepts_maps_of_its_shape() {
+        use crate::op::flags::{INNER_MAP, NO_PREALLOC};
+        let p = Profile::default();
+        let old = Profile {
+            percpu_array_template_size: false,
+            ..Profile::default()
+        };
+        let t = |map_type, key, value, flags, entries| Template {
+            map_type,
+            key_size: key,
+            value_size: value,
+            map_flags: flags,
+            max_entries: entries,
+        };
+        let hash = t(MapType::Hash, 4, 8, 0, 2);
+        assert!(hash.accepts(&hash, &p));
+        for other in [
+            t(MapType::PercpuHash, 4, 8, 0, 2),
+            t(MapType::Hash, 8, 8, 0, 2),
+            t(MapType::Hash, 4, 4, 0, 2),
+            t(MapType::Hash, 4, 8, NO_PREALLOC, 2),
+        ] {
+            assert!(!hash.accepts(&other, &p), "{other:?}");
+        }
+        assert!(hash.accepts(&t(MapType::Hash, 4, 8, 0, 9), &p));
+        let array = t(MapType::Array, 4, 8, 0, 2);
+        assert!(!array.accepts(&t(MapType::Array, 4, 8, 0, 3), &p));
+        let inner = t(MapType::Array, 4, 8, INNER_MAP, 2);
+        assert!(inner.accepts(&t(MapType::Array, 4, 8, INNER_MAP, 3), &p));
+        let percpu = t(MapType::PercpuArray, 4, 8, 0, 2);
+        let bigger = t(MapType::PercpuArray, 4, 8, 0, 3);
+        assert!(!percpu.accepts(&bigger, &p));
+        assert!(percpu.accepts(&bigger, &old));
+        assert!(percpu.accepts(&percpu, &p));
+    }
+
+    /// An array slot's key is 4 bytes naming an index below max_entries.
+    #[test]
+    fn array_keys_are_indices_in_range() {
+        let m = FdMap::new(&MapSpec::new(MapType::ProgArray, 4, 4, 4), None, true);
+        assert!(m.in_range(&3u32.to_le_bytes()));
+        assert!(!m.in_range(&4u32.to_le_bytes()));
+        assert!(!m.in_range(&[0; 8]));
+    }
 }
