@@ -1298,4 +1298,37 @@ mod tests {
             );
         }
     }
+
+    /// `htab_map_alloc_check`'s size edges: the element (key, value and the 48-byte
+    /// htab_elem) below KMALLOC_MAX_SIZE; before 5.11 a key of at most MAX_BPF_STACK and a
+    /// value leaving room for one; a per-CPU value of at most 32768 bytes (8-byte slots).
+    #[test]
+    fn create_refuses_elements_kmalloc_cannot_serve() {
+        let now = Profile::default();
+        let old = Profile {
+            hash_key_size_lifted: false,
+            ..Profile::default()
+        };
+        let check = |t, key, value, p: &Profile| {
+            let s = MapSpec::new(t, key, value, 4);
+            alloc_check(&s, p, false).map_err(|e| e.why())
+        };
+        let max = (4 << 20) - 48; // key + value below this
+        assert_eq!(check(MapType::Hash, 4, max - 5, &now), Ok(()));
+        assert_eq!(check(MapType::Hash, 4, max - 4, &now), Err(Some(Why::ElemTooBig)));
+        assert_eq!(check(MapType::Hash, max - 5, 4, &now), Ok(()));
+        assert_eq!(check(MapType::Hash, 1024, 4, &now), Ok(()));
+        assert_eq!(check(MapType::Hash, 512, 4, &old), Ok(()));
+        assert_eq!(check(MapType::Hash, 513, 4, &old), Err(Some(Why::KeyTooBig)));
+        let old_max = (4 << 20) - 512 - 48; // value below this
+        assert_eq!(check(MapType::Hash, 4, old_max - 1, &old), Ok(()));
+        assert_eq!(check(MapType::Hash, 4, old_max, &old), Err(Some(Why::ElemTooBig)));
+        assert_eq!(check(MapType::Hash, 4, old_max, &now), Ok(()));
+        assert_eq!(check(MapType::PercpuHash, 4, 32768, &now), Ok(()));
+        assert_eq!(
+            check(MapType::PercpuHash, 4, 32769, &now),
+            Err(Some(Why::PercpuTooBig))
+        );
+        assert_eq!(check(MapType::Hash, 4, 32769, &now), Ok(()));
+    }
 }
