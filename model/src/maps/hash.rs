@@ -1331,4 +1331,111 @@ mod tests {
         );
         assert_eq!(check(MapType::Hash, 4, 32769, &now), Ok(()));
     }
+
+    /// A zero-seed batch walks whole buckets from the cursor's, each from its head (the last
+    /// key linked), while they fit in what is left of `count`: ENOSPC only when the first
+    /// bucket with keys does not fit, ENOENT once the buckets run out, `out_batch` the bucket
+    /// it stopped at. With the fault `hash-batch-splits-buckets` a bucket that does not fit
+    /// is split. Keys 0 and 8 hash to bucket 0 of 4, 2 to bucket 2, 1, 3 and 13 to bucket 3.
+    #[test]
+    fn a_zero_seed_batch_walks_whole_buckets() {
+        let mut o = HashOrder::new(true, 4, false);
+        for i in [0u32, 8, 2, 1, 3, 13] {
+            o.update(&i.to_le_bytes(), false);
+        }
+        let value = |k: &[u8]| vec![k[0]];
+        let end = Some(Why::End.errno());
+        let space = Some(Why::BatchSpace.errno());
+        // (cursor bucket, count, split, keys copied, errno, out_batch)
+        type Case = (Option<u32>, u32, bool, &'static [u32], Option<crate::Errno>, u32);
+        let cases: [Case; 9] = [
+            (None, 10, false, &[8, 0, 2, 13, 3, 1], end, 4),
+            (Some(0), 2, false, &[8, 0], None, 2),
+            (Some(0), 1, false, &[], space, 0),
+            (Some(3), 3, false, &[13, 3, 1], end, 4),
+            (Some(2), 3, false, &[2], None, 3),
+            (Some(1), 10, false, &[2, 13, 3, 1], end, 4),
+            (Some(0), 1, true, &[8], None, 0),
+            (Some(3), 3, true, &[13, 3, 1], end, 4),
+            (Some(2), 3, true, &[2, 13, 3], None, 3),
+        ];
+        for (from, max, split, keys, err, out) in cases {
+            let cursor = from.map(u32::to_le_bytes);
+            let keys: Vec<Vec<u8>> = keys.iter().map(|k| k.to_le_bytes().to_vec()).collect();
+            let want = Batch {
+                err,
+                count: keys.len() as u32,
+                values: keys.iter().map(|k| value(k)).collect(),
+                keys,
+                out: Some(out.to_le_bytes().to_vec()),
+                ids: Vec::new(),
+            };
+            let got = o.lookup_batch(cursor.as_ref().map(|c| &c[..]), max, &value, split);
+            assert_eq!(
+                got,
+                Allowed::Exactly(Ok(Ret::Batch(want))),
+                "{from:?} {max} {split}"
+            );
+        }
+    }
+
+    /// A random-seed batch answer narrows where keys may be: copied ones into the buckets it
+    /// walked, the others out of them, and where it stopped short at a bucket that only
+    /// room + 1 keys can be in, all of them are there. No empty range is kept.
+    #[test]
+    fn random_seed_batches_narrow_the_buckets_keys_may_be_in() {
+        let k = |i: u32| i.to_le_bytes().to_vec();
+        let batch = |keys: &[u32], err: Option<crate::Errno>, out: u32| Batch {
+            err,
+            count: keys.len() as u32,
+            keys: keys.iter().map(|i| k(*i)).collect(),
+            values: keys.iter().map(|_| vec![0]).collect(),
+            out: Some(out.to_le_bytes().to_vec()),
+            ids: Vec::new(),
+        };
+        let mut o = HashOrder::new(false, 4, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        // From bucket 0, room for one: key 3 alone, stopped at bucket 1, where 1 and 2 may be.
+        o.learn_batch(0, 1, &batch(&[3], None, 1));
+        assert_eq!(o.may_be_in(&k(3)), vec![(0, 1)]);
+        assert_eq!(o.may_be_in(&k(1)), vec![(1, 4)]);
+        // From bucket 2, room for one, nothing copied (ENOSPC): bucket 2 holds two keys,
+        // and only 1 and 2 can be there (3 is in bucket 0).
+        o.learn_batch(2, 1, &batch(&[], Some(Why::BatchSpace.errno()), 2));
+        assert_eq!(o.may_be_in(&k(1)), vec![(2, 3)]);
+        assert_eq!(o.may_be_in(&k(2)), vec![(2, 3)]);
+        assert_eq!(o.may_be_in(&k(3)), vec![(0, 1)]);
+
+        let mut o = HashOrder::new(false, 4, false);
+        for i in [1, 2, 3] {
+            o.update(&k(i), false);
+        }
+        // Key 1 in bucket 1; 2 and 3 not (both may be in bucket 2: no pin).
+        o.learn_batch(1, 1, &batch(&[1], None, 2));
+        assert_eq!(o.may_be_in(&k(2)), vec![(0, 1), (2, 4)]);
+        // All three from bucket 1 on: 2 is not in bucket 0.
+        o.learn_batch(1, 10, &batch(&[1, 2, 3], Some(Why::End.errno()), 4));
+        assert_eq!(o.may_be_in(&k(2)), vec![(2, 4)]);
+        assert_eq!(o.may_be_in(&k(1)), vec![(1, 2)]);
+    }
+
+    /// An update of a present key leaves the order alone in PERCPU_HASH and LRU_PERCPU_HASH
+    /// (`pcpu_copy_value` in place), in HASH_OF_MAPS where the kernel says so; HASH and
+    /// LRU_HASH link a new element.
+    #[test]
+    fn per_cpu_hashes_update_in_place() {
+        for (t, in_place) in [
+            (MapType::Hash, false),
+            (MapType::LruHash, false),
+            (MapType::PercpuHash, true),
+            (MapType::LruPercpuHash, true),
+        ] {
+            let s = MapSpec::new(t, 4, 4, 4);
+            assert_eq!(HashOrder::of(&s, true).in_place, in_place, "{t:?}");
+        }
+        let s = MapSpec::new(MapType::HashOfMaps, 4, 4, 4);
+        assert!(HashOrder::of(&s, true).in_place && !HashOrder::of(&s, false).in_place);
+    }
 }
