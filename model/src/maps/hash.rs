@@ -1438,4 +1438,38 @@ mod tests {
         let s = MapSpec::new(MapType::HashOfMaps, 4, 4, 4);
         assert!(HashOrder::of(&s, true).in_place && !HashOrder::of(&s, false).in_place);
     }
+
+    /// `htab_map_update_elem` reads the flags without BPF_F_LOCK: LOCK|EXIST is EXIST,
+    /// LOCK|NOEXIST is NOEXIST, and a flag value above EXIST is EINVAL with or without it.
+    #[test]
+    fn update_flags_are_read_without_f_lock() {
+        let mut m = HashMap::new(4, 1);
+        m.store(&k(1), vec![1], &[]);
+        let why = |key: u32, flags| m.update(&k(key), flags, &[]).map_err(|e| e.why());
+        assert_eq!(why(2, F_LOCK | EXIST), Err(Some(Why::NoKey)));
+        assert_eq!(why(1, F_LOCK | EXIST), Ok(Ret::Unit));
+        assert_eq!(why(1, F_LOCK | NOEXIST), Err(Some(Why::Exists)));
+        assert_eq!(why(2, F_LOCK | NOEXIST), Ok(Ret::Unit));
+        assert_eq!(why(1, F_LOCK), Ok(Ret::Unit));
+        assert_eq!(why(1, EXIST), Ok(Ret::Unit));
+        assert_eq!(why(1, F_LOCK | 3), Err(Some(Why::Flags)));
+        assert_eq!(why(1, 3), Err(Some(Why::Flags)));
+    }
+
+    /// LOOKUP_AND_DELETE of a hash came in 5.14 (3e87f192b405): before, ENOTSUPP.
+    #[test]
+    fn hash_lookup_and_delete_came_in_5_14() {
+        let mut m = HashMap::new(4, 1);
+        m.store(&k(1), vec![7], &[]);
+        let old = Profile {
+            hash_lookup_and_delete: false,
+            ..Profile::default()
+        };
+        assert_eq!(
+            m.lookup_and_delete(&k(1), &Profile::default()),
+            Ok(Ret::Value(vec![7]))
+        );
+        let e = m.lookup_and_delete(&k(1), &old).unwrap_err();
+        assert_eq!(e.why(), Some(Why::OldNoCommand));
+    }
 }

@@ -460,4 +460,25 @@ mod tests {
         // A stored key is exact in either dialect.
         assert_eq!(t.next_key(Some(&keys[0]), &[]), Allowed::Exactly(k(2)));
     }
+
+    /// `trie_alloc`: BPF_F_NO_PREALLOC is required, each other flag of LPM_CREATE_FLAG_MASK
+    /// is taken with it; a value of LPM_VAL_SIZE_MAX bytes (4194024 since 6.13) is taken,
+    /// one more is EINVAL (6.18.44 answered the same, replayed).
+    #[test]
+    fn create_takes_the_lpm_flags_and_value_sizes() {
+        let check = |flags, value| {
+            let s = MapSpec {
+                map_flags: flags,
+                ..MapSpec::new(MapType::LpmTrie, 8, value, 1)
+            };
+            alloc_check(&s).map_err(|e| e.why())
+        };
+        for flag in [0, NUMA_NODE, RDONLY, WRONLY, RDONLY_PROG, WRONLY_PROG] {
+            assert_eq!(check(NO_PREALLOC | flag, 4), Ok(()), "{flag:#x}");
+        }
+        assert_eq!(check(0, 4), Err(Some(Why::PreallocOnly)));
+        assert_eq!(check(NO_PREALLOC | ZERO_SEED, 4), Err(Some(Why::Flags)));
+        assert_eq!(check(NO_PREALLOC, 4_194_024), Ok(()));
+        assert_eq!(check(NO_PREALLOC, 4_194_025), Err(Some(Why::ValueSize)));
+    }
 }

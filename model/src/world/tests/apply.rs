@@ -214,3 +214,36 @@ fn a_checked_walk_of_slots_fixes_next_key() {
     assert_eq!(exactly(&w, "next_key m1 key=NULL"), Some(Ok(Ret::Key(vec![2]))));
     assert_eq!(exactly(&w, "next_key m1 key=02"), Some(Ok(Ret::Key(vec![1]))));
 }
+
+/// With BPF_F_CPU (7.0) an update of a present PERCPU_HASH element writes one CPU's slot and
+/// keeps the others' (`pcpu_copy_value` in place); a new element starts zeroed.
+#[test]
+fn cpu_flag_updates_keep_the_other_cpus_of_a_hash_element() {
+    let seven = Profile {
+        percpu_cpu_flags: true,
+        percpu_padding_roundtrips: false,
+        ..Profile::linux_6_18(2)
+    };
+    let mut w = World::new(seven, vec![]);
+    follow(
+        &mut w,
+        &[
+            "m0 = create percpu_hash key=4 value=4 entries=2",
+            "update m0 key=00000000 value=aabbccdd flags=0x10",
+            "update m0 key=00000000 value=11223344 flags=0x100000008",
+            "update m0 key=01000000 value=55667788 flags=0x100000008",
+        ],
+    );
+    let kept = [
+        0xaa, 0xbb, 0xcc, 0xdd, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0,
+    ];
+    assert_eq!(
+        exactly(&w, "lookup m0 key=00000000"),
+        Some(Ok(Ret::Value(kept.to_vec())))
+    );
+    let new = [0, 0, 0, 0, 0, 0, 0, 0, 0x55, 0x66, 0x77, 0x88, 0, 0, 0, 0];
+    assert_eq!(
+        exactly(&w, "lookup m0 key=01000000"),
+        Some(Ok(Ret::Value(new.to_vec())))
+    );
+}
