@@ -481,4 +481,58 @@ mod tests {
         assert_eq!(check(NO_PREALLOC, 4_194_024), Ok(()));
         assert_eq!(check(NO_PREALLOC, 4_194_025), Err(Some(Why::ValueSize)));
     }
+
+    /// trie_map_ops has the generic lookup, update and delete batches from 5.13 on, never
+    /// LOOKUP_AND_DELETE_BATCH.
+    #[test]
+    fn lpm_batches_came_in_5_13() {
+        let old = Profile {
+            lpm_batch: false,
+            ..Profile::default()
+        };
+        for cmd in [
+            "lookup_batch",
+            "update_batch",
+            "delete_batch",
+            "lookup_and_delete_batch",
+        ] {
+            let now = (FAMILY.batch)(MapType::LpmTrie, &Profile::default(), cmd);
+            let want = match cmd {
+                "lookup_and_delete_batch" => Err(Why::NoBatchCmd),
+                _ => Ok(()),
+            };
+            assert_eq!(now, want, "{cmd}");
+            assert_eq!((FAMILY.batch)(MapType::LpmTrie, &old, cmd), Err(Why::LpmNoBatch));
+        }
+    }
+
+    /// Generation draws every key size (IPv4 and IPv6 among them), and one create in 11
+    /// (r % 22 of 20 or 21) invalid in one of three ways, each refused by `trie_alloc`.
+    #[test]
+    fn generation_draws_key_sizes_and_invalid_creates() {
+        let draws = (0..2000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let sizes: std::collections::BTreeSet<u32> =
+            draws.clone().map(FAMILY.gen.key_size.unwrap()).collect();
+        assert_eq!(sizes, [5, 6, 8, 12, 20].into());
+        let invalidate = FAMILY.gen.invalidate.unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for r in draws {
+            let mut s = MapSpec::new(MapType::LpmTrie, 8, 4, 4);
+            s.map_flags = NO_PREALLOC;
+            let hit = invalidate(&mut s, r);
+            assert_eq!(hit, matches!(r % 22, 20 | 21), "{r:#x}");
+            if hit {
+                let why = alloc_check(&s).map_err(|e| e.why()).unwrap_err();
+                kinds.insert((why, s.key_size));
+            } else {
+                assert_eq!(alloc_check(&s), Ok(()));
+            }
+        }
+        let want = [
+            (Some(Why::PreallocOnly), 8),
+            (Some(Why::KeySize), 4),
+            (Some(Why::KeySize), 261),
+        ];
+        assert_eq!(kinds, want.into());
+    }
 }
