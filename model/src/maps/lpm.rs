@@ -478,6 +478,8 @@ mod tests {
         }
         assert_eq!(check(0, 4), Err(Some(Why::PreallocOnly)));
         assert_eq!(check(NO_PREALLOC | ZERO_SEED, 4), Err(Some(Why::Flags)));
+        let both = NO_PREALLOC | RDONLY_PROG | WRONLY_PROG;
+        assert_eq!(check(both, 4), Err(Some(Why::ProgAccess)));
         assert_eq!(check(NO_PREALLOC, 4_194_024), Ok(()));
         assert_eq!(check(NO_PREALLOC, 4_194_025), Err(Some(Why::ValueSize)));
     }
