@@ -537,4 +537,35 @@ mod tests {
         ];
         assert_eq!(kinds, want.into());
     }
+
+    /// Generation's keys (4-byte data, so prefixlens up to 32): selector 0 the maximum, 1
+    /// zero, 2 one or two past it, 3 half, others any of 0..=32; with selector / 8 % 3 == 0
+    /// a stored key's data (the r % n-th), else data bytes drawn from {00, 80, c0, ff, r}
+    /// by bits 2i.. of r.
+    #[test]
+    fn generation_draws_prefixlens_and_data_that_collide() {
+        let draws = || (0..2000u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let len = |k: &[u8]| u32::from_le_bytes([k[0], k[1], k[2], k[3]]);
+        let lens = |sel: u16| -> std::collections::BTreeSet<u32> {
+            draws().map(|r| len(&gen_key(8, &[], sel, r))).collect()
+        };
+        assert_eq!(lens(0), [32].into());
+        assert_eq!(lens(1), [0].into());
+        assert_eq!(lens(2), [33, 34].into());
+        assert_eq!(lens(3), [16].into());
+        for sel in 4..8 {
+            assert_eq!(lens(sel), (0..=32).collect(), "{sel}");
+        }
+        let stored = [key(8, [1, 1, 1, 1]), key(8, [2, 2, 2, 2]), key(8, [3, 3, 3, 3])].concat();
+        for r in 0..6u64 {
+            let i = r as usize % 3 + 1;
+            assert_eq!(gen_key(8, &stored, 3, r), key(16, [i as u8; 4]), "{r}");
+        }
+        for sel in [8 + 3, 16 + 3] {
+            assert_eq!(gen_key(8, &stored, sel, 16), key(16, [0x80, 0x10, 0x80, 0x00]));
+        }
+        assert_eq!(gen_key(8, &[], 3, 16), key(16, [0x80, 0x10, 0x80, 0x00]));
+        let r = 0x0123_4567_89ab_cdef;
+        assert_eq!(gen_key(8, &[], 3, r), key(16, [0x00, 0xff, 0x00, 0xc0]));
+    }
 }
