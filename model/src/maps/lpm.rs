@@ -568,4 +568,90 @@ mod tests {
         let r = 0x0123_4567_89ab_cdef;
         assert_eq!(gen_key(8, &[], 3, r), key(16, [0x00, 0xff, 0x00, 0xc0]));
     }
+
+    fn trie(entries: u32, p: &Profile) -> LpmTrie {
+        LpmTrie::new(&MapSpec::new(MapType::LpmTrie, 8, 1, entries), 1, p, &[])
+    }
+
+    /// `trie_update_elem` in its dialects: flags above BPF_EXIST are EINVAL, a prefixlen
+    /// above 32 EINVAL; from eae6a075 NOEXIST of a present prefix is EEXIST and EXIST of a
+    /// missing one ENOENT (before, both are plain updates); a full trie refuses a new prefix
+    /// (ENOSPC), and before 532d6b36 any update at all.
+    #[test]
+    fn updates_follow_the_flag_and_full_trie_dialects() {
+        let now = Profile::default();
+        let old = Profile {
+            lpm_exist_flags: false,
+            lpm_full_in_place: false,
+            ..Profile::default()
+        };
+        let a = key(32, [10, 0, 0, 1]);
+        let b = key(24, [10, 0, 1, 0]);
+        for p in [&now, &old] {
+            let mut t = trie(2, p);
+            let why = |t: &LpmTrie, k: &[u8], flags| t.update(k, flags, &[]).map_err(|e| e.why());
+            assert_eq!(why(&t, &a, 3), Err(Some(Why::Flags)));
+            assert_eq!(why(&t, &key(33, [10, 0, 0, 1]), ANY), Err(Some(Why::PrefixLen)));
+            assert_eq!(why(&t, &a, NOEXIST), Ok(Ret::Unit));
+            t.store(&a, vec![1], &[]);
+            let (exists, missing) = match p.lpm_exist_flags {
+                true => (Err(Some(Why::Exists)), Err(Some(Why::NoKey))),
+                false => (Ok(Ret::Unit), Ok(Ret::Unit)),
+            };
+            assert_eq!(why(&t, &a, NOEXIST), exists);
+            assert_eq!(why(&t, &a, EXIST), Ok(Ret::Unit));
+            assert_eq!(why(&t, &a, ANY), Ok(Ret::Unit));
+            assert_eq!(why(&t, &b, EXIST), missing);
+            t.store(&b, vec![2], &[]);
+            // Full: a new prefix is ENOSPC; the present one is replaced, from 532d6b36.
+            assert_eq!(why(&t, &key(8, [10, 0, 0, 0]), ANY), Err(Some(Why::TrieFull)));
+            let present = match p.lpm_full_in_place {
+                true => Ok(Ret::Unit),
+                false => Err(Some(Why::TrieFull)),
+            };
+            assert_eq!(why(&t, &a, ANY), present);
+        }
+    }
+
+    /// `trie_delete_elem`: a stored prefix of any length up to 32 goes; a prefixlen above is
+    /// EINVAL, a prefix not stored ENOENT; what was deleted is not found again.
+    #[test]
+    fn deletes_remove_stored_prefixes_only() {
+        let mut t = trie(4, &Profile::default());
+        let (a, b) = (key(32, [10, 0, 0, 1]), key(8, [10, 9, 9, 9]));
+        t.store(&a, vec![1], &[]);
+        t.store(&b, vec![2], &[]);
+        let why = |t: &LpmTrie, k: &[u8]| t.delete(k, &[]).map_err(|e| e.why());
+        assert_eq!(why(&t, &a), Ok(Ret::Unit));
+        assert_eq!(why(&t, &b), Ok(Ret::Unit));
+        assert_eq!(why(&t, &key(33, [10, 0, 0, 1])), Err(Some(Why::PrefixLen)));
+        assert_eq!(why(&t, &key(16, [10, 0, 0, 1])), Err(Some(Why::NoKey)));
+        t.remove(&a);
+        assert_eq!(why(&t, &a), Err(Some(Why::NoKey)));
+        assert_eq!(t.lookup(&a).map_err(|e| e.why()), Ok(Ret::Value(vec![2])));
+    }
+
+    /// `check` dumps a trie with LOOKUP_BATCH (5.13): every key as last written with its
+    /// value, walked in postorder; before 5.13 ENOTSUPP. A divergence report lists the same
+    /// pairs, by prefix length.
+    #[test]
+    fn the_state_is_every_key_as_written() {
+        let mut t = trie(4, &Profile::default());
+        let (a, b) = (key(8, [10, 7, 7, 7]), key(32, [10, 0, 0, 1]));
+        t.store(&a, vec![1], &[]);
+        t.store(&b, vec![2], &[]);
+        let Allowed::State(st, Walk::Exact(order)) = t.state(8, false, &[]) else {
+            panic!("{:?}", t.state(8, false, &[]))
+        };
+        assert_eq!((st.key_size, st.value_size), (8, 1));
+        assert_eq!(st.keys, [a.clone(), b.clone()].concat());
+        assert_eq!(st.values, vec![1, 2]);
+        assert_eq!(order, vec![b.clone(), a.clone()]);
+        assert_eq!(t.entries(), vec![(a, vec![1]), (b, vec![2])]);
+        t.batch = false;
+        assert_eq!(
+            t.state(8, false, &[]),
+            Allowed::Exactly(Err(Why::LpmNoBatch.errno()))
+        );
+    }
 }
