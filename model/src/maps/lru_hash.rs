@@ -567,4 +567,34 @@ mod tests {
         assert!(w.precondition(&up).is_ok());
         run(&mut w, "cpu 2 => EINVAL");
     }
+
+    /// Per-CPU LRU lists round max_entries up to a multiple of the CPUs before the hash's
+    /// entry limit is applied: 2^27 - 1 entries on 3 CPUs are 2^27 + 2, too many; with the
+    /// common LRU they are not rounded, and fit.
+    #[test]
+    fn the_entry_limit_applies_to_the_rounded_count() {
+        use crate::op::flags::NO_COMMON_LRU;
+        let p = Profile {
+            possible_cpus: 3,
+            ..Profile::default()
+        };
+        let n = p.hash_max_entries - 1;
+        let common = MapSpec::new(MapType::LruHash, 4, 8, n);
+        let percpu_lists = MapSpec {
+            map_flags: NO_COMMON_LRU,
+            ..common.clone()
+        };
+        assert!(!(FAMILY.too_many_entries)(&common, &p));
+        assert!((FAMILY.too_many_entries)(&percpu_lists, &p));
+    }
+
+    /// Preallocated LRU elements are max_entries, without the hash's extra one per CPU:
+    /// (48-byte htab_elem + key + value, 8-aligned) per element, and per-CPU values'
+    /// pointer plus a slot per CPU.
+    #[test]
+    fn lru_elements_are_max_entries_without_extras() {
+        let bytes = |t| (FAMILY.alloc_bytes)(&MapSpec::new(t, 4, 8, 10), 2);
+        assert_eq!(bytes(MapType::LruHash), (48 + 8 + 8) * 10);
+        assert_eq!(bytes(MapType::LruPercpuHash), (48 + 8 + 8 + 8 * 2) * 10);
+    }
 }
