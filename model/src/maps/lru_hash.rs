@@ -597,4 +597,32 @@ mod tests {
         assert_eq!(bytes(MapType::LruHash), (48 + 8 + 8) * 10);
         assert_eq!(bytes(MapType::LruPercpuHash), (48 + 8 + 8 + 8 * 2) * 10);
     }
+
+    /// Generation: half the maps have per-CPU lists; one invalid create in 4 asks for
+    /// NO_PREALLOC (ENOTSUPP) or a NUMA node with per-CPU lists (EINVAL).
+    #[test]
+    fn generation_draws_both_list_kinds_and_invalid_creates() {
+        let p = Profile::default();
+        let mut lists = std::collections::BTreeSet::new();
+        let mut refused = std::collections::BTreeSet::new();
+        for r in (0..400u64).map(|i| i.wrapping_mul(0x9e37_79b9_7f4a_7c15)) {
+            let mut s = MapSpec::new(MapType::LruHash, 4, 8, 8);
+            (FAMILY.gen.spec.unwrap())(&mut s, r);
+            lists.insert(s.map_flags);
+            let mut s = MapSpec::new(MapType::LruHash, 4, 8, 8);
+            let hit = (FAMILY.gen.invalidate.unwrap())(&mut s, r);
+            assert_eq!(hit, r % 8 < 2, "{r:#x}");
+            let numa = s.map_flags & NUMA_NODE != 0;
+            match alloc_check(&s, &p, numa) {
+                Err(e) => {
+                    assert!(hit, "{r:#x}");
+                    refused.insert((r % 8, e.why()));
+                }
+                Ok(()) => assert!(!hit, "{r:#x}"),
+            }
+        }
+        assert_eq!(lists, [0, NO_COMMON_LRU].into());
+        let want = [(0, Some(Why::LruNoPrealloc)), (1, Some(Why::NumaPercpu))];
+        assert_eq!(refused, want.into());
+    }
 }
