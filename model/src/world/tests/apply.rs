@@ -149,16 +149,21 @@ fn only_enoent_ends_an_observed_walk() {
     assert_eq!(exactly(&w, "next_key m0 key=01"), None, "still a set");
 }
 
-/// With BPF_F_CPU (7.0), BPF_F_ALL_CPUS writes every CPU's slot and BPF_F_CPU one; an LRU
-/// per-CPU element that the update's own pop evicted starts again from zeroes.
-#[test]
-fn cpu_flags_write_all_or_one_cpu() {
+/// A world on a 7.0 kernel of two CPUs: BPF_F_CPU and BPF_F_ALL_CPUS, no padding round trip.
+fn with_cpu_flags() -> World {
     let seven = Profile {
         percpu_cpu_flags: true,
         percpu_padding_roundtrips: false,
         ..Profile::linux_6_18(2)
     };
-    let mut w = World::new(seven, vec![]);
+    World::new(seven, vec![])
+}
+
+/// With BPF_F_CPU (7.0), BPF_F_ALL_CPUS writes every CPU's slot and BPF_F_CPU one; an LRU
+/// per-CPU element that the update's own pop evicted starts again from zeroes.
+#[test]
+fn cpu_flags_write_all_or_one_cpu() {
+    let mut w = with_cpu_flags();
     follow(
         &mut w,
         &[
@@ -219,12 +224,7 @@ fn a_checked_walk_of_slots_fixes_next_key() {
 /// keeps the others' (`pcpu_copy_value` in place); a new element starts zeroed.
 #[test]
 fn cpu_flag_updates_keep_the_other_cpus_of_a_hash_element() {
-    let seven = Profile {
-        percpu_cpu_flags: true,
-        percpu_padding_roundtrips: false,
-        ..Profile::linux_6_18(2)
-    };
-    let mut w = World::new(seven, vec![]);
+    let mut w = with_cpu_flags();
     follow(
         &mut w,
         &[
