@@ -879,4 +879,23 @@ mod tests {
         assert_eq!(lru.evicted, vec![k(1)]);
         assert!(!lru.contains(&k(1)) && lru.contains(&k(2)));
     }
+
+    /// `bpf_common_lru_pop_free`'s steal stops at the first CPU that gives a node (`while
+    /// (!node && steal != first_steal)`). Three CPUs, the refill of 128: CPU 0's first refill
+    /// takes all six nodes; CPU 1 steals one of its free ones; CPU 2, starting at itself,
+    /// steals from CPU 0 too and stops there, so CPU 1's pending key stays (going on to CPU 1
+    /// would have evicted it). (With two CPUs a
+    /// steal that finds a node always ends at the first CPU: only three show the stop.)
+    #[test]
+    fn a_steal_stops_at_the_first_cpu_with_a_node() {
+        let mut m = Map::new(false, false, 6, 3, true);
+        assert_eq!(m.up_on(1, 0), Ok(()));
+        assert_eq!(m.up_on(2, 1), Ok(()));
+        assert_eq!(m.up_on(3, 2), Ok(()));
+        assert_eq!(m.keys(), [1, 2, 3].into());
+        // CPU 2's next refill flushes its own pending key to the global list, where the
+        // shrink finds it first.
+        assert_eq!(m.up_on(4, 2), Ok(()));
+        assert_eq!(m.keys(), [1, 2, 4].into());
+    }
 }

@@ -625,4 +625,89 @@ mod tests {
         let want = [(0, Some(Why::LruNoPrealloc)), (1, Some(Why::NumaPercpu))];
         assert_eq!(refused, want.into());
     }
+
+    /// Each refused update says why, as `attempt` tells the paths apart: the flag range
+    /// (EINVAL before any pop; a per-CPU LRU's too before 7.0, whose CPU flags make the rest
+    /// BPF_ANY), a missing key (ENOENT), a key this update's own pop evicted (ENOENT too),
+    /// and a present key under NOEXIST (EEXIST). The errnos were replayed on 6.18.44
+    /// (`update-evicts-its-own-key.case`, `percpu-update-flags-3-einval.case`).
+    #[test]
+    fn refused_updates_say_why() {
+        let mut w = World::default();
+        run(
+            &mut w,
+            "cpu 0 => ok
+             m0 = create lru_hash key=4 value=1 entries=2 => ok fd=m0
+             m1 = create lru_percpu_hash key=4 value=8 entries=2 => ok fd=m1
+             m2 = create lru_hash key=4 value=1 entries=8 => ok fd=m2
+             update m0 key=01000000 value=01 => ok
+             update m0 key=02000000 value=02 => ok",
+        );
+        let why = |l: &str| match w.allowed(&crate::text::parse_line(l).unwrap().0) {
+            Allowed::Exactly(Err(e)) => (e.to_string(), e.why()),
+            a => panic!("{l}: {a}"),
+        };
+        let einval = (Errno::EINVAL.to_string(), Some(Why::Flags));
+        assert_eq!(why("update m0 key=09000000 value=09 flags=0x3"), einval);
+        let sixteen = "00".repeat(16);
+        assert_eq!(
+            why(&format!("update m1 key=09000000 value={sixteen} flags=0x3")),
+            einval
+        );
+        let enoent = |w| (Errno::ENOENT.to_string(), Some(w));
+        assert_eq!(
+            why("update m2 key=09000000 value=09 flags=EXIST"),
+            enoent(Why::NoKey)
+        );
+        // A full map: the pop evicts key 1, so 9 is missing, and 1 is gone by its own pop.
+        assert_eq!(
+            why("update m0 key=09000000 value=09 flags=EXIST"),
+            enoent(Why::NoKey)
+        );
+        assert_eq!(
+            why("update m0 key=01000000 value=09 flags=EXIST"),
+            enoent(Why::LruSelfEvicted)
+        );
+        assert_eq!(
+            why("update m0 key=02000000 value=09 flags=NOEXIST"),
+            (Errno::EEXIST.to_string(), Some(Why::Exists))
+        );
+    }
+
+    /// The world and the generator read an LRU hash as the hash it keeps: values, present
+    /// keys, entries, emptiness and the walk order; `update_evicts` says whether an update's
+    /// own pop takes the key (a per-CPU update then starts from zeroes), and is false
+    /// unpinned, where no one CPU's lists say.
+    #[test]
+    fn an_lru_hash_reads_as_its_hash() {
+        let p = Profile::default();
+        let s = MapSpec::new(MapType::LruHash, 4, 1, 2);
+        let mut m = (FAMILY.new.unwrap())(&s, 1, &p, &[]);
+        assert!(m.is_empty());
+        assert!(!m.update_evicts(&[1, 0, 0, 0], ANY), "unpinned");
+        m.on_cpu(0);
+        for k in [1u8, 2] {
+            let up = crate::text::parse_line(&format!("update m0 key={k:02x}000000 value={k:02x}"))
+                .unwrap()
+                .0;
+            assert_eq!(m.update(&[k, 0, 0, 0], ANY, &[]), Ok(Ret::Unit));
+            m.observe(&up, &Ok(Ret::Unit));
+            m.store(&[k, 0, 0, 0], vec![k], &[]);
+        }
+        assert!(!m.is_empty());
+        assert_eq!(m.value(&[2, 0, 0, 0]), Some(vec![2]));
+        let mut keys = Vec::new();
+        m.first_keys(8, &mut keys);
+        let mut keys: Vec<&[u8]> = keys.chunks(4).collect();
+        keys.sort();
+        assert_eq!(keys, [[1, 0, 0, 0], [2, 0, 0, 0]]);
+        assert_eq!(
+            m.entries(),
+            vec![(vec![1, 0, 0, 0], vec![1]), (vec![2, 0, 0, 0], vec![2])]
+        );
+        assert!(m.order().is_some() && m.order_mut().is_some());
+        // Full: the next pop evicts key 1 (update-evicts-its-own-key.case), not key 2.
+        assert!(m.update_evicts(&[1, 0, 0, 0], ANY));
+        assert!(!m.update_evicts(&[2, 0, 0, 0], ANY));
+    }
 }

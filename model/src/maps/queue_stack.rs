@@ -252,5 +252,37 @@ mod tests {
             Err(Some(Why::ValueTooBig))
         );
         assert_eq!(with(|s| s.map_flags = NUMA_NODE | RDONLY), Ok(()));
+        // KMALLOC_MAX_SIZE itself is taken (replayed on 6.18.44: a 4 MiB value, then E2BIG
+        // one byte above).
+        assert_eq!(with(|s| s.value_size = 1 << 22), Ok(()));
+    }
+
+    /// `queue_stack_map_alloc`: max_entries + 1 slots of value_size (one slot stays empty,
+    /// so that head == tail means empty).
+    #[test]
+    fn a_map_holds_one_slot_more_than_its_entries() {
+        let s = MapSpec::new(MapType::Queue, 0, 8, 10);
+        assert_eq!((FAMILY.alloc_bytes)(&s, 2), 11 * 8);
+    }
+
+    /// The family's maps: a STACK gives out its newest element (`__stack_map_get`), a QUEUE
+    /// its oldest (`__queue_map_get`), and a STACK under the `stack-pops-oldest` fault its
+    /// oldest too.
+    #[test]
+    fn the_family_makes_stacks_and_queues() {
+        let peek = |t: MapType, faults: &[Fault]| {
+            let s = MapSpec::new(t, 0, 1, 4);
+            let mut m = (FAMILY.new.unwrap())(&s, 1, &crate::profile::Profile::default(), faults);
+            for v in [1u8, 2] {
+                assert_eq!(m.update(&[], ANY, &[]), Ok(Ret::Unit));
+                m.store(&[], vec![v], &[]);
+            }
+            m.lookup(&[])
+        };
+        let value = |v: u8| Ok(Ret::Value(vec![v]));
+        assert_eq!(peek(MapType::Stack, &[]), value(2));
+        assert_eq!(peek(MapType::Queue, &[]), value(1));
+        assert_eq!(peek(MapType::Stack, &[Fault::StackPopsOldest]), value(1));
+        assert_eq!(peek(MapType::Queue, &[Fault::StackPopsOldest]), value(1));
     }
 }

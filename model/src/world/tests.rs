@@ -1241,3 +1241,4 @@ fn ids_written_as_values_read_back_as_ids() {
 
 mod apply;
 mod fd_ptr;
+mod lru_corpus;
