@@ -285,4 +285,30 @@ mod tests {
         assert_eq!(peek(MapType::Stack, &[Fault::StackPopsOldest]), value(1));
         assert_eq!(peek(MapType::Queue, &[Fault::StackPopsOldest]), value(1));
     }
+
+    /// The end of a case pops the map dry, one pop more than it can hold (the last shows it
+    /// empty), through an fd that may read and write (a pop is both), and not for maps of
+    /// over 256 entries; what it holds is its values, oldest first, with no keys.
+    #[test]
+    fn the_end_of_a_case_pops_it_dry() {
+        let mut m = map(true, 3);
+        assert!(m.is_empty());
+        for v in [1u8, 2] {
+            m.store(&[], vec![v], &[]);
+        }
+        assert!(!m.is_empty());
+        assert_eq!(m.entries(), vec![(vec![], vec![1]), (vec![], vec![2])]);
+        let fd = FdRef::Handle(crate::op::Handle::map(0));
+        let pops = m.read_back(fd, true, true);
+        let pop = Op::LookupAndDelete {
+            map: fd,
+            key: Vec::new(),
+            flags: 0,
+        };
+        assert_eq!(pops, vec![pop; 4]);
+        assert!(m.read_back(fd, false, true).is_empty());
+        assert!(m.read_back(fd, true, false).is_empty());
+        assert_eq!(map(false, 256).read_back(fd, true, true).len(), 257);
+        assert!(map(false, 257).read_back(fd, true, true).is_empty());
+    }
 }

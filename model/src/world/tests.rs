@@ -222,6 +222,35 @@ fn cpu_flags_and_late_file_flags_follow_their_cases() {
     assert_eq!(w.allowed(&three("m1")), Allowed::Exactly(Err(Errno::EINVAL)));
 }
 
+/// 7.0's batch element flags (`bpf_map_check_op_flags` in the batch ops): none is a batch
+/// as before; a bit outside BPF_F_LOCK, BPF_F_CPU and BPF_F_ALL_CPUS is EINVAL first, then
+/// BPF_F_LOCK without a spin lock, then the CPU flags on a map that is not per-CPU.
+#[test]
+fn batch_element_flags_with_cpu_flags() {
+    let seven = Profile {
+        percpu_cpu_flags: true,
+        percpu_padding_roundtrips: false,
+        ..Profile::default()
+    };
+    let mut w = World::new(seven, vec![]);
+    follow(&mut w, &["m0 = create hash key=4 value=4 entries=2"]);
+    let batch = |f: &str| {
+        op(&format!(
+            "update_batch m0 count=1 keys=01000000 values=01000000{f}"
+        ))
+    };
+    assert_eq!(w.allowed(&batch("")), Allowed::Exactly(Ok(Ret::Count(1))));
+    let why = |f: &str| {
+        w.allowed(&batch(f))
+            .exactly()
+            .and_then(|o| o.clone().err())
+            .and_then(|e| e.why())
+    };
+    assert_eq!(why(" elem_flags=0x40"), Some(crate::reason::Why::Flags));
+    assert_eq!(why(" elem_flags=0x4"), Some(crate::reason::Why::FLock));
+    assert_eq!(why(" elem_flags=0x8"), Some(crate::reason::Why::CpuFlags));
+}
+
 /// Only a PROG_ARRAY that lost its last user reference is being cleared: one with an fd
 /// holds its programs for certain, and so does an array of maps without one (held by a
 /// program). The model must say "alive", not "alive or gone".
@@ -1240,5 +1269,5 @@ fn ids_written_as_values_read_back_as_ids() {
 }
 
 mod apply;
+mod corpus;
 mod fd_ptr;
-mod lru_corpus;
