@@ -251,6 +251,51 @@ fn batch_element_flags_with_cpu_flags() {
     assert_eq!(why(" elem_flags=0x8"), Some(crate::reason::Why::CpuFlags));
 }
 
+/// 7.0's element flags on a per-CPU map (`bpf_map_check_op_flags`): BPF_F_CPU or
+/// BPF_F_ALL_CPUS, one at a time: both at once are EINVAL.
+#[test]
+fn both_cpu_flags_at_once_are_einval() {
+    let seven = Profile {
+        percpu_cpu_flags: true,
+        percpu_padding_roundtrips: false,
+        ..Profile::default()
+    };
+    let mut w = World::new(seven, vec![]);
+    follow(&mut w, &["m0 = create percpu_array key=4 value=4 entries=1"]);
+    let why = |f: &str| {
+        let o = w.allowed(&op(&format!("update m0 key=00000000 value=01000000 flags={f}")));
+        o.exactly().and_then(|o| o.clone().err()).and_then(|e| e.why())
+    };
+    assert_eq!(why("0x18"), Some(crate::reason::Why::CpuFlags));
+    assert_eq!(why("0x10"), None);
+}
+
+/// What objects hold against RLIMIT_MEMLOCK before 5.11 (`memlock_charged`), as a range: a
+/// live map its charge, a live program one page; a closed one anywhere from nothing to its
+/// charge, since its uncharge is in a deferred free that nothing here observes.
+#[test]
+fn released_objects_hold_a_range_of_memlock() {
+    let old = Profile {
+        mem_accounting: crate::profile::MemAccounting::Rlimit,
+        xdp_frags: false,
+        ..Profile::default()
+    };
+    let mut w = World::new(old, vec![]);
+    follow(
+        &mut w,
+        &[
+            "fdtable",
+            "m0 = create array key=4 value=4096 entries=2",
+            "p0 = load socket_filter",
+        ],
+    );
+    let (lo, hi) = w.memlock_charged();
+    assert_eq!(lo, hi, "all alive");
+    assert!(lo >= 3, "two pages of values and the program's page: {lo}");
+    follow(&mut w, &["close m0", "close p0"]);
+    assert_eq!(w.memlock_charged(), (0, hi));
+}
+
 /// Only a PROG_ARRAY that lost its last user reference is being cleared: one with an fd
 /// holds its programs for certain, and so does an array of maps without one (held by a
 /// program). The model must say "alive", not "alive or gone".
