@@ -270,6 +270,48 @@ fn both_cpu_flags_at_once_are_einval() {
     assert_eq!(why("0x10"), None);
 }
 
+/// 7.0 takes a per-CPU update's flags other than NOEXIST and EXIST as BPF_ANY (the finding
+/// of `percpu-update-flags-3-einval.case`), but NOEXIST and EXIST themselves still refuse;
+/// and from 6.19 a lookup's flags are checked after the fd, none being a plain lookup.
+#[test]
+fn seven_keeps_noexist_and_exist_and_plain_lookups() {
+    let seven = Profile {
+        percpu_cpu_flags: true,
+        percpu_padding_roundtrips: false,
+        lookup_flags_after_fd: true,
+        ..Profile::default()
+    };
+    let mut w = World::new(seven.clone(), vec![]);
+    follow(
+        &mut w,
+        &[
+            "m0 = create percpu_hash key=4 value=4 entries=2",
+            "update m0 key=00000000 value=01000000 flags=0x10",
+        ],
+    );
+    let answer = |w: &World, l: &str| w.allowed(&op(l)).exactly().cloned();
+    assert_eq!(
+        answer(&w, "update m0 key=00000000 value=02000000 flags=NOEXIST"),
+        Some(Err(Errno::EEXIST))
+    );
+    assert_eq!(
+        answer(&w, "update m0 key=01000000 value=02000000 flags=EXIST"),
+        Some(Err(Errno::ENOENT))
+    );
+    let six_nineteen = Profile {
+        lookup_flags_after_fd: true,
+        ..Profile::default()
+    };
+    for p in [seven, six_nineteen] {
+        let mut w = World::new(p, vec![]);
+        follow(&mut w, &["m0 = create array key=4 value=4 entries=1"]);
+        assert_eq!(
+            answer(&w, "lookup m0 key=00000000"),
+            Some(Ok(Ret::Value(vec![0; 4])))
+        );
+    }
+}
+
 /// What objects hold against RLIMIT_MEMLOCK before 5.11 (`memlock_charged`), as a range: a
 /// live map its charge, a live program one page; a closed one anywhere from nothing to its
 /// charge, since its uncharge is in a deferred free that nothing here observes.

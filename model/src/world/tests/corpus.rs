@@ -702,6 +702,10 @@ const CASES: &[(&str, &str)] = &[
         include_str!("../../../../regressions/percpu-hash-zero-seed-order.case"),
     ),
     (
+        "prog/hash-update-f-lock-einval",
+        include_str!("../../../../regressions/prog/hash-update-f-lock-einval.case"),
+    ),
+    (
         "prog/helpers-on-fd-maps",
         include_str!("../../../../regressions/prog/helpers-on-fd-maps.case"),
     ),
@@ -716,6 +720,10 @@ const CASES: &[(&str, &str)] = &[
     (
         "prog/lookup-of-a-map-holding-ids",
         include_str!("../../../../regressions/prog/lookup-of-a-map-holding-ids.case"),
+    ),
+    (
+        "prog/lookup-reads-its-cpus-slot",
+        include_str!("../../../../regressions/prog/lookup-reads-its-cpus-slot.case"),
     ),
     (
         "rdonly-wronly-fds",
