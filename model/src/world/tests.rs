@@ -312,6 +312,31 @@ fn seven_keeps_noexist_and_exist_and_plain_lookups() {
     }
 }
 
+/// The `prog-array-lock-first` model fault: a program's update of an array refuses
+/// BPF_F_LOCK before the index and NOEXIST (the kernel: after them), and only with BPF_F_LOCK.
+#[test]
+fn the_prog_array_lock_first_fault_moves_only_f_lock() {
+    let mut w = World::new(Profile::default(), vec![crate::fault::Fault::ProgArrayLockFirst]);
+    follow(&mut w, &["m0 = create array key=4 value=4 entries=2"]);
+    let why = |l: &str| match w.allowed(&op(l)).exactly() {
+        Some(Err(e)) => e.why(),
+        Some(Ok(_)) => None,
+        None => panic!("{l}"),
+    };
+    use crate::reason::Why;
+    let up = "prog update m0 value=01000000";
+    assert_eq!(
+        why(&format!("{up} key=00000000 flags=NOEXIST|F_LOCK")),
+        Some(Why::FLock)
+    );
+    assert_eq!(why(&format!("{up} key=05000000 flags=F_LOCK")), Some(Why::FLock));
+    assert_eq!(
+        why(&format!("{up} key=00000000 flags=NOEXIST")),
+        Some(Why::Exists)
+    );
+    assert_eq!(why(&format!("{up} key=00000000")), None);
+}
+
 /// What objects hold against RLIMIT_MEMLOCK before 5.11 (`memlock_charged`), as a range: a
 /// live map its charge, a live program one page; a closed one anywhere from nothing to its
 /// charge, since its uncharge is in a deferred free that nothing here observes.

@@ -702,6 +702,10 @@ const CASES: &[(&str, &str)] = &[
         include_str!("../../../../regressions/percpu-hash-zero-seed-order.case"),
     ),
     (
+        "prog/array-update-flag-order",
+        include_str!("../../../../regressions/prog/array-update-flag-order.case"),
+    ),
+    (
         "prog/hash-update-f-lock-einval",
         include_str!("../../../../regressions/prog/hash-update-f-lock-einval.case"),
     ),
