@@ -531,6 +531,53 @@ fn dying_counts_narrow_only_when_the_kernel_shows_it() {
     assert_eq!(w.allowed(&Op::Dying), Allowed::Exactly(Ok(Ret::Count(0))));
 }
 
+/// The end of a case settles a removed cgroup whose release is pending (`dying_pending`),
+/// only where cgroups are modelled, and not in an fdtable case (its process has its own
+/// limits and ends with it) unless the `dying-settled-in-fdtable` fault says so; once the
+/// kernel showed it gone, nothing is pending.
+#[test]
+fn only_a_pending_release_is_settled_at_the_end() {
+    let mut w = World::default();
+    assert!(!w.dying_pending(), "nothing removed");
+    // A directory fd does not pin a removed cgroup: its release may come at once.
+    follow(&mut w, &["c0 = mkcgroup", "rmdir c0"]);
+    assert!(w.dying_pending());
+    let mut no_cgroups = w.clone();
+    no_cgroups.profile.cgroup2 = false;
+    assert!(!no_cgroups.dying_pending());
+    w.apply(&Op::Dying, &Ok(Ret::Count(0)));
+    assert!(!w.dying_pending(), "settled");
+    let mut fdtable = World::default();
+    follow(
+        &mut fdtable,
+        &["fdtable", "c0 = mkcgroup", "rmdir c0", "close c0"],
+    );
+    assert!(!fdtable.dying_pending());
+    fdtable.faults = vec![Fault::DyingSettledInFdtable];
+    assert!(fdtable.dying_pending());
+}
+
+/// The `inner-fd-close-releases` model fault drops the edges of maps of maps: an inner map
+/// whose fd closes is gone at once, not pending (only a PROG_ARRAY without user references
+/// has its slots cleared by deferred work), so the canary meets a kernel that keeps it alive.
+#[test]
+fn the_inner_fd_close_fault_releases_at_once() {
+    let mut w = World::new(Profile::default(), vec![Fault::InnerFdCloseReleases]);
+    follow(
+        &mut w,
+        &[
+            "m0 = create array key=4 value=4 entries=1",
+            "m1 = create array_of_maps key=4 value=4 entries=1 inner=m0",
+            "update m1 key=00000000 value=fd:m0",
+            "close m0",
+        ],
+    );
+    assert_eq!(
+        w.allowed(&Op::Alive { target: h(0) }),
+        Allowed::Exactly(Ok(Ret::Alive(false)))
+    );
+}
+
 /// `dropcap` in an fdtable case takes CAP_SYS_RESOURCE away: raising a hard limit is
 /// then EPERM.
 #[test]
