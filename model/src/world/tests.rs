@@ -578,6 +578,39 @@ fn the_inner_fd_close_fault_releases_at_once() {
     );
 }
 
+/// What a freed map held in its slots, or a freed program in its used maps, is released by
+/// that object's deferred free (`bpf_map_free_deferred`, the program's RCU callback): alive
+/// or gone until the kernel shows which, never gone for certain.
+#[test]
+fn what_a_freed_object_held_is_pending() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create array key=4 value=4 entries=1",
+            "m1 = create array_of_maps key=4 value=4 entries=1 inner=m0",
+            "update m1 key=00000000 value=fd:m0",
+            "m2 = create array key=4 value=4 entries=1",
+            "p0 = load socket_filter uses=m2",
+            "close m0",
+            "close m2",
+        ],
+    );
+    let alive = |w: &World, t: Handle| w.allowed(&Op::Alive { target: t });
+    let held = Allowed::Exactly(Ok(Ret::Alive(true)));
+    assert_eq!(alive(&w, h(0)), held, "the outer map holds it");
+    assert_eq!(alive(&w, h(2)), held, "the program holds it");
+    follow(&mut w, &["close m1", "close p0"]);
+    for t in [h(0), h(2)] {
+        let a = alive(&w, t);
+        let op = Op::Alive { target: t };
+        assert!(
+            w.admits(&op, &a, &Ok(Ret::Alive(true))) && w.admits(&op, &a, &Ok(Ret::Alive(false))),
+            "{t}: {a}"
+        );
+    }
+}
+
 /// `dropcap` in an fdtable case takes CAP_SYS_RESOURCE away: raising a hard limit is
 /// then EPERM.
 #[test]
