@@ -294,6 +294,10 @@ const CASES: &[(&str, &str)] = &[
         include_str!("../../../../regressions/handles/cgroup-dir-fd-does-not-pin-removed-cgroup.case"),
     ),
     (
+        "handles/failed-frags-load-binds-prog-array-owner",
+        include_str!("../../../../regressions/handles/failed-frags-load-binds-prog-array-owner.case"),
+    ),
+    (
         "handles/failed-load-binds-past-a-compatible-owner",
         include_str!("../../../../regressions/handles/failed-load-binds-past-a-compatible-owner.case"),
     ),
