@@ -302,6 +302,10 @@ const CASES: &[(&str, &str)] = &[
         include_str!("../../../../regressions/handles/failed-load-binds-past-a-compatible-owner.case"),
     ),
     (
+        "handles/failed-load-stops-at-the-incompatible-owner",
+        include_str!("../../../../regressions/handles/failed-load-stops-at-the-incompatible-owner.case"),
+    ),
+    (
         "handles/failed-load-still-binds-prog-array-owner",
         include_str!("../../../../regressions/handles/failed-load-still-binds-prog-array-owner.case"),
     ),
