@@ -611,6 +611,24 @@ fn what_a_freed_object_held_is_pending() {
     }
 }
 
+/// Scripts the model cannot follow are refused by name: a CPU past a `cpu_set_t` (1024),
+/// and an LRU map of more than 2^20 entries that the kernel would create (the model keeps
+/// every node; past the hash's entry limit it is E2BIG, which the model answers).
+#[test]
+fn preconditions_bound_cpus_and_lru_sizes() {
+    let w = World::default();
+    assert!(w.precondition(&op("cpu 1023")).is_ok());
+    assert!(w
+        .precondition(&op("cpu 1024"))
+        .unwrap_err()
+        .contains("below 1024"));
+    let lru = |n: u32| op(&format!("m0 = create lru_hash key=4 value=4 entries={n}"));
+    assert!(w.precondition(&lru(1 << 20)).is_ok());
+    assert!(w.precondition(&lru((1 << 20) + 1)).unwrap_err().contains("2^20"));
+    let past = w.profile.hash_max_entries + 1;
+    assert!(w.precondition(&lru(past)).is_ok(), "E2BIG, modelled");
+}
+
 /// `dropcap` in an fdtable case takes CAP_SYS_RESOURCE away: raising a hard limit is
 /// then EPERM.
 #[test]
