@@ -629,6 +629,25 @@ fn preconditions_bound_cpus_and_lru_sizes() {
     assert!(w.precondition(&lru(past)).is_ok(), "E2BIG, modelled");
 }
 
+/// `fd_by_id` of a PROG_ARRAY that lost its user references (no fd, a program holds it)
+/// would race `prog_array_map_clear`: refused as a script; with its fd open it is plain.
+#[test]
+fn fd_by_id_of_a_prog_array_needs_its_user_references() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create prog_array key=4 value=4 entries=1",
+            "m1 = create array key=4 value=4 entries=1",
+        ],
+    );
+    assert!(w.precondition(&op("m2 = fd_by_id m0")).is_ok());
+    follow(&mut w, &["p0 = load socket_filter uses=m0", "close m0"]);
+    let refused = w.precondition(&op("m2 = fd_by_id m0")).unwrap_err();
+    assert!(refused.contains("user references"), "{refused}");
+    assert!(w.precondition(&op("m2 = fd_by_id m1")).is_ok());
+}
+
 /// `dropcap` in an fdtable case takes CAP_SYS_RESOURCE away: raising a hard limit is
 /// then EPERM.
 #[test]
