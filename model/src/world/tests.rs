@@ -227,12 +227,7 @@ fn cpu_flags_and_late_file_flags_follow_their_cases() {
 /// BPF_F_LOCK without a spin lock, then the CPU flags on a map that is not per-CPU.
 #[test]
 fn batch_element_flags_with_cpu_flags() {
-    let seven = Profile {
-        percpu_cpu_flags: true,
-        percpu_padding_roundtrips: false,
-        ..Profile::default()
-    };
-    let mut w = World::new(seven, vec![]);
+    let mut w = with_cpu_flags();
     follow(&mut w, &["m0 = create hash key=4 value=4 entries=2"]);
     let batch = |f: &str| {
         op(&format!(
@@ -255,12 +250,7 @@ fn batch_element_flags_with_cpu_flags() {
 /// BPF_F_ALL_CPUS, one at a time: both at once are EINVAL.
 #[test]
 fn both_cpu_flags_at_once_are_einval() {
-    let seven = Profile {
-        percpu_cpu_flags: true,
-        percpu_padding_roundtrips: false,
-        ..Profile::default()
-    };
-    let mut w = World::new(seven, vec![]);
+    let mut w = with_cpu_flags();
     follow(&mut w, &["m0 = create percpu_array key=4 value=4 entries=1"]);
     let why = |f: &str| {
         let o = w.allowed(&op(&format!("update m0 key=00000000 value=01000000 flags={f}")));
@@ -411,6 +401,16 @@ fn follow(w: &mut World, lines: &[&str]) {
             .unwrap_or_else(|| panic!("{line}: {}", w.allowed(&op)));
         w.apply(&op, &o);
     }
+}
+
+/// A world on a 7.0 kernel of two CPUs: BPF_F_CPU and BPF_F_ALL_CPUS, no padding round trip.
+fn with_cpu_flags() -> World {
+    let seven = Profile {
+        percpu_cpu_flags: true,
+        percpu_padding_roundtrips: false,
+        ..Profile::linux_6_18(2)
+    };
+    World::new(seven, vec![])
 }
 
 /// Asserts that the model refuses `line` with exactly `e`, and follows that refusal.

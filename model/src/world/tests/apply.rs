@@ -1,7 +1,7 @@
 //! `World::apply`: what each outcome the kernel gave leaves behind, seen through the next
 //! op's allowed set (access modes of new fds, owners, slots, liveness, observed orders).
 
-use super::{follow, h, op, refused_with};
+use super::{follow, h, op, refused_with, with_cpu_flags};
 use crate::errno::Errno;
 use crate::outcome::Ret;
 use crate::profile::Profile;
@@ -147,16 +147,6 @@ fn only_enoent_ends_an_observed_walk() {
     );
     refused_with(&mut w, "next_key m1 key=01", Errno::EPERM);
     assert_eq!(exactly(&w, "next_key m0 key=01"), None, "still a set");
-}
-
-/// A world on a 7.0 kernel of two CPUs: BPF_F_CPU and BPF_F_ALL_CPUS, no padding round trip.
-fn with_cpu_flags() -> World {
-    let seven = Profile {
-        percpu_cpu_flags: true,
-        percpu_padding_roundtrips: false,
-        ..Profile::linux_6_18(2)
-    };
-    World::new(seven, vec![])
 }
 
 /// With BPF_F_CPU (7.0), BPF_F_ALL_CPUS writes every CPU's slot and BPF_F_CPU one; an LRU
