@@ -1497,6 +1497,64 @@ fn ids_written_as_values_read_back_as_ids() {
     assert_eq!(answer(&f, "lookup m0 key=00000000"), "ok value=id:m0");
 }
 
+/// Element ops the backend could not send as written are refused with what is wrong: a
+/// lookup's peek value outside a bloom filter, a batch's key sizes, values and count, a
+/// batch cursor of the wrong size, and unpinned LRU writes past the states the model follows.
+#[test]
+fn element_preconditions_name_the_field() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create hash key=8 value=4 entries=4",
+            "m1 = create array key=4 value=4 entries=4",
+        ],
+    );
+    let err = |w: &World, op: Op| w.precondition(&op).unwrap_err();
+    let peek = Op::Lookup {
+        map: FdRef::Handle(h(0)),
+        key: vec![0; 8],
+        input: vec![0; 4],
+        flags: 0,
+    };
+    assert!(err(&w, peek).contains("a bloom filter peeks for"));
+    let update_batch = |keys: Vec<Vec<u8>>, n: usize| Op::UpdateBatch {
+        map: FdRef::Handle(h(0)),
+        keys,
+        values: vec![Value::Bytes(vec![0; 4]); n],
+        elem_flags: 0,
+        flags: 0,
+    };
+    assert!(w.precondition(&update_batch(vec![vec![0; 8]], 1)).is_ok());
+    assert!(err(&w, update_batch(vec![vec![0; 8], vec![0; 7]], 2)).contains("8-byte keys"));
+    assert!(err(&w, update_batch(vec![vec![0; 8]], 2)).contains("one value per key"));
+    let lookup_batch = |map: u32, cursor: Option<Vec<u8>>, count: u32| Op::LookupBatch {
+        map: FdRef::Handle(h(map)),
+        delete: false,
+        cursor,
+        count,
+        elem_flags: 0,
+        flags: 0,
+    };
+    assert!(w.precondition(&lookup_batch(0, None, MAX_BATCH)).is_ok());
+    assert!(err(&w, lookup_batch(0, None, MAX_BATCH + 1)).contains("at most"));
+    // A hash's cursor is a bucket index, an array's a key.
+    assert!(w.precondition(&lookup_batch(0, Some(vec![0; 4]), 1)).is_ok());
+    assert!(err(&w, lookup_batch(0, Some(vec![0; 8]), 1)).contains("u32 bucket index"));
+    assert!(w.precondition(&lookup_batch(1, Some(vec![0; 4]), 1)).is_ok());
+    assert!(err(&w, lookup_batch(1, Some(vec![0; 3]), 1)).contains("(a key)"));
+    // An unpinned LRU update is one list state per CPU: 64 states are followed, 65 are not.
+    for (cpus, ok) in [(64, true), (65, false)] {
+        let mut w = World::new(Profile::linux_6_18(cpus), vec![]);
+        follow(&mut w, &["m0 = create lru_hash key=4 value=4 entries=256"]);
+        let update = op("update m0 key=00000000 value=00000000");
+        match w.precondition(&update) {
+            Ok(()) => assert!(ok, "{cpus} CPUs"),
+            Err(e) => assert!(!ok && e.contains("list states"), "{cpus} CPUs: {e}"),
+        }
+    }
+}
+
 mod apply;
 mod corpus;
 mod fd_ptr;
