@@ -1555,6 +1555,103 @@ fn element_preconditions_name_the_field() {
     }
 }
 
+/// Preconditions of the rest of the element ops: a batch mixing ids with bytes other than
+/// zeros, an `id:` that names no map, an LRU fill past its key space, and CPU flags in a
+/// 7.0 batch of a per-CPU map (a value stride the model does not follow).
+#[test]
+fn batch_fill_and_id_preconditions_name_the_field() {
+    let mut w = with_cpu_flags();
+    follow(
+        &mut w,
+        &[
+            "cpu 0",
+            "m0 = create array key=4 value=4 entries=4",
+            "m1 = create hash key=4 value=4 entries=4",
+            "m2 = create lru_hash key=1 value=4 entries=512",
+            "m3 = create percpu_hash key=4 value=8 entries=4",
+        ],
+    );
+    let ok = |w: &World, line: &str| assert!(w.precondition(&op(line)).is_ok(), "{line}");
+    let err = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
+    ok(
+        &w,
+        "update_batch m1 count=2 keys=00000000,01000000 values=id:m0,00000000",
+    );
+    assert!(err(
+        &w,
+        "update_batch m1 count=2 keys=00000000,01000000 values=id:m0,01010101"
+    )
+    .contains("one or the other"));
+    // The fill's keys are 1 byte: 256 of them, from=56 n=200 ends at the last.
+    ok(&w, "fill m2 n=200 from=56");
+    assert!(err(&w, "fill m2 n=200 from=57").contains("number 256"));
+    // BPF_F_CPU (8) and BPF_F_ALL_CPUS (16) by number.
+    let batch = |m: u32, flags: &str| format!("lookup_batch m{m} in=NULL count=1 elem_flags={flags}");
+    for flags in ["8", "16"] {
+        assert!(err(&w, &batch(3, flags)).contains("not modelled"), "{flags}");
+        ok(&w, &batch(1, flags));
+    }
+    ok(&w, &batch(3, "0"));
+    ok(&w, &batch(3, "F_LOCK"));
+    let upd = "update_batch m3 count=1 keys=00000000 values=00000000000000000000000000000000";
+    ok(&w, upd);
+    assert!(err(&w, &format!("{upd} elem_flags=8")).contains("not modelled"));
+    // Before 7.0 the flags are the kernel's EINVAL, which is modelled.
+    let mut old = World::default();
+    follow(&mut old, &["m3 = create percpu_hash key=4 value=8 entries=4"]);
+    ok(&old, &batch(3, "8"));
+    // An `id:` names a map's fd: a program's is refused.
+    follow(&mut w, &["p0 = load socket_filter"]);
+    assert!(err(&w, "update m0 key=00000000 value=id:p0").contains("no open map fd"));
+}
+
+/// `prog` ops run in a loaded program; the model refuses the ones whose answer would be the
+/// verifier's or the CPU's rather than the map's (`prog_elem_ok`).
+#[test]
+fn prog_preconditions_refuse_what_the_verifier_or_the_cpu_decides() {
+    let mut w = World::default();
+    follow(
+        &mut w,
+        &[
+            "m0 = create array key=4 value=4 entries=4",
+            "m1 = create queue key=0 value=4 entries=4",
+            "m2 = create array key=4 value=8 entries=4 flags=RDONLY_PROG",
+            "m3 = create array key=4 value=8 entries=4 flags=WRONLY_PROG",
+            "pin m0",
+            "m4 = get_pinned m0 flags=RDONLY",
+            "m5 = get_pinned m0 flags=WRONLY",
+            "m6 = create lru_hash key=4 value=4 entries=4",
+            "m7 = create percpu_array key=4 value=4 entries=4",
+            "m8 = create hash key=8 value=440 entries=4",
+            "m9 = create hash key=8 value=441 entries=4",
+        ],
+    );
+    let ok = |w: &World, line: &str| assert!(w.precondition(&op(line)).is_ok(), "{line}");
+    let err = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
+    ok(&w, "prog lookup m0 key=00000000");
+    ok(&w, "prog update m0 key=00000000 value=00000000");
+    assert!(err(&w, "prog lookup m1 key=").contains("not modelled on queue"));
+    assert!(err(&w, "prog lookup m4 key=00000000").contains("read-write fd"));
+    assert!(err(&w, "prog lookup m5 key=00000000").contains("read-write fd"));
+    assert!(err(&w, "prog lookup m2 key=00000000").contains("RDONLY_PROG"));
+    assert!(err(&w, "prog lookup m3 key=00000000").contains("RDONLY_PROG"));
+    assert!(err(&w, "prog lookup m0 key=000000").contains("4-byte keys"));
+    assert!(err(&w, "prog update m0 key=00000000 value=0000").contains("one CPU's value"));
+    assert!(err(&w, "prog update m7 key=00000000 value=00000000").contains("8-byte words"));
+    // Key and value on the program's stack, each rounded up to 8 bytes: 448 at most.
+    ok(&w, "prog lookup m8 key=0000000000000000");
+    assert!(err(&w, "prog lookup m9 key=0000000000000000").contains("448 bytes"));
+    // Where the CPU decides the answer, the case is pinned first.
+    assert!(err(&w, "prog lookup m6 key=00000000").contains("pin the case"));
+    assert!(err(&w, "prog lookup m7 key=00000000").contains("pin the case"));
+    follow(&mut w, &["cpu 0"]);
+    ok(&w, "prog lookup m6 key=00000000");
+    // A map holding ids takes no bytes from a program; reading it is fine.
+    follow(&mut w, &["update m0 key=00000000 value=id:m0"]);
+    assert!(err(&w, "prog update m0 key=01000000 value=00000000").contains("holds map ids"));
+    ok(&w, "prog lookup m0 key=00000000");
+}
+
 mod apply;
 mod corpus;
 mod fd_ptr;
