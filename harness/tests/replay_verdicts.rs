@@ -1,6 +1,6 @@
 //! Replay's verdicts, each pinned: STALE before anything runs (following the recorded
 //! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
-//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), and `--record`'s text.
+//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), and `--record`'s text; a planted kernel fault reaches the case process.
 
 use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
@@ -459,4 +459,19 @@ fn unpinned_lru_writes_narrow_and_catch_an_early_eviction() {
                   lookup m0 key=01000000 => any\n\
                   lookup m0 key=02000000 => any\n";
     diverges_under(KernelFault::LruEvictsEarly, script, 6, "lookup m0 key=02000000");
+}
+
+/// A pinned case runs in a case process, and the backend's kernel fault is planted there too
+/// (`Kernel::planted`): without it the case would meet a healthy kernel and pass.
+#[test]
+fn a_pinned_case_meets_the_planted_fault() {
+    if skip_without_kernel("a_pinned_case_meets_the_planted_fault") {
+        return;
+    }
+    let script = "cpu 0 => ok\n\
+                  m0 = create lru_hash key=4 value=4 entries=8 => ok fd=m0\n\
+                  update m0 key=00000000 value=00000000 => ok\n\
+                  update m0 key=01000000 value=00000000 => ok\n\
+                  check m0 => ok entries=2\n";
+    diverges_under(KernelFault::LruEvictsEarly, script, 5, "check m0");
 }
