@@ -1,6 +1,7 @@
 //! Replay's verdicts, each pinned: STALE before anything runs (following the recorded
 //! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
-//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), and `--record`'s text; a planted kernel fault reaches the case process.
+//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), `--record`'s text, and
+//! a kernel fault planted in the case process of a pinned case.
 
 use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
