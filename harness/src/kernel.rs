@@ -1250,6 +1250,11 @@ mod tests {
                 }
                 let vl = b.values.len() / b.count.max(1) as usize;
                 b.values[..keys.len() * vl].fill(0);
+                if let Some(v) = &self.lookup_value {
+                    for i in 0..keys.len() {
+                        b.values[i * vl..i * vl + v.len()].copy_from_slice(v);
+                    }
+                }
                 return (keys.len() as u32, Some(Errno::ENOENT));
             }
             self.batches.pop_front().unwrap_or((0, Some(Errno::ENOENT)))
@@ -1333,6 +1338,57 @@ mod tests {
             mapcheck_model::outcome::id_cell(None)
         );
         assert_eq!(k.id_cell(&[0; 4]), vec![0; 4]);
+        // A batch lookup reads ids back the same way, and only from m0.
+        k.sys.lookup_value = Some(id1.to_le_bytes().to_vec());
+        let batch = |k: &mut Kernel<Fake>, n: u32| {
+            k.sys.batch_keys = Some(vec![0]);
+            match k.exec(&parse(&[&format!("lookup_batch m{n} in=NULL count=1")])[0]) {
+                Ok(Ret::Batch(b)) => b.values,
+                o => panic!("{o:?}"),
+            }
+        };
+        assert_eq!(
+            batch(&mut k, 0),
+            vec![mapcheck_model::outcome::id_bytes(Some(Handle::map(1)))]
+        );
+        assert_eq!(
+            batch(&mut k, 2),
+            vec![id1.to_le_bytes().to_vec()],
+            "m2 holds no ids"
+        );
+    }
+
+    /// A key or value shorter than the kernel reads is padded with zeros (the kernel never
+    /// reads past the buffer); one of the right size is passed as it is.
+    #[test]
+    fn short_buffers_are_padded_to_what_the_kernel_reads() {
+        assert_eq!(&*fit(&[1, 2], 4), &[1, 2, 0, 0]);
+        assert!(matches!(
+            fit(&[1, 2, 3, 4], 4),
+            std::borrow::Cow::Borrowed([1, 2, 3, 4])
+        ));
+    }
+
+    /// A BPF_F_CPU lookup (7.0) copies one CPU's value_size bytes: the rest of the buffer
+    /// must keep its poison, and a kernel that writes past it is reported, not trimmed away.
+    #[test]
+    fn a_cpu_flag_lookup_that_writes_past_one_value_is_caught() {
+        let lookup = |fake: Fake| {
+            let mut k = Kernel::with_sys(fake, 2).unwrap();
+            k.exec(&parse(&["m0 = create percpu_array key=4 value=4 entries=1"])[0])
+                .unwrap();
+            k.exec(&parse(&["lookup m0 key=00000000 flags=0x8"])[0])
+        };
+        let one_cpu = Fake {
+            lookup_writes_nothing: true,
+            lookup_value: Some(vec![7; 4]),
+            ..Fake::default()
+        };
+        assert_eq!(lookup(one_cpu), Ok(Ret::Value(vec![7; 4])));
+        match lookup(Fake::default()) {
+            Ok(Ret::Lost(why)) => assert!(why.contains("wrote past value_size"), "{why}"),
+            o => panic!("{o:?}"),
+        }
     }
 
     /// A program-side op's answer: a lookup's 1 with the value at offset 14 of the packet,
