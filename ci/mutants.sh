@@ -15,7 +15,8 @@
 #                                commit since has touched are kept (ci/mutants-remap.sh); with
 #                                no mutants.ledger/ here, it starts from ci/mutants-ledger/
 #   ci/mutants.sh rejudge        the ledger's missed model mutants, judged again by the model's
-#                                unit tests (after tests were added for them)
+#                                unit tests, and its pending harness mutants by the fast judge
+#                                (after tests were added for them)
 #   ci/mutants.sh save           after stopping a run: record what it wrote, and copy the
 #                                ledger to ci/mutants-ledger/ (tracked: the next session's
 #                                machine is not this one, and gitignored files do not travel)
@@ -158,16 +159,37 @@ status=0
 # stage 2, which judges every missed mutant again anyway.
 if [ "${1:-}" = rejudge ]; then
     # Accepted ones are equivalent by their reasons: no test is meant to catch them.
-    names=$(grep '^model/' "$ledger/missed.txt" | while IFS= read -r m; do
-        grep -qF -- "$m #" ci/mutants-accepted.txt 2>/dev/null || printf '%s\n' "$m"
-    done || true)
-    [ -n "$names" ] || exit 0
-    only=$(printf '%s\n' "$names" | sed 's/[][\.*^$()+?{}|]/\\&/g; s/.*/^&$/' | paste -sd'|')
-    rm -rf "$ledger/rejudge"
-    cargo test --profile mutants -p mapcheck-model --lib
-    cargo mutants --no-config -p mapcheck-model --test-workspace false --file 'model/src/**/*.rs' \
-        --cargo-arg=--lib --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --copy-target true \
-        --profile mutants --re "$only" --timeout 60 -o "$ledger/rejudge" || true
+    unaccepted() {
+        grep "^$1/" "$2" | while IFS= read -r m; do
+            grep -qF -- "$m #" ci/mutants-accepted.txt 2>/dev/null || printf '%s\n' "$m"
+        done || true
+    }
+    as_re() { printf '%s\n' "$1" | sed 's/[][\.*^$()+?{}|]/\\&/g; s/.*/^&$/' | paste -sd'|'; }
+    rm -rf "$ledger/rejudge" "$ledger/rejudge-fast"
+    touch "$ledger/pending.txt"
+    # The model's misses, by stage 1's tests.
+    names=$(unaccepted model "$ledger/missed.txt")
+    if [ -n "$names" ]; then
+        cargo test --profile mutants -p mapcheck-model --lib
+        cargo mutants --no-config -p mapcheck-model --test-workspace false --file 'model/src/**/*.rs' \
+            --cargo-arg=--lib --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --copy-target true \
+            --profile mutants --re "$(as_re "$names")" --timeout 60 -o "$ledger/rejudge" || true
+    fi
+    # The harness's pending ones, by the fast judge that let them through (its timeouts and
+    # misses stay pending for the full judge).
+    hnames=$(unaccepted harness "$ledger/pending.txt")
+    if [ -n "$hnames" ]; then
+        cargo test --profile mutants -p mapcheck --lib --test mutant_check --test replay_verdicts
+        cargo mutants --no-config --test-package mapcheck --file 'harness/src/*.rs' --cargo-arg=--lib \
+            --cargo-arg=--test=mutant_check --cargo-arg=--test=replay_verdicts \
+            --jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --copy-target true --profile mutants \
+            --re "$(as_re "$hnames")" --timeout 90 -o "$ledger/rejudge-fast" || true
+        for kind in caught unviable; do
+            [ -f "$ledger/rejudge-fast/mutants.out/$kind.txt" ] && cat "$ledger/rejudge-fast/mutants.out/$kind.txt" >> "$ledger/$kind.txt"
+        done
+        sort -u "$ledger/pending.txt" | comm -23 - <(sort -u "$ledger/unviable.txt") > "$ledger/pending.tmp"
+        mv "$ledger/pending.tmp" "$ledger/pending.txt"
+    fi
     for kind in caught timeout unviable; do
         [ -f "$ledger/rejudge/mutants.out/$kind.txt" ] && cat "$ledger/rejudge/mutants.out/$kind.txt" >> "$ledger/$kind.txt"
     done
@@ -178,7 +200,7 @@ if [ "${1:-}" = rejudge ]; then
     done
     sort -u "$ledger/missed.txt" | comm -23 - <(sort -u "$ledger/timeout.txt" "$ledger/unviable.txt") > "$ledger/missed.tmp"
     mv "$ledger/missed.tmp" "$ledger/missed.txt"
-    echo "mutants.sh rejudge: $(grep -c . "$ledger/rejudge/mutants.out/caught.txt" || true) caught now, $(grep -c . "$ledger/missed.txt" || true) missed left"
+    echo "mutants.sh rejudge: $(cat "$ledger"/rejudge*/mutants.out/caught.txt 2>/dev/null | grep -c . || true) caught now, $(grep -c . "$ledger/missed.txt" || true) missed and $(grep -c . "$ledger/pending.txt" || true) pending left"
     exit 0
 fi
 # Stage 1, the model's files judged by the model's own unit tests: only the model crate is
