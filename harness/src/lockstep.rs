@@ -1169,6 +1169,45 @@ mod tests {
     use super::*;
     use mapcheck_model::{Errno, FdRef, Handle, Why};
 
+    /// Merged stats (a parallel search's workers, `bench`'s runs) add every part of the
+    /// time split, which `bench` prints to say where a run's time went.
+    #[test]
+    fn merging_adds_each_part_of_the_time_split() {
+        let ms = Duration::from_millis;
+        let part = |n: u64| Timing {
+            model: ms(n),
+            kernel: ms(n + 1),
+            end_of_case: ms(n + 2),
+            spawn: ms(n + 3),
+            reset: ms(n + 4),
+            prefix: ms(n + 5),
+            own: ms(n + 6),
+            started: n + 7,
+            reused: n + 8,
+        };
+        let mut a = Stats {
+            time: part(10),
+            ..Stats::default()
+        };
+        a.merge(&Stats {
+            time: part(3),
+            ..Stats::default()
+        });
+        let t = a.time;
+        let got = [
+            t.model,
+            t.kernel,
+            t.end_of_case,
+            t.spawn,
+            t.reset,
+            t.prefix,
+            t.own,
+        ];
+        let want: Vec<Duration> = (0..7).map(|i| ms(10 + i) + ms(3 + i)).collect();
+        assert_eq!(got.to_vec(), want);
+        assert_eq!((t.started, t.reused), (17 + 10, 18 + 11));
+    }
+
     /// A refusal the model allowed is counted under the model's path; one it did not allow
     /// (a divergence) under the bare errno, which no catalogue cell matches.
     #[test]
