@@ -1169,6 +1169,33 @@ mod tests {
     use super::*;
     use mapcheck_model::{Errno, FdRef, Handle, Why};
 
+    /// The share of ops the model left one outcome for (`run` prints it per family), with
+    /// a pinned case's ops counted apart too; merging adds both counters.
+    #[test]
+    fn single_outcome_shares_are_counted_and_merged() {
+        let mut w = World::default();
+        let op = Op::Freeze {
+            map: FdRef::Handle(Handle::map(0)),
+        };
+        let one = Allowed::Exactly(Ok(mapcheck_model::Ret::Unit));
+        let two = Allowed::OneOf(vec![Err(Errno::EPERM), Err(Errno::EBUSY)], "test");
+        let mut st = Stats::default();
+        st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
+        st.record(&w, &op, &two, &Err(Errno::EPERM));
+        w.cpu = Some(0);
+        st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
+        st.record(&w, &op, &two, &Err(Errno::EBUSY));
+        st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
+        let shares = |st: &Stats| {
+            let v = |m: &BTreeMap<_, (u64, u64)>| m.values().copied().collect::<Vec<_>>();
+            (v(&st.single), v(&st.single_pinned))
+        };
+        assert_eq!(shares(&st), (vec![(3, 5)], vec![(2, 3)]));
+        let mut merged = st.clone();
+        merged.merge(&st);
+        assert_eq!(shares(&merged), (vec![(6, 10)], vec![(4, 6)]));
+    }
+
     /// Merged stats (a parallel search's workers, `bench`'s runs) add every part of the
     /// time split, which `bench` prints to say where a run's time went.
     #[test]
