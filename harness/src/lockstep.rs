@@ -1169,6 +1169,32 @@ mod tests {
     use super::*;
     use mapcheck_model::{Errno, FdRef, Handle, Why};
 
+    /// Each op is counted in one coverage row (and fuzz signatures name it): the fd table's
+    /// ops, `cpu`, a scale run's `fill`, a map's own type for creates, closes and element
+    /// ops, `objects` for another object's close, `nonmap` for an element op through one.
+    #[test]
+    fn family_of_names_the_coverage_row() {
+        let mut w = World::default();
+        let lines = [
+            "m0 = create array key=4 value=4 entries=4",
+            "p0 = load socket_filter",
+        ];
+        for l in lines {
+            let op = mapcheck_model::text::parse_line(l).unwrap().0;
+            let o = w.allowed(&op).exactly().cloned().unwrap();
+            w.apply(&op, &o);
+        }
+        let family = |line: &str| family_of(&w, &mapcheck_model::text::parse_line(line).unwrap().0);
+        assert_eq!(family("fdtable"), "fdtable");
+        assert_eq!(family("cpu 0"), "cpu");
+        assert_eq!(family("fill m0 n=1"), "scale");
+        assert_eq!(family("m1 = create hash key=4 value=4 entries=1"), "hash");
+        assert_eq!(family("close m0"), "array");
+        assert_eq!(family("close p0"), "objects");
+        assert_eq!(family("lookup m0 key=00000000"), "array");
+        assert_eq!(family("lookup p0 key=00000000"), "nonmap");
+    }
+
     /// The share of ops the model left one outcome for (`run` prints it per family), with
     /// a pinned case's ops counted apart too; merging adds both counters.
     #[test]

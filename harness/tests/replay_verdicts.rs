@@ -1,7 +1,8 @@
 //! Replay's verdicts, each pinned: STALE before anything runs (following the recorded
 //! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
 //! DIVERGED it precedes, a STOPPED before an end-of-case divergence), `--record`'s text, and
-//! a kernel fault planted in the case process of a pinned case.
+//! a kernel fault planted in the case process of a pinned case, the script ops before a
+//! panic, and case processes counted.
 
 use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
@@ -475,4 +476,42 @@ fn a_pinned_case_meets_the_planted_fault() {
                   update m0 key=01000000 value=00000000 => ok\n\
                   check m0 => ok entries=2\n";
     diverges_under(KernelFault::LruEvictsEarly, script, 5, "check m0");
+}
+
+/// A model panic is a divergence at its op, and the ops that ran before it are the script's
+/// own: their recorded outcomes are still compared first (a MISMATCH on line 2, not the
+/// panic on line 3).
+#[test]
+fn ops_before_a_panic_are_still_compared() {
+    if skip_without_kernel("ops_before_a_panic_are_still_compared") {
+        return;
+    }
+    let script = format!("{CREATE}update m0 key=00000000 value=0100000000000000 => EPERM\nfreeze m0 => ok\n");
+    let mut k = Kernel::new().unwrap();
+    let v = run(&script, vec![Fault::ModelPanicsAtFreeze], &mut k);
+    assert!(matches!(v, Verdict::Mismatch { line: 2, .. }), "{}", v.summary());
+}
+
+/// Case processes are started or reused, and `bench` prints how many of each: two pinned
+/// cases take two, started or idle ones that served before.
+#[test]
+fn case_processes_are_counted() {
+    if skip_without_kernel("case_processes_are_counted") {
+        return;
+    }
+    let script = format!("cpu 0 => ok\n{CREATE}");
+    let mut k = Kernel::new().unwrap();
+    let mut stats = Stats::default();
+    for _ in 0..2 {
+        let v = replay::replay(
+            &case(&script),
+            &World::new(detect_profile(), vec![]),
+            &mut k,
+            &mut stats,
+        );
+        assert!(v.passed(), "{}", v.summary());
+    }
+    let t = stats.time;
+    // (Another test's idle case process may serve either: only the sum is fixed.)
+    assert_eq!(t.started + t.reused, 2, "{t:?}");
 }
