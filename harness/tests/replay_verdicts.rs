@@ -1,8 +1,8 @@
 //! Replay's verdicts, each pinned: STALE before anything runs (following the recorded
 //! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
-//! DIVERGED it precedes, a STOPPED before an end-of-case divergence), `--record`'s text, and
-//! a kernel fault planted in the case process of a pinned case, the script ops before a
-//! panic, and case processes counted.
+//! DIVERGED it precedes, a STOPPED before an end-of-case divergence, the script's ops before
+//! a panic), `--record`'s text, a kernel fault planted in a pinned case's process, and the
+//! case processes counted.
 
 use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
