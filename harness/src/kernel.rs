@@ -1358,6 +1358,25 @@ mod tests {
         );
     }
 
+    /// A scale run books its ops up to the `fill` apart from its own ops after it
+    /// (`bench --fill` prints both). (Without end-of-case checks: this fake stores nothing.)
+    #[test]
+    fn a_scale_run_books_its_fill_prefix_apart() {
+        let split = |lines: &[&str]| {
+            let mut k = Kernel::with_sys(Fake::default(), 2).unwrap();
+            let mut st = Stats::default();
+            let run = run_case(World::default(), &mut k, &parse(lines), false, &mut st, None);
+            assert!(run.divergence.is_none(), "{:?}", run.divergence);
+            (st.time.prefix, st.time.own)
+        };
+        let zero = std::time::Duration::ZERO;
+        let fill = ["m0 = create array key=4 value=8 entries=4", "fill m0 n=4"];
+        let (prefix, own) = split(&fill);
+        assert!(prefix > zero && own == zero, "{prefix:?} {own:?}");
+        let (prefix, own) = split(&[fill[0], fill[1], "freeze m0"]);
+        assert!(prefix > zero && own > zero, "{prefix:?} {own:?}");
+    }
+
     /// A key or value shorter than the kernel reads is padded with zeros (the kernel never
     /// reads past the buffer); one of the right size is passed as it is.
     #[test]
