@@ -361,6 +361,11 @@ impl<S: Sys> Sys for Faulty<S> {
             }
             return r;
         }
+        let keyless = |s: &MapSpec| matches!(s.map_type, MapType::Queue | MapType::Stack);
+        if self.on(KernelFault::UpdateNotStored) && self.spec(fd).is_some_and(keyless) {
+            // A push cannot be taken back (a queue's pop takes its oldest): said ok, never made.
+            return Ok(());
+        }
         if self.on(KernelFault::UpdateNotStored) && self.spec(fd).is_some_and(|s| !s.map_type.holds_fds()) {
             // The real update decides the answer; then the map is put back as it was, so
             // the kernel "said ok without storing".

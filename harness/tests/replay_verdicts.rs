@@ -2,7 +2,7 @@
 //! outcomes, and not past a choice), the first failure in script order (a MISMATCH before the
 //! DIVERGED it precedes, a STOPPED before an end-of-case divergence, the script's ops before
 //! a panic), `--record`'s text, a kernel fault planted in a pinned case's process, and the
-//! case processes counted.
+//! case processes counted; the end-of-case pop of a queue.
 
 use mapcheck::corpus::Case;
 use mapcheck::env::{detect_profile, skip_without_kernel};
@@ -514,4 +514,21 @@ fn case_processes_are_counted() {
     let t = stats.time;
     // (Another test's idle case process may serve either: only the sum is fixed.)
     assert_eq!(t.started + t.reused, 2, "{t:?}");
+}
+
+/// The end of a case pops a writable queue dry: a push the kernel said ok to but never
+/// stored shows there, though the script never pops.
+#[test]
+fn the_end_of_case_pops_a_queue_dry() {
+    if skip_without_kernel("the_end_of_case_pops_a_queue_dry") {
+        return;
+    }
+    let script = "m0 = create queue key=0 value=4 entries=2 => ok fd=m0\n\
+                  update m0 key= value=01000000 => ok\n";
+    diverges_under(
+        KernelFault::UpdateNotStored,
+        script,
+        0,
+        "lookup_and_delete m0 key=",
+    );
 }
