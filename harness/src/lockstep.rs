@@ -1212,14 +1212,16 @@ mod tests {
         st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
         st.record(&w, &op, &two, &Err(Errno::EBUSY));
         st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
+        st.record(&w, &op, &one, &Ok(mapcheck_model::Ret::Unit));
         let shares = |st: &Stats| {
             let v = |m: &BTreeMap<_, (u64, u64)>| m.values().copied().collect::<Vec<_>>();
             (v(&st.single), v(&st.single_pinned))
         };
-        assert_eq!(shares(&st), (vec![(3, 5)], vec![(2, 3)]));
+        // (Counts whose doubles are not their squares: merging adds, it does not multiply.)
+        assert_eq!(shares(&st), (vec![(4, 6)], vec![(3, 4)]));
         let mut merged = st.clone();
         merged.merge(&st);
-        assert_eq!(shares(&merged), (vec![(6, 10)], vec![(4, 6)]));
+        assert_eq!(shares(&merged), (vec![(8, 12)], vec![(6, 8)]));
     }
 
     /// Merged stats (a parallel search's workers, `bench`'s runs) add every part of the
