@@ -1446,4 +1446,75 @@ mod tests {
         sum.merge(&st);
         assert_eq!(sum.time.kernel, t.kernel * 2);
     }
+
+    fn parsed(lines: &[&str]) -> Vec<Op> {
+        lines
+            .iter()
+            .map(|l| mapcheck_model::text::parse_line(l).unwrap().0)
+            .collect()
+    }
+
+    /// A shrink candidate whose close lost its create is refused, and its runnable part
+    /// leaves out what cannot run, following the model's own predictions (a lookup on a map
+    /// whose create the model expects to fail goes too).
+    #[test]
+    fn runnable_leaves_out_what_cannot_run() {
+        let w = World::default();
+        let ops = parsed(&[
+            "m1 = create hash key=4 value=4 entries=1",
+            "close m1",
+            "m0 = create array key=4 value=4 entries=1",
+            "lookup m0 key=00000000",
+        ]);
+        assert!(preconditions_hold(&w, &ops));
+        assert!(!preconditions_hold(&w, &ops[1..]));
+        let text = |ops: &[Op]| ops.iter().map(|o| o.to_string()).collect::<String>();
+        assert_eq!(text(&runnable(&w, &ops[1..])), text(&ops[2..]));
+        let einval = parsed(&[
+            "m2 = create array key=4 value=4 entries=0",
+            "lookup m2 key=00000000",
+        ]);
+        assert!(!preconditions_hold(&w, &einval));
+        assert_eq!(text(&runnable(&w, &einval)), text(&einval[..1]));
+    }
+
+    /// A written case ends where replay meets its divergence again: at the end-of-case op
+    /// that diverged (those before it included), or after the case's own ops where an
+    /// end-of-case audit found it (replay runs the end-of-case ops itself); it names the model
+    /// faults it ran under, and no `faults` header without them.
+    #[test]
+    fn a_written_case_ends_where_replay_meets_its_divergence() {
+        use mapcheck_model::Fault;
+        let ops = parsed(&[
+            "m0 = create array key=4 value=4 entries=1",
+            "alive m0",
+            "alive m0",
+        ]);
+        let run = |len: usize, index: usize| CaseRun {
+            executed: ops[..len].to_vec(),
+            outcomes: vec![Ok(Ret::Alive(true)); len],
+            divergence: Some(Divergence {
+                index,
+                op: ops[1].clone(),
+                allowed: Allowed::Exactly(Ok(Ret::Alive(false))),
+                observed: Ok(Ret::Alive(true)),
+                world_before: World::default(),
+            }),
+            stopped: None,
+            own: 1,
+        };
+        let w = World::default();
+        let steps = |r: &CaseRun, w: &World| case_from_run(r, w, 1).steps.len();
+        assert_eq!(steps(&run(3, 2), &w), 3);
+        assert_eq!(steps(&run(2, 2), &w), 1);
+        let has_faults = |w: &World| {
+            case_from_run(&run(3, 2), w, 1)
+                .header
+                .iter()
+                .any(|(k, _)| k == "faults")
+        };
+        assert!(!has_faults(&w));
+        let faulty = World::new(w.profile.clone(), vec![Fault::ArrayNoexistSucceeds]);
+        assert!(has_faults(&faulty));
+    }
 }

@@ -309,3 +309,62 @@ fn array_search(seed: u64, cases: u64, max_ops: usize) -> SearchConfig {
         },
     }
 }
+
+/// `minimize`'s candidates, seen through the case hook: on a case that is already minimal it
+/// runs the case again, the case with each op deleted that the preconditions allow, and the
+/// case with an op deleted together with the later ops that cannot run without it (here the
+/// create with its update: nothing), then stops; a 1-entry create has no smaller size, and
+/// is never tried again at its own. A deadline already past runs nothing; one that passes
+/// during the first run stops it there.
+#[test]
+fn minimize_runs_each_candidate_once_and_keeps_its_deadline() {
+    if skip_without_kernel("minimize_runs_each_candidate_once_and_keeps_its_deadline") {
+        return;
+    }
+    use mapcheck::lockstep::{minimize, set_hooks, Hooks};
+    use mapcheck_model::text::parse_line;
+    use mapcheck_model::Fault;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::time::Instant;
+    let w = World::new(detect_profile(), vec![Fault::ArrayNoexistSucceeds]);
+    let mut k = Kernel::new().unwrap();
+    let ops: Vec<mapcheck_model::Op> = [
+        "m0 = create array key=4 value=4 entries=1",
+        "update m0 key=00000000 value=01000000 flags=NOEXIST",
+    ]
+    .iter()
+    .map(|l| parse_line(l).unwrap().0)
+    .collect();
+    let text = |ops: &[mapcheck_model::Op]| -> Vec<String> {
+        ops.iter().map(|o| o.to_string().trim().to_string()).collect()
+    };
+    // Each case run, as its ops' text; the first run sleeps `pause` first.
+    let seen: Rc<RefCell<Vec<Vec<String>>>> = Rc::default();
+    let pause: Rc<RefCell<Duration>> = Rc::default();
+    let (s, p) = (seen.clone(), pause.clone());
+    set_hooks(Hooks {
+        on_case: Some(Box::new(move |ops| {
+            std::thread::sleep(std::mem::take(&mut *p.borrow_mut()));
+            s.borrow_mut().push(text(ops));
+        })),
+        on_failure: None,
+    });
+    let kind = Some(("update", "EEXIST".to_string()));
+    let mut st = Stats::default();
+    let mut shrink = |deadline: Instant| {
+        seen.borrow_mut().clear();
+        let small = minimize(&w, ops.clone(), &mut k, &mut st, deadline, kind.clone());
+        assert_eq!(text(&small), text(&ops));
+        seen.borrow().clone()
+    };
+    let tried = shrink(Instant::now() + Duration::from_secs(10));
+    assert_eq!(tried, [text(&ops), text(&ops[..1]), vec![]]);
+    let past = Instant::now().checked_sub(Duration::from_millis(1)).unwrap();
+    assert_eq!(shrink(past), Vec::<Vec<String>>::new());
+    *pause.borrow_mut() = Duration::from_millis(300);
+    let tried = shrink(Instant::now() + Duration::from_millis(100));
+    assert_eq!(tried, [text(&ops)]);
+    set_hooks(Hooks::default());
+    assert_eq!(k.held(), 0);
+}

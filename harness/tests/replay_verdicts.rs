@@ -501,19 +501,57 @@ fn case_processes_are_counted() {
     }
     let script = format!("cpu 0 => ok\n{CREATE}");
     let mut k = Kernel::new().unwrap();
-    let mut stats = Stats::default();
-    for _ in 0..2 {
-        let v = replay::replay(
-            &case(&script),
-            &World::new(detect_profile(), vec![]),
-            &mut k,
-            &mut stats,
-        );
-        assert!(v.passed(), "{}", v.summary());
+    let mut twice = || {
+        let mut stats = Stats::default();
+        for _ in 0..2 {
+            let v = replay::replay(
+                &case(&script),
+                &World::new(detect_profile(), vec![]),
+                &mut k,
+                &mut stats,
+            );
+            assert!(v.passed(), "{}", v.summary());
+        }
+        stats.time
+    };
+    // Each case in a process of its own; then (idle processes are this thread's) the second
+    // in the one the first came back clean from.
+    let t = twice();
+    assert_eq!((t.started, t.reused), (2, 0), "{t:?}");
+    let _reuse = mapcheck::isolate::Reuse::enter();
+    let t = twice();
+    assert_eq!((t.started, t.reused), (1, 1), "{t:?}");
+}
+
+/// `replay --record` keeps a `# finding` line's recording (what a correct kernel does) and
+/// its marker, whatever this kernel answered there.
+#[test]
+fn record_keeps_a_findings_lines() {
+    if skip_without_kernel("record_keeps_a_findings_lines") {
+        return;
     }
-    let t = stats.time;
-    // (Another test's idle case process may serve either: only the sum is fixed.)
-    assert_eq!(t.started + t.reused, 2, "{t:?}");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../regressions/percpu-update-flags-3-einval.case");
+    let c = Case::load(&path).unwrap();
+    let marked: Vec<String> = c
+        .steps
+        .iter()
+        .filter(|s| s.finding)
+        .map(|s| {
+            format!(
+                "{} => {}  # finding",
+                s.op.to_string().trim(),
+                s.expect.as_ref().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(marked.len(), 4);
+    let world = World::new(detect_profile(), vec![]);
+    let mut k = Kernel::new().unwrap();
+    let obs = replay::replay_observed(&c, &world, &mut k, &mut Stats::default());
+    let out = replay::recorded_text(&c, &obs);
+    for m in &marked {
+        assert!(out.lines().any(|l| l == m), "{m}\n{out}");
+    }
 }
 
 /// The end of a case pops a writable queue dry: a push the kernel said ok to but never
