@@ -20,6 +20,8 @@
 #   ci/mutants.sh save           after stopping a run: record what it wrote, and copy the
 #                                ledger to ci/mutants-ledger/ (tracked: the next session's
 #                                machine is not this one, and gitignored files do not travel)
+#   ci/mutants.sh list           every mutant of the tree the run judges, one a line: with
+#                                ci/mutants-table.py, the README's per-file table and score
 # The oracle: model/src (gen.rs too: the judge's seeded search with its coverage floor and
 # its quick canaries say whether the generator still does its job), the runner's comparison
 # (lockstep.rs), replay verdicts (replay.rs), the kernel outcome decoding (kernel.rs) and the
@@ -34,7 +36,7 @@
 # ci/mutants-accepted.txt fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "${1:-}" = save ] || command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
+[ "${1:-}" = save ] || [ "${1:-}" = list ] || command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked
 files=()
 set -f  # the globs are for cargo-mutants, not the shell
 # A glob naming harness/ or model/ is taken as it is (the harness's comparison code);
@@ -53,6 +55,11 @@ set +f
 # a clean clone target/ holds only the `mutants` profile (about 600 MB per job).
 common=(--jobs "${MAPCHECK_MUTANTS_JOBS:-1}" --baseline skip --build-timeout 600
         --copy-target true --profile mutants --re "${MAPCHECK_MUTANTS_RE:-$re}")
+if [ "${1:-}" = list ]; then
+    command -v cargo-mutants >/dev/null || cargo install cargo-mutants --locked >&2
+    cargo mutants --list "${files[@]}" --re "${MAPCHECK_MUTANTS_RE:-$re}" | sort -u
+    exit 0
+fi
 iterate=()
 if [ "${MAPCHECK_MUTANTS_ITERATE:-0}" = 1 ] || [ "${1:-}" = save ] || [ "${1:-}" = rejudge ]; then
     iterate=(--iterate)

@@ -424,6 +424,16 @@ fn op(line: &str) -> Op {
     crate::text::parse_line(line).unwrap().0
 }
 
+/// Asserts the preconditions allow `line` in `w`.
+fn allows(w: &World, line: &str) {
+    assert!(w.precondition(&op(line)).is_ok(), "{line}");
+}
+
+/// Why the preconditions refuse `line` in `w` (a panic if they allow it).
+fn refusal(w: &World, line: &str) -> String {
+    w.precondition(&op(line)).unwrap_err()
+}
+
 /// `fill` is the batch of updates it stands for: element i is key i, its pattern value on
 /// every CPU; it answers the count, needs an empty writable value map with room for all,
 /// and a refused first element is the batch's errno (`generic_map_update_batch`).
@@ -1571,38 +1581,36 @@ fn batch_fill_and_id_preconditions_name_the_field() {
             "m3 = create percpu_hash key=4 value=8 entries=4",
         ],
     );
-    let ok = |w: &World, line: &str| assert!(w.precondition(&op(line)).is_ok(), "{line}");
-    let err = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
-    ok(
+    allows(
         &w,
         "update_batch m1 count=2 keys=00000000,01000000 values=id:m0,00000000",
     );
-    assert!(err(
+    assert!(refusal(
         &w,
         "update_batch m1 count=2 keys=00000000,01000000 values=id:m0,01010101"
     )
     .contains("one or the other"));
     // The fill's keys are 1 byte: 256 of them, from=56 n=200 ends at the last.
-    ok(&w, "fill m2 n=200 from=56");
-    assert!(err(&w, "fill m2 n=200 from=57").contains("number 256"));
+    allows(&w, "fill m2 n=200 from=56");
+    assert!(refusal(&w, "fill m2 n=200 from=57").contains("number 256"));
     // BPF_F_CPU (8) and BPF_F_ALL_CPUS (16) by number.
     let batch = |m: u32, flags: &str| format!("lookup_batch m{m} in=NULL count=1 elem_flags={flags}");
     for flags in ["8", "16"] {
-        assert!(err(&w, &batch(3, flags)).contains("not modelled"), "{flags}");
-        ok(&w, &batch(1, flags));
+        assert!(refusal(&w, &batch(3, flags)).contains("not modelled"), "{flags}");
+        allows(&w, &batch(1, flags));
     }
-    ok(&w, &batch(3, "0"));
-    ok(&w, &batch(3, "F_LOCK"));
+    allows(&w, &batch(3, "0"));
+    allows(&w, &batch(3, "F_LOCK"));
     let upd = "update_batch m3 count=1 keys=00000000 values=00000000000000000000000000000000";
-    ok(&w, upd);
-    assert!(err(&w, &format!("{upd} elem_flags=8")).contains("not modelled"));
+    allows(&w, upd);
+    assert!(refusal(&w, &format!("{upd} elem_flags=8")).contains("not modelled"));
     // Before 7.0 the flags are the kernel's EINVAL, which is modelled.
     let mut old = World::default();
     follow(&mut old, &["m3 = create percpu_hash key=4 value=8 entries=4"]);
-    ok(&old, &batch(3, "8"));
+    allows(&old, &batch(3, "8"));
     // An `id:` names a map's fd: a program's is refused.
     follow(&mut w, &["p0 = load socket_filter"]);
-    assert!(err(&w, "update m0 key=00000000 value=id:p0").contains("no open map fd"));
+    assert!(refusal(&w, "update m0 key=00000000 value=id:p0").contains("no open map fd"));
 }
 
 /// `prog` ops run in a loaded program; the model refuses the ones whose answer would be the
@@ -1626,30 +1634,28 @@ fn prog_preconditions_refuse_what_the_verifier_or_the_cpu_decides() {
             "m9 = create hash key=8 value=441 entries=4",
         ],
     );
-    let ok = |w: &World, line: &str| assert!(w.precondition(&op(line)).is_ok(), "{line}");
-    let err = |w: &World, line: &str| w.precondition(&op(line)).unwrap_err();
-    ok(&w, "prog lookup m0 key=00000000");
-    ok(&w, "prog update m0 key=00000000 value=00000000");
-    assert!(err(&w, "prog lookup m1 key=").contains("not modelled on queue"));
-    assert!(err(&w, "prog lookup m4 key=00000000").contains("read-write fd"));
-    assert!(err(&w, "prog lookup m5 key=00000000").contains("read-write fd"));
-    assert!(err(&w, "prog lookup m2 key=00000000").contains("RDONLY_PROG"));
-    assert!(err(&w, "prog lookup m3 key=00000000").contains("RDONLY_PROG"));
-    assert!(err(&w, "prog lookup m0 key=000000").contains("4-byte keys"));
-    assert!(err(&w, "prog update m0 key=00000000 value=0000").contains("one CPU's value"));
-    assert!(err(&w, "prog update m7 key=00000000 value=00000000").contains("8-byte words"));
+    allows(&w, "prog lookup m0 key=00000000");
+    allows(&w, "prog update m0 key=00000000 value=00000000");
+    assert!(refusal(&w, "prog lookup m1 key=").contains("not modelled on queue"));
+    assert!(refusal(&w, "prog lookup m4 key=00000000").contains("read-write fd"));
+    assert!(refusal(&w, "prog lookup m5 key=00000000").contains("read-write fd"));
+    assert!(refusal(&w, "prog lookup m2 key=00000000").contains("RDONLY_PROG"));
+    assert!(refusal(&w, "prog lookup m3 key=00000000").contains("RDONLY_PROG"));
+    assert!(refusal(&w, "prog lookup m0 key=000000").contains("4-byte keys"));
+    assert!(refusal(&w, "prog update m0 key=00000000 value=0000").contains("one CPU's value"));
+    assert!(refusal(&w, "prog update m7 key=00000000 value=00000000").contains("8-byte words"));
     // Key and value on the program's stack, each rounded up to 8 bytes: 448 at most.
-    ok(&w, "prog lookup m8 key=0000000000000000");
-    assert!(err(&w, "prog lookup m9 key=0000000000000000").contains("448 bytes"));
+    allows(&w, "prog lookup m8 key=0000000000000000");
+    assert!(refusal(&w, "prog lookup m9 key=0000000000000000").contains("448 bytes"));
     // Where the CPU decides the answer, the case is pinned first.
-    assert!(err(&w, "prog lookup m6 key=00000000").contains("pin the case"));
-    assert!(err(&w, "prog lookup m7 key=00000000").contains("pin the case"));
+    assert!(refusal(&w, "prog lookup m6 key=00000000").contains("pin the case"));
+    assert!(refusal(&w, "prog lookup m7 key=00000000").contains("pin the case"));
     follow(&mut w, &["cpu 0"]);
-    ok(&w, "prog lookup m6 key=00000000");
+    allows(&w, "prog lookup m6 key=00000000");
     // A map holding ids takes no bytes from a program; reading it is fine.
     follow(&mut w, &["update m0 key=00000000 value=id:m0"]);
-    assert!(err(&w, "prog update m0 key=01000000 value=00000000").contains("holds map ids"));
-    ok(&w, "prog lookup m0 key=00000000");
+    assert!(refusal(&w, "prog update m0 key=01000000 value=00000000").contains("holds map ids"));
+    allows(&w, "prog lookup m0 key=00000000");
 }
 
 mod apply;
