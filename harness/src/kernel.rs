@@ -1554,12 +1554,7 @@ mod tests {
         run.divergence
     }
 
-    fn parse(lines: &[&str]) -> Vec<Op> {
-        lines
-            .iter()
-            .map(|l| mapcheck_model::text::parse_line(l).unwrap().0)
-            .collect()
-    }
+    use crate::lockstep::tests::parsed as parse;
 
     /// close(2)'s result is an outcome: a kernel whose close fails is a divergence.
     #[test]

@@ -1165,7 +1165,7 @@ pub fn fnv(b: &[u8]) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use mapcheck_model::{Errno, FdRef, Handle, Why};
 
@@ -1447,7 +1447,8 @@ mod tests {
         assert_eq!(sum.time.kernel, t.kernel * 2);
     }
 
-    fn parsed(lines: &[&str]) -> Vec<Op> {
+    /// Script lines as ops (the kernel tests use it too).
+    pub(crate) fn parsed(lines: &[&str]) -> Vec<Op> {
         lines
             .iter()
             .map(|l| mapcheck_model::text::parse_line(l).unwrap().0)

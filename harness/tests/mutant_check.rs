@@ -189,11 +189,10 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
         return;
     }
     use mapcheck::lockstep::{kind_of, minimize, run_case};
-    use mapcheck_model::text::parse_line;
     use mapcheck_model::Fault;
     let w = World::new(detect_profile(), vec![Fault::ArrayNoexistSucceeds]);
     let mut k = Kernel::new().unwrap();
-    let ops: Vec<mapcheck_model::Op> = [
+    let ops = parsed(&[
         "m0 = create array key=4 value=4 entries=8",
         "m1 = create hash key=4 value=4 entries=4",
         "update m0 key=01000000 value=01000000",
@@ -201,10 +200,7 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
         "update m1 key=01000000 value=01000000",
         "update m0 key=02000000 value=02000000 flags=NOEXIST",
         "lookup m0 key=02000000",
-    ]
-    .iter()
-    .map(|l| parse_line(l).unwrap().0)
-    .collect();
+    ]);
     let mut st = Stats::default();
     let run = run_case(w.clone(), &mut k, &ops, true, &mut st, None);
     let kind = run.divergence.as_ref().map(kind_of);
@@ -225,16 +221,13 @@ fn minimize_and_the_search_bounds_do_what_they_say() {
     // shrink: `minimize` also takes the kind its start shows on a re-run (CI at 9784205 kept
     // seven ops this way).
     let w = World::new(detect_profile(), vec![Fault::FillSkipsLast]);
-    let ops: Vec<mapcheck_model::Op> = [
+    let ops = parsed(&[
         "m0 = create hash key=4 value=8 entries=64",
         "fill m0 n=64",
         "lookup m0 key=33000000",
         "lookup m0 key=3a000000",
         "lookup m0 key=2a000000",
-    ]
-    .iter()
-    .map(|l| parse_line(l).unwrap().0)
-    .collect();
+    ]);
     let run = run_case(w.clone(), &mut k, &ops, true, &mut st, None);
     assert_eq!(run.divergence.as_ref().map(kind_of).unwrap().0, "check");
     let first = Some(("next_key", "ok".to_string()));
@@ -293,6 +286,14 @@ fn a_divergence_seen_once_is_reported_as_flaky() {
     assert!(search(&cfg, &mut clean, |_, _| {}).found.is_none());
 }
 
+/// Script lines as ops.
+fn parsed(lines: &[&str]) -> Vec<mapcheck_model::Op> {
+    lines
+        .iter()
+        .map(|l| mapcheck_model::text::parse_line(l).unwrap().0)
+        .collect()
+}
+
 /// A search of `cases` ARRAY cases of up to `max_ops` ops on this kernel's profile.
 fn array_search(seed: u64, cases: u64, max_ops: usize) -> SearchConfig {
     SearchConfig {
@@ -322,20 +323,16 @@ fn minimize_runs_each_candidate_once_and_keeps_its_deadline() {
         return;
     }
     use mapcheck::lockstep::{minimize, set_hooks, Hooks};
-    use mapcheck_model::text::parse_line;
     use mapcheck_model::Fault;
     use std::cell::RefCell;
     use std::rc::Rc;
     use std::time::Instant;
     let w = World::new(detect_profile(), vec![Fault::ArrayNoexistSucceeds]);
     let mut k = Kernel::new().unwrap();
-    let ops: Vec<mapcheck_model::Op> = [
+    let ops = parsed(&[
         "m0 = create array key=4 value=4 entries=1",
         "update m0 key=00000000 value=01000000 flags=NOEXIST",
-    ]
-    .iter()
-    .map(|l| parse_line(l).unwrap().0)
-    .collect();
+    ]);
     let text = |ops: &[mapcheck_model::Op]| -> Vec<String> {
         ops.iter().map(|o| o.to_string().trim().to_string()).collect()
     };
