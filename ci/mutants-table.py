@@ -56,8 +56,10 @@ def main():
           f"timeout {timeout}, unviable {len(kinds['unviable'])}, missed {len(kinds['missed'])}, "
           f"pending {len(kinds['pending'])}, untested {len(untested)}")
     if viable:
-        print(f"score: {100 * (caught + timeout) / viable:.1f}% of {viable} viable "
-              f"(caught and timeouts; {100 * caught / viable:.1f}% caught alone); "
+        apart = caught + len(not_caught)
+        print(f"score: {100 * caught / apart:.1f}% of {apart} viable caught, timeouts apart; "
+              f"{100 * (caught + timeout) / viable:.1f}% of {viable} with timeouts as caught, "
+              f"{100 * caught / viable:.1f}% with them as not caught; "
               f"not caught {len(not_caught)}, {len(not_caught) - len(unaccepted)} of them accepted")
     for m in unaccepted:
         print(f"NOT ACCEPTED: {m}")
